@@ -1,0 +1,156 @@
+//! Command-line flags, each with an environment variable twin.
+
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// qrlaunch: resolves launch codes and legacy QR URLs to WeChat mini program
+/// entry points.
+///
+/// Without a subcommand, `qrlaunch` serves (the same as `qrlaunch serve`).
+#[derive(Debug, Parser)]
+#[command(name = "qrlaunch", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve scans, `/v1/resolve`, health checks and metrics.
+    Serve(ServeArgs),
+    /// Validate a table file and print what it holds, without serving.
+    Check {
+        /// The NDJSON table file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on for scans.
+    #[arg(long, env = "QRLAUNCH_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// NDJSON table file of codes and rules. Without it, the example table
+    /// embedded in the binary (examples/table.ndjson) is served.
+    #[arg(long, env = "QRLAUNCH_TABLE")]
+    pub table: Option<PathBuf>,
+
+    /// Peer address or CIDR whose X-Forwarded-Proto is believed; repeat the
+    /// flag (or separate with commas) for several, `none` for no one.
+    #[arg(
+        long = "trusted-proxy",
+        env = "QRLAUNCH_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        default_value = "127.0.0.0/8,::1/128",
+        value_parser = parse_trusted_proxy,
+    )]
+    pub trusted_proxies: Vec<TrustedProxy>,
+
+    /// max-age, in seconds, of the Cache-Control header on redirects and
+    /// resolve answers.
+    #[arg(long, env = "QRLAUNCH_CACHE_MAX_AGE", default_value_t = 60)]
+    pub cache_max_age: u32,
+
+    /// How long a client may take to send its request head (e.g. `10s`, `500ms`).
+    #[arg(long, env = "QRLAUNCH_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// How long in-flight requests get to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "QRLAUNCH_SHUTDOWN_GRACE", default_value = "8s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Worker threads of the runtime (default: one per core). 1 runs
+    /// everything on a single thread.
+    #[arg(long, env = "QRLAUNCH_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+
+    /// Do not record metrics; `/metrics` then answers 404.
+    #[arg(long, env = "QRLAUNCH_NO_METRICS")]
+    pub no_metrics: bool,
+
+    /// Log filter, in tracing's `RUST_LOG` syntax (e.g. `info`, `qrlaunch=debug`).
+    #[arg(long, env = "QRLAUNCH_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// One `--trusted-proxy` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustedProxy {
+    Net(IpNet),
+    /// `none`: trust no one.
+    Nobody,
+}
+
+impl ServeArgs {
+    pub fn trusted_nets(&self) -> Vec<IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| match p {
+                TrustedProxy::Net(net) => Some(*net),
+                TrustedProxy::Nobody => None,
+            })
+            .collect()
+    }
+}
+
+fn parse_trusted_proxy(s: &str) -> Result<TrustedProxy, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(TrustedProxy::Nobody);
+    }
+    if let Ok(net) = s.parse::<IpNet>() {
+        return Ok(TrustedProxy::Net(net));
+    }
+    s.parse::<IpAddr>()
+        .map(|ip| TrustedProxy::Net(IpNet::from(ip)))
+        .map_err(|_| format!("`{s}` is not an IP address or CIDR (like 10.0.0.0/8), nor `none`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_is_the_default_and_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "qrlaunch",
+            "--listen",
+            "127.0.0.1:0",
+            "--trusted-proxy",
+            "10.0.0.0/8,192.0.2.1",
+        ])
+        .unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.trusted_nets().len(), 2);
+        let cli = Cli::try_parse_from([
+            "qrlaunch",
+            "serve",
+            "--trusted-proxy",
+            "none",
+            "--header-read-timeout",
+            "250ms",
+        ])
+        .unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("serve")
+        };
+        assert!(args.trusted_nets().is_empty());
+        assert_eq!(args.header_read_timeout, Duration::from_millis(250));
+        let err = Cli::try_parse_from(["qrlaunch", "--trusted-proxy", "lan"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--trusted-proxy") && err.contains("`lan`"), "{err}");
+    }
+}

@@ -1,0 +1,73 @@
+//! The `qrlaunch` binary: flags, logging, runtime. Everything else is in the library.
+
+use clap::Parser;
+use qrlaunch::app::{self, TableSource};
+use qrlaunch::config::{Cli, Command, ServeArgs};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Check { file }) => check(file),
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|error| {
+        eprintln!(
+            "qrlaunch: --log {:?} is not a valid filter ({error}); using `info`",
+            args.log
+        );
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let runtime = match args.threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n.into())
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+    };
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("qrlaunch: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(app::serve(args, app::shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            eprintln!("qrlaunch: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(file: std::path::PathBuf) -> ExitCode {
+    let source = TableSource::File(file);
+    match source.load() {
+        Ok(table) => {
+            println!(
+                "{}: {} codes, {} rules, {} distinct entry points",
+                source.name(),
+                table.code_count(),
+                table.rule_count(),
+                table.profile_count()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("qrlaunch: table {}: {error}", source.name());
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Prometheus metrics for the scan path.
+//!
+//! Every label combination the service can produce is registered once, at
+//! start, and kept as a handle: recording a request is then one atomic add
+//! for the counter and one push for the histogram, with no key hashing or
+//! registry lookup per request. The recorder is owned here, not installed
+//! globally, so tests and benches can build as many services as they like.
+//! With metrics disabled the handles are no-ops and `/metrics` answers 404.
+
+use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Histogram bucket bounds, 50 µs to 100 ms.
+pub const DURATION_BUCKETS: [f64; 12] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1,
+];
+
+/// The `route` label: which handler answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `/{code}` and legacy URLs: the scan path.
+    Scan,
+    Resolve,
+    Healthz,
+    Readyz,
+    Metrics,
+}
+
+impl Route {
+    const ALL: [Route; 5] = [
+        Route::Scan,
+        Route::Resolve,
+        Route::Healthz,
+        Route::Readyz,
+        Route::Metrics,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Route::Scan => "scan",
+            Route::Resolve => "resolve",
+            Route::Healthz => "healthz",
+            Route::Readyz => "readyz",
+            Route::Metrics => "metrics",
+        }
+    }
+}
+
+/// Status codes the service answers with; anything else is counted as `other`.
+const STATUSES: [u16; 10] = [200, 302, 400, 404, 405, 410, 414, 500, 503, 0];
+
+/// The `kind` label of `qrlaunch_resolve_total`: what the URL was taken for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Code,
+    Rule,
+    /// Neither a known code nor a URL any rule matches.
+    None,
+}
+
+/// The `outcome` label of `qrlaunch_resolve_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Found,
+    Gone,
+    NotFound,
+    BadRequest,
+}
+
+const KINDS: [(Kind, &str); 3] = [(Kind::Code, "code"), (Kind::Rule, "rule"), (Kind::None, "none")];
+const OUTCOMES: [(Outcome, &str); 4] = [
+    (Outcome::Found, "found"),
+    (Outcome::Gone, "gone"),
+    (Outcome::NotFound, "not_found"),
+    (Outcome::BadRequest, "bad_request"),
+];
+
+/// Pre-registered handles plus the exporter that renders them.
+pub struct Metrics {
+    handle: Option<PrometheusHandle>,
+    requests: Vec<Counter>,
+    resolves: Vec<Counter>,
+    duration: Histogram,
+    table_codes: Gauge,
+    table_rules: Gauge,
+}
+
+impl Metrics {
+    /// Metrics recorded and served on `/metrics`.
+    pub fn prometheus() -> Metrics {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("qrlaunch_request_duration_seconds".into()),
+                &DURATION_BUCKETS,
+            )
+            .expect("bucket list is not empty")
+            .build_recorder();
+        Metrics::register(&recorder, Some(recorder.handle()))
+    }
+
+    /// Metrics switched off: every handle is a no-op.
+    pub fn disabled() -> Metrics {
+        Metrics::register(&metrics::NoopRecorder, None)
+    }
+
+    fn register(recorder: &dyn Recorder, handle: Option<PrometheusHandle>) -> Metrics {
+        let meta = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+        let counter =
+            |name: &'static str, labels: Vec<Label>| recorder.register_counter(&Key::from_parts(name, labels), &meta);
+        recorder.describe_counter(
+            "qrlaunch_requests_total".into(),
+            None,
+            "HTTP requests answered, by route and status code.".into(),
+        );
+        recorder.describe_counter(
+            "qrlaunch_resolve_total".into(),
+            None,
+            "Scan and resolve lookups, by what matched and how it ended.".into(),
+        );
+        recorder.describe_histogram(
+            "qrlaunch_request_duration_seconds".into(),
+            Some(Unit::Seconds),
+            "Time from request parsed to response built, in seconds.".into(),
+        );
+        recorder.describe_gauge(
+            "qrlaunch_table_entries".into(),
+            None,
+            "Entries in the live table, by kind.".into(),
+        );
+        recorder.describe_gauge(
+            "qrlaunch_build_info".into(),
+            None,
+            "Always 1; the labels say which build is running.".into(),
+        );
+
+        let mut requests = Vec::with_capacity(Route::ALL.len() * STATUSES.len());
+        for route in Route::ALL {
+            for status in STATUSES {
+                let status = if status == 0 {
+                    "other".to_string()
+                } else {
+                    status.to_string()
+                };
+                requests.push(counter(
+                    "qrlaunch_requests_total",
+                    vec![Label::new("route", route.label()), Label::new("status", status)],
+                ));
+            }
+        }
+        let mut resolves = Vec::with_capacity(KINDS.len() * OUTCOMES.len());
+        for (_, kind) in KINDS {
+            for (_, outcome) in OUTCOMES {
+                resolves.push(counter(
+                    "qrlaunch_resolve_total",
+                    vec![Label::new("kind", kind), Label::new("outcome", outcome)],
+                ));
+            }
+        }
+        let duration = recorder.register_histogram(&Key::from_name("qrlaunch_request_duration_seconds"), &meta);
+        let gauge =
+            |name: &'static str, labels: Vec<Label>| recorder.register_gauge(&Key::from_parts(name, labels), &meta);
+        gauge(
+            "qrlaunch_build_info",
+            vec![Label::new("version", env!("CARGO_PKG_VERSION"))],
+        )
+        .set(1.0);
+        Metrics {
+            handle,
+            requests,
+            resolves,
+            duration,
+            table_codes: gauge("qrlaunch_table_entries", vec![Label::new("kind", "code")]),
+            table_rules: gauge("qrlaunch_table_entries", vec![Label::new("kind", "rule")]),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.handle.is_some()
+    }
+
+    /// Counts one answered request and its duration.
+    pub fn request(&self, route: Route, status: u16, seconds: f64) {
+        let route_index = Route::ALL.iter().position(|&r| r == route).unwrap_or(0);
+        let status_index = STATUSES.iter().position(|&s| s == status).unwrap_or(STATUSES.len() - 1);
+        self.requests[route_index * STATUSES.len() + status_index].increment(1);
+        self.duration.record(seconds);
+    }
+
+    pub fn resolve(&self, kind: Kind, outcome: Outcome) {
+        let kind_index = KINDS.iter().position(|(k, _)| *k == kind).unwrap_or(0);
+        let outcome_index = OUTCOMES.iter().position(|(o, _)| *o == outcome).unwrap_or(0);
+        self.resolves[kind_index * OUTCOMES.len() + outcome_index].increment(1);
+    }
+
+    pub fn table_size(&self, codes: usize, rules: usize) {
+        self.table_codes.set(codes as f64);
+        self.table_rules.set(rules as f64);
+    }
+
+    /// The Prometheus text exposition, or `None` when metrics are disabled.
+    pub fn render(&self) -> Option<String> {
+        self.handle.as_ref().map(PrometheusHandle::render)
+    }
+
+    /// Drains recorded histogram samples into their buckets. Must run
+    /// periodically, or samples pile up in memory between scrapes.
+    pub fn upkeep(&self) {
+        if let Some(handle) = &self.handle {
+            handle.run_upkeep();
+        }
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").field("enabled", &self.enabled()).finish()
+    }
+}

@@ -1,0 +1,139 @@
+//! Launch codes by exact match, packed for memory.
+//!
+//! Layout: all code and query bytes live in one arena string; a dense
+//! `Vec<CodeRecord>` (12 bytes each) points into it; a SwissTable of `u32`
+//! record indices (about 5 bytes a slot) finds a record by the code's hash.
+//! There is no per-code heap allocation, so a million codes cost about
+//! 12 + 10 + code + query bytes each. The index is immutable once built;
+//! changes build a new one (see [`super::LiveTable`]).
+
+use hashbrown::HashTable;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CodeRecord {
+    /// Start of `code` then `query` in the arena.
+    start: u32,
+    query_len: u16,
+    code_len: u8,
+    pub profile: u32,
+}
+
+pub(crate) struct CodeIndex {
+    hasher: ahash::RandomState,
+    slots: HashTable<u32>,
+    records: Vec<CodeRecord>,
+    arena: String,
+}
+
+/// A code was inserted twice.
+#[derive(Debug)]
+pub(crate) struct DuplicateCode;
+
+impl CodeIndex {
+    pub fn with_capacity(codes: usize, arena_bytes: usize) -> CodeIndex {
+        CodeIndex {
+            hasher: ahash::RandomState::new(),
+            slots: HashTable::with_capacity(codes),
+            records: Vec::with_capacity(codes),
+            arena: String::with_capacity(arena_bytes),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Adds a code. `code` is at most 32 bytes and `query` at most 512 encoded
+    /// characters, as the domain types guarantee.
+    pub fn insert(&mut self, code: &str, query: &str, profile: u32) -> Result<(), DuplicateCode> {
+        let hash = self.hasher.hash_one(code.as_bytes());
+        let CodeIndex {
+            hasher,
+            slots,
+            records,
+            arena,
+        } = self;
+        let eq = |&i: &u32| record_code(arena, &records[i as usize]) == code;
+        if slots.find(hash, eq).is_some() {
+            return Err(DuplicateCode);
+        }
+        let start = u32::try_from(arena.len()).expect("code arena below 4 GiB");
+        arena.push_str(code);
+        arena.push_str(query);
+        let id = u32::try_from(records.len()).expect("fewer than 2^32 codes");
+        records.push(CodeRecord {
+            start,
+            query_len: u16::try_from(query.len()).expect("query fits u16"),
+            code_len: u8::try_from(code.len()).expect("code fits u8"),
+            profile,
+        });
+        slots.insert_unique(hash, id, |&i| {
+            hasher.hash_one(record_code(arena, &records[i as usize]).as_bytes())
+        });
+        Ok(())
+    }
+
+    /// Releases the slack left by growing, so RSS reflects the data.
+    pub fn shrink_to_fit(&mut self) {
+        let CodeIndex {
+            hasher,
+            slots,
+            records,
+            arena,
+        } = self;
+        records.shrink_to_fit();
+        arena.shrink_to_fit();
+        slots.shrink_to_fit(|&i| hasher.hash_one(record_code(arena, &records[i as usize]).as_bytes()));
+    }
+
+    pub fn get(&self, code: &str) -> Option<(&str, &CodeRecord)> {
+        let hash = self.hasher.hash_one(code.as_bytes());
+        let id = *self
+            .slots
+            .find(hash, |&i| record_code(&self.arena, &self.records[i as usize]) == code)?;
+        let record = &self.records[id as usize];
+        Some((record_query(&self.arena, record), record))
+    }
+
+    /// Every code with its query and profile, in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, u32)> + '_ {
+        self.records
+            .iter()
+            .map(|r| (record_code(&self.arena, r), record_query(&self.arena, r), r.profile))
+    }
+}
+
+fn record_code<'a>(arena: &'a str, r: &CodeRecord) -> &'a str {
+    let start = r.start as usize;
+    &arena[start..start + usize::from(r.code_len)]
+}
+
+fn record_query<'a>(arena: &'a str, r: &CodeRecord) -> &'a str {
+    let start = r.start as usize + usize::from(r.code_len);
+    &arena[start..start + usize::from(r.query_len)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_exactly_what_was_inserted() {
+        let mut index = CodeIndex::with_capacity(0, 0);
+        for i in 0..10_000u32 {
+            index.insert(&format!("c{i}"), &format!("id={i}"), i % 7).unwrap();
+        }
+        index.shrink_to_fit();
+        assert_eq!(index.len(), 10_000);
+        for i in (0..10_000u32).step_by(97) {
+            let (query, record) = index.get(&format!("c{i}")).unwrap();
+            assert_eq!(query, format!("id={i}"));
+            assert_eq!(record.profile, i % 7);
+        }
+        assert!(index.get("c10000").is_none());
+        assert!(index.get("C1").is_none(), "codes are case-sensitive");
+        assert!(index.get("").is_none());
+        assert!(index.insert("c5", "", 0).is_err());
+        assert_eq!(index.iter().count(), 10_000);
+    }
+}
