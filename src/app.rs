@@ -2,7 +2,8 @@
 //!
 //! The listener is bound first, so `/healthz` answers at once and `/readyz`
 //! says 503 while the table loads on a blocking thread; a table that fails
-//! to load stops the process with the line and field at fault.
+//! to load stops the process with the line and field at fault. SIGHUP
+//! reloads the table file in the background and swaps it in.
 
 use crate::config::ServeArgs;
 use crate::http::{self, AppState, ConnectionOptions, ScanOptions};
@@ -90,6 +91,7 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
     };
     let server = tokio::spawn(http::serve(listener, state.clone(), connection_options, shutdown));
 
+    let hangups = Hangups::register();
     let source = args.table.clone().map_or(TableSource::Example, TableSource::File);
     let started = Instant::now();
     let loader_source = source.clone();
@@ -120,11 +122,72 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
         tracing::info!("try: {hint}");
     }
     state.publish(table);
+    let reloader = tokio::spawn(reload_on_sighup(source, state.clone(), hangups));
 
     let drained = server.await.unwrap_or(false);
     upkeep.abort();
+    reloader.abort();
     tracing::info!(clean = drained, "stopped");
     Ok(())
+}
+
+/// Reloads the table from its source on every SIGHUP. The new table is
+/// built on a blocking thread while scans keep reading the old one, then
+/// swapped in; a table that fails to load is logged and the old one stays.
+async fn reload_on_sighup(source: TableSource, state: Arc<AppState>, mut hangups: Hangups) {
+    while hangups.next().await {
+        let started = Instant::now();
+        let loader_source = source.clone();
+        match tokio::task::spawn_blocking(move || loader_source.load()).await {
+            Ok(Ok(table)) => {
+                let (codes, rules) = (table.code_count(), table.rule_count());
+                state.publish(table);
+                state.metrics.reload(true);
+                let elapsed_ms = started.elapsed().as_millis() as u64;
+                tracing::info!(table = %source.name(), codes, rules, elapsed_ms, "table reloaded");
+            }
+            Ok(Err(error)) => {
+                state.metrics.reload(false);
+                tracing::error!(table = %source.name(), "reload failed, still serving the previous table: {error}");
+            }
+            Err(error) => {
+                state.metrics.reload(false);
+                tracing::error!(%error, "reload task failed, still serving the previous table");
+            }
+        }
+    }
+}
+
+/// SIGHUP deliveries. Registered before the first load, so a SIGHUP that
+/// arrives while the table loads is not fatal (its default action would
+/// end the process) but queued for a reload.
+struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    fn register() -> Hangups {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let signal = signal(SignalKind::hangup())
+                .map_err(|error| tracing::warn!(%error, "cannot listen for SIGHUP; table reload is off"))
+                .ok();
+            Hangups { signal }
+        }
+        #[cfg(not(unix))]
+        Hangups {}
+    }
+
+    /// Waits for the next SIGHUP; `false` when there will be none.
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.signal {
+            return signal.recv().await.is_some();
+        }
+        false
+    }
 }
 
 /// Two commands a person can paste to see the service answer: a launch

@@ -83,6 +83,8 @@ pub struct Metrics {
     duration: Histogram,
     table_codes: Gauge,
     table_rules: Gauge,
+    reloads_ok: Counter,
+    reloads_failed: Counter,
 }
 
 impl Metrics {
@@ -171,6 +173,8 @@ impl Metrics {
             duration,
             table_codes: gauge("qrlaunch_table_entries", vec![Label::new("kind", "code")]),
             table_rules: gauge("qrlaunch_table_entries", vec![Label::new("kind", "rule")]),
+            reloads_ok: counter("qrlaunch_table_reloads_total", vec![Label::new("outcome", "ok")]),
+            reloads_failed: counter("qrlaunch_table_reloads_total", vec![Label::new("outcome", "failed")]),
         }
     }
 
@@ -195,6 +199,10 @@ impl Metrics {
     pub fn table_size(&self, codes: usize, rules: usize) {
         self.table_codes.set(codes as f64);
         self.table_rules.set(rules as f64);
+    }
+
+    pub fn reload(&self, ok: bool) {
+        if ok { &self.reloads_ok } else { &self.reloads_failed }.increment(1);
     }
 
     /// The Prometheus text exposition, or `None` when metrics are disabled.
