@@ -129,6 +129,11 @@ impl Metrics {
             None,
             "Entries in the live table, by kind.".into(),
         );
+        recorder.describe_counter(
+            "qrlaunch_table_reloads_total".into(),
+            None,
+            "Table reloads (SIGHUP), by outcome.".into(),
+        );
         recorder.describe_gauge(
             "qrlaunch_build_info".into(),
             None,

@@ -6,6 +6,7 @@
 //! window answers `410`. No allocation on the way to a code's answer except
 //! the `Location` value itself.
 
+use super::forwarded;
 use super::params::{decode_strict, ParamError};
 use super::respond::{self, Body};
 use crate::domain::Availability;
@@ -14,8 +15,10 @@ use crate::scheme_url::{self, LegacyScan};
 use crate::table::{Hit, Table};
 use crate::url_key;
 use hyper::header::HeaderValue;
-use hyper::{Response, StatusCode};
+use hyper::{HeaderMap, Response, StatusCode};
+use ipnet::IpNet;
 use std::cell::RefCell;
+use std::net::IpAddr;
 
 thread_local! {
     /// Reused buffer for the normalized request URL, so rule lookups do not
@@ -25,8 +28,11 @@ thread_local! {
 
 /// A scan to answer.
 pub struct ScanRequest<'a> {
-    /// `http` or `https`, see [`super::forwarded`].
-    pub scheme: &'a str,
+    /// Request headers, for the scheme (see [`super::forwarded`]); only
+    /// consulted when the URL is matched against rules.
+    pub headers: &'a HeaderMap,
+    pub peer: IpAddr,
+    pub trusted_proxies: &'a [IpNet],
     /// The `Host` header as sent.
     pub host: &'a str,
     /// Path and query as sent.
@@ -48,13 +54,14 @@ pub fn answer(table: &Table, cache_control: &HeaderValue, req: &ScanRequest<'_>)
             return answer_hit(&hit, Kind::Code, cache_control, req, None);
         }
     }
+    let scheme = forwarded::scheme(req.headers, req.peer, req.trusted_proxies);
     let matched = KEY.with(|key| {
         let mut key = key.borrow_mut();
-        url_key::write_request_key(&mut key, req.scheme, req.host, req.target).map(|()| table.rule(&key))
+        url_key::write_request_key(&mut key, scheme, req.host, req.target).map(|()| table.rule(&key))
     });
     match matched {
         Ok(Some(hit)) => {
-            let url = format!("{}://{}{}", req.scheme, req.host, req.target);
+            let url = format!("{scheme}://{}{}", req.host, req.target);
             let legacy = LegacyScan {
                 url: &url,
                 scancode_time: req.now_unix,

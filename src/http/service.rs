@@ -2,7 +2,7 @@
 
 use super::respond::{self, Body};
 use super::state::AppState;
-use super::{forwarded, resolve, scan};
+use super::{resolve, scan};
 use crate::metrics::Route;
 use hyper::body::Incoming;
 use hyper::header::HOST;
@@ -110,7 +110,9 @@ impl ScanService {
     fn scan<B>(&self, req: &Request<B>, host: &str, target: &str, path: &str) -> Response<Body> {
         let state = &*self.state;
         let request = scan::ScanRequest {
-            scheme: forwarded::scheme(req.headers(), self.peer, &state.options.trusted_proxies),
+            headers: req.headers(),
+            peer: self.peer,
+            trusted_proxies: &state.options.trusted_proxies,
             host,
             target,
             path,
