@@ -77,9 +77,9 @@ fn by_url(
     url: Result<String, params::ParamError>,
     now_unix: i64,
 ) -> (Response<Body>, Kind, Outcome) {
-    let url = match url {
-        Ok(url) => url,
-        Err(e) => return bad_request(Kind::Rule, &format!("`url` {}", e.describe())),
+    let url = match url.map(decode_again_if_encoded) {
+        Ok(Ok(url)) => url,
+        Ok(Err(e)) | Err(e) => return bad_request(Kind::Rule, &format!("`url` {}", e.describe())),
     };
     if url.len() > MAX_URL_LEN {
         return bad_request(Kind::Rule, &format!("`url` must be at most {MAX_URL_LEN} bytes"));
@@ -97,6 +97,19 @@ fn by_url(
             found(&hit, "rule", cache_control, Some(legacy), now_unix)
         }
         None => not_found(Kind::Rule, "no rule matches this URL"),
+    }
+}
+
+/// WeChat hands a page `q` already encoded; a page that encodes it once more
+/// for the query string sends `url=https%253A…`, which decodes to
+/// `https%3A…`. Such a value is decoded a second time: no absolute URL starts
+/// that way.
+fn decode_again_if_encoded(url: String) -> Result<String, params::ParamError> {
+    let lower = url.get(..8).unwrap_or(&url).to_ascii_lowercase();
+    if lower.starts_with("http%3a") || lower.starts_with("https%3a") {
+        params::decode_strict(url.as_bytes()).map(|u| u.into_owned())
+    } else {
+        Ok(url)
     }
 }
 

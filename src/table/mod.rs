@@ -19,7 +19,7 @@ pub use builder::{BuildError, TableBuilder};
 pub use live::LiveTable;
 pub use profile::{Profile, ProfileKey};
 
-use crate::domain::{Availability, EntryPoint, Query};
+use crate::domain::Availability;
 use codes::CodeIndex;
 use rules::RuleIndex;
 
@@ -43,18 +43,6 @@ pub struct Hit<'t> {
 impl Hit<'_> {
     pub fn availability(&self, now_unix: i64) -> Availability {
         self.profile.key.schedule.availability(now_unix)
-    }
-
-    /// The entry point as a domain value (allocates; not for the redirect path).
-    pub fn entry_point(&self) -> EntryPoint {
-        let key = &self.profile.key;
-        EntryPoint {
-            appid: key.appid.clone(),
-            path: key.path.clone(),
-            query: self.query.parse::<Query>().expect("stored queries were validated"),
-            env_version: key.env_version,
-            fallback_url: key.fallback_url.clone(),
-        }
     }
 }
 
