@@ -28,6 +28,7 @@ pub mod domain;
 pub mod http;
 pub mod metrics;
 pub mod scheme_url;
+pub mod store;
 pub mod table;
 pub mod table_file;
 pub mod url_key;

@@ -7,7 +7,7 @@ use super::scan::gone_message;
 use crate::domain::{Availability, Code};
 use crate::metrics::{Kind, Outcome};
 use crate::scheme_url::{self, LegacyScan};
-use crate::table::{Hit, Table};
+use crate::table::{Hit, Snapshot};
 use crate::url_key;
 use hyper::header::HeaderValue;
 use hyper::{Response, StatusCode};
@@ -36,7 +36,7 @@ pub struct Resolved<'a> {
 }
 
 pub fn answer(
-    table: &Table,
+    table: &Snapshot,
     cache_control: &HeaderValue,
     query: &str,
     now_unix: i64,
@@ -53,7 +53,7 @@ pub fn answer(
 }
 
 fn by_code(
-    table: &Table,
+    table: &Snapshot,
     cache_control: &HeaderValue,
     code: Result<String, params::ParamError>,
     now_unix: i64,
@@ -72,7 +72,7 @@ fn by_code(
 }
 
 fn by_url(
-    table: &Table,
+    table: &Snapshot,
     cache_control: &HeaderValue,
     url: Result<String, params::ParamError>,
     now_unix: i64,

@@ -12,7 +12,7 @@ use super::respond::{self, Body};
 use crate::domain::Availability;
 use crate::metrics::{Kind, Outcome};
 use crate::scheme_url::{self, LegacyScan};
-use crate::table::{Hit, Table};
+use crate::table::{Hit, Snapshot};
 use crate::url_key;
 use hyper::header::HeaderValue;
 use hyper::{HeaderMap, Response, StatusCode};
@@ -45,7 +45,7 @@ pub struct ScanRequest<'a> {
 /// Longest percent-encoded form of a 32-character code.
 const MAX_ENCODED_CODE: usize = 3 * 32;
 
-pub fn answer(table: &Table, cache_control: &HeaderValue, req: &ScanRequest<'_>) -> (Response<Body>, Kind, Outcome) {
+pub fn answer(table: &Snapshot, cache_control: &HeaderValue, req: &ScanRequest<'_>) -> (Response<Body>, Kind, Outcome) {
     let mut bad_escape = false;
     if let Some(segment) = single_segment(req.path) {
         let decoded = decode_strict(segment.as_bytes());

@@ -14,10 +14,12 @@ mod codes;
 mod live;
 mod profile;
 mod rules;
+mod snapshot;
 
 pub use builder::{BuildError, TableBuilder};
 pub use live::LiveTable;
 pub use profile::{Profile, ProfileKey};
+pub use snapshot::{EntryKey, Overlay, Snapshot, COMPACT_AT};
 
 use crate::domain::Availability;
 use codes::CodeIndex;
@@ -38,6 +40,8 @@ pub struct Hit<'t> {
     pub profile: &'t Profile,
     /// For a rule, its prefix as written; `None` for a code.
     pub prefix: Option<&'t str>,
+    /// For a rule, its normalized prefix (what "longest" is measured on).
+    pub prefix_key: Option<&'t str>,
 }
 
 impl Hit<'_> {
@@ -72,17 +76,24 @@ impl Table {
             query,
             profile: &self.profiles[record.profile as usize],
             prefix: None,
+            prefix_key: None,
         })
     }
 
     /// The rule with the longest prefix matching `url_key`, a URL normalized
     /// by [`crate::url_key`].
     pub fn rule(&self, url_key: &str) -> Option<Hit<'_>> {
-        let m = self.rules.longest_match(url_key)?;
+        self.rule_where(url_key, |_| true)
+    }
+
+    /// Like [`Table::rule`], skipping rules whose normalized prefix `usable` rejects.
+    pub fn rule_where(&self, url_key: &str, usable: impl Fn(&str) -> bool) -> Option<Hit<'_>> {
+        let m = self.rules.longest_match_where(url_key, usable)?;
         Some(Hit {
             query: m.query,
             profile: &self.profiles[m.profile as usize],
             prefix: Some(m.original_prefix),
+            prefix_key: Some(m.key),
         })
     }
 
@@ -109,6 +120,7 @@ impl Table {
                     query,
                     profile: &self.profiles[profile as usize],
                     prefix: None,
+                    prefix_key: None,
                 },
             )
         })
@@ -116,10 +128,11 @@ impl Table {
 
     /// Every rule's hit, sorted by normalized prefix.
     pub fn rules(&self) -> impl Iterator<Item = Hit<'_>> + '_ {
-        self.rules.iter().map(|(prefix, query, profile)| Hit {
+        self.rules.iter().map(|(key, prefix, query, profile)| Hit {
             query,
             profile: &self.profiles[profile as usize],
             prefix: Some(prefix),
+            prefix_key: Some(key),
         })
     }
 }

@@ -41,6 +41,7 @@ pub(crate) struct RuleIndex {
 
 /// A matched rule.
 pub(crate) struct RuleMatch<'t> {
+    pub key: &'t str,
     pub original_prefix: &'t str,
     pub query: &'t str,
     pub profile: u32,
@@ -106,7 +107,14 @@ impl RuleIndex {
     }
 
     /// The rule with the longest prefix matching `key`, a normalized URL.
+    #[cfg(test)]
     pub fn longest_match(&self, key: &str) -> Option<RuleMatch<'_>> {
+        self.longest_match_where(key, |_| true)
+    }
+
+    /// Like [`RuleIndex::longest_match`], skipping rules whose prefix key
+    /// `usable` rejects (rules a newer write replaced or deleted).
+    pub fn longest_match_where(&self, key: &str, usable: impl Fn(&str) -> bool) -> Option<RuleMatch<'_>> {
         let after = self.records.partition_point(|r| record_key(&self.arena, r) <= key);
         let mut id = u32::try_from(after.checked_sub(1)?).ok()?;
         let nearest = record_key(&self.arena, &self.records[id as usize]);
@@ -114,7 +122,7 @@ impl RuleIndex {
         while id != NO_PARENT {
             let record = &self.records[id as usize];
             let prefix = record_key(&self.arena, record);
-            if prefix.len() <= common && boundary_ok(prefix, key) {
+            if prefix.len() <= common && boundary_ok(prefix, key) && usable(prefix) {
                 return Some(self.view(record));
             }
             id = record.parent;
@@ -122,11 +130,11 @@ impl RuleIndex {
         None
     }
 
-    /// Every rule as (prefix as written, query, profile), sorted by key.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, u32)> + '_ {
+    /// Every rule as (key, prefix as written, query, profile), sorted by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &str, u32)> + '_ {
         self.records.iter().map(|r| {
             let m = self.view(r);
-            (m.original_prefix, m.query, m.profile)
+            (m.key, m.original_prefix, m.query, m.profile)
         })
     }
 
@@ -134,6 +142,7 @@ impl RuleIndex {
         let original_start = r.start as usize + usize::from(r.key_len);
         let query_start = original_start + usize::from(r.original_len);
         RuleMatch {
+            key: &self.arena[r.start as usize..original_start],
             original_prefix: &self.arena[original_start..query_start],
             query: &self.arena[query_start..query_start + usize::from(r.query_len)],
             profile: r.profile,

@@ -1,0 +1,480 @@
+//! The embedded SQLite store (through sqlx).
+//!
+//! WAL journal with `synchronous=FULL`: a commit is on disk (the WAL is
+//! fsynced) before the call returns, so an acknowledged write survives a
+//! crash or power loss. Writes are few and serialized by the admin layer;
+//! reads of the admin API run beside them thanks to WAL.
+
+use super::{entry_point, schedule, Import, ImportCounts, Store, StoreError, StoreFuture, Stored, WriteMode};
+use crate::domain::{LaunchCode, Rule};
+use crate::table_file::TableEntry;
+use futures_util::TryStreamExt;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Columns shared by both tables, in bind order.
+const ENTRY_COLUMNS: &str =
+    "appid, path, query, env_version, fallback_url, valid_from, valid_until, disabled, created_at, updated_at";
+const UPDATE_ENTRY: &str = "appid = excluded.appid, path = excluded.path, query = excluded.query, \
+     env_version = excluded.env_version, fallback_url = excluded.fallback_url, valid_from = excluded.valid_from, \
+     valid_until = excluded.valid_until, disabled = excluded.disabled, updated_at = excluded.updated_at";
+/// Rows per multi-row INSERT during an import (12 binds a row, far below
+/// SQLite's 32766-variable limit).
+const IMPORT_BATCH: usize = 500;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) `dir/qrlaunch.db` and brings its schema up to date.
+    pub async fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        let options = SqliteConnectOptions::new()
+            .filename(dir.join("qrlaunch.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("src/store/migrations").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn code_from_row(row: &SqliteRow) -> Result<Stored<LaunchCode>, StoreError> {
+    let code: String = row.try_get("code")?;
+    let entry = LaunchCode {
+        code: code.parse()?,
+        entry: point_from_row(row)?,
+        schedule: schedule_from_row(row)?,
+    };
+    Ok(Stored {
+        entry,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn rule_from_row(row: &SqliteRow) -> Result<Stored<Rule>, StoreError> {
+    let prefix: String = row.try_get("prefix")?;
+    let entry = Rule {
+        prefix: prefix.parse()?,
+        entry: point_from_row(row)?,
+        schedule: schedule_from_row(row)?,
+    };
+    Ok(Stored {
+        entry,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn point_from_row(row: &SqliteRow) -> Result<crate::domain::EntryPoint, StoreError> {
+    Ok(entry_point(
+        row.try_get("appid")?,
+        row.try_get("path")?,
+        row.try_get("query")?,
+        row.try_get("env_version")?,
+        row.try_get("fallback_url")?,
+    )?)
+}
+
+fn schedule_from_row(row: &SqliteRow) -> Result<crate::domain::Schedule, StoreError> {
+    Ok(schedule(
+        row.try_get("valid_from")?,
+        row.try_get("valid_until")?,
+        row.try_get("disabled")?,
+    ))
+}
+
+/// Binds the shared columns of an entry, in [`ENTRY_COLUMNS`] order.
+fn push_entry_binds<'q>(
+    b: &mut sqlx::query_builder::Separated<'_, 'q, Sqlite, &'static str>,
+    point: &'q crate::domain::EntryPoint,
+    schedule: &crate::domain::Schedule,
+    now: i64,
+) {
+    b.push_bind(point.appid.as_str())
+        .push_bind(point.path.as_str())
+        .push_bind(point.query.as_str())
+        .push_bind(point.env_version.as_str())
+        .push_bind(point.fallback_url.as_ref().map(|u| u.as_str()))
+        .push_bind(schedule.valid_from)
+        .push_bind(schedule.valid_until)
+        .push_bind(schedule.disabled)
+        .push_bind(now)
+        .push_bind(now);
+}
+
+fn on_conflict(mode: WriteMode, key_column: &str) -> String {
+    match mode {
+        WriteMode::Upsert => format!(" ON CONFLICT ({key_column}) DO UPDATE SET {UPDATE_ENTRY}"),
+        WriteMode::Insert => format!(" ON CONFLICT ({key_column}) DO NOTHING"),
+    }
+}
+
+impl Store for SqliteStore {
+    fn load_all<'a>(&'a self, sink: &'a mut (dyn FnMut(TableEntry) + Send)) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut rows = sqlx::query("SELECT * FROM codes").fetch(&self.pool);
+            while let Some(row) = rows.try_next().await? {
+                sink(TableEntry::Code(code_from_row(&row)?.entry));
+            }
+            drop(rows);
+            let mut rows = sqlx::query("SELECT * FROM rules").fetch(&self.pool);
+            while let Some(row) = rows.try_next().await? {
+                sink(TableEntry::Rule(rule_from_row(&row)?.entry));
+            }
+            Ok(())
+        })
+    }
+
+    fn is_empty(&self) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM codes LIMIT 1)) + (SELECT COUNT(*) FROM (SELECT 1 FROM rules LIMIT 1)) AS n",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(row.try_get::<i64, _>("n")? == 0)
+        })
+    }
+
+    fn get_code<'a>(&'a self, code: &'a str) -> StoreFuture<'a, Option<Stored<LaunchCode>>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT * FROM codes WHERE code = ?")
+                .bind(code)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(code_from_row).transpose()
+        })
+    }
+
+    fn put_code<'a>(&'a self, code: &'a LaunchCode, mode: WriteMode) -> StoreFuture<'a, Stored<LaunchCode>> {
+        Box::pin(async move {
+            let mut q = QueryBuilder::new(format!("INSERT INTO codes (code, {ENTRY_COLUMNS}) "));
+            q.push_values(std::iter::once(code), |mut b, c| {
+                b.push_bind(c.code.as_str());
+                push_entry_binds(&mut b, &c.entry, &c.schedule, now_ms());
+            });
+            q.push(on_conflict(mode, "code"))
+                .push(" RETURNING created_at, updated_at");
+            let row = q
+                .build()
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::Conflict)?;
+            Ok(Stored {
+                entry: code.clone(),
+                created_at: row.try_get(0)?,
+                updated_at: row.try_get(1)?,
+            })
+        })
+    }
+
+    fn delete_code<'a>(&'a self, code: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM codes WHERE code = ?")
+                .bind(code)
+                .execute(&self.pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    fn list_codes<'a>(&'a self, after: Option<&'a str>, limit: u32) -> StoreFuture<'a, Vec<Stored<LaunchCode>>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT * FROM codes WHERE code > ? ORDER BY code LIMIT ?")
+                .bind(after.unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter().map(code_from_row).collect()
+        })
+    }
+
+    fn get_rule<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Stored<Rule>>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT * FROM rules WHERE prefix_key = ?")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(rule_from_row).transpose()
+        })
+    }
+
+    fn put_rule<'a>(&'a self, rule: &'a Rule, mode: WriteMode) -> StoreFuture<'a, Stored<Rule>> {
+        Box::pin(async move {
+            let mut q = QueryBuilder::new(format!("INSERT INTO rules (prefix_key, prefix, {ENTRY_COLUMNS}) "));
+            q.push_values(std::iter::once(rule), |mut b, r| {
+                b.push_bind(r.prefix.key()).push_bind(r.prefix.as_str());
+                push_entry_binds(&mut b, &r.entry, &r.schedule, now_ms());
+            });
+            // A new spelling of an existing prefix replaces the old spelling too.
+            let conflict = match mode {
+                WriteMode::Upsert => format!("{}, prefix = excluded.prefix", on_conflict(mode, "prefix_key")),
+                WriteMode::Insert => on_conflict(mode, "prefix_key"),
+            };
+            q.push(conflict).push(" RETURNING created_at, updated_at");
+            let row = q
+                .build()
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::Conflict)?;
+            Ok(Stored {
+                entry: rule.clone(),
+                created_at: row.try_get(0)?,
+                updated_at: row.try_get(1)?,
+            })
+        })
+    }
+
+    fn delete_rule<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM rules WHERE prefix_key = ?")
+                .bind(key)
+                .execute(&self.pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    fn list_rules<'a>(&'a self, after: Option<&'a str>, limit: u32) -> StoreFuture<'a, Vec<Stored<Rule>>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT * FROM rules WHERE prefix_key > ? ORDER BY prefix_key LIMIT ?")
+                .bind(after.unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter().map(rule_from_row).collect()
+        })
+    }
+
+    fn begin_import(&self, mode: WriteMode) -> StoreFuture<'_, Box<dyn Import>> {
+        Box::pin(async move {
+            let tx = self.pool.begin().await?;
+            let import = SqliteImport {
+                tx,
+                mode,
+                now: now_ms(),
+                codes: Vec::new(),
+                rules: Vec::new(),
+                batch_keys: HashSet::new(),
+                conflicts: Vec::new(),
+                counts: ImportCounts::default(),
+            };
+            Ok(Box::new(import) as Box<dyn Import>)
+        })
+    }
+}
+
+/// One import transaction with its pending batches.
+struct SqliteImport {
+    tx: Transaction<'static, Sqlite>,
+    mode: WriteMode,
+    now: i64,
+    codes: Vec<(usize, LaunchCode)>,
+    rules: Vec<(usize, Rule)>,
+    /// Keys in the pending batches: a key seen twice flushes first, so one
+    /// statement never touches a row twice.
+    batch_keys: HashSet<String>,
+    conflicts: Vec<usize>,
+    counts: ImportCounts,
+}
+
+impl SqliteImport {
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        if !self.codes.is_empty() {
+            let mut q = QueryBuilder::new(format!("INSERT INTO codes (code, {ENTRY_COLUMNS}) "));
+            let now = self.now;
+            q.push_values(&self.codes, |mut b, (_, c)| {
+                b.push_bind(c.code.as_str());
+                push_entry_binds(&mut b, &c.entry, &c.schedule, now);
+            });
+            q.push(on_conflict(self.mode, "code")).push(" RETURNING code");
+            let written: HashSet<String> = q
+                .build()
+                .fetch_all(&mut *self.tx)
+                .await?
+                .iter()
+                .map(|r| r.get::<String, _>(0))
+                .collect();
+            self.counts.codes += written.len() as u64;
+            let missing = self
+                .codes
+                .iter()
+                .filter(|(_, c)| !written.contains(c.code.as_str()))
+                .map(|(line, _)| *line);
+            self.conflicts.extend(missing);
+            self.codes.clear();
+        }
+        if !self.rules.is_empty() {
+            let mut q = QueryBuilder::new(format!("INSERT INTO rules (prefix_key, prefix, {ENTRY_COLUMNS}) "));
+            let now = self.now;
+            q.push_values(&self.rules, |mut b, (_, r)| {
+                b.push_bind(r.prefix.key()).push_bind(r.prefix.as_str());
+                push_entry_binds(&mut b, &r.entry, &r.schedule, now);
+            });
+            let conflict = match self.mode {
+                WriteMode::Upsert => format!("{}, prefix = excluded.prefix", on_conflict(self.mode, "prefix_key")),
+                WriteMode::Insert => on_conflict(self.mode, "prefix_key"),
+            };
+            q.push(conflict).push(" RETURNING prefix_key");
+            let written: HashSet<String> = q
+                .build()
+                .fetch_all(&mut *self.tx)
+                .await?
+                .iter()
+                .map(|r| r.get::<String, _>(0))
+                .collect();
+            self.counts.rules += written.len() as u64;
+            let missing = self
+                .rules
+                .iter()
+                .filter(|(_, r)| !written.contains(r.prefix.key()))
+                .map(|(line, _)| *line);
+            self.conflicts.extend(missing);
+            self.rules.clear();
+        }
+        self.conflicts.sort_unstable();
+        self.batch_keys.clear();
+        Ok(())
+    }
+}
+
+impl Import for SqliteImport {
+    fn add(&mut self, line: usize, entry: TableEntry) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let key = match &entry {
+                TableEntry::Code(c) => format!("c{}", c.code),
+                TableEntry::Rule(r) => format!("r{}", r.prefix.key()),
+            };
+            if self.batch_keys.contains(&key) {
+                self.flush().await?;
+            }
+            self.batch_keys.insert(key);
+            match entry {
+                TableEntry::Code(c) => self.codes.push((line, c)),
+                TableEntry::Rule(r) => self.rules.push((line, r)),
+            }
+            if self.codes.len() >= IMPORT_BATCH || self.rules.len() >= IMPORT_BATCH {
+                self.flush().await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn conflicts(&self) -> &[usize] {
+        &self.conflicts
+    }
+
+    fn commit(mut self: Box<Self>) -> StoreFuture<'static, ImportCounts> {
+        Box::pin(async move {
+            self.flush().await?;
+            let counts = self.counts;
+            self.tx.commit().await?;
+            Ok(counts)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table_file::parse_line;
+
+    fn code(line: &str) -> LaunchCode {
+        match parse_line(line).unwrap() {
+            TableEntry::Code(c) => c,
+            TableEntry::Rule(_) => panic!("not a code"),
+        }
+    }
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("qrlaunch-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[tokio::test]
+    async fn writes_survive_reopening_and_insert_mode_conflicts() {
+        let dir = temp_dir("reopen");
+        let store = SqliteStore::open(&dir).await.unwrap();
+        assert!(store.is_empty().await.unwrap());
+        let a = code(
+            r#"{"code":"a1","appid":"wx1234567890abcdef","path":"p","query":"x=1","valid_until":"2030-01-01T00:00:00Z"}"#,
+        );
+        let stored = store.put_code(&a, WriteMode::Insert).await.unwrap();
+        assert_eq!(stored.created_at, stored.updated_at);
+        assert!(matches!(
+            store.put_code(&a, WriteMode::Insert).await,
+            Err(StoreError::Conflict)
+        ));
+        drop(store);
+
+        let store = SqliteStore::open(&dir).await.unwrap();
+        let got = store.get_code("a1").await.unwrap().unwrap();
+        assert_eq!(got.entry, a);
+        let mut changed = a.clone();
+        changed.entry.query = "x=2".parse().unwrap();
+        let again = store.put_code(&changed, WriteMode::Upsert).await.unwrap();
+        assert_eq!(again.created_at, stored.created_at);
+        assert!(store.delete_code("a1").await.unwrap());
+        assert!(!store.delete_code("a1").await.unwrap());
+        assert!(store.get_code("a1").await.unwrap().is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn an_uncommitted_import_leaves_nothing_and_pages_are_stable() {
+        let dir = temp_dir("import");
+        let store = SqliteStore::open(&dir).await.unwrap();
+        let mut import = store.begin_import(WriteMode::Insert).await.unwrap();
+        for i in 0..1_200 {
+            let line = format!(r#"{{"code":"c{i:05}","appid":"wx1234567890abcdef","path":"p"}}"#);
+            import.add(i + 1, parse_line(&line).unwrap()).await.unwrap();
+        }
+        drop(import);
+        assert!(store.is_empty().await.unwrap());
+
+        let mut import = store.begin_import(WriteMode::Insert).await.unwrap();
+        for i in 0..1_200 {
+            let line = format!(r#"{{"code":"c{i:05}","appid":"wx1234567890abcdef","path":"p"}}"#);
+            import.add(i + 1, parse_line(&line).unwrap()).await.unwrap();
+        }
+        let dup = r#"{"code":"c00007","appid":"wx1234567890abcdef","path":"q"}"#;
+        import.add(1_201, parse_line(dup).unwrap()).await.unwrap();
+        let counts = import.commit().await.unwrap();
+        assert_eq!(counts.codes, 1_200);
+
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.list_codes(after.as_deref(), 500).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = Some(page.last().unwrap().entry.code.to_string());
+            seen.extend(page.into_iter().map(|s| s.entry.code.to_string()));
+        }
+        assert_eq!(seen.len(), 1_200);
+        assert!(seen.windows(2).all(|w| w[0] < w[1]));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
