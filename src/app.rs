@@ -1,24 +1,33 @@
-//! Start-up and shutdown: wires flags, table, metrics and server together.
+//! Start-up and shutdown: wires flags, store, table, metrics and the two
+//! servers together.
 //!
-//! The listener is bound first, so `/healthz` answers at once and `/readyz`
-//! says 503 while the table loads on a blocking thread; a table that fails
-//! to load stops the process with the line and field at fault. SIGHUP
-//! reloads the table file in the background and swaps it in.
+//! Order: bind the scan and admin listeners (so `/healthz` answers at once
+//! and `/readyz` says 503), open the store, import the table file if the
+//! store is empty, build the table from the store on a blocking thread,
+//! publish it (ready). A table file that fails to import stops the process
+//! with the line and field at fault. SIGHUP rebuilds the table from the
+//! store; SIGTERM/SIGINT stop both servers gracefully.
 
+use crate::admin::auth::{AdminToken, TokenError, TokenSource};
+use crate::admin::{AdminService, AdminState};
+use crate::catalog::{Catalog, CatalogError};
 use crate::config::ServeArgs;
-use crate::http::{self, AppState, ConnectionOptions, ScanOptions};
+use crate::http::{self, AppState, ConnectionOptions, ScanOptions, ScanService};
 use crate::metrics::Metrics;
 use crate::scheme_url;
-use crate::table::Table;
-use crate::table_file::{self, TableFileError, EXAMPLE_TABLE};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Store, StoreError, WriteMode};
+use crate::table::{Snapshot, Table};
+use crate::table_file::{self, LineError, TableFileError, EXAMPLE_TABLE};
 use std::fs::File;
 use std::future::Future;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 /// Why the service stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -27,11 +36,15 @@ pub enum AppError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("table {source_name}: {error}")]
     Table { source_name: String, error: TableFileError },
-    #[error("the table loader stopped unexpectedly: {0}")]
-    Loader(String),
+    #[error("store {path}: {error}")]
+    Store { path: PathBuf, error: StoreError },
+    #[error("loading the table from the store: {0}")]
+    Catalog(#[from] CatalogError),
+    #[error("admin API: {0}")]
+    Token(#[from] TokenError),
 }
 
-/// Where the table comes from.
+/// Where a table file comes from.
 #[derive(Debug, Clone)]
 pub enum TableSource {
     File(PathBuf),
@@ -46,11 +59,16 @@ impl TableSource {
         }
     }
 
+    fn reader(&self) -> Result<Box<dyn BufRead + Send>, TableFileError> {
+        Ok(match self {
+            TableSource::File(path) => Box::new(BufReader::with_capacity(1 << 20, File::open(path)?)),
+            TableSource::Example => Box::new(EXAMPLE_TABLE.as_bytes()),
+        })
+    }
+
+    /// Reads the file into a table (no store involved): `qrlaunch check`.
     pub fn load(&self) -> Result<Table, TableFileError> {
-        match self {
-            TableSource::File(path) => table_file::load(BufReader::with_capacity(1 << 20, File::open(path)?)),
-            TableSource::Example => table_file::load(EXAMPLE_TABLE.as_bytes()),
-        }
+        table_file::load(self.reader()?)
     }
 }
 
@@ -63,12 +81,14 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
     };
     let options = ScanOptions::new(args.cache_max_age, args.trusted_nets());
     let state = Arc::new(AppState::starting(metrics, options));
-    let listener = TcpListener::bind(args.listen).await.map_err(|source| AppError::Bind {
+    let listener = bind(args.listen).await?;
+    let addr = listener.local_addr().map_err(|source| AppError::Bind {
         addr: args.listen,
         source,
     })?;
-    let addr = listener.local_addr().map_err(|source| AppError::Bind {
-        addr: args.listen,
+    let admin_listener = bind(args.admin_listen).await?;
+    let admin_addr = admin_listener.local_addr().map_err(|source| AppError::Bind {
+        addr: args.admin_listen,
         source,
     })?;
     tracing::info!(
@@ -77,82 +97,155 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
         "listening on http://{addr}"
     );
 
-    let upkeep_state = state.clone();
-    let upkeep = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            upkeep_state.metrics.upkeep();
-        }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
     });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let upkeep = spawn_upkeep(state.clone());
     let connection_options = ConnectionOptions {
         header_read_timeout: args.header_read_timeout,
         shutdown_grace: args.shutdown_grace,
     };
-    let server = tokio::spawn(http::serve(listener, state.clone(), connection_options, shutdown));
+    let scan_state = state.clone();
+    let scan_server = tokio::spawn(http::serve(
+        listener,
+        move |peer| ScanService::new(scan_state.clone(), peer),
+        connection_options.clone(),
+        stopped(),
+    ));
+
+    let store = SqliteStore::open(&args.data).await.map_err(|error| AppError::Store {
+        path: args.data.clone(),
+        error,
+    })?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let (token, token_source) = AdminToken::resolve(
+        args.admin_token.as_deref(),
+        args.admin_token_file.as_deref(),
+        admin_addr,
+        &args.data,
+    )?;
+    let catalog = Arc::new(Catalog::new(store.clone(), state.clone()));
+    let admin_state = Arc::new(AdminState {
+        catalog: catalog.clone(),
+        token,
+        app: state.clone(),
+    });
+    let admin_server = tokio::spawn(http::serve(
+        admin_listener,
+        move |_peer| AdminService::new(admin_state.clone()),
+        connection_options,
+        stopped(),
+    ));
+    match &token_source {
+        TokenSource::Generated(path) => {
+            tracing::info!("admin API on http://{admin_addr}; bearer token in {}", path.display())
+        }
+        TokenSource::Env => tracing::info!("admin API on http://{admin_addr}; token from QRLAUNCH_ADMIN_TOKEN"),
+        TokenSource::File(path) => tracing::info!("admin API on http://{admin_addr}; token from {}", path.display()),
+    }
 
     let hangups = Hangups::register();
-    let source = args.table.clone().map_or(TableSource::Example, TableSource::File);
     let started = Instant::now();
-    let loader_source = source.clone();
-    let loaded = tokio::task::spawn_blocking(move || loader_source.load()).await;
-    let table = match loaded {
-        Ok(Ok(table)) => table,
-        Ok(Err(error)) => {
-            server.abort();
-            return Err(AppError::Table {
-                source_name: source.name(),
-                error,
-            });
-        }
-        Err(join) => {
-            server.abort();
-            return Err(AppError::Loader(join.to_string()));
-        }
-    };
-    tracing::info!(
-        table = %source.name(),
-        codes = table.code_count(),
-        rules = table.rule_count(),
-        profiles = table.profile_count(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "table loaded; ready"
-    );
-    for hint in try_hints(&table, addr) {
+    if let Err(error) = seed_empty_store(&*store, &args).await {
+        scan_server.abort();
+        admin_server.abort();
+        return Err(error);
+    }
+    let (codes, rules) = catalog.reload().await?;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(store = %args.data.display(), codes, rules, elapsed_ms, "table loaded; ready");
+    for hint in try_hints(&state.table.load(), addr) {
         tracing::info!("try: {hint}");
     }
-    state.publish(table);
-    let reloader = tokio::spawn(reload_on_sighup(source, state.clone(), hangups));
+    let reloader = tokio::spawn(reload_on_sighup(catalog, hangups));
 
-    let drained = server.await.unwrap_or(false);
+    let scan_drained = scan_server.await.unwrap_or(false);
+    let admin_drained = admin_server.await.unwrap_or(false);
     upkeep.abort();
     reloader.abort();
-    tracing::info!(clean = drained, "stopped");
+    tracing::info!(clean = scan_drained && admin_drained, "stopped");
     Ok(())
 }
 
-/// Reloads the table from its source on every SIGHUP. The new table is
-/// built on a blocking thread while scans keep reading the old one, then
-/// swapped in; a table that fails to load is logged and the old one stays.
-async fn reload_on_sighup(source: TableSource, state: Arc<AppState>, mut hangups: Hangups) {
+async fn bind(addr: SocketAddr) -> Result<TcpListener, AppError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { addr, source })
+}
+
+/// Drains histogram samples into buckets every few seconds.
+fn spawn_upkeep(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            state.metrics.upkeep();
+        }
+    })
+}
+
+/// Imports `--table` (or the embedded example) into an empty store, all or
+/// nothing; a store that has entries is left alone.
+async fn seed_empty_store(store: &dyn Store, args: &ServeArgs) -> Result<(), AppError> {
+    let source = args.table.clone().map_or(TableSource::Example, TableSource::File);
+    let store_error = |error| AppError::Store {
+        path: args.data.clone(),
+        error,
+    };
+    if !store.is_empty().await.map_err(store_error)? {
+        if args.table.is_some() {
+            tracing::warn!(table = %source.name(), "the store has entries; --table is only imported into an empty store");
+        }
+        return Ok(());
+    }
+    let table_error = |error| AppError::Table {
+        source_name: source.name(),
+        error,
+    };
+    let started = Instant::now();
+    let mut import = store.begin_import(WriteMode::Insert).await.map_err(store_error)?;
+    let mut lines: Vec<usize> = Vec::new();
+    for item in table_file::entries(source.reader().map_err(table_error)?) {
+        let (line, entry) = item.map_err(table_error)?;
+        lines.push(line);
+        import.add(line, entry).await.map_err(store_error)?;
+    }
+    import.flush().await.map_err(store_error)?;
+    if let Some(&line) = import.conflicts().first() {
+        let error = crate::domain::FieldError::new("code", "the same code or rule prefix appears earlier in the file");
+        return Err(table_error(TableFileError::Line {
+            line,
+            error: LineError::Field(error),
+        }));
+    }
+    let counts = import.commit().await.map_err(store_error)?;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(table = %source.name(), codes = counts.codes, rules = counts.rules, elapsed_ms, "imported into the empty store");
+    Ok(())
+}
+
+/// Rebuilds the table from the store on every SIGHUP; a failed rebuild is
+/// logged and counted, and the previous table keeps serving.
+async fn reload_on_sighup(catalog: Arc<Catalog>, mut hangups: Hangups) {
     while hangups.next().await {
         let started = Instant::now();
-        let loader_source = source.clone();
-        match tokio::task::spawn_blocking(move || loader_source.load()).await {
-            Ok(Ok(table)) => {
-                let (codes, rules) = (table.code_count(), table.rule_count());
-                state.publish(table);
-                state.metrics.reload(true);
+        match catalog.reload().await {
+            Ok((codes, rules)) => {
+                catalog.metrics().reload(true);
                 let elapsed_ms = started.elapsed().as_millis() as u64;
-                tracing::info!(table = %source.name(), codes, rules, elapsed_ms, "table reloaded");
-            }
-            Ok(Err(error)) => {
-                state.metrics.reload(false);
-                tracing::error!(table = %source.name(), "reload failed, still serving the previous table: {error}");
+                tracing::info!(codes, rules, elapsed_ms, "table rebuilt from the store");
             }
             Err(error) => {
-                state.metrics.reload(false);
-                tracing::error!(%error, "reload task failed, still serving the previous table");
+                catalog.metrics().reload(false);
+                tracing::error!("rebuild failed, still serving the previous table: {error}");
             }
         }
     }
@@ -192,7 +285,7 @@ impl Hangups {
 
 /// Two commands a person can paste to see the service answer: a launch
 /// code and a legacy URL, both live right now.
-fn try_hints(table: &Table, addr: SocketAddr) -> Vec<String> {
+fn try_hints(table: &Snapshot, addr: SocketAddr) -> Vec<String> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -202,16 +295,13 @@ fn try_hints(table: &Table, addr: SocketAddr) -> Vec<String> {
     };
     let mut hints = Vec::new();
     let live = crate::domain::Availability::Live;
-    if let Some((code, _)) = table.codes().find(|(_, hit)| hit.availability(now) == live) {
+    if let Some((code, _)) = table.base().codes().find(|(_, hit)| hit.availability(now) == live) {
         let mut path = String::new();
         scheme_url::push_encoded(&mut path, code);
         hints.push(format!("curl -si http://{host}/{path}"));
     }
-    if let Some(prefix) = table
-        .rules()
-        .find(|hit| hit.availability(now) == live)
-        .and_then(|hit| hit.prefix)
-    {
+    let rule = table.base().rules().find(|hit| hit.availability(now) == live);
+    if let Some(prefix) = rule.and_then(|hit| hit.prefix) {
         let mut url = String::new();
         scheme_url::push_encoded(&mut url, prefix);
         hints.push(format!("curl -s 'http://{host}/v1/resolve?url={url}'"));

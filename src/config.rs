@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve scans, `/v1/resolve`, health checks and metrics.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Validate a table file and print what it holds, without serving.
     Check {
         /// The NDJSON table file.
@@ -36,10 +36,31 @@ pub struct ServeArgs {
     #[arg(long, env = "QRLAUNCH_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// NDJSON table file of codes and rules. Without it, the example table
-    /// embedded in the binary (examples/table.ndjson) is served.
+    /// Directory of the durable store (SQLite), created if missing. The
+    /// store is the source of truth; the table is rebuilt from it at start.
+    #[arg(long, env = "QRLAUNCH_DATA", default_value = "qrlaunch-data")]
+    pub data: PathBuf,
+
+    /// NDJSON table file imported into the store when the store is empty.
+    /// Without it, an empty store gets the example table embedded in the
+    /// binary (examples/table.ndjson). Ignored when the store has entries.
     #[arg(long, env = "QRLAUNCH_TABLE")]
     pub table: Option<PathBuf>,
+
+    /// Address of the admin API (never the scan listener).
+    #[arg(long, env = "QRLAUNCH_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
+    pub admin_listen: SocketAddr,
+
+    /// File holding the admin API's bearer token. The token can also come
+    /// from QRLAUNCH_ADMIN_TOKEN; with neither, a loopback admin API gets a
+    /// random token written to DATA/admin-token.
+    #[arg(long, env = "QRLAUNCH_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// The admin API's bearer token (prefer the environment variable or a
+    /// file: command lines are visible to other users).
+    #[arg(long, env = "QRLAUNCH_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 
     /// Peer address or CIDR whose X-Forwarded-Proto is believed; repeat the
     /// flag (or separate with commas) for several, `none` for no one.

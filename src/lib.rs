@@ -22,7 +22,9 @@
 //! * [`metrics`]: Prometheus metrics with pre-registered handles;
 //! * [`config`]: command-line flags and their environment variables.
 
+pub mod admin;
 pub mod app;
+pub mod catalog;
 pub mod config;
 pub mod domain;
 pub mod http;

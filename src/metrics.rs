@@ -85,7 +85,12 @@ pub struct Metrics {
     table_rules: Gauge,
     reloads_ok: Counter,
     reloads_failed: Counter,
+    admin_requests: Vec<Counter>,
+    admin_auth_failures: Counter,
 }
+
+/// Status codes of the admin API; anything else is counted as `other`.
+const ADMIN_STATUSES: [u16; 13] = [200, 201, 204, 400, 401, 404, 405, 409, 413, 415, 422, 500, 0];
 
 impl Metrics {
     /// Metrics recorded and served on `/metrics`.
@@ -134,6 +139,16 @@ impl Metrics {
             None,
             "Table reloads (SIGHUP), by outcome.".into(),
         );
+        recorder.describe_counter(
+            "qrlaunch_admin_requests_total".into(),
+            None,
+            "Admin API requests answered, by status code.".into(),
+        );
+        recorder.describe_counter(
+            "qrlaunch_admin_auth_failures_total".into(),
+            None,
+            "Admin API requests refused for a missing or wrong token.".into(),
+        );
         recorder.describe_gauge(
             "qrlaunch_build_info".into(),
             None,
@@ -180,6 +195,14 @@ impl Metrics {
             table_rules: gauge("qrlaunch_table_entries", vec![Label::new("kind", "rule")]),
             reloads_ok: counter("qrlaunch_table_reloads_total", vec![Label::new("outcome", "ok")]),
             reloads_failed: counter("qrlaunch_table_reloads_total", vec![Label::new("outcome", "failed")]),
+            admin_requests: ADMIN_STATUSES
+                .iter()
+                .map(|&s| {
+                    let status = if s == 0 { "other".to_string() } else { s.to_string() };
+                    counter("qrlaunch_admin_requests_total", vec![Label::new("status", status)])
+                })
+                .collect(),
+            admin_auth_failures: counter("qrlaunch_admin_auth_failures_total", vec![]),
         }
     }
 
@@ -208,6 +231,18 @@ impl Metrics {
 
     pub fn reload(&self, ok: bool) {
         if ok { &self.reloads_ok } else { &self.reloads_failed }.increment(1);
+    }
+
+    pub fn admin_request(&self, status: u16) {
+        let index = ADMIN_STATUSES
+            .iter()
+            .position(|&s| s == status)
+            .unwrap_or(ADMIN_STATUSES.len() - 1);
+        self.admin_requests[index].increment(1);
+    }
+
+    pub fn admin_auth_failure(&self) {
+        self.admin_auth_failures.increment(1);
     }
 
     /// The Prometheus text exposition, or `None` when metrics are disabled.

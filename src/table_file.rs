@@ -122,18 +122,31 @@ fn json_message(e: &serde_json::Error) -> String {
     }
 }
 
+/// The validated entries of a table file with their 1-based line numbers;
+/// blank lines are skipped. Stops at the first bad line.
+pub fn entries(reader: impl BufRead) -> impl Iterator<Item = Result<(usize, TableEntry), TableFileError>> {
+    reader.lines().enumerate().filter_map(|(index, line)| {
+        let number = index + 1;
+        match line {
+            Err(e) => Some(Err(TableFileError::Io(e))),
+            Ok(line) if line.trim().is_empty() => None,
+            Ok(line) => Some(
+                parse_line(&line)
+                    .map(|e| (number, e))
+                    .map_err(|error| TableFileError::Line { line: number, error }),
+            ),
+        }
+    })
+}
+
 /// Reads a whole table file into a [`Table`].
 pub fn load(reader: impl BufRead) -> Result<Table, TableFileError> {
     let mut builder = TableBuilder::new();
     let mut rule_lines: HashMap<Box<str>, usize> = HashMap::new();
-    for (index, line) in reader.lines().enumerate() {
-        let number = index + 1;
-        let line = line?;
+    for item in entries(reader) {
+        let (number, entry) = item?;
         let at = |error: LineError| TableFileError::Line { line: number, error };
-        if line.trim().is_empty() {
-            continue;
-        }
-        match parse_line(&line).map_err(at)? {
+        match entry {
             TableEntry::Code(code) => builder.insert_code(&code).map_err(|e| at(e.into()))?,
             TableEntry::Rule(rule) => {
                 if let Some(first) = rule_lines.insert(rule.prefix.key().into(), number) {

@@ -87,7 +87,10 @@ const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop
 const CODE_SPACE: u64 = 218_340_105_584_896;
 /// Odd and not a multiple of 31, so multiplying by it permutes `CODE_SPACE`.
 const SCRAMBLE: u64 = (0x5851_F42D_4C95_7F2D % CODE_SPACE) | 1;
-const _: () = assert!(SCRAMBLE % 2 == 1 && SCRAMBLE % 31 != 0, "SCRAMBLE must be coprime with 62");
+const _: () = assert!(
+    SCRAMBLE % 2 == 1 && SCRAMBLE % 31 != 0,
+    "SCRAMBLE must be coprime with 62"
+);
 
 /// The `i`-th code of a table generated with `seed`.
 pub fn code(seed: u64, i: usize) -> String {

@@ -7,13 +7,15 @@
 //! request and close; whatever has not finished after the grace period is
 //! dropped.
 
-use super::service::ScanService;
-use super::state::AppState;
+use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
+use hyper::service::Service;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use std::error::Error as StdError;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -36,13 +38,22 @@ impl Default for ConnectionOptions {
 }
 
 /// Serves `listener` until `shutdown` completes, then drains connections.
+/// `make_service` builds each connection's service from the peer address.
 /// Returns whether every connection finished within the grace period.
-pub async fn serve(
+pub async fn serve<S, B>(
     listener: TcpListener,
-    state: Arc<AppState>,
+    make_service: impl Fn(IpAddr) -> S,
     options: ConnectionOptions,
     shutdown: impl Future<Output = ()>,
-) -> bool {
+) -> bool
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
@@ -64,7 +75,7 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = ScanService::new(state.clone(), peer.ip());
+                let service = make_service(peer.ip());
                 let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {
                     if let Err(error) = connection.await {

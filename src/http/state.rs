@@ -1,5 +1,5 @@
 use crate::metrics::Metrics;
-use crate::table::{LiveTable, Table};
+use crate::table::{LiveTable, Snapshot, Table};
 use hyper::header::HeaderValue;
 use ipnet::IpNet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,14 +53,14 @@ impl AppState {
     /// State serving `table` at once.
     pub fn ready(table: Table, metrics: Metrics, options: ScanOptions) -> AppState {
         let state = AppState::starting(metrics, options);
-        state.publish(table);
+        state.publish(Snapshot::new(table));
         state
     }
 
-    /// Makes `table` the one scans read, and marks the service ready.
-    pub fn publish(&self, table: Table) {
-        self.metrics.table_size(table.code_count(), table.rule_count());
-        self.table.replace(table);
+    /// Makes `snapshot` the one scans read, and marks the service ready.
+    pub fn publish(&self, snapshot: Snapshot) {
+        self.metrics.table_size(snapshot.code_count(), snapshot.rule_count());
+        self.table.publish(snapshot);
         self.ready.store(true, Ordering::Release);
     }
 

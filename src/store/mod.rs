@@ -23,6 +23,16 @@ pub struct Stored<T> {
     pub updated_at: i64,
 }
 
+impl<T> Stored<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Stored<U> {
+        Stored {
+            entry: f(self.entry),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
 /// How a write treats an existing key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
@@ -64,6 +74,8 @@ pub trait Import: Send {
     /// Adds one entry (buffered; written in batches). In insert mode an
     /// existing key is reported by [`Import::conflicts`] after a flush.
     fn add(&mut self, line: usize, entry: TableEntry) -> StoreFuture<'_, ()>;
+    /// Writes what is buffered (so that [`Import::conflicts`] is complete).
+    fn flush(&mut self) -> StoreFuture<'_, ()>;
     /// Lines whose key existed already (insert mode), in line order.
     fn conflicts(&self) -> &[usize];
     /// Writes what is buffered and commits.
@@ -88,6 +100,10 @@ pub trait Store: Send + Sync + 'static {
     fn delete_rule<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool>;
     /// Rules in key order, after the key `after`, at most `limit`.
     fn list_rules<'a>(&'a self, after: Option<&'a str>, limit: u32) -> StoreFuture<'a, Vec<Stored<Rule>>>;
+
+    /// Sends every code, then every rule, as of one moment (one read
+    /// transaction), into `out`; stops early if `out` is closed.
+    fn export(&self, out: tokio::sync::mpsc::Sender<TableEntry>) -> StoreFuture<'_, ()>;
 
     /// Starts an all-or-nothing import.
     fn begin_import(&self, mode: WriteMode) -> StoreFuture<'_, Box<dyn Import>>;

@@ -266,6 +266,30 @@ impl Store for SqliteStore {
         })
     }
 
+    fn export(&self, out: tokio::sync::mpsc::Sender<TableEntry>) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            {
+                let mut rows = sqlx::query("SELECT * FROM codes ORDER BY code").fetch(&mut *tx);
+                while let Some(row) = rows.try_next().await? {
+                    if out.send(TableEntry::Code(code_from_row(&row)?.entry)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            {
+                let mut rows = sqlx::query("SELECT * FROM rules ORDER BY prefix_key").fetch(&mut *tx);
+                while let Some(row) = rows.try_next().await? {
+                    if out.send(TableEntry::Rule(rule_from_row(&row)?.entry)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            tx.rollback().await?;
+            Ok(())
+        })
+    }
+
     fn begin_import(&self, mode: WriteMode) -> StoreFuture<'_, Box<dyn Import>> {
         Box::pin(async move {
             let tx = self.pool.begin().await?;
@@ -378,6 +402,10 @@ impl Import for SqliteImport {
             }
             Ok(())
         })
+    }
+
+    fn flush(&mut self) -> StoreFuture<'_, ()> {
+        Box::pin(SqliteImport::flush(self))
     }
 
     fn conflicts(&self) -> &[usize] {
