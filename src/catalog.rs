@@ -161,7 +161,6 @@ impl Catalog {
 
 /// Reads every entry from the store into a new table, on a blocking thread.
 async fn build_from_store(store: Arc<dyn Store>) -> Result<Table, CatalogError> {
-    let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let mut builder = TableBuilder::new();
         let mut failed: Option<BuildError> = None;
@@ -175,7 +174,7 @@ async fn build_from_store(store: Arc<dyn Store>) -> Result<Table, CatalogError> 
             };
             failed = added.err();
         };
-        runtime.block_on(store.load_all(&mut sink))?;
+        store.load_all(&mut sink)?;
         if let Some(error) = failed {
             return Err(error.into());
         }

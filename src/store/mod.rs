@@ -55,6 +55,10 @@ pub enum StoreError {
     Conflict,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database column: {0}")]
+    Column(#[from] rusqlite::types::FromSqlError),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored row is invalid ({0}); was the database edited by hand?")]
@@ -84,8 +88,10 @@ pub trait Import: Send {
 
 /// The operations the admin API needs.
 pub trait Store: Send + Sync + 'static {
-    /// Calls `sink` with every code, then every rule.
-    fn load_all<'a>(&'a self, sink: &'a mut (dyn FnMut(TableEntry) + Send)) -> StoreFuture<'a, ()>;
+    /// Calls `sink` with every code, then every rule, as of one moment.
+    /// Blocking: call it from a blocking thread. It is the start-up path for
+    /// a million entries, so it may use the backend's fastest native reader.
+    fn load_all(&self, sink: &mut dyn FnMut(TableEntry)) -> Result<(), StoreError>;
     fn is_empty(&self) -> StoreFuture<'_, bool>;
 
     fn get_code<'a>(&'a self, code: &'a str) -> StoreFuture<'a, Option<Stored<LaunchCode>>>;
