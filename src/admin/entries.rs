@@ -319,10 +319,11 @@ fn name_from_url(line: &mut TableLine, key: &EntryKey) -> Result<(), Reply> {
                 ))
             }
             Some(_) => Ok(()),
-            None => Err(reply::invalid(
-                "prefix",
-                "give the prefix as written in the body's `prefix` field too",
-            )),
+            // Without a spelling in the body, the normalized one is stored.
+            None => {
+                line.prefix = Some(prefix_key.clone());
+                Ok(())
+            }
         },
     }
 }
