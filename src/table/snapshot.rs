@@ -100,11 +100,15 @@ impl Snapshot {
 
     /// The entry for a launch code, matched exactly.
     pub fn code(&self, code: &str) -> Option<Hit<'_>> {
-        if let Some(hit) = self.overlay.code(code) {
-            return Some(hit);
-        }
-        if !self.hidden_codes.is_empty() && self.hidden_codes.contains(code) {
-            return None;
+        // Every overlay key is also hidden, so with nothing hidden there is no
+        // overlay either: skip hashing the code for it (the common case).
+        if !self.hidden_codes.is_empty() {
+            if let Some(hit) = self.overlay.code(code) {
+                return Some(hit);
+            }
+            if self.hidden_codes.contains(code) {
+                return None;
+            }
         }
         self.base.code(code)
     }
@@ -117,7 +121,11 @@ impl Snapshot {
             self.base
                 .rule_where(url_key, |prefix_key| !self.hidden_rules.contains(prefix_key))
         };
-        let from_overlay = self.overlay.rule(url_key);
+        let from_overlay = if self.hidden_rules.is_empty() {
+            None
+        } else {
+            self.overlay.rule(url_key)
+        };
         match (from_base, from_overlay) {
             (Some(b), Some(o)) => Some(if key_len(&o) >= key_len(&b) { o } else { b }),
             (b, o) => o.or(b),
