@@ -5,5 +5,6 @@
 
 mod api;
 mod durability;
+#[path = "../support/mod.rs"]
 mod support;
 mod transfer;

@@ -1,4 +1,6 @@
-//! Starting, stopping and talking to a real server process.
+//! Starting, stopping and talking to a real server process; shared by the
+//! integration test binaries (`#[path]`-included, so each uses a subset).
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -30,6 +32,17 @@ pub struct Server {
 }
 
 impl Server {
+    /// Starts on a new data directory whose store is seeded from `table`
+    /// (NDJSON lines), with the given extra flags.
+    pub fn with_table(name: &str, table: &str, extra: &[&str]) -> Server {
+        let dir = temp_dir(name);
+        let file = dir.join("table.ndjson");
+        std::fs::write(&file, table).expect("write table");
+        let mut args = vec!["--table", file.to_str().expect("UTF-8 temp path")];
+        args.extend_from_slice(extra);
+        Server::start_on(&dir.join("data"), &args)
+    }
+
     /// Starts on a new data directory with the given extra flags.
     pub fn start(name: &str, extra: &[&str]) -> Server {
         Server::start_on(&temp_dir(name).join("data"), extra)
@@ -134,6 +147,44 @@ impl Server {
     /// A scan of `path` on the scan listener.
     pub fn scan(&self, path: &str) -> Response {
         self.client.get(format!("{}{path}", self.scan)).send().expect("scan")
+    }
+
+    /// Sends a signal (`TERM`, `INT`, `HUP`) with the system's `kill`.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status();
+        assert!(status.expect("run kill").success(), "kill -{name} failed");
+    }
+
+    /// Waits up to `limit` for the process to exit; its status, if it did.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// The scan listener's `host:port`.
+    pub fn scan_addr(&self) -> &str {
+        self.scan.trim_start_matches("http://")
+    }
+
+    /// Sends raw bytes on a new TCP connection to the scan listener and
+    /// returns what came back until the server closed or 5 s passed.
+    pub fn raw(&self, request: &[u8]) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.scan_addr()).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream.write_all(request).expect("write");
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
     }
 
     /// Kills the process at once (SIGKILL), as a crash would.
