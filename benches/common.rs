@@ -1,0 +1,30 @@
+//! Tables shared by the benches (included with `#[path]`).
+#![allow(dead_code)]
+
+use qrlaunch::table::{Table, TableBuilder};
+use qrlaunch::table_file::TableEntry;
+use qrlaunch::workload::{self, Spec};
+
+/// Builds the workload table for `spec`.
+pub fn table(spec: Spec) -> Table {
+    let mut builder = TableBuilder::with_capacity(spec.codes);
+    for line in workload::table_lines(spec) {
+        match line.validate().expect("workload lines are valid") {
+            TableEntry::Code(code) => builder.insert_code(&code).expect("unique codes"),
+            TableEntry::Rule(rule) => builder.insert_rule(&rule).expect("unique rules"),
+        }
+    }
+    builder.build().expect("workload table builds")
+}
+
+/// The VmRSS of this process, in bytes.
+pub fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS line");
+    kib * 1024
+}

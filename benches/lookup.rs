@@ -1,0 +1,112 @@
+//! Lookup and handler latency.
+//!
+//! `cargo bench --bench lookup`. Targets (issue 2): a code lookup in a
+//! 1,000,000-code table at most 100 ns (median), a URL against 100,000 rules
+//! at most 1 µs.
+
+#[path = "common.rs"]
+mod common;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use qrlaunch::http::{AppState, ScanOptions, ScanService};
+use qrlaunch::metrics::Metrics;
+use qrlaunch::url_key;
+use qrlaunch::workload::{self, Mix, RequestKind, Spec};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Enough distinct keys that lookups are not served from one cache line.
+const KEYS: usize = 4096;
+
+fn code_lookup(c: &mut Criterion) {
+    let spec = Spec { codes: 1_000_000, rules: 0, seed: 42 };
+    let table = common::table(spec);
+    let known: Vec<String> = (0..KEYS).map(|i| workload::code(spec.seed, i * 241 % spec.codes)).collect();
+    let unknown: Vec<String> = (0..KEYS).map(|i| format!("{}x", workload::code(spec.seed, i))).collect();
+    let mut group = c.benchmark_group("code_lookup/1M");
+    group.measurement_time(Duration::from_secs(4));
+    let mut i = 0;
+    group.bench_function("hit", |b| {
+        b.iter(|| {
+            i = (i + 1) % KEYS;
+            black_box(table.code(black_box(&known[i])).is_some())
+        })
+    });
+    group.bench_function("miss", |b| {
+        b.iter(|| {
+            i = (i + 1) % KEYS;
+            black_box(table.code(black_box(&unknown[i])).is_some())
+        })
+    });
+    group.finish();
+}
+
+fn rule_lookup(c: &mut Criterion) {
+    let spec = Spec { codes: 0, rules: 100_000, seed: 42 };
+    let table = common::table(spec);
+    let requests = workload::requests(spec, Mix { known_codes: 0, legacy_urls: 100, unknown: 0 }, KEYS);
+    let keys: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            let mut key = String::new();
+            url_key::write_request_key(&mut key, "http", &r.host, &r.target).unwrap();
+            key
+        })
+        .collect();
+    assert!(keys.iter().all(|k| table.rule(k).is_some()), "every generated URL matches a rule");
+    let mut group = c.benchmark_group("rule_lookup/100k");
+    group.measurement_time(Duration::from_secs(4));
+    let mut i = 0;
+    let mut buffer = String::with_capacity(256);
+    group.bench_function("normalize_and_match", |b| {
+        b.iter(|| {
+            i = (i + 1) % KEYS;
+            let r = &requests[i];
+            url_key::write_request_key(&mut buffer, "http", black_box(&r.host), black_box(&r.target)).unwrap();
+            black_box(table.rule(&buffer).is_some())
+        })
+    });
+    group.bench_function("match_prebuilt_key", |b| {
+        b.iter(|| {
+            i = (i + 1) % KEYS;
+            black_box(table.rule(black_box(&keys[i])).is_some())
+        })
+    });
+    group.finish();
+}
+
+fn handler(c: &mut Criterion) {
+    let spec = Spec { codes: 1_000_000, rules: 10_000, seed: 42 };
+    let requests = workload::requests(spec, Mix::default(), 20_000);
+    let pick = |kind: RequestKind| -> Vec<hyper::Request<()>> {
+        requests
+            .iter()
+            .filter(|r| r.kind == kind)
+            .take(KEYS)
+            .map(|r| hyper::Request::get(r.target.as_str()).header("host", r.host.as_str()).body(()).unwrap())
+            .collect()
+    };
+    let cases = [("code_302", pick(RequestKind::Code)), ("legacy_302", pick(RequestKind::Legacy)), ("unknown_404", pick(RequestKind::Unknown))];
+    let mut group = c.benchmark_group("handler");
+    group.measurement_time(Duration::from_secs(4));
+    for (metrics_label, metrics) in [("metrics_on", Metrics::prometheus()), ("metrics_off", Metrics::disabled())] {
+        let state = Arc::new(AppState::ready(common::table(spec), metrics, ScanOptions::default()));
+        let service = ScanService::new(state.clone(), "127.0.0.1".parse().unwrap());
+        for (name, reqs) in &cases {
+            let mut i = 0;
+            group.bench_function(format!("{name}/{metrics_label}"), |b| {
+                b.iter(|| {
+                    i = (i + 1) % reqs.len();
+                    black_box(service.handle(black_box(&reqs[i])).status())
+                })
+            });
+        }
+        // Keep the histogram's sample buffer from growing without bound.
+        state.metrics.upkeep();
+    }
+    group.finish();
+}
+
+criterion_group!(benches, code_lookup, rule_lookup, handler);
+criterion_main!(benches);
