@@ -20,10 +20,18 @@ use std::time::Duration;
 const KEYS: usize = 4096;
 
 fn code_lookup(c: &mut Criterion) {
-    let spec = Spec { codes: 1_000_000, rules: 0, seed: 42 };
+    let spec = Spec {
+        codes: 1_000_000,
+        rules: 0,
+        seed: 42,
+    };
     let table = common::table(spec);
-    let known: Vec<String> = (0..KEYS).map(|i| workload::code(spec.seed, i * 241 % spec.codes)).collect();
-    let unknown: Vec<String> = (0..KEYS).map(|i| format!("{}x", workload::code(spec.seed, i))).collect();
+    let known: Vec<String> = (0..KEYS)
+        .map(|i| workload::code(spec.seed, i * 241 % spec.codes))
+        .collect();
+    let unknown: Vec<String> = (0..KEYS)
+        .map(|i| format!("{}x", workload::code(spec.seed, i)))
+        .collect();
     let mut group = c.benchmark_group("code_lookup/1M");
     group.measurement_time(Duration::from_secs(4));
     let mut i = 0;
@@ -43,9 +51,21 @@ fn code_lookup(c: &mut Criterion) {
 }
 
 fn rule_lookup(c: &mut Criterion) {
-    let spec = Spec { codes: 0, rules: 100_000, seed: 42 };
+    let spec = Spec {
+        codes: 0,
+        rules: 100_000,
+        seed: 42,
+    };
     let table = common::table(spec);
-    let requests = workload::requests(spec, Mix { known_codes: 0, legacy_urls: 100, unknown: 0 }, KEYS);
+    let requests = workload::requests(
+        spec,
+        Mix {
+            known_codes: 0,
+            legacy_urls: 100,
+            unknown: 0,
+        },
+        KEYS,
+    );
     let keys: Vec<String> = requests
         .iter()
         .map(|r| {
@@ -54,7 +74,10 @@ fn rule_lookup(c: &mut Criterion) {
             key
         })
         .collect();
-    assert!(keys.iter().all(|k| table.rule(k).is_some()), "every generated URL matches a rule");
+    assert!(
+        keys.iter().all(|k| table.rule(k).is_some()),
+        "every generated URL matches a rule"
+    );
     let mut group = c.benchmark_group("rule_lookup/100k");
     group.measurement_time(Duration::from_secs(4));
     let mut i = 0;
@@ -77,20 +100,36 @@ fn rule_lookup(c: &mut Criterion) {
 }
 
 fn handler(c: &mut Criterion) {
-    let spec = Spec { codes: 1_000_000, rules: 10_000, seed: 42 };
+    let spec = Spec {
+        codes: 1_000_000,
+        rules: 10_000,
+        seed: 42,
+    };
     let requests = workload::requests(spec, Mix::default(), 20_000);
     let pick = |kind: RequestKind| -> Vec<hyper::Request<()>> {
         requests
             .iter()
             .filter(|r| r.kind == kind)
             .take(KEYS)
-            .map(|r| hyper::Request::get(r.target.as_str()).header("host", r.host.as_str()).body(()).unwrap())
+            .map(|r| {
+                hyper::Request::get(r.target.as_str())
+                    .header("host", r.host.as_str())
+                    .body(())
+                    .unwrap()
+            })
             .collect()
     };
-    let cases = [("code_302", pick(RequestKind::Code)), ("legacy_302", pick(RequestKind::Legacy)), ("unknown_404", pick(RequestKind::Unknown))];
+    let cases = [
+        ("code_302", pick(RequestKind::Code)),
+        ("legacy_302", pick(RequestKind::Legacy)),
+        ("unknown_404", pick(RequestKind::Unknown)),
+    ];
     let mut group = c.benchmark_group("handler");
     group.measurement_time(Duration::from_secs(4));
-    for (metrics_label, metrics) in [("metrics_on", Metrics::prometheus()), ("metrics_off", Metrics::disabled())] {
+    for (metrics_label, metrics) in [
+        ("metrics_on", Metrics::prometheus()),
+        ("metrics_off", Metrics::disabled()),
+    ] {
         let state = Arc::new(AppState::ready(common::table(spec), metrics, ScanOptions::default()));
         let service = ScanService::new(state.clone(), "127.0.0.1".parse().unwrap());
         for (name, reqs) in &cases {

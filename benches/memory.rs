@@ -12,10 +12,21 @@ use qrlaunch::workload::Spec;
 const LIMIT_BYTES_PER_CODE: f64 = 128.0;
 
 fn main() {
-    let codes = std::env::var("MEMORY_BENCH_CODES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let spec = Spec { codes, rules: 0, seed: 42 };
+    let codes = std::env::var("MEMORY_BENCH_CODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let spec = Spec {
+        codes,
+        rules: 0,
+        seed: 42,
+    };
     // Warm the allocator and the generator so their one-off costs are not counted.
-    drop(common::table(Spec { codes: 1_000, rules: 0, seed: 7 }));
+    drop(common::table(Spec {
+        codes: 1_000,
+        rules: 0,
+        seed: 7,
+    }));
     let before = common::rss_bytes();
     // Entries are generated and inserted one at a time: no input is kept.
     let table = common::table(spec);

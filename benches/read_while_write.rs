@@ -49,7 +49,10 @@ struct Pap(Papaya);
 struct Live(LiveTable);
 
 fn value(i: usize) -> Value {
-    Value { _query: format!("id={i:07}&from=poster&ch=s{:03}", i % 997).into(), profile: (i % 24) as u32 }
+    Value {
+        _query: format!("id={i:07}&from=poster&ch=s{:03}", i % 997).into(),
+        profile: (i % 24) as u32,
+    }
 }
 
 impl Candidate for Dash {
@@ -138,11 +141,20 @@ fn tail(candidate: &dyn Candidate, keys: &[String]) -> [u64; 4] {
         samples.push(started.elapsed().as_nanos() as u64);
     }
     samples.sort_unstable();
-    [percentile(&samples, 0.5), percentile(&samples, 0.99), percentile(&samples, 0.999), *samples.last().unwrap()]
+    [
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+        percentile(&samples, 0.999),
+        *samples.last().unwrap(),
+    ]
 }
 
 fn read_while_write(c: &mut Criterion) {
-    let spec = Spec { codes: CODES, rules: 0, seed: 42 };
+    let spec = Spec {
+        codes: CODES,
+        rules: 0,
+        seed: 42,
+    };
     let keys: Vec<String> = (0..KEYS).map(|i| workload::code(spec.seed, i * 241 % CODES)).collect();
     let dash = DashMap::with_capacity_and_hasher(CODES, ahash::RandomState::new());
     let pap = Papaya::with_capacity_and_hasher(CODES, ahash::RandomState::new());
@@ -175,7 +187,10 @@ fn read_while_write(c: &mut Criterion) {
     }
     group.finish();
     println!("\nsingle-read latency, {TAIL_SAMPLES} reads each (ns; includes ~20 ns of Instant::now):");
-    println!("{:<32} {:<12} {:>8} {:>8} {:>8} {:>10} {:>14}", "candidate", "writer", "p50", "p99", "p99.9", "max", "writer rounds");
+    println!(
+        "{:<32} {:<12} {:>8} {:>8} {:>8} {:>10} {:>14}",
+        "candidate", "writer", "p50", "p99", "p99.9", "max", "writer rounds"
+    );
     for (name, label, [p50, p99, p999, max], rounds) in tails {
         println!("{name:<32} {label:<12} {p50:>8} {p99:>8} {p999:>8} {max:>10} {rounds:>14}");
     }
