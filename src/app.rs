@@ -154,7 +154,7 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
 
     let hangups = Hangups::register();
     let started = Instant::now();
-    if let Err(error) = seed_empty_store(&*store, &args).await {
+    if let Err(error) = seed_empty_store(store.clone(), &args).await {
         scan_server.abort();
         admin_server.abort();
         return Err(error);
@@ -193,42 +193,47 @@ fn spawn_upkeep(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
 }
 
 /// Imports `--table` (or the embedded example) into an empty store, all or
-/// nothing; a store that has entries is left alone.
-async fn seed_empty_store(store: &dyn Store, args: &ServeArgs) -> Result<(), AppError> {
+/// nothing, on a low-priority thread; a store that has entries is left alone.
+async fn seed_empty_store(store: Arc<dyn Store>, args: &ServeArgs) -> Result<(), AppError> {
     let source = args.table.clone().map_or(TableSource::Example, TableSource::File);
-    let store_error = |error| AppError::Store {
-        path: args.data.clone(),
+    let data = args.data.clone();
+    let store_error = move |error| AppError::Store {
+        path: data.clone(),
         error,
     };
-    if !store.is_empty().await.map_err(store_error)? {
+    if !store.is_empty().await.map_err(store_error.clone())? {
         if args.table.is_some() {
             tracing::warn!(table = %source.name(), "the store has entries; --table is only imported into an empty store");
         }
         return Ok(());
     }
-    let table_error = |error| AppError::Table {
-        source_name: source.name(),
-        error,
-    };
     let started = Instant::now();
-    let mut import = store.begin_import(WriteMode::Insert).await.map_err(store_error)?;
-    let mut lines: Vec<usize> = Vec::new();
-    for item in table_file::entries(source.reader().map_err(table_error)?) {
-        let (line, entry) = item.map_err(table_error)?;
-        lines.push(line);
-        import.add(line, entry).await.map_err(store_error)?;
-    }
-    import.flush().await.map_err(store_error)?;
-    if let Some(&line) = import.conflicts().first() {
-        let error = crate::domain::FieldError::new("code", "the same code or rule prefix appears earlier in the file");
-        return Err(table_error(TableFileError::Line {
-            line,
-            error: LineError::Field(error),
-        }));
-    }
-    let counts = import.commit().await.map_err(store_error)?;
+    let name = source.name();
+    let seeded = crate::background::run("qrlaunch-seed", move || {
+        let table_error = |error| AppError::Table {
+            source_name: source.name(),
+            error,
+        };
+        let mut import = store.begin_import(WriteMode::Insert).map_err(&store_error)?;
+        for item in table_file::entries(source.reader().map_err(table_error)?) {
+            let (line, entry) = item.map_err(table_error)?;
+            import.add(line, &entry).map_err(&store_error)?;
+            if let Some(&line) = import.conflicts().first() {
+                let error =
+                    crate::domain::FieldError::new("code", "the same code or rule prefix appears earlier in the file");
+                return Err(table_error(TableFileError::Line {
+                    line,
+                    error: LineError::Field(error),
+                }));
+            }
+        }
+        import.commit().map_err(&store_error)
+    })
+    .await;
+    let counts =
+        seeded.ok_or_else(|| AppError::Catalog(CatalogError::Join("the seeding thread panicked".into())))??;
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    tracing::info!(table = %source.name(), codes = counts.codes, rules = counts.rules, elapsed_ms, "imported into the empty store");
+    tracing::info!(table = %name, codes = counts.codes, rules = counts.rules, elapsed_ms, "imported into the empty store");
     Ok(())
 }
 

@@ -146,9 +146,9 @@ impl Catalog {
             return Ok(());
         }
         let started = Instant::now();
-        let table = tokio::task::spawn_blocking(move || snapshot.compact())
+        let table = crate::background::run("qrlaunch-compact", move || snapshot.compact())
             .await
-            .map_err(|e| CatalogError::Join(e.to_string()))??;
+            .ok_or_else(|| CatalogError::Join("the compaction thread panicked".into()))??;
         overlay.clear();
         self.state.publish(Snapshot::new(table));
         tracing::info!(
@@ -159,9 +159,10 @@ impl Catalog {
     }
 }
 
-/// Reads every entry from the store into a new table, on a blocking thread.
+/// Reads every entry from the store into a new table, on a low-priority
+/// thread (see [`crate::background`]).
 async fn build_from_store(store: Arc<dyn Store>) -> Result<Table, CatalogError> {
-    tokio::task::spawn_blocking(move || {
+    crate::background::run("qrlaunch-rebuild", move || {
         let mut builder = TableBuilder::new();
         let mut failed: Option<BuildError> = None;
         let mut sink = |entry: TableEntry| {
@@ -181,5 +182,5 @@ async fn build_from_store(store: Arc<dyn Store>) -> Result<Table, CatalogError> 
         Ok(builder.build()?)
     })
     .await
-    .map_err(|e| CatalogError::Join(e.to_string()))?
+    .ok_or_else(|| CatalogError::Join("the rebuild thread panicked".into()))?
 }

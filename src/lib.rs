@@ -24,6 +24,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod background;
 pub mod catalog;
 pub mod config;
 pub mod domain;

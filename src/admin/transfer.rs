@@ -1,17 +1,18 @@
 //! Bulk transfer: `POST /admin/v1/import` and `GET /admin/v1/export`, both
 //! NDJSON in the table file format, both streamed.
 //!
-//! An import is one transaction: lines are parsed as they arrive and written
-//! in batches; on the first bad line writing stops, parsing goes on to
-//! report up to [`MAX_REPORTED`] errors, and the transaction is rolled back.
-//! Only a fully valid body is committed, after which the table is rebuilt
-//! from the store while scans keep reading the previous snapshot.
+//! An import is one transaction on a low-priority thread: the body streams
+//! to it, lines are parsed and written as they arrive; on the first bad line
+//! writing stops, parsing goes on to report up to [`MAX_REPORTED`] errors,
+//! and the transaction is rolled back. Only a fully valid body is
+//! committed, after which the table is rebuilt from the store while scans
+//! keep reading the previous snapshot.
 
 use super::reply::{self, AdminBody, Reply};
 use super::AdminState;
 use crate::catalog::CatalogError;
 use crate::http::params;
-use crate::store::{to_line, ImportCounts, Store, WriteMode};
+use crate::store::{to_line, ImportCounts, Store, StoreError, WriteMode};
 use crate::table_file::{parse_line, TableEntry};
 use bytes::Bytes;
 use http_body_util::{BodyExt, StreamBody};
@@ -76,120 +77,187 @@ pub async fn import(state: &AdminState, query: &str, content_type: Option<&Heade
     }
 }
 
-/// Reads the body into one import transaction; `Err` holds the reply for a
-/// rejected import (nothing committed).
+/// A piece of the request body on its way to the import thread; `End`
+/// says the body arrived whole (without it the import rolls back).
+enum Chunk {
+    Data(Bytes),
+    End,
+}
+
+/// How the import thread finished.
+enum Finished {
+    Committed {
+        lines: usize,
+        counts: ImportCounts,
+    },
+    Rejected {
+        errors: Vec<LineError>,
+        error_count: usize,
+    },
+    /// The body did not arrive whole; nothing was written.
+    Aborted,
+}
+
+/// Streams the body to a low-priority thread that parses and writes it in
+/// one transaction (see [`crate::background`]): scans keep the CPU.
 async fn run_import(
     store: Arc<dyn Store>,
     mode: WriteMode,
     mut body: Incoming,
 ) -> Result<(Result<Imported, Reply>, Option<ImportCounts>), CatalogError> {
-    let mut import = store.begin_import(mode).await?;
-    let mut errors: Vec<LineError> = Vec::new();
-    let mut error_count = 0usize;
-    let mut pending: Vec<u8> = Vec::new();
-    let mut line_number = 0usize;
-    let mut finished = false;
-    while !finished {
-        let chunk = match body.frame().await {
-            Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
+    let (chunks, received) = tokio::sync::mpsc::channel::<Chunk>(64);
+    let worker = crate::background::run("qrlaunch-import", move || import_lines(&*store, mode, received));
+    let mut body_error = None;
+    loop {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if chunks.send(Chunk::Data(data)).await.is_err() {
+                        break;
+                    }
+                }
+            }
             Some(Err(e)) => {
-                let rejected = reply::bad_request(&format!("reading the body failed: {e}; nothing was imported"));
-                return Ok((Err(rejected), None));
+                body_error = Some(e.to_string());
+                break;
             }
             None => {
-                finished = true;
-                Bytes::new()
+                let _ = chunks.send(Chunk::End).await;
+                break;
             }
+        }
+    }
+    drop(chunks);
+    let finished = worker
+        .await
+        .ok_or_else(|| CatalogError::Join("the import thread panicked".into()))??;
+    let mode_name = if mode == WriteMode::Insert { "insert" } else { "upsert" };
+    Ok(match finished {
+        Finished::Committed { lines, counts } => (
+            Ok(Imported {
+                mode: mode_name,
+                lines,
+                codes: counts.codes,
+                rules: counts.rules,
+            }),
+            Some(counts),
+        ),
+        Finished::Rejected { errors, error_count } => {
+            let rejected = Rejected {
+                error: "invalid",
+                message: format!("{error_count} bad line(s); nothing was imported"),
+                errors,
+            };
+            (Err(reply::json(StatusCode::UNPROCESSABLE_ENTITY, &rejected)), None)
+        }
+        Finished::Aborted => {
+            let message = format!(
+                "reading the body failed: {}; nothing was imported",
+                body_error.unwrap_or_default()
+            );
+            (Err(reply::bad_request(&message)), None)
+        }
+    })
+}
+
+/// The import thread: splits lines, parses, writes, commits or rolls back.
+fn import_lines(
+    store: &dyn Store,
+    mode: WriteMode,
+    mut chunks: tokio::sync::mpsc::Receiver<Chunk>,
+) -> Result<Finished, StoreError> {
+    let mut import = store.begin_import(mode)?;
+    let mut lines = Lines::default();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut skipping_long_line = false;
+    loop {
+        let chunk = match chunks.blocking_recv() {
+            Some(Chunk::Data(data)) => data,
+            Some(Chunk::End) => break,
+            None => return Ok(Finished::Aborted),
         };
         pending.extend_from_slice(&chunk);
         let mut start = 0;
         while let Some(end) = pending[start..].iter().position(|&b| b == b'\n').map(|i| start + i) {
-            line_number += 1;
-            let line = &pending[start..end];
-            take_line(&mut *import, line_number, line, &mut errors, &mut error_count).await?;
+            if skipping_long_line {
+                skipping_long_line = false;
+            } else {
+                lines.take(&mut *import, &pending[start..end])?;
+            }
             start = end + 1;
         }
         pending.drain(..start);
-        if finished && !pending.is_empty() {
-            line_number += 1;
-            let line = std::mem::take(&mut pending);
-            take_line(&mut *import, line_number, &line, &mut errors, &mut error_count).await?;
-        } else if pending.len() > MAX_LINE {
-            line_number += 1;
-            record(
-                &mut errors,
-                &mut error_count,
-                line_number,
-                None,
-                format!("the line is longer than {MAX_LINE} bytes"),
-            );
+        if pending.len() > MAX_LINE && !skipping_long_line {
+            lines.number += 1;
+            lines.record(lines.number, None, format!("the line is longer than {MAX_LINE} bytes"));
+            skipping_long_line = true;
+        }
+        if skipping_long_line {
             pending.clear();
-            // Skip the rest of this line.
-            while let Some(Ok(frame)) = body.frame().await {
-                let data = frame.into_data().unwrap_or_default();
-                if let Some(i) = data.iter().position(|&b| b == b'\n') {
-                    pending.extend_from_slice(&data[i + 1..]);
-                    break;
-                }
-            }
         }
     }
-    if error_count == 0 {
-        import.flush().await?;
+    if !pending.is_empty() && !skipping_long_line {
+        lines.take(&mut *import, &pending)?;
+    }
+    if lines.error_count == 0 {
         for &line in import.conflicts() {
-            let message = "the key exists already (`?mode=insert` only creates)".to_string();
-            record(&mut errors, &mut error_count, line, None, message);
+            lines.record(
+                line,
+                None,
+                "the key exists already (`?mode=insert` only creates)".into(),
+            );
         }
     }
-    if error_count > 0 {
+    if lines.error_count > 0 {
+        let mut errors = lines.errors;
         errors.sort_by_key(|e| e.line);
         errors.truncate(MAX_REPORTED);
-        let rejected = Rejected {
-            error: "invalid",
-            message: format!("{error_count} bad line(s); nothing was imported"),
+        return Ok(Finished::Rejected {
             errors,
-        };
-        return Ok((Err(reply::json(StatusCode::UNPROCESSABLE_ENTITY, &rejected)), None));
+            error_count: lines.error_count,
+        });
     }
-    let counts = import.commit().await?;
-    let mode = if mode == WriteMode::Insert { "insert" } else { "upsert" };
-    let imported = Imported {
-        mode,
-        lines: line_number,
-        codes: counts.codes,
-        rules: counts.rules,
-    };
-    Ok((Ok(imported), Some(counts)))
+    let counts = import.commit()?;
+    Ok(Finished::Committed {
+        lines: lines.number,
+        counts,
+    })
 }
 
-async fn take_line(
-    import: &mut dyn crate::store::Import,
+/// Line bookkeeping of one import.
+#[derive(Default)]
+struct Lines {
     number: usize,
-    raw: &[u8],
-    errors: &mut Vec<LineError>,
-    error_count: &mut usize,
-) -> Result<(), CatalogError> {
-    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-    let Ok(text) = std::str::from_utf8(raw) else {
-        record(errors, error_count, number, None, "the line is not valid UTF-8".into());
-        return Ok(());
-    };
-    if text.trim().is_empty() {
-        return Ok(());
-    }
-    match parse_line(text) {
-        Ok(entry) if *error_count == 0 => import.add(number, entry).await?,
-        Ok(_) => {}
-        Err(crate::table_file::LineError::Field(e)) => record(errors, error_count, number, Some(e.field), e.message),
-        Err(e) => record(errors, error_count, number, None, e.to_string()),
-    }
-    Ok(())
+    errors: Vec<LineError>,
+    error_count: usize,
 }
 
-fn record(errors: &mut Vec<LineError>, count: &mut usize, line: usize, field: Option<&'static str>, message: String) {
-    *count += 1;
-    if errors.len() < MAX_REPORTED {
-        errors.push(LineError { line, field, message });
+impl Lines {
+    /// Parses one line and, while no line has failed, writes it.
+    fn take(&mut self, import: &mut dyn crate::store::Import, raw: &[u8]) -> Result<(), StoreError> {
+        self.number += 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let Ok(text) = std::str::from_utf8(raw) else {
+            self.record(self.number, None, "the line is not valid UTF-8".into());
+            return Ok(());
+        };
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        match parse_line(text) {
+            Ok(entry) if self.error_count == 0 => import.add(self.number, &entry)?,
+            Ok(_) => {}
+            Err(crate::table_file::LineError::Field(e)) => self.record(self.number, Some(e.field), e.message),
+            Err(e) => self.record(self.number, None, e.to_string()),
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, line: usize, field: Option<&'static str>, message: String) {
+        self.error_count += 1;
+        if self.errors.len() < MAX_REPORTED {
+            self.errors.push(LineError { line, field, message });
+        }
     }
 }
 

@@ -72,18 +72,18 @@ pub struct ImportCounts {
     pub rules: u64,
 }
 
-/// An import in progress: one transaction. Dropping it without
+/// An import in progress: one write transaction. Blocking: it runs on a
+/// background thread (see [`crate::background`]), so a million-line import
+/// never competes with scans at normal priority. Dropping it without
 /// [`Import::commit`] rolls everything back.
 pub trait Import: Send {
-    /// Adds one entry (buffered; written in batches). In insert mode an
-    /// existing key is reported by [`Import::conflicts`] after a flush.
-    fn add(&mut self, line: usize, entry: TableEntry) -> StoreFuture<'_, ()>;
-    /// Writes what is buffered (so that [`Import::conflicts`] is complete).
-    fn flush(&mut self) -> StoreFuture<'_, ()>;
+    /// Writes one entry. In insert mode an existing key is not an error
+    /// here: the line is recorded in [`Import::conflicts`] and skipped.
+    fn add(&mut self, line: usize, entry: &TableEntry) -> Result<(), StoreError>;
     /// Lines whose key existed already (insert mode), in line order.
     fn conflicts(&self) -> &[usize];
-    /// Writes what is buffered and commits.
-    fn commit(self: Box<Self>) -> StoreFuture<'static, ImportCounts>;
+    /// Commits: everything added is on disk when this returns.
+    fn commit(self: Box<Self>) -> Result<ImportCounts, StoreError>;
 }
 
 /// The operations the admin API needs.
@@ -111,8 +111,8 @@ pub trait Store: Send + Sync + 'static {
     /// transaction), into `out`; stops early if `out` is closed.
     fn export(&self, out: tokio::sync::mpsc::Sender<TableEntry>) -> StoreFuture<'_, ()>;
 
-    /// Starts an all-or-nothing import.
-    fn begin_import(&self, mode: WriteMode) -> StoreFuture<'_, Box<dyn Import>>;
+    /// Starts an all-or-nothing import. Blocking, like [`Store::load_all`].
+    fn begin_import(&self, mode: WriteMode) -> Result<Box<dyn Import>, StoreError>;
 }
 
 /// The table file's line for an entry: what export writes and import reads.

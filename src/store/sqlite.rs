@@ -12,8 +12,7 @@ use futures_util::TryStreamExt;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
-use std::collections::HashSet;
+use sqlx::{QueryBuilder, Row, Sqlite};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,9 +22,6 @@ const ENTRY_COLUMNS: &str =
 const UPDATE_ENTRY: &str = "appid = excluded.appid, path = excluded.path, query = excluded.query, \
      env_version = excluded.env_version, fallback_url = excluded.fallback_url, valid_from = excluded.valid_from, \
      valid_until = excluded.valid_until, disabled = excluded.disabled, updated_at = excluded.updated_at";
-/// Rows per multi-row INSERT during an import (12 binds a row, far below
-/// SQLite's 32766-variable limit).
-const IMPORT_BATCH: usize = 500;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -331,135 +327,112 @@ impl Store for SqliteStore {
         })
     }
 
-    fn begin_import(&self, mode: WriteMode) -> StoreFuture<'_, Box<dyn Import>> {
-        Box::pin(async move {
-            let tx = self.pool.begin().await?;
-            let import = SqliteImport {
-                tx,
-                mode,
-                now: now_ms(),
-                codes: Vec::new(),
-                rules: Vec::new(),
-                batch_keys: HashSet::new(),
-                conflicts: Vec::new(),
-                counts: ImportCounts::default(),
-            };
-            Ok(Box::new(import) as Box<dyn Import>)
-        })
+    fn begin_import(&self, mode: WriteMode) -> Result<Box<dyn Import>, StoreError> {
+        let conn = rusqlite::Connection::open(&self.path)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.execute_batch("PRAGMA synchronous = FULL; BEGIN IMMEDIATE")?;
+        Ok(Box::new(SqliteImport {
+            conn,
+            mode,
+            now: now_ms(),
+            conflicts: Vec::new(),
+            counts: ImportCounts::default(),
+            open: true,
+        }))
     }
 }
 
-/// One import transaction with its pending batches.
+/// One import transaction on its own rusqlite connection: prepared
+/// statements, one row at a time (about a microsecond each), and the
+/// statement's change count tells an insert-mode conflict apart.
 struct SqliteImport {
-    tx: Transaction<'static, Sqlite>,
+    conn: rusqlite::Connection,
     mode: WriteMode,
     now: i64,
-    codes: Vec<(usize, LaunchCode)>,
-    rules: Vec<(usize, Rule)>,
-    /// Keys in the pending batches: a key seen twice flushes first, so one
-    /// statement never touches a row twice.
-    batch_keys: HashSet<String>,
     conflicts: Vec<usize>,
     counts: ImportCounts,
+    /// Whether the transaction still needs a rollback on drop.
+    open: bool,
 }
 
 impl SqliteImport {
-    async fn flush(&mut self) -> Result<(), StoreError> {
-        if !self.codes.is_empty() {
-            let mut q = QueryBuilder::new(format!("INSERT INTO codes (code, {ENTRY_COLUMNS}) "));
-            let now = self.now;
-            q.push_values(&self.codes, |mut b, (_, c)| {
-                b.push_bind(c.code.as_str());
-                push_entry_binds(&mut b, &c.entry, &c.schedule, now);
-            });
-            q.push(on_conflict(self.mode, "code")).push(" RETURNING code");
-            let written: HashSet<String> = q
-                .build()
-                .fetch_all(&mut *self.tx)
-                .await?
-                .iter()
-                .map(|r| r.get::<String, _>(0))
-                .collect();
-            self.counts.codes += written.len() as u64;
-            let missing = self
-                .codes
-                .iter()
-                .filter(|(_, c)| !written.contains(c.code.as_str()))
-                .map(|(line, _)| *line);
-            self.conflicts.extend(missing);
-            self.codes.clear();
+    fn statement(&self, table: &str, key_columns: &str, key_binds: &str, conflict_key: &str) -> String {
+        let mut sql = format!(
+            "INSERT INTO {table} ({key_columns}, {ENTRY_COLUMNS}) VALUES ({key_binds}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?){}",
+            on_conflict(self.mode, conflict_key)
+        );
+        if table == "rules" && self.mode == WriteMode::Upsert {
+            sql.push_str(", prefix = excluded.prefix");
         }
-        if !self.rules.is_empty() {
-            let mut q = QueryBuilder::new(format!("INSERT INTO rules (prefix_key, prefix, {ENTRY_COLUMNS}) "));
-            let now = self.now;
-            q.push_values(&self.rules, |mut b, (_, r)| {
-                b.push_bind(r.prefix.key()).push_bind(r.prefix.as_str());
-                push_entry_binds(&mut b, &r.entry, &r.schedule, now);
-            });
-            let conflict = match self.mode {
-                WriteMode::Upsert => format!("{}, prefix = excluded.prefix", on_conflict(self.mode, "prefix_key")),
-                WriteMode::Insert => on_conflict(self.mode, "prefix_key"),
-            };
-            q.push(conflict).push(" RETURNING prefix_key");
-            let written: HashSet<String> = q
-                .build()
-                .fetch_all(&mut *self.tx)
-                .await?
-                .iter()
-                .map(|r| r.get::<String, _>(0))
-                .collect();
-            self.counts.rules += written.len() as u64;
-            let missing = self
-                .rules
-                .iter()
-                .filter(|(_, r)| !written.contains(r.prefix.key()))
-                .map(|(line, _)| *line);
-            self.conflicts.extend(missing);
-            self.rules.clear();
-        }
-        self.conflicts.sort_unstable();
-        self.batch_keys.clear();
-        Ok(())
+        sql
     }
 }
 
 impl Import for SqliteImport {
-    fn add(&mut self, line: usize, entry: TableEntry) -> StoreFuture<'_, ()> {
-        Box::pin(async move {
-            let key = match &entry {
-                TableEntry::Code(c) => format!("c{}", c.code),
-                TableEntry::Rule(r) => format!("r{}", r.prefix.key()),
-            };
-            if self.batch_keys.contains(&key) {
-                self.flush().await?;
+    fn add(&mut self, line: usize, entry: &TableEntry) -> Result<(), StoreError> {
+        use rusqlite::params;
+        let now = self.now;
+        let changed = match entry {
+            TableEntry::Code(c) => {
+                let sql = self.statement("codes", "code", "?", "code");
+                let (p, s) = (&c.entry, &c.schedule);
+                self.conn.prepare_cached(&sql)?.execute(params![
+                    c.code.as_str(),
+                    p.appid.as_str(),
+                    p.path.as_str(),
+                    p.query.as_str(),
+                    p.env_version.as_str(),
+                    p.fallback_url.as_ref().map(|u| u.as_str()),
+                    s.valid_from,
+                    s.valid_until,
+                    s.disabled,
+                    now,
+                    now
+                ])?
             }
-            self.batch_keys.insert(key);
-            match entry {
-                TableEntry::Code(c) => self.codes.push((line, c)),
-                TableEntry::Rule(r) => self.rules.push((line, r)),
+            TableEntry::Rule(r) => {
+                let sql = self.statement("rules", "prefix_key, prefix", "?, ?", "prefix_key");
+                let (p, s) = (&r.entry, &r.schedule);
+                self.conn.prepare_cached(&sql)?.execute(params![
+                    r.prefix.key(),
+                    r.prefix.as_str(),
+                    p.appid.as_str(),
+                    p.path.as_str(),
+                    p.query.as_str(),
+                    p.env_version.as_str(),
+                    p.fallback_url.as_ref().map(|u| u.as_str()),
+                    s.valid_from,
+                    s.valid_until,
+                    s.disabled,
+                    now,
+                    now
+                ])?
             }
-            if self.codes.len() >= IMPORT_BATCH || self.rules.len() >= IMPORT_BATCH {
-                self.flush().await?;
-            }
-            Ok(())
-        })
-    }
-
-    fn flush(&mut self) -> StoreFuture<'_, ()> {
-        Box::pin(SqliteImport::flush(self))
+        };
+        match (changed, entry) {
+            (0, _) => self.conflicts.push(line),
+            (_, TableEntry::Code(_)) => self.counts.codes += 1,
+            (_, TableEntry::Rule(_)) => self.counts.rules += 1,
+        }
+        Ok(())
     }
 
     fn conflicts(&self) -> &[usize] {
         &self.conflicts
     }
 
-    fn commit(mut self: Box<Self>) -> StoreFuture<'static, ImportCounts> {
-        Box::pin(async move {
-            self.flush().await?;
-            let counts = self.counts;
-            self.tx.commit().await?;
-            Ok(counts)
-        })
+    fn commit(mut self: Box<Self>) -> Result<ImportCounts, StoreError> {
+        self.conn.execute_batch("COMMIT")?;
+        self.open = false;
+        Ok(self.counts)
+    }
+}
+
+impl Drop for SqliteImport {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
     }
 }
 
@@ -514,22 +487,23 @@ mod tests {
     async fn an_uncommitted_import_leaves_nothing_and_pages_are_stable() {
         let dir = temp_dir("import");
         let store = SqliteStore::open(&dir).await.unwrap();
-        let mut import = store.begin_import(WriteMode::Insert).await.unwrap();
+        let mut import = store.begin_import(WriteMode::Insert).unwrap();
         for i in 0..1_200 {
             let line = format!(r#"{{"code":"c{i:05}","appid":"wx1234567890abcdef","path":"p"}}"#);
-            import.add(i + 1, parse_line(&line).unwrap()).await.unwrap();
+            import.add(i + 1, &parse_line(&line).unwrap()).unwrap();
         }
         drop(import);
         assert!(store.is_empty().await.unwrap());
 
-        let mut import = store.begin_import(WriteMode::Insert).await.unwrap();
+        let mut import = store.begin_import(WriteMode::Insert).unwrap();
         for i in 0..1_200 {
             let line = format!(r#"{{"code":"c{i:05}","appid":"wx1234567890abcdef","path":"p"}}"#);
-            import.add(i + 1, parse_line(&line).unwrap()).await.unwrap();
+            import.add(i + 1, &parse_line(&line).unwrap()).unwrap();
         }
         let dup = r#"{"code":"c00007","appid":"wx1234567890abcdef","path":"q"}"#;
-        import.add(1_201, parse_line(dup).unwrap()).await.unwrap();
-        let counts = import.commit().await.unwrap();
+        import.add(1_201, &parse_line(dup).unwrap()).unwrap();
+        assert_eq!(import.conflicts(), [1_201]);
+        let counts = import.commit().unwrap();
         assert_eq!(counts.codes, 1_200);
 
         let mut seen = Vec::new();

@@ -5,6 +5,7 @@
 mod codes;
 mod errors;
 mod lifecycle;
+mod loadtest;
 mod observability;
 mod resolve;
 mod rules;

@@ -1,0 +1,164 @@
+//! One keep-alive HTTP/1.1 connection sending pre-rendered requests.
+//!
+//! Requests are rendered to bytes once, before the run; a response is read
+//! up to its head, parsed with `httparse`, and its `Content-Length` body
+//! skipped. One request is in flight per connection (no pipelining).
+
+use crate::pacing::Schedule;
+use crate::report::{ErrorKind, Tally};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A request ready to send and the status it must get.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub bytes: Vec<u8>,
+    pub expect: u16,
+}
+
+impl Prepared {
+    pub fn get(host: &str, target: &str, expect: u16) -> Prepared {
+        Prepared {
+            bytes: format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes(),
+            expect,
+        }
+    }
+}
+
+/// How long one request may take before it counts as a timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Pacing of a connection.
+#[derive(Debug, Clone, Copy)]
+pub enum Pace {
+    /// As fast as answers come back.
+    Closed,
+    /// Requests at their due times (open loop), this connection's share.
+    Open { schedule: Schedule, connection: usize },
+}
+
+/// Sends requests until `deadline` or until `budget` requests were taken
+/// (shared by all connections); returns what it saw.
+pub async fn run_connection(
+    addr: SocketAddr,
+    requests: Arc<Vec<Prepared>>,
+    offset: usize,
+    pace: Pace,
+    deadline: Instant,
+    budget: Arc<AtomicU64>,
+) -> Tally {
+    let mut tally = Tally::default();
+    let mut stream: Option<TcpStream> = None;
+    let mut buf = Vec::with_capacity(4096);
+    let mut j: u64 = 0;
+    loop {
+        let (index, started) = match pace {
+            Pace::Closed => (offset as u64 + j, None),
+            Pace::Open { schedule, connection } => {
+                let i = schedule.index(connection, j);
+                let due = schedule.due(i);
+                if due >= deadline {
+                    break;
+                }
+                wait_until(due).await;
+                (i, Some(due))
+            }
+        };
+        j += 1;
+        if Instant::now() >= deadline || budget.fetch_sub(1, Ordering::Relaxed) == 0 {
+            budget.store(0, Ordering::Relaxed);
+            break;
+        }
+        let request = &requests[index as usize % requests.len()];
+        if stream.is_none() {
+            match TcpStream::connect(addr).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    stream = Some(s);
+                }
+                Err(_) => {
+                    tally.error(ErrorKind::Connect);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            }
+        }
+        let conn = stream.as_mut().expect("connected above");
+        let sent = Instant::now();
+        let outcome = tokio::time::timeout(REQUEST_TIMEOUT, exchange(conn, &request.bytes, &mut buf)).await;
+        let latency = started.unwrap_or(sent).elapsed();
+        match outcome {
+            Ok(Ok(status)) if status == request.expect => tally.ok(latency),
+            Ok(Ok(_)) => tally.error(ErrorKind::Status),
+            Ok(Err(kind)) => {
+                tally.error(kind);
+                stream = None;
+            }
+            Err(_) => {
+                tally.error(ErrorKind::Timeout);
+                stream = None;
+            }
+        }
+    }
+    tally
+}
+
+/// Waits for `due` precisely: a timer for the bulk (tokio's timer has 1 ms
+/// resolution), then yielding to other connections for the last stretch.
+async fn wait_until(due: Instant) {
+    loop {
+        let now = Instant::now();
+        if now >= due {
+            return;
+        }
+        let left = due - now;
+        if left > Duration::from_millis(2) {
+            tokio::time::sleep(left - Duration::from_millis(1)).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Writes one request and reads one response; returns its status.
+async fn exchange(conn: &mut TcpStream, request: &[u8], buf: &mut Vec<u8>) -> Result<u16, ErrorKind> {
+    conn.write_all(request).await.map_err(|_| ErrorKind::Io)?;
+    buf.clear();
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut headers);
+        match response.parse(buf) {
+            Ok(httparse::Status::Complete(head_len)) => {
+                let status = response.code.ok_or(ErrorKind::Parse)?;
+                let length = response
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok())
+                    .ok_or(ErrorKind::Parse)?;
+                let total = head_len + length;
+                while buf.len() < total {
+                    read_more(conn, buf).await?;
+                }
+                return Ok(status);
+            }
+            Ok(httparse::Status::Partial) => read_more(conn, buf).await?,
+            Err(_) => return Err(ErrorKind::Parse),
+        }
+    }
+}
+
+async fn read_more(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), ErrorKind> {
+    let mut chunk = [0u8; 4096];
+    match conn.read(&mut chunk).await {
+        Ok(0) | Err(_) => Err(ErrorKind::Io),
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            Ok(())
+        }
+    }
+}
