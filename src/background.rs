@@ -27,6 +27,27 @@ pub fn run<T: Send + 'static>(
     }
 }
 
+/// Frees `old` on a low-priority thread once no scan holds it any more.
+///
+/// Dropping a million-code table returns tens of megabytes to the kernel,
+/// which takes milliseconds; done where the snapshot was swapped out (on a
+/// runtime thread) or by the last scan still reading it, that would be a
+/// scan's latency. Holding a reference here makes this thread the last
+/// owner, so the free always happens here.
+pub fn retire<T: Send + Sync + 'static>(old: std::sync::Arc<T>) {
+    let _ = std::thread::Builder::new().name("qrlaunch-retire".into()).spawn(move || {
+        lower_priority();
+        // Scans hold a snapshot for microseconds; give them a moment.
+        for _ in 0..1000 {
+            if std::sync::Arc::strong_count(&old) == 1 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        drop(old);
+    });
+}
+
 /// Sets the calling thread's nice value to 19 (Linux nice values are per
 /// thread). Failure only costs latency, so it is ignored.
 pub fn lower_priority() {

@@ -60,7 +60,7 @@ impl AppState {
     /// Makes `snapshot` the one scans read, and marks the service ready.
     pub fn publish(&self, snapshot: Snapshot) {
         self.metrics.table_size(snapshot.code_count(), snapshot.rule_count());
-        self.table.publish(snapshot);
+        crate::background::retire(self.table.publish(snapshot));
         self.ready.store(true, Ordering::Release);
     }
 
