@@ -41,6 +41,20 @@ fn code_lookup(c: &mut Criterion) {
             black_box(table.code(black_box(&known[i])).is_some())
         })
     });
+    // Every code of the table in scrambled order, packed so that reading the
+    // key is sequential: each lookup then misses the CPU cache like a real
+    // scan of a random poster does.
+    let cold: Vec<u8> = (0..spec.codes)
+        .flat_map(|i| workload::code(spec.seed, i * 7919 % spec.codes).into_bytes())
+        .collect();
+    let mut j = 0;
+    group.bench_function("hit_cold_cache", |b| {
+        b.iter(|| {
+            j = (j + 8) % cold.len();
+            let code = std::str::from_utf8(&cold[j..j + 8]).expect("ASCII");
+            black_box(table.code(black_box(code)).is_some())
+        })
+    });
     group.bench_function("miss", |b| {
         b.iter(|| {
             i = (i + 1) % KEYS;

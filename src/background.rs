@@ -35,17 +35,19 @@ pub fn run<T: Send + 'static>(
 /// scan's latency. Holding a reference here makes this thread the last
 /// owner, so the free always happens here.
 pub fn retire<T: Send + Sync + 'static>(old: std::sync::Arc<T>) {
-    let _ = std::thread::Builder::new().name("qrlaunch-retire".into()).spawn(move || {
-        lower_priority();
-        // Scans hold a snapshot for microseconds; give them a moment.
-        for _ in 0..1000 {
-            if std::sync::Arc::strong_count(&old) == 1 {
-                break;
+    let _ = std::thread::Builder::new()
+        .name("qrlaunch-retire".into())
+        .spawn(move || {
+            lower_priority();
+            // Scans hold a snapshot for microseconds; give them a moment.
+            for _ in 0..1000 {
+                if std::sync::Arc::strong_count(&old) == 1 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
             }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        drop(old);
-    });
+            drop(old);
+        });
 }
 
 /// Sets the calling thread's nice value to 19 (Linux nice values are per

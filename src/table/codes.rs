@@ -1,10 +1,12 @@
-//! Launch codes by exact match, packed for memory.
+//! Launch codes by exact match, packed for memory and for cache misses.
 //!
-//! Layout: all code and query bytes live in one arena string; a dense
-//! `Vec<CodeRecord>` (12 bytes each) points into it; a SwissTable of `u32`
-//! record indices (about 5 bytes a slot) finds a record by the code's hash.
-//! There is no per-code heap allocation, so a million codes cost about
-//! 12 + 10 + code + query bytes each. The index is immutable once built;
+//! Layout: all code and query bytes live in one arena string; a SwissTable
+//! (`hashbrown::HashTable`) holds a 12-byte record per code (arena offset,
+//! lengths, profile index) directly in its slots. A lookup touches the
+//! table's control bytes, the slot, and the arena line that holds both the
+//! code (to compare) and the query (to answer): three cache lines, which is
+//! what a random lookup in a table far larger than the CPU cache costs.
+//! There is no per-code heap allocation. The index is immutable once built;
 //! changes build a new one (see [`super::LiveTable`]).
 
 use hashbrown::HashTable;
@@ -13,15 +15,14 @@ use hashbrown::HashTable;
 pub(crate) struct CodeRecord {
     /// Start of `code` then `query` in the arena.
     start: u32,
+    pub profile: u32,
     query_len: u16,
     code_len: u8,
-    pub profile: u32,
 }
 
 pub(crate) struct CodeIndex {
     hasher: ahash::RandomState,
-    slots: HashTable<u32>,
-    records: Vec<CodeRecord>,
+    slots: HashTable<CodeRecord>,
     arena: String,
 }
 
@@ -34,71 +35,54 @@ impl CodeIndex {
         CodeIndex {
             hasher: ahash::RandomState::new(),
             slots: HashTable::with_capacity(codes),
-            records: Vec::with_capacity(codes),
             arena: String::with_capacity(arena_bytes),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.slots.len()
     }
 
     /// Adds a code. `code` is at most 32 bytes and `query` at most 512 encoded
     /// characters, as the domain types guarantee.
     pub fn insert(&mut self, code: &str, query: &str, profile: u32) -> Result<(), DuplicateCode> {
         let hash = self.hasher.hash_one(code.as_bytes());
-        let CodeIndex {
-            hasher,
-            slots,
-            records,
-            arena,
-        } = self;
-        let eq = |&i: &u32| record_code(arena, &records[i as usize]) == code;
-        if slots.find(hash, eq).is_some() {
+        let CodeIndex { hasher, slots, arena } = self;
+        if slots.find(hash, |r| record_code(arena, r) == code).is_some() {
             return Err(DuplicateCode);
         }
         let start = u32::try_from(arena.len()).expect("code arena below 4 GiB");
         arena.push_str(code);
         arena.push_str(query);
-        let id = u32::try_from(records.len()).expect("fewer than 2^32 codes");
-        records.push(CodeRecord {
+        let record = CodeRecord {
             start,
+            profile,
             query_len: u16::try_from(query.len()).expect("query fits u16"),
             code_len: u8::try_from(code.len()).expect("code fits u8"),
-            profile,
-        });
-        slots.insert_unique(hash, id, |&i| {
-            hasher.hash_one(record_code(arena, &records[i as usize]).as_bytes())
-        });
+        };
+        slots.insert_unique(hash, record, |r| hasher.hash_one(record_code(arena, r).as_bytes()));
         Ok(())
     }
 
     /// Releases the slack left by growing, so RSS reflects the data.
     pub fn shrink_to_fit(&mut self) {
-        let CodeIndex {
-            hasher,
-            slots,
-            records,
-            arena,
-        } = self;
-        records.shrink_to_fit();
+        let CodeIndex { hasher, slots, arena } = self;
         arena.shrink_to_fit();
-        slots.shrink_to_fit(|&i| hasher.hash_one(record_code(arena, &records[i as usize]).as_bytes()));
+        slots.shrink_to_fit(|r| hasher.hash_one(record_code(arena, r).as_bytes()));
     }
 
     pub fn get(&self, code: &str) -> Option<(&str, &CodeRecord)> {
         let hash = self.hasher.hash_one(code.as_bytes());
-        let id = *self
-            .slots
-            .find(hash, |&i| record_code(&self.arena, &self.records[i as usize]) == code)?;
-        let record = &self.records[id as usize];
+        let record = self.slots.find(hash, |r| record_code(&self.arena, r) == code)?;
         Some((record_query(&self.arena, record), record))
     }
 
     /// Every code with its query and profile, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str, u32)> + '_ {
-        self.records
-            .iter()
+        let mut records: Vec<&CodeRecord> = self.slots.iter().collect();
+        records.sort_unstable_by_key(|r| r.start);
+        records
+            .into_iter()
             .map(|r| (record_code(&self.arena, r), record_query(&self.arena, r), r.profile))
     }
 }
