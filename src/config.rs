@@ -28,6 +28,168 @@ pub enum Command {
         /// The NDJSON table file.
         file: PathBuf,
     },
+    /// Import a table file through the admin API (all or nothing).
+    Import {
+        /// The NDJSON table file.
+        file: PathBuf,
+        /// `upsert` (create or replace) or `insert` (existing keys are errors).
+        #[arg(long, default_value = "upsert", value_parser = ["upsert", "insert"])]
+        mode: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Export the whole table as NDJSON (to FILE, or standard output).
+    Export {
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Manage launch codes through the admin API.
+    Code {
+        #[command(subcommand)]
+        action: CodeAction,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Manage legacy URL rules through the admin API.
+    Rule {
+        #[command(subcommand)]
+        action: RuleAction,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+/// How the CLI reaches the admin API.
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    /// Base URL of the admin API.
+    #[arg(
+        long,
+        env = "QRLAUNCH_ADMIN_URL",
+        default_value = "http://127.0.0.1:8081",
+        global = true
+    )]
+    pub admin_url: String,
+    /// File holding the admin token (else QRLAUNCH_ADMIN_TOKEN, else DATA/admin-token).
+    #[arg(long, env = "QRLAUNCH_ADMIN_TOKEN_FILE", global = true)]
+    pub admin_token_file: Option<PathBuf>,
+    /// The server's data directory, where a generated token is found.
+    #[arg(long, env = "QRLAUNCH_DATA", default_value = "qrlaunch-data", global = true)]
+    pub data: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CodeAction {
+    /// Create a code (a random 7-character one unless --code is given).
+    Add {
+        #[arg(long)]
+        code: Option<String>,
+        #[command(flatten)]
+        entry: EntryArgs,
+    },
+    /// Show a code.
+    Get { code: String },
+    /// Change some fields of a code.
+    Set {
+        code: String,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+    /// Delete a code.
+    Rm { code: String },
+    /// List codes, one JSON object a line.
+    Ls {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RuleAction {
+    /// Create a rule for a legacy URL prefix.
+    Add {
+        #[arg(long)]
+        prefix: String,
+        #[command(flatten)]
+        entry: EntryArgs,
+    },
+    /// Show the rule with this prefix.
+    Get { prefix: String },
+    /// Change some fields of a rule.
+    Set {
+        prefix: String,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+    /// Delete the rule with this prefix.
+    Rm { prefix: String },
+    /// List rules, one JSON object a line.
+    Ls {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+}
+
+/// The fields of a new entry.
+#[derive(Debug, Clone, Args)]
+pub struct EntryArgs {
+    #[arg(long)]
+    pub appid: String,
+    #[arg(long)]
+    pub path: String,
+    #[arg(long)]
+    pub query: Option<String>,
+    #[arg(long)]
+    pub env_version: Option<String>,
+    #[arg(long)]
+    pub fallback_url: Option<String>,
+    /// RFC 3339, e.g. 2026-01-01T00:00:00Z.
+    #[arg(long)]
+    pub valid_from: Option<String>,
+    #[arg(long)]
+    pub valid_until: Option<String>,
+    #[arg(long)]
+    pub disabled: bool,
+}
+
+/// Changes to an entry; only what is given changes.
+#[derive(Debug, Clone, Args)]
+pub struct ChangeArgs {
+    #[arg(long)]
+    pub appid: Option<String>,
+    #[arg(long)]
+    pub path: Option<String>,
+    #[arg(long)]
+    pub query: Option<String>,
+    #[arg(long)]
+    pub env_version: Option<String>,
+    #[arg(long)]
+    pub fallback_url: Option<String>,
+    #[arg(long)]
+    pub valid_from: Option<String>,
+    #[arg(long)]
+    pub valid_until: Option<String>,
+    #[arg(long, conflicts_with = "enable")]
+    pub disable: bool,
+    #[arg(long)]
+    pub enable: bool,
+    #[arg(long, conflicts_with = "fallback_url")]
+    pub clear_fallback_url: bool,
+    #[arg(long, conflicts_with = "valid_from")]
+    pub clear_valid_from: bool,
+    #[arg(long, conflicts_with = "valid_until")]
+    pub clear_valid_until: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PageArgs {
+    /// Entries per request (1-1000).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Follow the pages to the end instead of printing one page.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -20,12 +20,18 @@
 //! * [`domain`]: validated types (`AppId`, `Code`, `PagePath`, …);
 //! * [`table_file`]: the NDJSON table file;
 //! * [`metrics`]: Prometheus metrics with pre-registered handles;
-//! * [`config`]: command-line flags and their environment variables.
+//! * [`config`]: command-line flags and their environment variables;
+//! * [`admin`], [`catalog`], [`store`]: the admin API, the single writer,
+//!   the durable SQLite store;
+//! * [`cli`]: the operator commands (`import`, `export`, `code`, `rule`);
+//! * [`background`]: low-priority threads for heavy work;
+//! * [`workload`]: seeded synthetic tables for benches and the load test.
 
 pub mod admin;
 pub mod app;
 pub mod background;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;

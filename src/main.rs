@@ -9,6 +9,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check { file }) => check(file),
+        Some(Command::Import { file, mode, admin }) => operate(&admin, |c| qrlaunch::cli::import(c, &file, &mode)),
+        Some(Command::Export { file, admin }) => operate(&admin, |c| qrlaunch::cli::export(c, file.as_deref())),
+        Some(Command::Code { action, admin }) => operate(&admin, |c| qrlaunch::cli::code(c, action)),
+        Some(Command::Rule { action, admin }) => operate(&admin, |c| qrlaunch::cli::rule(c, action)),
         Some(Command::Serve(args)) => serve(*args),
         None => serve(cli.serve),
     }
@@ -46,6 +50,20 @@ fn serve(args: ServeArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error}");
+            eprintln!("qrlaunch: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a CLI command against the admin API.
+fn operate(
+    admin: &qrlaunch::config::AdminArgs,
+    command: impl FnOnce(&qrlaunch::cli::AdminClient) -> Result<(), qrlaunch::cli::CliError>,
+) -> ExitCode {
+    match qrlaunch::cli::connect(admin).and_then(|client| command(&client)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
             eprintln!("qrlaunch: {error}");
             ExitCode::FAILURE
         }

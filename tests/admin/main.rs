@@ -4,6 +4,7 @@
 //! it over TCP.
 
 mod api;
+mod cli;
 mod durability;
 #[path = "../support/mod.rs"]
 mod support;
