@@ -165,6 +165,7 @@ SAT=$(python3 -c "import json,sys; print(int(json.loads(open(sys.argv[1]).readli
 RATE=$((SAT * 70 / 100))
 log "qrlaunch open loop at 70% of its saturation ($RATE/s)"
 ours "qrlaunch open 70%" "$QR_PORT" "$WORK/mix.tsv" --rate "$RATE"
+ours "qrlaunch open 70% (codes list)" "$QR_PORT" "$WORK/codes.tsv" --rate "$RATE"
 log "qrlaunch open loop at 70% while the table is rebuilt from the store (SIGHUP at 1 s)"
 ( sleep 1; kill -HUP "$QR_PID" ) &
 ours "qrlaunch open 70% + SIGHUP rebuild" "$QR_PORT" "$WORK/mix.tsv" --rate "$RATE"
@@ -202,6 +203,8 @@ for _ in $(seq 1 600); do
 done
 ours "nginx" "$NGINX_PORT" "$WORK/codes.tsv"
 wrk_run "nginx (wrk)" "$NGINX_PORT" "$WORK/codes.tsv"
+log "nginx open loop at the same rate, for the tail side by side"
+ours "nginx open 70% (codes list)" "$NGINX_PORT" "$WORK/codes.tsv" --rate "$RATE"
 
 log "results"
 python3 - "$RESULTS" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" <<'PY'
@@ -221,7 +224,8 @@ print(f"qrlaunch / nginx throughput, wrk:           {ratio('qrlaunch (wrk)', 'ng
 if "qrlaunch metrics off" in by:
     cost = 1 - by["qrlaunch"]["rps"] / by["qrlaunch metrics off"]["rps"]
     print(f"metrics cost: {cost*100:.1f}% of saturated throughput (target <= 5%)")
-for label in ["qrlaunch open 70%", "qrlaunch open 70% + SIGHUP rebuild", "qrlaunch open 70% + 1M import"]:
+for label in ["qrlaunch open 70%", "qrlaunch open 70% (codes list)", "nginx open 70% (codes list)",
+              "qrlaunch open 70% + SIGHUP rebuild", "qrlaunch open 70% + 1M import"]:
     if label in by:
         r = by[label]
         print(f"{label}: p99 {r['p99_us']/1000:.2f} ms, p99.9 {r['p999_us']/1000:.2f} ms (targets 1 ms / 2 ms)")
