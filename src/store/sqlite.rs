@@ -50,6 +50,63 @@ impl SqliteStore {
     }
 }
 
+/// One of the two tables and its key column.
+#[derive(Clone, Copy)]
+struct TableSpec {
+    name: &'static str,
+    key: &'static str,
+}
+
+const CODES: TableSpec = TableSpec {
+    name: "codes",
+    key: "code",
+};
+const RULES: TableSpec = TableSpec {
+    name: "rules",
+    key: "prefix_key",
+};
+
+impl SqliteStore {
+    async fn by_key(&self, table: TableSpec, key: &str) -> Result<Option<SqliteRow>, StoreError> {
+        let sql = format!("SELECT * FROM {} WHERE {} = ?", table.name, table.key);
+        Ok(sqlx::query(&sql).bind(key).fetch_optional(&self.pool).await?)
+    }
+
+    async fn delete_by_key(&self, table: TableSpec, key: &str) -> Result<bool, StoreError> {
+        let sql = format!("DELETE FROM {} WHERE {} = ?", table.name, table.key);
+        Ok(sqlx::query(&sql).bind(key).execute(&self.pool).await?.rows_affected() > 0)
+    }
+
+    /// Keyset pagination: rows after `after` in key order.
+    async fn page(&self, table: TableSpec, after: Option<&str>, limit: u32) -> Result<Vec<SqliteRow>, StoreError> {
+        let sql = format!(
+            "SELECT * FROM {0} WHERE {1} > ? ORDER BY {1} LIMIT ?",
+            table.name, table.key
+        );
+        Ok(sqlx::query(&sql)
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Runs an INSERT built up to its conflict clause; no row back means the
+    /// key existed (insert mode).
+    async fn returning_times<T>(&self, mut q: QueryBuilder<'_, Sqlite>, entry: T) -> Result<Stored<T>, StoreError> {
+        q.push(" RETURNING created_at, updated_at");
+        let row = q
+            .build()
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::Conflict)?;
+        Ok(Stored {
+            entry,
+            created_at: row.try_get(0)?,
+            updated_at: row.try_get(1)?,
+        })
+    }
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -194,13 +251,7 @@ impl Store for SqliteStore {
     }
 
     fn get_code<'a>(&'a self, code: &'a str) -> StoreFuture<'a, Option<Stored<LaunchCode>>> {
-        Box::pin(async move {
-            let row = sqlx::query("SELECT * FROM codes WHERE code = ?")
-                .bind(code)
-                .fetch_optional(&self.pool)
-                .await?;
-            row.as_ref().map(code_from_row).transpose()
-        })
+        Box::pin(async move { self.by_key(CODES, code).await?.as_ref().map(code_from_row).transpose() })
     }
 
     fn put_code<'a>(&'a self, code: &'a LaunchCode, mode: WriteMode) -> StoreFuture<'a, Stored<LaunchCode>> {
@@ -210,50 +261,27 @@ impl Store for SqliteStore {
                 b.push_bind(c.code.as_str());
                 push_entry_binds(&mut b, &c.entry, &c.schedule, now_ms());
             });
-            q.push(on_conflict(mode, "code"))
-                .push(" RETURNING created_at, updated_at");
-            let row = q
-                .build()
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(StoreError::Conflict)?;
-            Ok(Stored {
-                entry: code.clone(),
-                created_at: row.try_get(0)?,
-                updated_at: row.try_get(1)?,
-            })
+            q.push(on_conflict(mode, "code"));
+            self.returning_times(q, code.clone()).await
         })
     }
 
     fn delete_code<'a>(&'a self, code: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let done = sqlx::query("DELETE FROM codes WHERE code = ?")
-                .bind(code)
-                .execute(&self.pool)
-                .await?;
-            Ok(done.rows_affected() > 0)
-        })
+        Box::pin(self.delete_by_key(CODES, code))
     }
 
     fn list_codes<'a>(&'a self, after: Option<&'a str>, limit: u32) -> StoreFuture<'a, Vec<Stored<LaunchCode>>> {
         Box::pin(async move {
-            let rows = sqlx::query("SELECT * FROM codes WHERE code > ? ORDER BY code LIMIT ?")
-                .bind(after.unwrap_or(""))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
-            rows.iter().map(code_from_row).collect()
+            self.page(CODES, after, limit)
+                .await?
+                .iter()
+                .map(code_from_row)
+                .collect()
         })
     }
 
     fn get_rule<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Stored<Rule>>> {
-        Box::pin(async move {
-            let row = sqlx::query("SELECT * FROM rules WHERE prefix_key = ?")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?;
-            row.as_ref().map(rule_from_row).transpose()
-        })
+        Box::pin(async move { self.by_key(RULES, key).await?.as_ref().map(rule_from_row).transpose() })
     }
 
     fn put_rule<'a>(&'a self, rule: &'a Rule, mode: WriteMode) -> StoreFuture<'a, Stored<Rule>> {
@@ -263,43 +291,26 @@ impl Store for SqliteStore {
                 b.push_bind(r.prefix.key()).push_bind(r.prefix.as_str());
                 push_entry_binds(&mut b, &r.entry, &r.schedule, now_ms());
             });
-            // A new spelling of an existing prefix replaces the old spelling too.
-            let conflict = match mode {
-                WriteMode::Upsert => format!("{}, prefix = excluded.prefix", on_conflict(mode, "prefix_key")),
-                WriteMode::Insert => on_conflict(mode, "prefix_key"),
-            };
-            q.push(conflict).push(" RETURNING created_at, updated_at");
-            let row = q
-                .build()
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(StoreError::Conflict)?;
-            Ok(Stored {
-                entry: rule.clone(),
-                created_at: row.try_get(0)?,
-                updated_at: row.try_get(1)?,
-            })
+            q.push(on_conflict(mode, "prefix_key"));
+            if mode == WriteMode::Upsert {
+                // A new spelling of an existing prefix replaces the old spelling too.
+                q.push(", prefix = excluded.prefix");
+            }
+            self.returning_times(q, rule.clone()).await
         })
     }
 
     fn delete_rule<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let done = sqlx::query("DELETE FROM rules WHERE prefix_key = ?")
-                .bind(key)
-                .execute(&self.pool)
-                .await?;
-            Ok(done.rows_affected() > 0)
-        })
+        Box::pin(self.delete_by_key(RULES, key))
     }
 
     fn list_rules<'a>(&'a self, after: Option<&'a str>, limit: u32) -> StoreFuture<'a, Vec<Stored<Rule>>> {
         Box::pin(async move {
-            let rows = sqlx::query("SELECT * FROM rules WHERE prefix_key > ? ORDER BY prefix_key LIMIT ?")
-                .bind(after.unwrap_or(""))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
-            rows.iter().map(rule_from_row).collect()
+            self.page(RULES, after, limit)
+                .await?
+                .iter()
+                .map(rule_from_row)
+                .collect()
         })
     }
 
