@@ -30,4 +30,4 @@ SAT=$(taskset -c 1 $LT run --addr "127.0.0.1:$PORT" --duration 10s --codes "$COD
 RATE=$((SAT / 2))
 echo "saturation $SAT req/s; soaking at $RATE req/s for $SOAK" >&2
 taskset -c 1 $LT soak --addr "127.0.0.1:$PORT" --rate "$RATE" --duration "$SOAK" --codes "$CODES" --rules "$RULES" \
-  --pid "$QR_PID" --label "qrlaunch soak"
+  --pid "$QR_PID" --watch-cores 0,1 --max-requests 500000000 --label "qrlaunch soak"

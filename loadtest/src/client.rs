@@ -4,7 +4,7 @@
 //! up to its head, parsed with `httparse`, and its `Content-Length` body
 //! skipped. One request is in flight per connection (no pipelining).
 
-use crate::pacing::Schedule;
+use crate::pacing::{Gate, Schedule};
 use crate::report::{ErrorKind, Tally};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,17 +32,30 @@ impl Prepared {
 /// How long one request may take before it counts as a timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long past the deadline an open-loop run may take to send what was
+/// due before it.
+pub const DRAIN: Duration = Duration::from_secs(5);
+
 /// Pacing of a connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub enum Pace {
     /// As fast as answers come back.
     Closed,
-    /// Requests at their due times (open loop), this connection's share.
-    Open { schedule: Schedule, connection: usize },
+    /// Requests at their due times (open loop), this connection's share,
+    /// released by the ticker through `gate`.
+    Open {
+        schedule: Schedule,
+        connection: usize,
+        gate: Arc<Gate>,
+    },
 }
 
 /// Sends requests until `deadline` or until `budget` requests were taken
 /// (shared by all connections); returns what it saw.
+///
+/// In open loop every request due before `deadline` is still sent after it
+/// (a connection that fell behind drains its backlog, and those latencies
+/// count) until [`DRAIN`] past it; what is left then counts as `unsent`.
 pub async fn run_connection(
     addr: SocketAddr,
     requests: Arc<Vec<Prepared>>,
@@ -56,20 +69,34 @@ pub async fn run_connection(
     let mut buf = Vec::with_capacity(4096);
     let mut j: u64 = 0;
     loop {
-        let (index, started) = match pace {
-            Pace::Closed => (offset as u64 + j, None),
-            Pace::Open { schedule, connection } => {
-                let i = schedule.index(connection, j);
+        let (index, started) = match &pace {
+            Pace::Closed => {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                (offset as u64 + j, None)
+            }
+            Pace::Open {
+                schedule,
+                connection,
+                gate,
+            } => {
+                let i = schedule.index(*connection, j);
                 let due = schedule.due(i);
                 if due >= deadline {
                     break;
                 }
-                wait_until(due).await;
+                if Instant::now() >= deadline + DRAIN {
+                    let left = (j..).take_while(|&j| schedule.due(schedule.index(*connection, j)) < deadline);
+                    tally.errors_n(ErrorKind::Unsent, left.count() as u64);
+                    break;
+                }
+                gate.wait_for(*connection, i).await;
                 (i, Some(due))
             }
         };
         j += 1;
-        if Instant::now() >= deadline || budget.fetch_sub(1, Ordering::Relaxed) == 0 {
+        if budget.fetch_sub(1, Ordering::Relaxed) == 0 {
             budget.store(0, Ordering::Relaxed);
             break;
         }
@@ -90,9 +117,11 @@ pub async fn run_connection(
         let conn = stream.as_mut().expect("connected above");
         let sent = Instant::now();
         let outcome = tokio::time::timeout(REQUEST_TIMEOUT, exchange(conn, &request.bytes, &mut buf)).await;
-        let latency = started.unwrap_or(sent).elapsed();
+        let done = Instant::now();
         match outcome {
-            Ok(Ok(status)) if status == request.expect => tally.ok(latency),
+            Ok(Ok(status)) if status == request.expect => {
+                tally.ok(done - started.unwrap_or(sent), done - sent);
+            }
             Ok(Ok(_)) => tally.error(ErrorKind::Status),
             Ok(Err(kind)) => {
                 tally.error(kind);
@@ -105,23 +134,6 @@ pub async fn run_connection(
         }
     }
     tally
-}
-
-/// Waits for `due` precisely: a timer for the bulk (tokio's timer has 1 ms
-/// resolution), then yielding to other connections for the last stretch.
-async fn wait_until(due: Instant) {
-    loop {
-        let now = Instant::now();
-        if now >= due {
-            return;
-        }
-        let left = due - now;
-        if left > Duration::from_millis(2) {
-            tokio::time::sleep(left - Duration::from_millis(1)).await;
-        } else {
-            tokio::task::yield_now().await;
-        }
-    }
 }
 
 /// Writes one request and reads one response; returns its status.

@@ -7,12 +7,16 @@
 //! * `gen-requests`: the request list (`host<TAB>target<TAB>expected status`);
 //! * `run`: closed loop (N connections as fast as they go) or open loop
 //!   (`--rate`: fixed rate, latency from each request's due time), bounded
-//!   by `--duration` and `--max-requests`; prints text and one JSON line;
+//!   by `--duration` and `--max-requests`; prints text and one JSON line,
+//!   with the CPU use of the server (`--server-pid`) and of given cores
+//!   (`--watch-cores`) so a run shows whether the server set the pace;
 //! * `soak`: an open-loop run that also samples a process's RSS.
 
 mod client;
 mod pacing;
+mod procstat;
 mod report;
+mod timer;
 
 use clap::{Args, Parser, Subcommand};
 use client::{Pace, Prepared};
@@ -143,6 +147,18 @@ struct RunArgs {
     /// Print only the JSON line.
     #[arg(long)]
     json: bool,
+    /// Open loop: wake the pacer at most every this many microseconds and
+    /// send what fell due meanwhile, instead of spinning to send each
+    /// request at its exact due time (0). The wait is counted in latency.
+    #[arg(long, default_value_t = 0)]
+    batch_us: u64,
+    /// The server's process id: its CPU time and preemptions are reported.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Cores whose busy time is reported (e.g. `0` or `0,1`): the server's
+    /// pinned core near 100% means the server, not the generator, set the pace.
+    #[arg(long, value_parser = procstat::parse_cores, default_value = "")]
+    watch_cores: std::vec::Vec<usize>,
 }
 
 fn main() -> ExitCode {
@@ -282,25 +298,44 @@ fn run(args: &RunArgs) -> Result<Report, String> {
     if args.connections == 0 {
         return Err("--connections must be at least 1".into());
     }
+    if let Some(rate) = args.rate {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(format!(
+                "--rate {rate}: must be a positive number of requests per second"
+            ));
+        }
+    }
     let requests = Arc::new(load_requests(args)?);
+    timer::tighten_timer_slack();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let (tally, elapsed) = runtime.block_on(async {
-        let start = Instant::now();
+    let before = procstat::sample(args.server_pid, &args.watch_cores);
+    let (tally, elapsed, lag) = runtime.block_on(async {
+        let timer = timer::PreciseTimer::new().map_err(|e| format!("timerfd: {e}"))?;
+        // Open loop starts a moment later, so that connecting is not charged to the first requests.
+        let start = Instant::now()
+            + if args.rate.is_some() {
+                Duration::from_millis(20)
+            } else {
+                Duration::ZERO
+            };
         let deadline = start + args.duration;
         let budget = Arc::new(AtomicU64::new(args.max_requests));
+        let gate = Arc::new(pacing::Gate::new(args.connections));
+        let schedule = args.rate.map(|rate| pacing::Schedule {
+            start,
+            rate,
+            connections: args.connections,
+        });
         let mut tasks = Vec::with_capacity(args.connections);
         for k in 0..args.connections {
-            let pace = match args.rate {
-                Some(rate) => Pace::Open {
-                    schedule: pacing::Schedule {
-                        start,
-                        rate,
-                        connections: args.connections,
-                    },
+            let pace = match schedule {
+                Some(schedule) => Pace::Open {
+                    schedule,
                     connection: k,
+                    gate: gate.clone(),
                 },
                 None => Pace::Closed,
             };
@@ -314,23 +349,46 @@ fn run(args: &RunArgs) -> Result<Report, String> {
                 budget.clone(),
             )));
         }
-        let mut total = Tally::default();
-        for task in tasks {
-            if let Ok(tally) = task.await {
-                total.merge(&tally);
+        let connections = async {
+            let mut total = Tally::default();
+            for task in tasks {
+                if let Ok(tally) = task.await {
+                    total.merge(&tally);
+                }
             }
-        }
-        (total, start.elapsed())
-    });
+            total
+        };
+        let mut lag = report::histogram();
+        let total = match schedule {
+            None => connections.await,
+            Some(schedule) => {
+                let pacing = match args.batch_us {
+                    0 => pacing::Pacing::Precise,
+                    us => pacing::Pacing::Batched(Duration::from_micros(us)),
+                };
+                // The ticker ends at the deadline; the connections may end
+                // sooner (--max-requests) or later (draining a backlog).
+                let ticker = pacing::tick(&gate, schedule, deadline, &timer, pacing, &mut lag);
+                tokio::pin!(ticker, connections);
+                let mut ticking = true;
+                loop {
+                    tokio::select! {
+                        () = &mut ticker, if ticking => ticking = false,
+                        total = &mut connections => break total,
+                    }
+                }
+            }
+        };
+        Ok::<_, String>((total, start.elapsed(), lag))
+    })?;
+    let after = procstat::sample(args.server_pid, &args.watch_cores);
     let mode = if args.rate.is_some() { "open" } else { "closed" };
-    Ok(Report::new(
-        &args.label,
-        mode,
-        args.connections,
-        args.rate,
-        elapsed,
-        &tally,
-    ))
+    let mut report = Report::new(&args.label, mode, args.connections, args.rate, elapsed, &tally);
+    report.usage = procstat::Usage::between(&before, &after, &args.watch_cores, elapsed);
+    if args.rate.is_some() {
+        report.set_pacer_lag(&lag);
+    }
+    Ok(report)
 }
 
 fn print_report(report: &Report, json_only: bool) {
@@ -367,6 +425,10 @@ fn soak(args: &RunArgs, pid: u32, max_growth_percent: f64) -> Result<(), String>
                 std::thread::sleep(Duration::from_secs(10).min(end.saturating_duration_since(Instant::now())));
             }
         })
+    };
+    let args = &RunArgs {
+        server_pid: args.server_pid.or(Some(pid)),
+        ..args.clone()
     };
     let report = run(args)?;
     let _ = sampler.join();

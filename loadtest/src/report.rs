@@ -1,5 +1,6 @@
 //! Latency histogram and the report: text for people, one JSON line for scripts.
 
+use crate::procstat::Usage;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -8,6 +9,20 @@ use std::time::Duration;
 /// Latencies in nanoseconds, 1 µs to 60 s, 3 significant digits.
 pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1_000, 60_000_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Records `d` in a [`histogram`] (clamped to its bounds).
+pub fn record(h: &mut Histogram<u64>, d: Duration) {
+    let nanos = (d.as_nanos() as u64).clamp(1_000, 60_000_000_000);
+    h.record(nanos).expect("value within bounds");
+}
+
+fn quantile_us(h: &Histogram<u64>, q: f64) -> f64 {
+    if h.is_empty() {
+        0.0
+    } else {
+        h.value_at_quantile(q) as f64 / 1_000.0
+    }
 }
 
 /// Why a request did not count as answered.
@@ -20,12 +35,19 @@ pub enum ErrorKind {
     Parse,
     /// Answered with a status other than the expected one.
     Status,
+    /// Due in an open-loop run but never sent: its connection was still
+    /// behind when the drain time after the deadline ran out.
+    Unsent,
 }
 
 /// What one connection (or a whole run) saw.
 #[derive(Debug, Clone)]
 pub struct Tally {
+    /// From when each answered request was due (open loop) or sent (closed loop).
     pub latency: Histogram<u64>,
+    /// From when each answered request was written: the server's part
+    /// (and the network's), without any wait for a busy connection.
+    pub service: Histogram<u64>,
     pub errors: BTreeMap<ErrorKind, u64>,
 }
 
@@ -33,23 +55,31 @@ impl Default for Tally {
     fn default() -> Self {
         Tally {
             latency: histogram(),
+            service: histogram(),
             errors: BTreeMap::new(),
         }
     }
 }
 
 impl Tally {
-    pub fn ok(&mut self, latency: Duration) {
-        let nanos = (latency.as_nanos() as u64).clamp(1_000, 60_000_000_000);
-        self.latency.record(nanos).expect("value within bounds");
+    pub fn ok(&mut self, latency: Duration, service: Duration) {
+        record(&mut self.latency, latency);
+        record(&mut self.service, service);
     }
 
     pub fn error(&mut self, kind: ErrorKind) {
-        *self.errors.entry(kind).or_default() += 1;
+        self.errors_n(kind, 1);
+    }
+
+    pub fn errors_n(&mut self, kind: ErrorKind, n: u64) {
+        if n > 0 {
+            *self.errors.entry(kind).or_default() += n;
+        }
     }
 
     pub fn merge(&mut self, other: &Tally) {
         self.latency.add(&other.latency).expect("same bounds");
+        self.service.add(&other.service).expect("same bounds");
         for (kind, n) in &other.errors {
             *self.errors.entry(*kind).or_default() += n;
         }
@@ -74,6 +104,23 @@ pub struct Report {
     pub p99_us: f64,
     pub p999_us: f64,
     pub max_us: f64,
+    /// Open loop: latency from when each request was written (without the
+    /// wait for a busy connection), p99 and p99.9.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_p99_us: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_p999_us: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_max_us: Option<f64>,
+    /// Open loop: how late the generator itself released requests, p99.9
+    /// and max. Large values mean the generator, not the server, was late.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pacer_lag_p999_us: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pacer_lag_max_us: Option<f64>,
+    /// CPU use during the run (what `--server-pid` and `--watch-cores` asked for).
+    #[serde(flatten)]
+    pub usage: Usage,
 }
 
 impl Report {
@@ -86,13 +133,8 @@ impl Report {
         tally: &Tally,
     ) -> Report {
         let h = &tally.latency;
-        let us = |q: f64| {
-            if h.is_empty() {
-                0.0
-            } else {
-                h.value_at_quantile(q) as f64 / 1_000.0
-            }
-        };
+        let us = |q: f64| quantile_us(h, q);
+        let open = target_rate.is_some();
         let seconds = elapsed.as_secs_f64();
         Report {
             label: label.into(),
@@ -108,7 +150,23 @@ impl Report {
             p99_us: us(0.99),
             p999_us: us(0.999),
             max_us: if h.is_empty() { 0.0 } else { h.max() as f64 / 1_000.0 },
+            service_p99_us: open.then(|| quantile_us(&tally.service, 0.99)),
+            service_p999_us: open.then(|| quantile_us(&tally.service, 0.999)),
+            service_max_us: open.then(|| quantile_us(&tally.service, 1.0)),
+            pacer_lag_p999_us: None,
+            pacer_lag_max_us: None,
+            usage: Usage::default(),
         }
+    }
+
+    /// Adds the pacer's lateness (open loop).
+    pub fn set_pacer_lag(&mut self, lag: &Histogram<u64>) {
+        self.pacer_lag_p999_us = Some(quantile_us(lag, 0.999));
+        self.pacer_lag_max_us = Some(if lag.is_empty() {
+            0.0
+        } else {
+            lag.max() as f64 / 1_000.0
+        });
     }
 
     pub fn error_count(&self) -> u64 {
@@ -126,11 +184,37 @@ impl Report {
                 .join(" ")
         };
         let rate = self.target_rate.map(|r| format!(" at {r:.0}/s")).unwrap_or_default();
-        format!(
+        let mut text = format!(
             "{} ({} loop{rate}, {} connections, {:.1} s): {} requests, {:.0} req/s, errors: {errors}\n  latency µs: p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}",
             self.label, self.mode, self.connections, self.seconds, self.requests, self.rps, self.p50_us, self.p90_us,
             self.p99_us, self.p999_us, self.max_us
-        )
+        );
+        if let (Some(p99), Some(p999), Some(max)) = (self.service_p99_us, self.service_p999_us, self.service_max_us) {
+            text.push_str(&format!(
+                "\n  from send µs: p99 {p99:.1}  p99.9 {p999:.1}  max {max:.1}"
+            ));
+        }
+        if let (Some(p999), Some(max)) = (self.pacer_lag_p999_us, self.pacer_lag_max_us) {
+            text.push_str(&format!("\n  generator lateness µs: p99.9 {p999:.1}  max {max:.1}"));
+        }
+        let u = &self.usage;
+        let mut cpu = Vec::new();
+        if let Some(p) = u.server_cpu_percent {
+            cpu.push(format!("server process {p:.0}%"));
+        }
+        if let Some(n) = u.server_preempted {
+            cpu.push(format!("server preempted {n} times"));
+        }
+        if let Some(p) = u.client_cpu_percent {
+            cpu.push(format!("generator {p:.0}%"));
+        }
+        for (core, p) in &u.core_busy_percent {
+            cpu.push(format!("core {core} busy {p:.0}%"));
+        }
+        if !cpu.is_empty() {
+            text.push_str(&format!("\n  cpu: {}", cpu.join(", ")));
+        }
+        text
     }
 
     pub fn json(&self) -> String {
@@ -146,11 +230,11 @@ mod tests {
     fn percentiles_and_rate_come_from_the_recorded_latencies() {
         let mut tally = Tally::default();
         for us in 1..=1000u64 {
-            tally.ok(Duration::from_micros(us));
+            tally.ok(Duration::from_micros(us), Duration::from_micros(us / 2));
         }
         tally.error(ErrorKind::Timeout);
         let mut other = Tally::default();
-        other.ok(Duration::from_millis(50));
+        other.ok(Duration::from_millis(50), Duration::from_millis(1));
         other.error(ErrorKind::Timeout);
         tally.merge(&other);
         let report = Report::new("t", "closed", 4, None, Duration::from_secs(2), &tally);
@@ -165,5 +249,22 @@ mod tests {
         assert_eq!(json["requests"], 1001);
         assert_eq!(json["errors"]["timeout"], 2);
         assert!(report.text().contains("Timeout=2"));
+        assert!(!report.text().contains("cpu:"), "no CPU line without CPU figures");
+        let mut with_cpu = report.clone();
+        with_cpu.usage.server_cpu_percent = Some(97.0);
+        with_cpu.usage.core_busy_percent = vec![(0, 99.4)];
+        assert!(with_cpu.text().contains("server process 97%, core 0 busy 99%"));
+        let json: serde_json::Value = serde_json::from_str(&with_cpu.json()).unwrap();
+        assert_eq!(json["server_cpu_percent"], 97.0);
+        assert_eq!(json["core_busy_percent"], serde_json::json!([[0, 99.4]]));
+
+        let mut unsent = Tally::default();
+        unsent.errors_n(ErrorKind::Unsent, 0);
+        assert!(unsent.errors.is_empty(), "zero of a kind is not an error");
+        unsent.errors_n(ErrorKind::Unsent, 3);
+        assert_eq!(
+            Report::new("t", "open", 1, Some(10.0), Duration::from_secs(1), &unsent).error_count(),
+            3
+        );
     }
 }
