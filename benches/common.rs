@@ -2,19 +2,15 @@
 #![allow(dead_code)]
 
 use qrlaunch::table::{Table, TableBuilder};
-use qrlaunch::table_file::TableEntry;
 use qrlaunch::workload::{self, Spec};
 
 /// Builds the workload table for `spec`.
 pub fn table(spec: Spec) -> Table {
     let mut builder = TableBuilder::with_capacity(spec.codes);
     for line in workload::table_lines(spec) {
-        match line.validate().expect("workload lines are valid") {
-            TableEntry::Code(code) => builder.insert_code(&code).expect("unique codes"),
-            TableEntry::Rule(rule) => builder.insert_rule(&rule).expect("unique rules"),
-        }
+        builder.insert(&line.validate().expect("workload lines are valid"));
     }
-    builder.build().expect("workload table builds")
+    builder.build()
 }
 
 /// The VmRSS of this process, in bytes.

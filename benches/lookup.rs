@@ -8,7 +8,7 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use qrlaunch::http::{AppState, ScanOptions, ScanService};
+use qrlaunch::http::{ScanOptions, ScanService, ScanState};
 use qrlaunch::metrics::Metrics;
 use qrlaunch::url_key;
 use qrlaunch::workload::{self, Mix, RequestKind, Spec};
@@ -144,7 +144,7 @@ fn handler(c: &mut Criterion) {
         ("metrics_on", Metrics::prometheus()),
         ("metrics_off", Metrics::disabled()),
     ] {
-        let state = Arc::new(AppState::ready(common::table(spec), metrics, ScanOptions::default()));
+        let state = Arc::new(ScanState::serving(common::table(spec), metrics, ScanOptions::default()));
         let service = ScanService::new(state.clone(), "127.0.0.1".parse().unwrap());
         for (name, reqs) in &cases {
             let mut i = 0;

@@ -1,5 +1,6 @@
-//! Heavy work that must not slow scans down: full table rebuilds and
-//! imports run on a thread of their own at the lowest CPU priority.
+//! Heavy work that must not slow scans down: table builds, snapshots,
+//! compactions and imports run on threads of their own at the lowest CPU
+//! priority, and old tables are freed by one low-priority worker.
 //!
 //! On a node pinned to one core, a rebuild of a million codes at normal
 //! priority takes half the core from the scan thread for a second or two,
@@ -32,22 +33,40 @@ pub fn run<T: Send + 'static>(
 /// Dropping a million-code table returns tens of megabytes to the kernel,
 /// which takes milliseconds; done where the snapshot was swapped out (on a
 /// runtime thread) or by the last scan still reading it, that would be a
-/// scan's latency. Holding a reference here makes this thread the last
-/// owner, so the free always happens here.
+/// scan's latency. Handing the reference to one long-lived worker makes it
+/// the last owner, so the free always happens there.
 pub fn retire<T: Send + Sync + 'static>(old: std::sync::Arc<T>) {
-    let _ = std::thread::Builder::new()
-        .name("qrlaunch-retire".into())
-        .spawn(move || {
-            lower_priority();
-            // Scans hold a snapshot for microseconds; give them a moment.
-            for _ in 0..1000 {
-                if std::sync::Arc::strong_count(&old) == 1 {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(1));
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        // Scans hold a snapshot for microseconds; give them a moment.
+        for _ in 0..1000 {
+            if std::sync::Arc::strong_count(&old) == 1 {
+                break;
             }
-            drop(old);
-        });
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        drop(old);
+    });
+    if let Err(std::sync::mpsc::SendError(job)) = retirer().send(job) {
+        // The worker could not start: free here rather than leak.
+        job();
+    }
+}
+
+/// The one retire worker, started on first use.
+fn retirer() -> &'static std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>> {
+    static RETIRER: std::sync::OnceLock<std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>> = std::sync::OnceLock::new();
+    RETIRER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        let _ = std::thread::Builder::new()
+            .name("qrlaunch-retire".into())
+            .spawn(move || {
+                lower_priority();
+                for job in rx {
+                    job();
+                }
+            });
+        tx
+    })
 }
 
 /// Sets the calling thread's nice value to 19 (Linux nice values are per

@@ -17,28 +17,35 @@
 //! * [`table`]: the immutable in-memory table and the lock-free [`table::LiveTable`]
 //!   that publishes it;
 //! * [`scheme_url`]: rendering the `weixin://` URL;
-//! * [`domain`]: validated types (`AppId`, `Code`, `PagePath`, …);
-//! * [`table_file`]: the NDJSON table file;
+//! * [`domain`]: validated types (`AppId`, `Code`, `PagePath`, `Entry`, …);
+//! * [`percent`]: strict percent-decoding and URL-component encoding;
+//! * [`ndjson`]: the NDJSON table file, one reader for every use;
 //! * [`metrics`]: Prometheus metrics with pre-registered handles;
 //! * [`config`]: command-line flags and their environment variables;
-//! * [`admin`], [`catalog`], [`store`]: the admin API, the single writer,
-//!   the durable SQLite store;
-//! * [`cli`]: the operator commands (`import`, `export`, `code`, `rule`);
+//! * [`store`]: the durable store (SQLite or PostgreSQL) and its change log;
+//! * [`sync`]: the follower that applies the change log to the table;
+//! * [`writer`], [`admin`], [`api`]: every change, the admin API on axum,
+//!   and the request and answer types it shares with the CLI;
+//! * [`cli`]: the operator commands (`import`, `export`, `code`, `rule`, `host`);
+//! * [`app`]: start-up, seeding, signals, shutdown;
 //! * [`background`]: low-priority threads for heavy work;
 //! * [`workload`]: seeded synthetic tables for benches and the load test.
 
 pub mod admin;
+pub mod api;
 pub mod app;
 pub mod background;
-pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod ndjson;
+pub mod percent;
 pub mod scheme_url;
 pub mod store;
+pub mod sync;
 pub mod table;
-pub mod table_file;
 pub mod url_key;
 pub mod workload;
+pub mod writer;

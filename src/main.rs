@@ -2,17 +2,20 @@
 
 use clap::Parser;
 use qrlaunch::app::{self, TableSource};
-use qrlaunch::config::{Cli, Command, ServeArgs};
+use qrlaunch::config::{AdminArgs, Cli, Command, ServeArgs};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check { file }) => check(file),
-        Some(Command::Import { file, mode, admin }) => operate(&admin, |c| qrlaunch::cli::import(c, &file, &mode)),
+        Some(Command::Import { file, mode, out, admin }) => {
+            operate(&admin, |c| qrlaunch::cli::import(c, &file, mode, out.as_deref()))
+        }
         Some(Command::Export { file, admin }) => operate(&admin, |c| qrlaunch::cli::export(c, file.as_deref())),
         Some(Command::Code { action, admin }) => operate(&admin, |c| qrlaunch::cli::code(c, action)),
         Some(Command::Rule { action, admin }) => operate(&admin, |c| qrlaunch::cli::rule(c, action)),
+        Some(Command::Host { action, admin }) => operate(&admin, |c| qrlaunch::cli::host(c, action)),
         Some(Command::Serve(args)) => serve(*args),
         None => serve(cli.serve),
     }
@@ -46,7 +49,16 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(app::serve(args, app::shutdown_signal())) {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let served = runtime.block_on(async {
+        let on_signal = shutdown.clone();
+        tokio::spawn(async move {
+            app::signals::shutdown_signal().await;
+            on_signal.cancel();
+        });
+        app::serve(args, shutdown).await
+    });
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error}");
@@ -58,7 +70,7 @@ fn serve(args: ServeArgs) -> ExitCode {
 
 /// Runs a CLI command against the admin API.
 fn operate(
-    admin: &qrlaunch::config::AdminArgs,
+    admin: &AdminArgs,
     command: impl FnOnce(&qrlaunch::cli::AdminClient) -> Result<(), qrlaunch::cli::CliError>,
 ) -> ExitCode {
     match qrlaunch::cli::connect(admin).and_then(|client| command(&client)) {
@@ -72,19 +84,23 @@ fn operate(
 
 fn check(file: std::path::PathBuf) -> ExitCode {
     let source = TableSource::File(file);
-    match source.load() {
-        Ok(table) => {
+    match app::seed::check_file(&source) {
+        Ok(loaded) => {
+            let table = &loaded.table;
             println!(
-                "{}: {} codes, {} rules, {} distinct entry points",
+                "{}: {} codes, {} rules, {} distinct entry points, {} hosts, {} files, {} lines asking for generated codes",
                 source.name(),
                 table.code_count(),
                 table.rule_count(),
-                table.profile_count()
+                table.profile_count(),
+                loaded.hosts,
+                loaded.files,
+                loaded.generated
             );
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("qrlaunch: table {}: {error}", source.name());
+            eprintln!("qrlaunch: {error}");
             ExitCode::FAILURE
         }
     }

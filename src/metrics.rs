@@ -15,6 +15,36 @@ pub const DURATION_BUCKETS: [f64; 12] = [
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1,
 ];
 
+/// Bucket bounds of commit-to-apply time, 1 ms to 30 s.
+pub const SYNC_LAG_BUCKETS: [f64; 12] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 30.0];
+
+/// Why an admin write was not acknowledged, for `qrlaunch_write_failures_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFailure {
+    /// The database refused or failed the commit (disk full, I/O, files gone).
+    StoreFailed,
+    /// The database could not be reached.
+    Unavailable,
+    /// Committed, but this node's table did not apply it in time.
+    NotApplied,
+}
+
+impl WriteFailure {
+    const ALL: [WriteFailure; 3] = [
+        WriteFailure::StoreFailed,
+        WriteFailure::Unavailable,
+        WriteFailure::NotApplied,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            WriteFailure::StoreFailed => "store_failed",
+            WriteFailure::Unavailable => "unavailable",
+            WriteFailure::NotApplied => "not_applied",
+        }
+    }
+}
+
 /// The `route` label: which handler answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -87,10 +117,18 @@ pub struct Metrics {
     reloads_failed: Counter,
     admin_requests: Vec<Counter>,
     admin_auth_failures: Counter,
+    table_position: Gauge,
+    store_position: Gauge,
+    sync_lag: Histogram,
+    feed_reconnects: Counter,
+    resyncs: Counter,
+    write_failures: Vec<Counter>,
 }
 
 /// Status codes of the admin API; anything else is counted as `other`.
-const ADMIN_STATUSES: [u16; 13] = [200, 201, 204, 400, 401, 404, 405, 409, 413, 415, 422, 500, 0];
+const ADMIN_STATUSES: [u16; 16] = [
+    200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 415, 422, 500, 503, 504, 0,
+];
 
 impl Metrics {
     /// Metrics recorded and served on `/metrics`.
@@ -100,6 +138,8 @@ impl Metrics {
                 Matcher::Full("qrlaunch_request_duration_seconds".into()),
                 &DURATION_BUCKETS,
             )
+            .expect("bucket list is not empty")
+            .set_buckets_for_metric(Matcher::Full("qrlaunch_sync_lag_seconds".into()), &SYNC_LAG_BUCKETS)
             .expect("bucket list is not empty")
             .build_recorder();
         Metrics::register(&recorder, Some(recorder.handle()))
@@ -148,6 +188,36 @@ impl Metrics {
             "qrlaunch_admin_auth_failures_total".into(),
             None,
             "Admin API requests refused for a missing or wrong token.".into(),
+        );
+        recorder.describe_gauge(
+            "qrlaunch_table_position".into(),
+            None,
+            "The change-log position the live table reflects.".into(),
+        );
+        recorder.describe_gauge(
+            "qrlaunch_store_position".into(),
+            None,
+            "The store's last committed change-log position, as last seen.".into(),
+        );
+        recorder.describe_histogram(
+            "qrlaunch_sync_lag_seconds".into(),
+            Some(Unit::Seconds),
+            "Time from a change's commit (on any node) to this node's table applying it.".into(),
+        );
+        recorder.describe_counter(
+            "qrlaunch_feed_reconnects_total".into(),
+            None,
+            "Times the change notification channel to the store was re-established.".into(),
+        );
+        recorder.describe_counter(
+            "qrlaunch_resyncs_total".into(),
+            None,
+            "Full rebuilds of the table from a store snapshot after the first.".into(),
+        );
+        recorder.describe_counter(
+            "qrlaunch_write_failures_total".into(),
+            None,
+            "Admin writes answered 5xx, by cause.".into(),
         );
         recorder.describe_gauge(
             "qrlaunch_build_info".into(),
@@ -203,6 +273,15 @@ impl Metrics {
                 })
                 .collect(),
             admin_auth_failures: counter("qrlaunch_admin_auth_failures_total", vec![]),
+            table_position: gauge("qrlaunch_table_position", vec![]),
+            store_position: gauge("qrlaunch_store_position", vec![]),
+            sync_lag: recorder.register_histogram(&Key::from_name("qrlaunch_sync_lag_seconds"), &meta),
+            feed_reconnects: counter("qrlaunch_feed_reconnects_total", vec![]),
+            resyncs: counter("qrlaunch_resyncs_total", vec![]),
+            write_failures: WriteFailure::ALL
+                .iter()
+                .map(|f| counter("qrlaunch_write_failures_total", vec![Label::new("cause", f.label())]))
+                .collect(),
         }
     }
 
@@ -243,6 +322,32 @@ impl Metrics {
 
     pub fn admin_auth_failure(&self) {
         self.admin_auth_failures.increment(1);
+    }
+
+    pub fn table_position(&self, position: i64) {
+        self.table_position.set(position as f64);
+    }
+
+    pub fn store_position(&self, position: i64) {
+        self.store_position.set(position as f64);
+    }
+
+    /// One applied change, `seconds` after its commit.
+    pub fn sync_lag(&self, seconds: f64) {
+        self.sync_lag.record(seconds);
+    }
+
+    pub fn feed_reconnect(&self) {
+        self.feed_reconnects.increment(1);
+    }
+
+    pub fn resync(&self) {
+        self.resyncs.increment(1);
+    }
+
+    pub fn write_failure(&self, cause: WriteFailure) {
+        let index = WriteFailure::ALL.iter().position(|&c| c == cause).unwrap_or(0);
+        self.write_failures[index].increment(1);
     }
 
     /// The Prometheus text exposition, or `None` when metrics are disabled.

@@ -11,7 +11,7 @@
 //! * Requests: known codes, URLs some rule matches, and unknown codes
 //!   (9 characters, so never in the table), in a given mix.
 
-use crate::table_file::TableLine;
+use crate::domain::Line;
 
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +88,7 @@ const CODE_SPACE: u64 = 218_340_105_584_896;
 /// Odd and not a multiple of 31, so multiplying by it permutes `CODE_SPACE`.
 const SCRAMBLE: u64 = (0x5851_F42D_4C95_7F2D % CODE_SPACE) | 1;
 const _: () = assert!(
-    SCRAMBLE % 2 == 1 && SCRAMBLE % 31 != 0,
+    SCRAMBLE % 2 == 1 && !SCRAMBLE.is_multiple_of(31),
     "SCRAMBLE must be coprime with 62"
 );
 
@@ -125,31 +125,31 @@ pub fn rule_prefix(j: usize) -> String {
 }
 
 /// The `i`-th code line.
-pub fn code_line(seed: u64, i: usize) -> TableLine {
-    TableLine {
+pub fn code_line(seed: u64, i: usize) -> Line {
+    Line {
         code: Some(code(seed, i)),
-        appid: APPIDS[i % APPIDS.len()].into(),
-        path: PATHS[i % PATHS.len()].into(),
-        query: format!("id={i:07}&from=poster&ch=s{:03}", i % 997),
-        env_version: "release".into(),
-        ..TableLine::default()
+        appid: Some(APPIDS[i % APPIDS.len()].into()),
+        path: Some(PATHS[i % PATHS.len()].into()),
+        query: Some(format!("id={i:07}&from=poster&ch=s{:03}", i % 997)),
+        env_version: Some("release".into()),
+        ..Line::default()
     }
 }
 
 /// The `j`-th rule line.
-pub fn rule_line(j: usize) -> TableLine {
-    TableLine {
+pub fn rule_line(j: usize) -> Line {
+    Line {
         prefix: Some(rule_prefix(j)),
-        appid: APPIDS[j % APPIDS.len()].into(),
-        path: PATHS[j % PATHS.len()].into(),
-        query: format!("from=legacy&r={j}"),
-        env_version: "release".into(),
-        ..TableLine::default()
+        appid: Some(APPIDS[j % APPIDS.len()].into()),
+        path: Some(PATHS[j % PATHS.len()].into()),
+        query: Some(format!("from=legacy&r={j}")),
+        env_version: Some("release".into()),
+        ..Line::default()
     }
 }
 
 /// Every line of the table: codes first, then rules.
-pub fn table_lines(spec: Spec) -> impl Iterator<Item = TableLine> {
+pub fn table_lines(spec: Spec) -> impl Iterator<Item = Line> {
     (0..spec.codes)
         .map(move |i| code_line(spec.seed, i))
         .chain((0..spec.rules).map(rule_line))
@@ -217,7 +217,6 @@ impl SplitMix64 {
 mod tests {
     use super::*;
     use crate::table::TableBuilder;
-    use crate::table_file::TableEntry;
     use crate::url_key;
 
     #[test]
@@ -229,12 +228,9 @@ mod tests {
         };
         let mut builder = TableBuilder::new();
         for line in table_lines(spec) {
-            match line.validate().unwrap() {
-                TableEntry::Code(c) => builder.insert_code(&c).unwrap(),
-                TableEntry::Rule(r) => builder.insert_rule(&r).unwrap(),
-            }
+            builder.insert(&line.validate().unwrap());
         }
-        let table = builder.build().unwrap();
+        let table = builder.build();
         assert_eq!((table.code_count(), table.rule_count()), (20_000, 3_000));
         let requests = requests(spec, Mix::default(), 5_000);
         let mut key = String::new();

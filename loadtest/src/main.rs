@@ -233,12 +233,9 @@ fn gen_nginx_map(spec: Spec, out: &PathBuf) -> Result<(), String> {
     let spec = Spec { rules: 0, ..spec };
     let mut builder = qrlaunch::table::TableBuilder::with_capacity(spec.codes);
     for line in workload::table_lines(spec) {
-        match line.validate().map_err(|e| e.to_string())? {
-            qrlaunch::table_file::TableEntry::Code(c) => builder.insert_code(&c).map_err(|e| e.to_string())?,
-            qrlaunch::table_file::TableEntry::Rule(_) => unreachable!("no rules were asked for"),
-        }
+        builder.insert(&line.validate().map_err(|e| e.to_string())?);
     }
-    let table = builder.build().map_err(|e| e.to_string())?;
+    let table = builder.build();
     let lines = table
         .codes()
         .map(|(code, hit)| format!("    \"/{code}\" \"{}\";", scheme_url::render(&hit, None)));

@@ -88,15 +88,18 @@ impl AdminToken {
         AdminToken(token.into())
     }
 
-    /// Whether an `Authorization` header value carries this token.
+    /// Whether an `Authorization` header value carries this token. The
+    /// scheme name is case-insensitive (RFC 9110 §11.1): `BEARER` works.
     pub fn accepts(&self, authorization: Option<&[u8]>) -> bool {
         let Some(value) = authorization else { return false };
-        let Some(presented) = value
-            .strip_prefix(b"Bearer ")
-            .or_else(|| value.strip_prefix(b"bearer "))
-        else {
+        let value = value.trim_ascii();
+        let Some(space) = value.iter().position(|&b| b == b' ') else {
             return false;
         };
+        let (scheme, presented) = value.split_at(space);
+        if !scheme.eq_ignore_ascii_case(b"bearer") {
+            return false;
+        }
         bool::from(presented.trim_ascii().ct_eq(self.0.as_bytes()))
     }
 }
@@ -113,6 +116,35 @@ fn write_private(path: &Path, token: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Middleware: refuses requests without the token (`401`, counted), and
+/// counts every answer by status.
+pub async fn require_token(
+    axum::extract::State(state): axum::extract::State<super::AdminState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+    use axum::response::IntoResponse;
+    let presented = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+    let response = if state.token.accepts(presented) {
+        next.run(request).await
+    } else {
+        state.metrics.admin_auth_failure();
+        let mut response = super::error::ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send `Authorization: Bearer TOKEN` with the admin token",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        response
+    };
+    state.metrics.admin_request(response.status().as_u16());
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,8 +153,12 @@ mod tests {
     fn accepts_only_the_exact_bearer_token() {
         let token = AdminToken::new("s3cret");
         assert!(token.accepts(Some(b"Bearer s3cret")));
+        assert!(token.accepts(Some(b"BEARER s3cret")));
+        assert!(token.accepts(Some(b"bEaReR   s3cret ")));
         for bad in [
             &b"Bearer s3cre"[..],
+            b"Bearers3cret",
+            b"Token s3cret",
             b"Bearer s3cret2",
             b"Basic s3cret",
             b"s3cret",
@@ -135,13 +171,14 @@ mod tests {
 
     #[test]
     fn refuses_an_open_admin_api_off_loopback() {
-        let dir = std::env::temp_dir();
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
         let public: SocketAddr = "0.0.0.0:8081".parse().unwrap();
         assert!(matches!(
-            AdminToken::resolve(None, None, public, &dir),
+            AdminToken::resolve(None, None, public, dir),
             Err(TokenError::Required(_))
         ));
-        let (_, source) = AdminToken::resolve(Some("t"), None, public, &dir).unwrap();
+        let (_, source) = AdminToken::resolve(Some("t"), None, public, dir).unwrap();
         assert_eq!(source, TokenSource::Env);
     }
 }

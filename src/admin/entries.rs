@@ -1,306 +1,286 @@
-//! `/admin/v1/codes…` and `/admin/v1/rules…`: create, read, replace,
-//! patch, delete and list single entries.
-//!
-//! Bodies are the table file's JSON objects ([`TableLine`]). A code is
-//! named by its path segment, a rule by `?prefix=URL`. PATCH is a JSON merge
-//! patch (RFC 7396): fields present replace, `null` removes an optional field.
+//! What codes, rules and hosts have in common: read, create, replace,
+//! patch (JSON merge patch, RFC 7396), delete and list one kind of entry.
+//! The route modules ([`super::codes`], [`super::rules`], [`super::hosts`])
+//! turn a request into a key and call these.
 
-use super::reply::{self, Reply};
+use super::body;
+use super::error::ApiError;
 use super::AdminState;
-use crate::catalog::CatalogError;
-use crate::domain::{Code, FieldError, RulePrefix};
-use crate::http::params;
-use crate::store::{to_line, StoreError, Stored, WriteMode};
-use crate::table::EntryKey;
-use crate::table_file::{TableEntry, TableLine};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-use hyper::header::{HeaderValue, LOCATION};
-use hyper::StatusCode;
-use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+use crate::api::{BulkAnswer, Page, StoredEntry};
+use crate::domain::{Entry, EntryKey, EntryKind, FieldError, Line, RulePrefix, Stored, Tag};
+use crate::percent;
+use crate::store::{ListQuery, StoreError, WriteMode};
+use crate::writer::WriteError;
+use axum::body::Body;
+use axum::http::header::{HeaderValue, LOCATION};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{Map, Value};
 
-/// Largest JSON body of a single write.
-const MAX_BODY: usize = 64 * 1024;
 /// Default and largest page of a listing.
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 1000;
-/// Length of a generated code: 62^7 ≈ 3.5e12 possibilities.
-pub const GENERATED_CODE_LEN: u32 = 7;
+pub const DEFAULT_LIMIT: u32 = 100;
+pub const MAX_LIMIT: u32 = 1000;
 
-/// Codes or rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Code,
-    Rule,
+/// The noun for messages.
+pub fn noun(kind: EntryKind) -> &'static str {
+    kind.as_str()
 }
 
-impl Kind {
-    fn noun(self) -> &'static str {
-        match self {
-            Kind::Code => "code",
-            Kind::Rule => "rule",
-        }
+pub async fn get(state: &AdminState, key: EntryKey) -> Result<Response, ApiError> {
+    match state.writer.store().get(&key).await? {
+        Some(stored) => Ok(Json(StoredEntry::new(&stored)).into_response()),
+        None => Err(ApiError::not_found(format!("no such {}", noun(key.kind())))),
     }
 }
 
-/// An entry as the admin API shows it: the table line plus its times.
-#[derive(Debug, Serialize)]
-pub struct StoredLine {
-    #[serde(flatten)]
-    pub line: TableLine,
-    pub created_at: String,
-    pub updated_at: String,
+/// Query parameters of a listing, decoded strictly.
+pub struct Listing {
+    pub limit: u32,
+    pub after: Option<String>,
+    pub tag: Option<Tag>,
 }
 
-impl StoredLine {
-    pub fn new(stored: &Stored<TableEntry>) -> StoredLine {
-        StoredLine {
-            line: to_line(&stored.entry),
-            created_at: rfc3339_ms(stored.created_at),
-            updated_at: rfc3339_ms(stored.updated_at),
-        }
+impl Listing {
+    pub fn from_query(query: &str) -> Result<Listing, ApiError> {
+        let limit = match percent::get(query, "limit") {
+            None => DEFAULT_LIMIT,
+            Some(Ok(text)) => match text.parse::<u32>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "`limit` must be a whole number from 1 to {MAX_LIMIT}"
+                    )))
+                }
+            },
+            Some(Err(e)) => return Err(ApiError::bad_request(format!("`limit` {}", e.describe()))),
+        };
+        let after = percent::get(query, "after")
+            .transpose()
+            .map_err(|e| ApiError::bad_request(format!("`after` {}", e.describe())))?;
+        let tag = tag_param(query)?;
+        Ok(Listing { limit, after, tag })
     }
 }
 
-fn rfc3339_ms(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| ms.to_string())
-}
-
-#[derive(Serialize)]
-struct Page {
-    items: Vec<StoredLine>,
-    /// Pass as `after` for the next page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next: Option<String>,
-}
-
-/// The key named by a request: the code segment, or `?prefix=`.
-pub fn key_from_request(kind: Kind, segment: Option<&str>, query: &str) -> Result<Option<EntryKey>, Reply> {
-    match kind {
-        Kind::Code => {
-            let Some(segment) = segment else { return Ok(None) };
-            let code = params::decode_strict(segment.as_bytes())
-                .map_err(|e| reply::invalid("code", &format!("the code in the path {}", e.describe())))?;
-            let code: Code = code
-                .parse()
-                .map_err(|e: FieldError| reply::invalid(e.field, &e.message))?;
-            Ok(Some(EntryKey::Code(code.to_string())))
-        }
-        Kind::Rule => match params::get(query, "prefix") {
-            None => Ok(None),
-            Some(Err(e)) => Err(reply::invalid("prefix", &format!("`prefix` {}", e.describe()))),
-            Some(Ok(prefix)) => {
-                let prefix: RulePrefix = prefix
-                    .parse()
-                    .map_err(|e: FieldError| reply::invalid(e.field, &e.message))?;
-                Ok(Some(EntryKey::Rule(prefix.key().to_string())))
-            }
-        },
+/// `?tag=`, validated.
+pub fn tag_param(query: &str) -> Result<Option<Tag>, ApiError> {
+    match percent::get(query, "tag") {
+        None => Ok(None),
+        Some(Err(e)) => Err(ApiError::bad_request(format!("`tag` {}", e.describe()))),
+        Some(Ok(tag)) => tag
+            .parse::<Tag>()
+            .map(Some)
+            .map_err(|e: FieldError| ApiError::invalid("tag", e.message)),
     }
 }
 
-pub async fn get(state: &AdminState, key: &EntryKey) -> Reply {
-    match state.catalog.get(key).await {
-        Ok(Some(stored)) => reply::json(StatusCode::OK, &StoredLine::new(&stored)),
-        Ok(None) => reply::not_found(&format!("no such {}", noun(key))),
-        Err(e) => catalog_error(e),
-    }
+pub async fn list(state: &AdminState, kind: EntryKind, listing: Listing) -> Result<Response, ApiError> {
+    let limit = listing.limit;
+    let rows = state
+        .writer
+        .store()
+        .list(ListQuery {
+            kind,
+            after: listing.after,
+            limit,
+            tag: listing.tag,
+        })
+        .await?;
+    let next = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|s| s.entry.key().as_str().to_string()))
+        .flatten();
+    let items = rows.iter().map(StoredEntry::new).collect();
+    Ok(Json(Page { items, next }).into_response())
 }
 
-pub async fn list(state: &AdminState, kind: Kind, query: &str) -> Reply {
-    let limit = match params::get(query, "limit") {
-        None => DEFAULT_LIMIT,
-        Some(Ok(text)) => match text.parse::<u32>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => return reply::bad_request(&format!("`limit` must be a whole number from 1 to {MAX_LIMIT}")),
-        },
-        Some(Err(e)) => return reply::bad_request(&format!("`limit` {}", e.describe())),
-    };
-    let after = match params::get(query, "after").transpose() {
-        Ok(after) => after,
-        Err(e) => return reply::bad_request(&format!("`after` {}", e.describe())),
-    };
-    let store = state.catalog.store();
-    let page: Result<Vec<(String, Stored<TableEntry>)>, StoreError> = match kind {
-        Kind::Code => store.list_codes(after.as_deref(), limit).await.map(|rows| {
-            rows.into_iter()
-                .map(|s| (s.entry.code.to_string(), s.map(TableEntry::Code)))
-                .collect()
-        }),
-        Kind::Rule => store.list_rules(after.as_deref(), limit).await.map(|rows| {
-            rows.into_iter()
-                .map(|s| (s.entry.prefix.key().to_string(), s.map(TableEntry::Rule)))
-                .collect()
-        }),
-    };
-    match page {
-        Ok(rows) => {
-            let next = (rows.len() == limit as usize)
-                .then(|| rows.last().map(|(k, _)| k.clone()))
-                .flatten();
-            let items = rows.iter().map(|(_, s)| StoredLine::new(s)).collect();
-            reply::json(StatusCode::OK, &Page { items, next })
-        }
-        Err(e) => catalog_error(e.into()),
-    }
-}
-
-/// `POST`: create. A code without `code` in the body gets a generated one.
-pub async fn create(state: &AdminState, kind: Kind, body: Incoming) -> Reply {
-    let mut line = match read_line(body).await {
-        Ok(line) => line,
-        Err(reply) => return reply,
-    };
-    let generate = kind == Kind::Code && line.code.is_none();
+/// `POST`: creates. A code line without `code` gets a generated one.
+pub async fn create(state: &AdminState, kind: EntryKind, body: Body) -> Result<Response, ApiError> {
+    let mut line: Line = body::json(body, state.options.body_timeout).await?;
+    let generate = kind == EntryKind::Code && line.wants_generated_code();
     // A collision of two random 7-character codes is rare; a few tries make
     // a failure practically impossible.
     for _ in 0..8 {
         if generate {
-            line.code = Some(generate_code());
+            line.code = Some(crate::domain::generate_code().to_string());
         }
-        let entry = match validate(kind, &line) {
-            Ok(entry) => entry,
-            Err(reply) => return reply,
-        };
-        match state.catalog.put(entry, WriteMode::Insert).await {
-            Ok(stored) => return created(&stored),
-            Err(CatalogError::Store(StoreError::Conflict)) if generate => continue,
-            Err(CatalogError::Store(StoreError::Conflict)) => {
-                return reply::error(
-                    StatusCode::CONFLICT,
-                    "conflict",
-                    &format!("this {} exists already", kind.noun()),
-                );
+        let entry = validate(kind, &line)?;
+        match state.writer.put(entry, WriteMode::Insert).await {
+            Ok(committed) => {
+                let mut answer = StoredEntry::new(&committed.value.stored);
+                answer.warnings = super::warnings::for_entry(state, &committed.value.stored.entry);
+                return Ok(created(answer, &committed.value.stored.entry, committed.position));
             }
-            Err(e) => return catalog_error(e),
-        }
-    }
-    reply::internal("could not find a free generated code; try again")
-}
-
-/// `PUT`: create or replace the entry named by the URL.
-pub async fn put(state: &AdminState, key: &EntryKey, body: Incoming) -> Reply {
-    let mut line = match read_line(body).await {
-        Ok(line) => line,
-        Err(reply) => return reply,
-    };
-    if let Err(reply) = name_from_url(&mut line, key) {
-        return reply;
-    }
-    let kind = kind_of(key);
-    let entry = match validate(kind, &line) {
-        Ok(entry) => entry,
-        Err(reply) => return reply,
-    };
-    let existed = match state.catalog.get(key).await {
-        Ok(existing) => existing.is_some(),
-        Err(e) => return catalog_error(e),
-    };
-    match state.catalog.put(entry, WriteMode::Upsert).await {
-        Ok(stored) if existed => reply::json(StatusCode::OK, &StoredLine::new(&stored)),
-        Ok(stored) => created(&stored),
-        Err(e) => catalog_error(e),
-    }
-}
-
-/// `PATCH`: a JSON merge patch of the stored entry.
-pub async fn patch(state: &AdminState, key: &EntryKey, body: Incoming) -> Reply {
-    let patch = match read_json(body).await {
-        Ok(serde_json::Value::Object(patch)) => patch,
-        Ok(_) => return reply::bad_request("the body must be a JSON object"),
-        Err(reply) => return reply,
-    };
-    let kind = kind_of(key);
-    let result = state
-        .catalog
-        .modify(key, |current| {
-            let Some(current) = current else {
-                return Err(reply::not_found(&format!("no such {}", kind.noun())));
-            };
-            let mut merged = match serde_json::to_value(to_line(&current.entry)) {
-                Ok(serde_json::Value::Object(object)) => object,
-                _ => return Err(reply::internal("the stored entry could not be shown as JSON")),
-            };
-            for (field, value) in patch {
-                if value.is_null() {
-                    merged.remove(&field);
-                } else {
-                    merged.insert(field, value);
-                }
+            Err(WriteError::Store(StoreError::Conflict)) if generate => continue,
+            Err(WriteError::Store(StoreError::Conflict)) => {
+                return Err(ApiError::conflict(format!("this {} exists already", noun(kind))));
             }
-            let mut line = parse_line_value(serde_json::Value::Object(merged))?;
-            name_from_url(&mut line, key)?;
-            validate(kind, &line)
-        })
-        .await;
-    match result {
-        Ok(Ok(stored)) => reply::json(StatusCode::OK, &StoredLine::new(&stored)),
-        Ok(Err(reply)) => reply,
-        Err(e) => catalog_error(e),
-    }
-}
-
-pub async fn delete(state: &AdminState, key: EntryKey) -> Reply {
-    let noun = noun(&key);
-    match state.catalog.delete(key).await {
-        Ok(true) => reply::empty(StatusCode::NO_CONTENT),
-        Ok(false) => reply::not_found(&format!("no such {noun}")),
-        Err(e) => catalog_error(e),
-    }
-}
-
-fn kind_of(key: &EntryKey) -> Kind {
-    match key {
-        EntryKey::Code(_) => Kind::Code,
-        EntryKey::Rule(_) => Kind::Rule,
-    }
-}
-
-fn noun(key: &EntryKey) -> &'static str {
-    kind_of(key).noun()
-}
-
-/// A random base62 code of [`GENERATED_CODE_LEN`] characters from the
-/// thread's CSPRNG: codes are neither sequential nor guessable from others.
-pub fn generate_code() -> String {
-    use rand::Rng;
-    let low = 62u128.pow(GENERATED_CODE_LEN - 1);
-    let high = 62u128.pow(GENERATED_CODE_LEN);
-    base62::encode(rand::rng().random_range(low..high))
-}
-
-fn created(stored: &Stored<TableEntry>) -> Reply {
-    let mut response = reply::json(StatusCode::CREATED, &StoredLine::new(stored));
-    let location = match &stored.entry {
-        TableEntry::Code(c) => {
-            let mut path = String::from("/admin/v1/codes/");
-            crate::scheme_url::push_encoded(&mut path, c.code.as_str());
-            path
+            Err(e) => return Err(e.into()),
         }
-        TableEntry::Rule(r) => {
-            let mut path = String::from("/admin/v1/rules?prefix=");
-            crate::scheme_url::push_encoded(&mut path, r.prefix.as_str());
-            path
+    }
+    Err(ApiError::internal("could not find a free generated code; try again"))
+}
+
+/// `PUT`: creates (`201`) or replaces (`200`) the entry named by the URL;
+/// which one is decided inside the store's transaction.
+pub async fn put(state: &AdminState, key: EntryKey, body: Body) -> Result<Response, ApiError> {
+    let mut line: Line = body::json(body, state.options.body_timeout).await?;
+    name_from_url(&mut line, &key)?;
+    let entry = validate(key.kind(), &line)?;
+    let committed = state.writer.put(entry, WriteMode::Upsert).await?;
+    let put = committed.value;
+    let mut answer = StoredEntry::new(&put.stored);
+    answer.warnings = super::warnings::for_entry(state, &put.stored.entry);
+    if put.created {
+        Ok(created(answer, &put.stored.entry, committed.position))
+    } else {
+        Ok(with_position(
+            (StatusCode::OK, Json(answer)).into_response(),
+            committed.position,
+        ))
+    }
+}
+
+/// `PATCH`: a JSON merge patch of the stored entry, in one transaction.
+pub async fn patch(state: &AdminState, key: EntryKey, body: Body) -> Result<Response, ApiError> {
+    let patch = patch_object(body::json(body, state.options.body_timeout).await?)?;
+    let kind = key.kind();
+    let name_key = key.clone();
+    let committed = state
+        .writer
+        .modify(
+            key,
+            Box::new(move |current: Stored<Entry>| {
+                let mut line = merge(&current.entry, patch)?;
+                name_from_url(&mut line, &name_key).map_err(|e| FieldError::new(static_field(&e), e.body.message))?;
+                validate(kind, &line).map_err(|e| FieldError::new(static_field(&e), e.body.message))
+            }),
+        )
+        .await
+        .map_err(|e| match e {
+            WriteError::Store(StoreError::NotFound) => ApiError::not_found(format!("no such {}", noun(kind))),
+            other => other.into(),
+        })?;
+    let mut answer = StoredEntry::new(&committed.value);
+    answer.warnings = super::warnings::for_entry(state, &committed.value.entry);
+    Ok(with_position(Json(answer).into_response(), committed.position))
+}
+
+/// `PATCH ?tag=`: the same merge patch on every entry of `kind` with the
+/// tag, in one transaction.
+pub async fn patch_tagged(state: &AdminState, kind: EntryKind, tag: Tag, body: Body) -> Result<Response, ApiError> {
+    let patch = patch_object(body::json(body, state.options.body_timeout).await?)?;
+    for field in ["code", "prefix", "host"] {
+        if patch.contains_key(field) {
+            return Err(ApiError::invalid(field, "a change of many entries cannot rename them"));
         }
+    }
+    let committed = state
+        .writer
+        .modify_tagged(
+            kind,
+            tag.clone(),
+            Box::new(move |current: Stored<Entry>| {
+                let line = merge(&current.entry, patch.clone())?;
+                validate(kind, &line).map_err(|e| FieldError::new(static_field(&e), e.body.message))
+            }),
+        )
+        .await
+        .map_err(|e| match e {
+            WriteError::Store(StoreError::NotFound) => {
+                ApiError::not_found(format!("no {} has the tag `{tag}`", noun(kind)))
+            }
+            other => other.into(),
+        })?;
+    let answer = BulkAnswer {
+        changed: committed.value,
+        position: committed.position,
     };
+    Ok(with_position(Json(answer).into_response(), committed.position))
+}
+
+pub async fn delete(state: &AdminState, key: EntryKey) -> Result<Response, ApiError> {
+    let kind = key.kind();
+    match state.writer.delete(key).await {
+        Ok(committed) => Ok(with_position(
+            StatusCode::NO_CONTENT.into_response(),
+            committed.position,
+        )),
+        Err(WriteError::Store(StoreError::NotFound)) => Err(ApiError::not_found(format!("no such {}", noun(kind)))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn patch_object(value: Value) -> Result<Map<String, Value>, ApiError> {
+    match value {
+        Value::Object(patch) => Ok(patch),
+        _ => Err(ApiError::bad_request("the body must be a JSON object")),
+    }
+}
+
+/// The stored entry's line with `patch` merged in (`null` removes a field).
+fn merge(current: &Entry, patch: Map<String, Value>) -> Result<Line, FieldError> {
+    let mut merged = match serde_json::to_value(Line::from(current)) {
+        Ok(Value::Object(object)) => object,
+        _ => return Err(FieldError::new("body", "the stored entry could not be shown as JSON")),
+    };
+    for (field, value) in patch {
+        if value.is_null() {
+            merged.remove(&field);
+        } else {
+            merged.insert(field, value);
+        }
+    }
+    body::parse::<Line>(&serde_json::to_vec(&Value::Object(merged)).unwrap_or_default())
+        .map_err(|e| FieldError::new(static_field(&e), e.body.message))
+}
+
+/// The `'static` field name of an error, for a [`FieldError`].
+fn static_field(error: &ApiError) -> &'static str {
+    error
+        .body
+        .field
+        .as_deref()
+        .and_then(crate::ndjson::known_field)
+        .unwrap_or("body")
+}
+
+/// `201 Created` with the entry and its `Location`.
+fn created(answer: StoredEntry, entry: &Entry, position: i64) -> Response {
+    let location = match entry {
+        Entry::Code(c) => format!("/admin/v1/codes/{}", percent::encoded(c.code.as_str())),
+        Entry::Rule(r) => format!("/admin/v1/rules?prefix={}", percent::encoded(r.prefix.as_str())),
+        Entry::Host(h) => format!("/admin/v1/hosts/{}", percent::encoded(h.host.as_str())),
+        Entry::File(f) => format!(
+            "/admin/v1/hosts/{}/files?path={}",
+            percent::encoded(f.host.as_str()),
+            percent::encoded(f.path.as_str())
+        ),
+    };
+    let mut response = (StatusCode::CREATED, Json(answer)).into_response();
     if let Ok(value) = HeaderValue::try_from(location) {
         response.headers_mut().insert(LOCATION, value);
+    }
+    with_position(response, position)
+}
+
+/// Names the change-log position of a write, so a client can compare it
+/// with another node's `/readyz`.
+pub fn with_position(mut response: Response, position: i64) -> Response {
+    if let Ok(value) = HeaderValue::try_from(position.to_string()) {
+        response.headers_mut().insert(crate::sync::POSITION_HEADER, value);
     }
     response
 }
 
 /// Fills the entry's name from the URL, or checks that the body agrees.
-fn name_from_url(line: &mut TableLine, key: &EntryKey) -> Result<(), Reply> {
+fn name_from_url(line: &mut Line, key: &EntryKey) -> Result<(), ApiError> {
     match key {
         EntryKey::Code(code) => match &line.code {
-            Some(given) if given != code => {
-                Err(reply::invalid("code", "must match the code in the URL, or be left out"))
-            }
+            Some(given) if given != code => Err(ApiError::invalid(
+                "code",
+                "must match the code in the URL, or be left out",
+            )),
             _ => {
                 line.code = Some(code.clone());
                 Ok(())
@@ -313,7 +293,7 @@ fn name_from_url(line: &mut TableLine, key: &EntryKey) -> Result<(), Reply> {
                     .map(|p| p.key() != prefix_key)
                     .unwrap_or(true) =>
             {
-                Err(reply::invalid(
+                Err(ApiError::invalid(
                     "prefix",
                     "must match `?prefix=` in the URL, or be left out",
                 ))
@@ -325,66 +305,42 @@ fn name_from_url(line: &mut TableLine, key: &EntryKey) -> Result<(), Reply> {
                 Ok(())
             }
         },
+        EntryKey::Host(host) => match &line.host {
+            Some(given) if !given.eq_ignore_ascii_case(host) => Err(ApiError::invalid(
+                "host",
+                "must match the host in the URL, or be left out",
+            )),
+            _ => {
+                line.host = Some(host.clone());
+                Ok(())
+            }
+        },
+        EntryKey::File(_) => Ok(()),
     }
 }
 
-fn validate(kind: Kind, line: &TableLine) -> Result<TableEntry, Reply> {
-    match (kind, &line.code, &line.prefix) {
-        (Kind::Code, _, Some(_)) => {
-            return Err(reply::invalid(
-                "prefix",
-                "a code has no `prefix`; rules live under /admin/v1/rules",
-            ))
+/// Validates a body as an entry of `kind`; the wrong kind's key field is
+/// named.
+pub fn validate(kind: EntryKind, line: &Line) -> Result<Entry, ApiError> {
+    let wrong = |field: &str, message: &str| Err(ApiError::invalid(field, message));
+    match kind {
+        EntryKind::Code if line.prefix.is_some() => {
+            return wrong("prefix", "a code has no `prefix`; rules live under /admin/v1/rules")
         }
-        (Kind::Rule, Some(_), _) => {
-            return Err(reply::invalid(
-                "code",
-                "a rule has no `code`; codes live under /admin/v1/codes",
-            ))
+        EntryKind::Code | EntryKind::Rule if line.host.is_some() => {
+            return wrong("host", "host settings live under /admin/v1/hosts")
+        }
+        EntryKind::Rule if line.code.is_some() => {
+            return wrong("code", "a rule has no `code`; codes live under /admin/v1/codes")
+        }
+        EntryKind::Host | EntryKind::File if line.code.is_some() || line.prefix.is_some() => {
+            return wrong("host", "a host entry has no `code` or `prefix`")
         }
         _ => {}
     }
-    line.validate().map_err(|e| reply::invalid(e.field, &e.message))
-}
-
-async fn read_json(body: Incoming) -> Result<serde_json::Value, Reply> {
-    let bytes = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return Err(reply::error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                "the body is over 64 KiB",
-            ))
-        }
-    };
-    serde_json::from_slice(&bytes).map_err(|e| reply::bad_request(&format!("the body is not valid JSON: {e}")))
-}
-
-async fn read_line(body: Incoming) -> Result<TableLine, Reply> {
-    parse_line_value(read_json(body).await?)
-}
-
-/// A JSON object as a [`TableLine`]; serde's own messages name the field.
-fn parse_line_value(value: serde_json::Value) -> Result<TableLine, Reply> {
-    serde_json::from_value(value).map_err(|e| {
-        let message = e.to_string();
-        let field = message
-            .split('`')
-            .nth(1)
-            .filter(|_| message.contains("field"))
-            .unwrap_or("body")
-            .to_string();
-        reply::invalid(&field, &message)
-    })
-}
-
-pub fn catalog_error(error: CatalogError) -> Reply {
-    tracing::error!(%error, "admin request failed");
-    match error {
-        CatalogError::Store(StoreError::Conflict) => {
-            reply::error(StatusCode::CONFLICT, "conflict", "the key exists already")
-        }
-        other => reply::internal(&other.to_string()),
+    let entry = line.validate().map_err(|e| ApiError::invalid(e.field, e.message))?;
+    if entry.kind() != kind {
+        return Err(ApiError::invalid("body", format!("this route takes a {}", noun(kind))));
     }
+    Ok(entry)
 }

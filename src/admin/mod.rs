@@ -1,156 +1,172 @@
 //! The admin API: its own listener (default `127.0.0.1:8081`), never on the
-//! scan port. Every request needs `Authorization: Bearer TOKEN`.
+//! scan port; ordinary CRUD on axum, with the OpenAPI document generated
+//! from the handlers (utoipa) and served at `/admin/v1/openapi.json`.
 //!
-//! * [`auth`]: where the token comes from and how it is checked;
-//! * [`entries`]: single codes and rules (create, read, replace, patch,
-//!   delete, list);
-//! * [`transfer`]: NDJSON import (all or nothing) and export;
-//! * [`reply`]: JSON answers and errors;
-//! * `openapi.json`: the machine-readable description, served at
-//!   `/admin/v1/openapi.json`.
+//! * [`auth`]: the bearer token and the middleware that checks it;
+//! * [`codes`], [`rules`], [`hosts`]: the routes of each kind of entry,
+//!   over the shared logic in [`entries`];
+//! * [`transfer`]: NDJSON import (spooled, then all or nothing) and export;
+//! * [`body`]: reading bodies with size caps and deadlines, JSON errors that
+//!   name the field; [`error`]: every error answer;
+//! * [`warnings`]: what a write should tell the operator.
 //!
-//! All writes go through [`crate::catalog::Catalog`], which commits to the
-//! store before the live table changes and before the answer is sent.
+//! All writes go through [`crate::writer::Writer`]: a `2xx` means committed
+//! and applied to this node's table.
 
 pub mod auth;
-// Handlers return a ready `Response` as their error; it is large, but the
-// admin path is cold and boxing it would only add noise.
-#[allow(clippy::result_large_err)]
+pub mod body;
+pub mod codes;
 pub mod entries;
-pub mod reply;
-#[allow(clippy::result_large_err)]
+pub mod error;
+pub mod hosts;
+pub mod rules;
 pub mod transfer;
+pub mod warnings;
 
-use crate::catalog::Catalog;
-use crate::http::AppState;
+use crate::metrics::Metrics;
+use crate::writer::Writer;
 use auth::AdminToken;
-use entries::Kind;
-use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
-use hyper::{Method, Request, StatusCode};
-use reply::Reply;
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use error::ApiError;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// The OpenAPI 3.1 description of this API.
-pub const OPENAPI: &str = include_str!("openapi.json");
-
-/// What admin handlers share.
-pub struct AdminState {
-    pub catalog: Arc<Catalog>,
-    pub token: AdminToken,
-    /// The scan side's state, for its metrics.
-    pub app: Arc<AppState>,
+/// Settings of the admin API.
+#[derive(Debug, Clone)]
+pub struct AdminOptions {
+    /// How long a client may take to send a body (and, for an import, the
+    /// longest pause between two parts of it); also how long an export may
+    /// wait for a client that stopped reading.
+    pub body_timeout: Duration,
+    /// Where imports are spooled before they are written.
+    pub spool_dir: PathBuf,
 }
 
-/// One admin connection's service.
+/// What every admin handler shares; cheap to clone.
 #[derive(Clone)]
-pub struct AdminService {
-    state: Arc<AdminState>,
+pub struct AdminState(Arc<AdminInner>);
+
+pub struct AdminInner {
+    pub writer: Writer,
+    pub token: AdminToken,
+    pub metrics: Arc<Metrics>,
+    pub options: AdminOptions,
+    /// At most this many exports at once: each holds a database connection.
+    pub exports: Arc<tokio::sync::Semaphore>,
 }
 
-impl AdminService {
-    pub fn new(state: Arc<AdminState>) -> AdminService {
-        AdminService { state }
+impl std::ops::Deref for AdminState {
+    type Target = AdminInner;
+
+    fn deref(&self) -> &AdminInner {
+        &self.0
     }
 }
 
-impl hyper::service::Service<Request<Incoming>> for AdminService {
-    type Response = Reply;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Reply, Infallible>> + Send>>;
-
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
-        let state = self.state.clone();
-        Box::pin(async move {
-            let response = handle(&state, req).await;
-            state.app.metrics.admin_request(response.status().as_u16());
-            Ok(response)
-        })
+impl AdminState {
+    pub fn new(writer: Writer, token: AdminToken, metrics: Arc<Metrics>, options: AdminOptions) -> AdminState {
+        AdminState(Arc::new(AdminInner {
+            writer,
+            token,
+            metrics,
+            options,
+            exports: Arc::new(tokio::sync::Semaphore::new(2)),
+        }))
     }
 }
 
-async fn handle(state: &AdminState, req: Request<Incoming>) -> Reply {
-    if !state
-        .token
-        .accepts(req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes))
-    {
-        state.app.metrics.admin_auth_failure();
-        let mut response = reply::error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send `Authorization: Bearer TOKEN` with the admin token",
-        );
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return response;
-    }
-    let (parts, body) = req.into_parts();
-    let path = parts.uri.path();
-    let query = parts.uri.query().unwrap_or("");
-    let method = &parts.method;
-    match path {
-        "/admin/v1/openapi.json" if method == Method::GET => {
-            let mut response = reply::empty(StatusCode::OK);
-            *response.body_mut() = reply::full(OPENAPI);
-            response
-                .headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            response
-        }
-        "/admin/v1/import" if method == Method::POST => {
-            transfer::import(state, query, parts.headers.get(CONTENT_TYPE), body).await
-        }
-        "/admin/v1/export" if method == Method::GET => transfer::export(state),
-        "/admin/v1/openapi.json" | "/admin/v1/export" => not_allowed("GET"),
-        "/admin/v1/import" => not_allowed("POST"),
-        "/admin/v1/codes" => collection(state, Kind::Code, method, query, body).await,
-        "/admin/v1/rules" => match entries::key_from_request(Kind::Rule, None, query) {
-            Err(reply) => reply,
-            Ok(Some(key)) => item(state, key, method, body).await,
-            Ok(None) => collection(state, Kind::Rule, method, query, body).await,
-        },
-        p => match p
-            .strip_prefix("/admin/v1/codes/")
-            .filter(|s| !s.is_empty() && !s.contains('/'))
-        {
-            Some(segment) => match entries::key_from_request(Kind::Code, Some(segment), query) {
-                Ok(Some(key)) => item(state, key, method, body).await,
-                Ok(None) => reply::not_found("no such admin route"),
-                Err(reply) => reply,
-            },
-            None => reply::not_found("no such admin route; see /admin/v1/openapi.json"),
-        },
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "qrlaunch admin API",
+        description = "Codes, rules, host settings and verification files of a qrlaunch node. Every request needs `Authorization: Bearer TOKEN`. A 2xx write is committed and applied to this node's table."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "codes", description = "Launch codes"),
+        (name = "rules", description = "Legacy URL rules"),
+        (name = "hosts", description = "Taken-over hosts: unmatched URLs and verification files"),
+        (name = "transfer", description = "NDJSON import and export"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
     }
 }
 
-async fn collection(state: &AdminState, kind: Kind, method: &Method, query: &str, body: Incoming) -> Reply {
-    match *method {
-        Method::GET => entries::list(state, kind, query).await,
-        Method::POST => entries::create(state, kind, body).await,
-        _ => not_allowed("GET, POST"),
-    }
+/// The routes and the OpenAPI document generated from them.
+fn routes() -> (Router<AdminState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(codes::list, codes::create, codes::patch_tagged))
+        .routes(routes!(codes::get, codes::put, codes::patch, codes::delete))
+        .routes(routes!(
+            rules::get,
+            rules::create,
+            rules::put,
+            rules::patch,
+            rules::delete
+        ))
+        .routes(routes!(hosts::list))
+        .routes(routes!(hosts::get, hosts::put, hosts::delete))
+        .routes(routes!(hosts::get_files, hosts::put_file, hosts::delete_file))
+        .routes(routes!(transfer::import))
+        .routes(routes!(transfer::export))
+        .split_for_parts()
 }
 
-async fn item(state: &AdminState, key: crate::table::EntryKey, method: &Method, body: Incoming) -> Reply {
-    match *method {
-        Method::GET => entries::get(state, &key).await,
-        Method::PUT => entries::put(state, &key, body).await,
-        Method::PATCH => entries::patch(state, &key, body).await,
-        Method::DELETE => entries::delete(state, key).await,
-        _ => not_allowed("GET, PUT, PATCH, DELETE"),
-    }
+/// The OpenAPI 3.1 document of this API, as served.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().1
 }
 
-fn not_allowed(allow: &'static str) -> Reply {
-    let mut response = reply::error(
-        StatusCode::METHOD_NOT_ALLOWED,
+/// The admin API as a router, ready to serve.
+pub fn router(state: AdminState) -> Router {
+    let (routes, api) = routes();
+    let document: Arc<str> = api.to_pretty_json().unwrap_or_default().into();
+    routes
+        .route(
+            "/admin/v1/openapi.json",
+            axum::routing::get(move || {
+                let document = document.clone();
+                async move {
+                    let mut response = document.to_string().into_response();
+                    response
+                        .headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    response
+                }
+            }),
+        )
+        .fallback(no_route)
+        .method_not_allowed_fallback(not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .with_state(state)
+}
+
+async fn no_route() -> Response {
+    ApiError::not_found("no such admin route; see /admin/v1/openapi.json").into_response()
+}
+
+async fn not_allowed() -> Response {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        &format!("allowed: {allow}"),
-    );
-    response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
-    response
+        "this route does not answer this method; see /admin/v1/openapi.json",
+    )
+    .into_response()
 }

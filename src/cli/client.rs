@@ -1,20 +1,23 @@
 //! A small blocking client of the admin API: token lookup, requests, and
 //! turning the API's JSON errors into messages that name the field.
 
+use crate::api::ErrorBody;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::Method;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Why a command failed; printed as `qrlaunch: {error}`.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// The admin API could not be reached.
+    #[error("cannot reach the admin API at {url}: {reason} (is `qrlaunch serve` running? see --admin-url)")]
     Unreachable { url: String, reason: String },
     /// No token anywhere.
+    #[error("no admin token: set QRLAUNCH_ADMIN_TOKEN, pass --admin-token-file, or run where {} exists", .tried.display())]
     NoToken { tried: PathBuf },
     /// The API refused the request: `field` names the culprit when known.
+    #[error("{}", api_message(*.status, .field.as_deref(), .message, .lines))]
     Api {
         status: u16,
         field: Option<String>,
@@ -22,41 +25,26 @@ pub enum CliError {
         lines: Vec<String>,
     },
     /// A local file could not be read or written.
+    #[error("{}: {reason}", .path.display())]
     File { path: PathBuf, reason: String },
+    /// A command-line value is wrong.
+    #[error("{field}: {message}")]
+    Usage { field: String, message: String },
+    /// The answer was not what the API promises.
+    #[error("the admin API answered something unexpected: {0}")]
+    Answer(String),
 }
 
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CliError::Unreachable { url, reason } => {
-                write!(
-                    f,
-                    "cannot reach the admin API at {url}: {reason} (is `qrlaunch serve` running? see --admin-url)"
-                )
-            }
-            CliError::NoToken { tried } => write!(
-                f,
-                "no admin token: set QRLAUNCH_ADMIN_TOKEN, pass --admin-token-file, or run where {} exists",
-                tried.display()
-            ),
-            CliError::Api {
-                status,
-                field,
-                message,
-                lines,
-            } => {
-                match field {
-                    Some(field) => write!(f, "{field}: {message}")?,
-                    None => write!(f, "{message} (HTTP {status})")?,
-                }
-                for line in lines {
-                    write!(f, "\n  {line}")?;
-                }
-                Ok(())
-            }
-            CliError::File { path, reason } => write!(f, "{}: {reason}", path.display()),
-        }
+fn api_message(status: u16, field: Option<&str>, message: &str, lines: &[String]) -> String {
+    let mut text = match field {
+        Some(field) => format!("{field}: {message}"),
+        None => format!("{message} (HTTP {status})"),
+    };
+    for line in lines {
+        text.push_str("\n  ");
+        text.push_str(line);
     }
+    text
 }
 
 /// Where the admin API is and how to authenticate.
@@ -117,31 +105,38 @@ impl AdminClient {
             return Ok(response);
         }
         let status = response.status().as_u16();
-        let body: serde_json::Value = response.json().unwrap_or_default();
-        let text = |key: &str| body.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        let text = response.text().unwrap_or_default();
+        let Ok(body) = serde_json::from_str::<ErrorBody>(&text) else {
+            return Err(CliError::Api {
+                status,
+                field: None,
+                message: format!("the admin API answered HTTP {status}: {}", text.trim()),
+                lines: Vec::new(),
+            });
+        };
         let lines = body
-            .get("errors")
-            .and_then(|e| e.as_array())
-            .map(|errors| {
-                errors
-                    .iter()
-                    .map(|e| {
-                        let line = e.get("line").and_then(|l| l.as_u64()).unwrap_or(0);
-                        let message = e.get("message").and_then(|m| m.as_str()).unwrap_or("");
-                        match e.get("field").and_then(|f| f.as_str()) {
-                            Some(field) => format!("line {line}: field `{field}`: {message}"),
-                            None => format!("line {line}: {message}"),
-                        }
-                    })
-                    .collect()
+            .errors
+            .iter()
+            .map(|e| match &e.field {
+                Some(field) => format!("line {}: field `{field}`: {}", e.line, e.message),
+                None => format!("line {}: {}", e.line, e.message),
             })
-            .unwrap_or_default();
+            .collect();
         Err(CliError::Api {
             status,
-            field: text("field"),
-            message: text("message").unwrap_or_else(|| format!("the admin API answered HTTP {status}")),
+            field: body.field,
+            message: body.message,
             lines,
         })
+    }
+
+    /// Sends and parses a JSON answer.
+    pub fn json<T: serde::de::DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, CliError> {
+        let text = self
+            .send(request)?
+            .text()
+            .map_err(|e| CliError::Answer(root_cause(&e)))?;
+        serde_json::from_str(&text).map_err(|e| CliError::Answer(format!("{e}: {text}")))
     }
 }
 
@@ -161,7 +156,7 @@ fn read_token(path: &Path) -> Result<String, CliError> {
 }
 
 /// The innermost error, which is the one that says what happened.
-fn root_cause(error: &dyn std::error::Error) -> String {
+pub fn root_cause(error: &dyn std::error::Error) -> String {
     let mut current = error;
     while let Some(next) = current.source() {
         current = next;

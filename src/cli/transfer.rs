@@ -1,39 +1,105 @@
-//! `qrlaunch import FILE` and `qrlaunch export [FILE]`.
+//! `qrlaunch import FILE|-` and `qrlaunch export [FILE]`.
 
-use super::client::{AdminClient, CliError};
+use super::client::{root_cause, AdminClient, CliError};
+use super::output;
+use crate::api::ImportAnswer;
+use crate::config::ImportMode;
+use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::blocking::Body;
 use reqwest::Method;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// Streams `file` to `POST /admin/v1/import`, with a progress line on a
-/// terminal, and prints the server's summary.
-pub fn import(client: &AdminClient, file: &Path, mode: &str) -> Result<(), CliError> {
-    let opened = std::fs::File::open(file).map_err(|e| CliError::File {
+/// Streams a table file (or standard input, `-`) to `POST
+/// /admin/v1/import`, with a progress bar on a terminal; prints the
+/// summary, and the generated codes as NDJSON (to `out`, or standard output).
+pub fn import(client: &AdminClient, file: &Path, mode: ImportMode, out: Option<&Path>) -> Result<(), CliError> {
+    let file_error = |e: std::io::Error| CliError::File {
         path: file.into(),
         reason: e.to_string(),
-    })?;
-    let size = opened.metadata().map(|m| m.len()).unwrap_or(0);
-    let reader = Progress {
-        inner: opened,
-        sent: 0,
-        size,
-        shown: None,
-        enabled: std::io::stderr().is_terminal(),
+    };
+    let (reader, size): (Box<dyn Read + Send>, Option<u64>) = if file.as_os_str() == "-" {
+        (Box::new(std::io::stdin()), None)
+    } else {
+        let opened = std::fs::File::open(file).map_err(file_error)?;
+        // A pipe or a device reports no useful size: stream it chunked.
+        let size = opened.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+        (Box::new(opened), size)
+    };
+    let mut reader = BufReader::with_capacity(256 * 1024, reader);
+    if reader.fill_buf().map_err(file_error)?.is_empty() {
+        return Err(CliError::File {
+            path: file.into(),
+            reason: "the input is empty: nothing to import".into(),
+        });
+    }
+    let bar = match size {
+        Some(size) => ProgressBar::new(size).with_style(
+            ProgressStyle::with_template("importing {bar:30} {bytes}/{total_bytes} {bytes_per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("importing {spinner} {bytes} {bytes_per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    let progress = bar.wrap_read(reader);
+    let body = match size {
+        Some(size) => Body::sized(progress, size),
+        None => Body::new(progress),
     };
     let request = client
-        .request(Method::POST, &format!("/admin/v1/import?mode={mode}"))
+        .request(Method::POST, &format!("/admin/v1/import?mode={}", mode.as_str()))
         .header("content-type", "application/x-ndjson")
-        .body(Body::sized(reader, size));
+        .body(body);
     let started = Instant::now();
-    let response = client.send(request);
-    if std::io::stderr().is_terminal() {
-        eprintln!();
+    let answer = client.json::<ImportAnswer>(request);
+    bar.finish_and_clear();
+    let answer = answer?;
+    if answer.lines == 0 {
+        return Err(CliError::Answer(
+            "the server read no lines from a non-empty input".into(),
+        ));
     }
-    let summary: serde_json::Value = response?.json().unwrap_or_default();
-    eprintln!("imported in {:.1} s: {summary}", started.elapsed().as_secs_f64());
-    Ok(())
+    eprintln!(
+        "imported in {:.1} s: {} lines, {} codes, {} rules, {} hosts, {} files ({}, position {})",
+        started.elapsed().as_secs_f64(),
+        answer.lines,
+        answer.codes,
+        answer.rules,
+        answer.hosts,
+        answer.files,
+        answer.mode,
+        answer.position,
+    );
+    if answer.generated.is_empty() {
+        return Ok(());
+    }
+    match out {
+        Some(path) => {
+            let failed = |e: std::io::Error| CliError::File {
+                path: path.into(),
+                reason: e.to_string(),
+            };
+            let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(failed)?);
+            for generated in &answer.generated {
+                serde_json::to_writer(&mut file, generated).map_err(|e| failed(e.into()))?;
+                file.write_all(b"\n").map_err(failed)?;
+            }
+            file.into_inner()
+                .map_err(|e| failed(e.into_error()))?
+                .sync_all()
+                .map_err(failed)?;
+            eprintln!(
+                "{} generated codes written to {}",
+                answer.generated.len(),
+                path.display()
+            );
+            Ok(())
+        }
+        None => output::finish(answer.generated.iter().try_for_each(output::json)),
+    }
 }
 
 /// Streams `GET /admin/v1/export` to `file` or standard output.
@@ -46,41 +112,29 @@ pub fn export(client: &AdminClient, file: Option<&Path>) -> Result<(), CliError>
     match file {
         Some(path) => {
             let mut out = std::fs::File::create(path).map_err(|e| failed(e.to_string()))?;
-            response.copy_to(&mut out).map_err(|e| failed(e.to_string()))?;
+            response.copy_to(&mut out).map_err(|e| failed(root_cause(&e)))?;
             out.sync_all().map_err(|e| failed(e.to_string()))
         }
-        None => response
-            .copy_to(&mut std::io::stdout().lock())
-            .map(drop)
-            .map_err(|e| failed(e.to_string())),
-    }
-}
-
-/// A reader that reports how much of the file has been sent.
-struct Progress<R> {
-    inner: R,
-    sent: u64,
-    size: u64,
-    shown: Option<Instant>,
-    enabled: bool,
-}
-
-impl<R: Read> Read for Progress<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.sent += n as u64;
-        let due = self.shown.is_none_or(|t| t.elapsed() > Duration::from_millis(200));
-        if self.enabled && (due || n == 0) {
-            let percent = (self.sent * 100).checked_div(self.size).unwrap_or(100);
-            let mib = |b: u64| b as f64 / (1 << 20) as f64;
-            eprint!(
-                "\rimporting: {percent:>3}% ({:.1} of {:.1} MiB sent)",
-                mib(self.sent),
-                mib(self.size)
-            );
-            let _ = std::io::stderr().flush();
-            self.shown = Some(Instant::now());
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = response
+                    .read(&mut buf)
+                    .map_err(|e| failed(format!("reading the export: {e}")))?;
+                if n == 0 {
+                    break;
+                }
+                match stdout.write_all(&buf[..n]) {
+                    Ok(()) => {}
+                    Err(e) if output::is_closed(&e) => return Ok(()),
+                    Err(e) => return Err(failed(e.to_string())),
+                }
+            }
+            match stdout.flush() {
+                Err(e) if !output::is_closed(&e) => Err(failed(e.to_string())),
+                _ => Ok(()),
+            }
         }
-        Ok(n)
     }
 }

@@ -62,6 +62,18 @@ impl FromStr for Code {
     }
 }
 
+/// Length of a generated code: 62^7 ≈ 3.5e12 possibilities.
+pub const GENERATED_CODE_LEN: u32 = 7;
+
+/// A random base62 code of [`GENERATED_CODE_LEN`] characters from the
+/// thread's CSPRNG: codes are neither sequential nor guessable from others.
+pub fn generate_code() -> Code {
+    use rand::Rng;
+    let low = 62u128.pow(GENERATED_CODE_LEN - 1);
+    let high = 62u128.pow(GENERATED_CODE_LEN);
+    Code(base62::encode(rand::rng().random_range(low..high)).into())
+}
+
 impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

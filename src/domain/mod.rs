@@ -1,6 +1,6 @@
 //! Validated domain types.
 //!
-//! Every string that comes from outside (the table file, a request, later the
+//! Every string that comes from outside (the table file, a request, the
 //! admin API) is parsed into one of these types once, at the edge. Inner code
 //! takes the types and never re-checks strings. Each parser returns a
 //! [`FieldError`] that names the field and the rule that was broken, so an
@@ -8,23 +8,29 @@
 
 mod app_id;
 mod code;
+mod entry;
 mod entry_point;
 mod env_version;
 mod fallback_url;
+mod host;
 mod page_path;
 mod query;
 mod rule;
 mod schedule;
+mod tags;
 
 pub use app_id::AppId;
-pub use code::Code;
+pub use code::{generate_code, Code, GENERATED_CODE_LEN};
+pub use entry::{file_key, Entry, EntryKey, EntryKind, Line, Stored};
 pub use entry_point::EntryPoint;
 pub use env_version::EnvVersion;
 pub use fallback_url::FallbackUrl;
+pub use host::{FileBody, FilePath, HostName, HostSettings, Origin, Unmatched, VerificationFile};
 pub use page_path::PagePath;
 pub use query::Query;
 pub use rule::{LaunchCode, Rule, RulePrefix};
 pub use schedule::{Availability, Schedule};
+pub use tags::{Tag, Tags};
 
 /// A value that broke a rule of its field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

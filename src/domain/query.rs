@@ -1,5 +1,5 @@
 use super::{excerpt, FieldError};
-use crate::scheme_url::encoded_len;
+use crate::percent::encoded_len;
 use std::fmt;
 use std::str::FromStr;
 

@@ -1,4 +1,4 @@
-use super::{excerpt, Code, EntryPoint, FieldError, Schedule};
+use super::{excerpt, Code, EntryPoint, FieldError, Schedule, Tags};
 use crate::url_key;
 use std::fmt;
 use std::str::FromStr;
@@ -9,6 +9,8 @@ pub struct LaunchCode {
     pub code: Code,
     pub entry: EntryPoint,
     pub schedule: Schedule,
+    /// Labels for campaigns; kept in the store, not in the scan table.
+    pub tags: Tags,
 }
 
 /// A legacy QR URL rule: every scanned URL that this prefix matches (by
@@ -18,6 +20,8 @@ pub struct Rule {
     pub prefix: RulePrefix,
     pub entry: EntryPoint,
     pub schedule: Schedule,
+    /// Labels for campaigns; kept in the store, not in the scan table.
+    pub tags: Tags,
 }
 
 /// The URL prefix of a rule, e.g. `https://www.example.com/app/download?channel=`.

@@ -7,14 +7,12 @@
 //! * [`resolve`]: `GET /v1/resolve` → JSON entry point;
 //! * [`respond`]: response builders (redirect, JSON and HTML errors);
 //! * [`forwarded`]: which scheme a request came in on, trusting
-//!   `X-Forwarded-Proto` only from configured proxies;
-//! * [`params`]: strict query-string decoding for `/v1/resolve`.
+//!   `X-Forwarded-Proto` only from configured proxies.
 //!
 //! Handlers are synchronous: everything they need is in memory, so the
 //! service's future is `std::future::Ready` and nothing is boxed per request.
 
 pub mod forwarded;
-pub mod params;
 pub mod resolve;
 pub mod respond;
 pub mod scan;
@@ -24,4 +22,4 @@ mod state;
 
 pub use server::{serve, ConnectionOptions};
 pub use service::ScanService;
-pub use state::{AppState, ScanOptions};
+pub use state::{ScanOptions, ScanState};

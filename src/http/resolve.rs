@@ -1,11 +1,11 @@
 //! `GET /v1/resolve?code=CODE` and `GET /v1/resolve?url=URL`: the entry
 //! point as JSON. Mini program pages call it with the `q` they were given.
 
-use super::params;
 use super::respond::{self, Body};
 use super::scan::gone_message;
 use crate::domain::{Availability, Code};
 use crate::metrics::{Kind, Outcome};
+use crate::percent as params;
 use crate::scheme_url::{self, LegacyScan};
 use crate::table::{Hit, Snapshot};
 use crate::url_key;

@@ -7,10 +7,10 @@
 //! the `Location` value itself.
 
 use super::forwarded;
-use super::params::{decode_strict, ParamError};
 use super::respond::{self, Body};
 use crate::domain::Availability;
 use crate::metrics::{Kind, Outcome};
+use crate::percent::{decode_strict, ParamError};
 use crate::scheme_url::{self, LegacyScan};
 use crate::table::{Hit, Snapshot};
 use crate::url_key;

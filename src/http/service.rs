@@ -1,7 +1,7 @@
 //! The hyper service: checks each request, routes it, times and counts it.
 
 use super::respond::{self, Body};
-use super::state::AppState;
+use super::state::ScanState;
 use super::{resolve, scan};
 use crate::metrics::Route;
 use hyper::body::Incoming;
@@ -19,12 +19,12 @@ pub const MAX_TARGET_LEN: usize = 8 * 1024;
 /// One connection's service: the shared state and who is on the other end.
 #[derive(Clone, Debug)]
 pub struct ScanService {
-    state: Arc<AppState>,
+    state: Arc<ScanState>,
     peer: IpAddr,
 }
 
 impl ScanService {
-    pub fn new(state: Arc<AppState>, peer: IpAddr) -> ScanService {
+    pub fn new(state: Arc<ScanState>, peer: IpAddr) -> ScanService {
         ScanService { state, peer }
     }
 
@@ -91,13 +91,12 @@ impl ScanService {
         };
         let response = match route {
             Route::Healthz => respond::text(StatusCode::OK, "ok\n", None),
-            Route::Readyz if self.state.is_ready() => respond::text(StatusCode::OK, "ready\n", None),
-            Route::Readyz => respond::text(StatusCode::SERVICE_UNAVAILABLE, "loading\n", None),
+            Route::Readyz => self.readyz(),
             Route::Metrics => match self.state.metrics.render() {
                 Some(text) => respond::text(StatusCode::OK, text, Some("text/plain; version=0.0.4; charset=utf-8")),
                 None => respond::text(StatusCode::NOT_FOUND, "metrics are disabled\n", None),
             },
-            _ if !self.state.is_ready() => respond::not_ready(json),
+            _ if !self.state.replica.is_bootstrapped() => respond::not_ready(json),
             Route::Resolve if path != "/v1/resolve" => {
                 respond::json_error(StatusCode::NOT_FOUND, "not_found", "No such API route.")
             }
@@ -118,15 +117,37 @@ impl ScanService {
             path,
             now_unix: now_unix(),
         };
-        let (response, kind, outcome) = scan::answer(&state.table.load(), &state.options.cache_control, &request);
+        let (response, kind, outcome) = scan::answer(&state.replica.load(), &state.options.cache_control, &request);
         state.metrics.resolve(kind, outcome);
+        response
+    }
+
+    /// `200 ready` once the table is built and not behind the store by more
+    /// than `--max-lag`; `503` otherwise. The body says where it stands.
+    fn readyz(&self) -> Response<Body> {
+        let status = self.state.replica.status();
+        let (code, word) = match (status.bootstrapped, self.state.is_ready()) {
+            (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "loading"),
+            (true, false) => (StatusCode::SERVICE_UNAVAILABLE, "lagging"),
+            (true, true) => (StatusCode::OK, "ready"),
+        };
+        let body = format!(
+            "{word}\nposition: {}\nstore_position: {}\nlag_ms: {}\n",
+            status.applied,
+            status.store_head,
+            status.lag().as_millis()
+        );
+        let mut response = respond::text(code, body, None);
+        if let Ok(value) = hyper::header::HeaderValue::try_from(status.applied.to_string()) {
+            response.headers_mut().insert(crate::sync::POSITION_HEADER, value);
+        }
         response
     }
 
     fn resolve(&self, query: &str) -> Response<Body> {
         let state = &*self.state;
         let (response, kind, outcome) =
-            resolve::answer(&state.table.load(), &state.options.cache_control, query, now_unix());
+            resolve::answer(&state.replica.load(), &state.options.cache_control, query, now_unix());
         state.metrics.resolve(kind, outcome);
         response
     }

@@ -1,16 +1,16 @@
 use crate::metrics::Metrics;
-use crate::table::{LiveTable, Snapshot, Table};
+use crate::sync::Replica;
 use hyper::header::HeaderValue;
 use ipnet::IpNet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// What every request handler shares, behind one `Arc`.
+/// What every scan handler shares, behind one `Arc`.
 #[derive(Debug)]
-pub struct AppState {
-    pub table: LiveTable,
-    pub metrics: Metrics,
+pub struct ScanState {
+    pub replica: Arc<Replica>,
+    pub metrics: Arc<Metrics>,
     pub options: ScanOptions,
-    ready: AtomicBool,
 }
 
 /// Settings of the scan path.
@@ -20,6 +20,8 @@ pub struct ScanOptions {
     pub cache_control: HeaderValue,
     /// Peers whose `X-Forwarded-Proto` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// `/readyz` says 503 while the table is behind the store by more.
+    pub max_lag: Duration,
 }
 
 impl ScanOptions {
@@ -29,6 +31,7 @@ impl ScanOptions {
         ScanOptions {
             cache_control,
             trusted_proxies,
+            max_lag: Duration::from_secs(5),
         }
     }
 }
@@ -39,32 +42,23 @@ impl Default for ScanOptions {
     }
 }
 
-impl AppState {
-    /// State whose table is not loaded yet: `/readyz` answers 503.
-    pub fn starting(metrics: Metrics, options: ScanOptions) -> AppState {
-        AppState {
-            table: LiveTable::default(),
+impl ScanState {
+    pub fn new(replica: Arc<Replica>, metrics: Arc<Metrics>, options: ScanOptions) -> ScanState {
+        ScanState {
+            replica,
             metrics,
             options,
-            ready: AtomicBool::new(false),
         }
     }
 
-    /// State serving `table` at once.
-    pub fn ready(table: Table, metrics: Metrics, options: ScanOptions) -> AppState {
-        let state = AppState::starting(metrics, options);
-        state.publish(Snapshot::new(table));
-        state
-    }
-
-    /// Makes `snapshot` the one scans read, and marks the service ready.
-    pub fn publish(&self, snapshot: Snapshot) {
-        self.metrics.table_size(snapshot.code_count(), snapshot.rule_count());
-        crate::background::retire(self.table.publish(snapshot));
-        self.ready.store(true, Ordering::Release);
+    /// State serving `table` at once (benches, in-process tests).
+    pub fn serving(table: crate::table::Table, metrics: Metrics, options: ScanOptions) -> ScanState {
+        let metrics = Arc::new(metrics);
+        let replica = Arc::new(Replica::serving(crate::table::Snapshot::new(table), metrics.clone()));
+        ScanState::new(replica, metrics, options)
     }
 
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.replica.is_ready(self.options.max_lag)
     }
 }

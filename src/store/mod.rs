@@ -1,36 +1,90 @@
-//! The durable store: the source of truth for codes and rules.
+//! The durable store: the source of truth for every entry, and the
+//! commit-ordered change log that every node's table follows.
 //!
-//! The in-memory table is rebuilt from the store at start and updated after
-//! each commit; the store is never read on the scan path. [`Store`] is the
-//! one small interface the admin API needs, so a PostgreSQL backend can sit
-//! beside [`sqlite::SqliteStore`] later; the SQL is kept portable.
+//! Two backends sit behind one async [`Store`] trait, each with the driver
+//! made for it: [`sqlite`] (rusqlite, the embedded default for one node)
+//! and [`postgres`] (sqlx, one database shared by a fleet). Neither
+//! library's types cross the trait: errors are [`StoreError`] values that
+//! say what the caller should answer (`409`, `503`, `500`, …).
+//!
+//! Every write is one transaction that first takes the next **position**
+//! from a single counter row (`UPDATE meta SET position = position + 1
+//! RETURNING position`) and records what it changed in `changes` under that
+//! position. Taking the counter row's lock serialises writers, so positions
+//! are handed out in commit order with no gaps: a reader that has seen
+//! position `n` has seen every position before it. (A `bigserial` would
+//! not do: a transaction holding 10 can commit after 11 is visible.) See
+//! ARCHITECTURE.md, "One road for every change".
 
+pub mod migrate;
+pub mod postgres;
+mod rows;
 pub mod sqlite;
 
-use crate::domain::{EntryPoint, FieldError, LaunchCode, Rule, Schedule};
-use crate::table_file::{TableEntry, TableLine};
-use std::future::Future;
-use std::pin::Pin;
+use crate::domain::{Entry, EntryKey, EntryKind, FieldError, Line, Stored, Tag};
+use async_trait::async_trait;
 
-/// A boxed future, so the trait stays object-safe.
-pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+/// A place in the change log; `0` before the first write.
+pub type Position = i64;
 
-/// An entry as stored, with its bookkeeping times (UNIX milliseconds).
+/// Writes that change more entries than this are logged as one
+/// [`Change::Resync`] instead of entry by entry: followers reload the whole
+/// table, which is cheaper than applying a million single changes.
+pub const MAX_LOGGED_CHANGES: usize = 4096;
+
+/// The database's identity and how far its change log has come.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stored<T> {
-    pub entry: T,
-    pub created_at: i64,
-    pub updated_at: i64,
+pub struct Head {
+    /// Random, made when the database was created: a restored or different
+    /// database has another one, and followers resync.
+    pub epoch: String,
+    pub position: Position,
 }
 
-impl<T> Stored<T> {
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Stored<U> {
-        Stored {
-            entry: f(self.entry),
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
-    }
+/// What one logged change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Put(Entry),
+    /// A tombstone.
+    Delete(EntryKey),
+    /// Too much changed to log entry by entry (a large import): reload.
+    Resync,
+}
+
+/// One row of the change log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedChange {
+    pub position: Position,
+    /// Wall-clock time of the commit on the writing node, UNIX ms.
+    pub committed_at_ms: i64,
+    pub change: Change,
+}
+
+/// The log after some position, read in one transaction with the head.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    pub head: Head,
+    /// The oldest position the log still holds (`head.position + 1` when
+    /// it holds none): a follower behind it must resync.
+    pub oldest: Position,
+    /// Every change with a position in the asked range, in order.
+    pub changes: Vec<LoggedChange>,
+}
+
+/// A committed write and its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed<T> {
+    pub value: T,
+    pub position: Position,
+}
+
+/// What a put did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Put {
+    pub stored: Stored<Entry>,
+    /// `true` when the key did not exist before (`201`), decided inside the
+    /// transaction.
+    pub created: bool,
 }
 
 /// How a write treats an existing key.
@@ -42,120 +96,204 @@ pub enum WriteMode {
     Insert,
 }
 
-/// Which kind of entry, for keys and listings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    Code,
-    Rule,
+impl WriteMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteMode::Upsert => "upsert",
+            WriteMode::Insert => "insert",
+        }
+    }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("the key exists already")]
-    Conflict,
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("database column: {0}")]
-    Column(#[from] rusqlite::types::FromSqlError),
-    #[error("database migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("stored row is invalid ({0}); was the database edited by hand?")]
-    Corrupt(#[from] FieldError),
+/// A change of one stored entry, run inside the write transaction: gets the
+/// entry and returns its new value, or the reason it cannot be changed.
+pub type ModifyFn = Box<dyn FnOnce(Stored<Entry>) -> Result<Entry, FieldError> + Send>;
+
+/// A change of many entries, run inside one transaction.
+pub type ModifyEachFn = Box<dyn Fn(Stored<Entry>) -> Result<Entry, FieldError> + Send + Sync>;
+
+/// One line of an import, already validated.
+#[derive(Debug, Clone)]
+pub struct ImportLine {
+    pub line: usize,
+    pub item: crate::ndjson::Item,
 }
 
-/// What a finished import did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ImportCounts {
+/// The lines of an import, read on a blocking thread (a spooled body or a
+/// table file). An `Err` ends the import and rolls it back.
+pub type ImportSource = Box<dyn Iterator<Item = Result<ImportLine, StoreError>> + Send>;
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub lines: usize,
     pub codes: u64,
     pub rules: u64,
+    pub hosts: u64,
+    pub files: u64,
+    /// `(line, code)` for every line that asked for a generated code.
+    pub generated: Vec<(usize, String)>,
 }
 
-/// An import in progress: one write transaction. Blocking: it runs on a
-/// background thread (see [`crate::background`]), so a million-line import
-/// never competes with scans at normal priority. Dropping it without
-/// [`Import::commit`] rolls everything back.
-pub trait Import: Send {
-    /// Writes one entry. In insert mode an existing key is not an error
-    /// here: the line is recorded in [`Import::conflicts`] and skipped.
-    fn add(&mut self, line: usize, entry: &TableEntry) -> Result<(), StoreError>;
-    /// Lines whose key existed already (insert mode), in line order.
-    fn conflicts(&self) -> &[usize];
-    /// Commits: everything added is on disk when this returns.
-    fn commit(self: Box<Self>) -> Result<ImportCounts, StoreError>;
+/// Which entries a listing returns.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub kind: EntryKind,
+    /// Keys after this one, in key order.
+    pub after: Option<String>,
+    pub limit: u32,
+    /// Only entries with this tag.
+    pub tag: Option<Tag>,
 }
 
-/// The operations the admin API needs.
+/// Why a store operation failed, in the terms a caller answers with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("no such entry")]
+    NotFound,
+    #[error("the key exists already")]
+    Conflict,
+    /// The change itself is invalid (from a [`ModifyFn`]).
+    #[error(transparent)]
+    Rejected(FieldError),
+    /// An insert-mode import met keys that exist: these lines.
+    #[error("{} line(s) name keys that exist already", .0.len())]
+    Conflicts(Vec<usize>),
+    /// The database cannot be reached now; try again later (`503`).
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// The database refused or failed the operation: disk full, I/O error,
+    /// files removed (`500`). Nothing was committed.
+    #[error("the store failed: {0}")]
+    Failed(String),
+    /// A stored row does not validate: the database was edited by hand.
+    #[error("a stored row is invalid ({0}); was the database edited by hand?")]
+    Corrupt(String),
+}
+
+/// Wake-ups for a follower: something may have been committed.
+#[async_trait]
+pub trait Wakeups: Send {
+    /// Waits for the next wake-up. `Reconnected` means notifications may
+    /// have been missed: catch up. `Err` means no more will come (poll).
+    async fn next(&mut self) -> Result<Wakeup, StoreError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wakeup {
+    /// A commit at this position or later happened.
+    Committed(Position),
+    /// The notification channel was re-established.
+    Reconnected,
+}
+
+/// The operations the service needs from a database.
+#[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Calls `sink` with every code, then every rule, as of one moment.
-    /// Blocking: call it from a blocking thread. It is the start-up path for
-    /// a million entries, so it may use the backend's fastest native reader.
-    fn load_all(&self, sink: &mut dyn FnMut(TableEntry)) -> Result<(), StoreError>;
-    fn is_empty(&self) -> StoreFuture<'_, bool>;
+    /// `sqlite:PATH` or the PostgreSQL URL without its password, for logs.
+    fn describe(&self) -> String;
 
-    fn get_code<'a>(&'a self, code: &'a str) -> StoreFuture<'a, Option<Stored<LaunchCode>>>;
-    fn put_code<'a>(&'a self, code: &'a LaunchCode, mode: WriteMode) -> StoreFuture<'a, Stored<LaunchCode>>;
-    fn delete_code<'a>(&'a self, code: &'a str) -> StoreFuture<'a, bool>;
-    /// Codes in key order, after `after`, at most `limit`.
-    fn list_codes<'a>(&'a self, after: Option<&'a str>, limit: u32) -> StoreFuture<'a, Vec<Stored<LaunchCode>>>;
+    /// Whether this store may be seeded with the embedded example table on
+    /// its first start (the embedded single-node default only).
+    fn seeds_example(&self) -> bool;
 
-    /// Rules are keyed by their normalized prefix ([`crate::domain::RulePrefix::key`]).
-    fn get_rule<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Stored<Rule>>>;
-    fn put_rule<'a>(&'a self, rule: &'a Rule, mode: WriteMode) -> StoreFuture<'a, Stored<Rule>>;
-    fn delete_rule<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool>;
-    /// Rules in key order, after the key `after`, at most `limit`.
-    fn list_rules<'a>(&'a self, after: Option<&'a str>, limit: u32) -> StoreFuture<'a, Vec<Stored<Rule>>>;
+    /// The database's epoch and latest committed position.
+    async fn head(&self) -> Result<Head, StoreError>;
 
-    /// Sends every code, then every rule, as of one moment (one read
-    /// transaction), into `out`; stops early if `out` is closed.
-    fn export(&self, out: tokio::sync::mpsc::Sender<TableEntry>) -> StoreFuture<'_, ()>;
+    /// Whether any write or import was ever committed (or the store was
+    /// seeded): such a store is never seeded again, even when empty.
+    async fn initialised(&self) -> Result<bool, StoreError>;
 
-    /// Starts an all-or-nothing import. Blocking, like [`Store::load_all`].
-    fn begin_import(&self, mode: WriteMode) -> Result<Box<dyn Import>, StoreError>;
+    /// Marks the store initialised without changing entries (an empty seed).
+    async fn mark_initialised(&self) -> Result<(), StoreError>;
+
+    /// Calls `sink` with every entry as of one moment (one read
+    /// transaction), on a low-priority thread, and returns that moment's
+    /// head: a follower starts from it.
+    async fn snapshot(&self, sink: Box<dyn FnMut(Entry) + Send>) -> Result<Head, StoreError>;
+
+    /// The changes with positions in `(after, after + max_positions]`, the
+    /// head and the oldest logged position, all from one read transaction.
+    async fn changes_since(&self, after: Position, max_positions: i64) -> Result<Feed, StoreError>;
+
+    /// Wake-ups after commits (local or, for PostgreSQL, any node's).
+    async fn wakeups(&self) -> Result<Box<dyn Wakeups>, StoreError>;
+
+    async fn get(&self, key: &EntryKey) -> Result<Option<Stored<Entry>>, StoreError>;
+    async fn list(&self, query: ListQuery) -> Result<Vec<Stored<Entry>>, StoreError>;
+
+    /// Creates or replaces (`Insert`: creates only, else `Conflict`).
+    async fn put(&self, entry: Entry, mode: WriteMode) -> Result<Committed<Put>, StoreError>;
+    /// Reads, changes and writes one entry in one transaction (`NotFound`
+    /// when there is none).
+    async fn modify(&self, key: EntryKey, change: ModifyFn) -> Result<Committed<Stored<Entry>>, StoreError>;
+    /// Changes every entry of `kind` with `tag` in one transaction; the
+    /// number changed (`NotFound` when none has the tag).
+    async fn modify_tagged(
+        &self,
+        kind: EntryKind,
+        tag: Tag,
+        change: ModifyEachFn,
+    ) -> Result<Committed<usize>, StoreError>;
+    /// Deletes one entry (`NotFound` when there is none); a delete leaves a
+    /// tombstone in the change log.
+    async fn delete(&self, key: EntryKey) -> Result<Committed<()>, StoreError>;
+
+    /// Writes every line in one transaction: all or nothing. Lines that ask
+    /// for a generated code get one (never colliding with any code).
+    async fn import(&self, mode: WriteMode, lines: ImportSource) -> Result<Committed<ImportSummary>, StoreError>;
+
+    /// Sends every entry, as of one moment, into `out`, in key order:
+    /// codes, rules, hosts, files. Stops early when `out` is closed.
+    async fn export(&self, out: tokio::sync::mpsc::Sender<Entry>) -> Result<(), StoreError>;
+
+    /// Drops change-log rows older than the newest `keep` positions.
+    async fn prune_log(&self, keep: i64) -> Result<u64, StoreError>;
 }
 
-/// The table file's line for an entry: what export writes and import reads.
-pub fn to_line(entry: &TableEntry) -> TableLine {
-    let (code, prefix, point, schedule) = match entry {
-        TableEntry::Code(c) => (Some(c.code.to_string()), None, &c.entry, &c.schedule),
-        TableEntry::Rule(r) => (None, Some(r.prefix.to_string()), &r.entry, &r.schedule),
-    };
-    TableLine {
-        code,
-        prefix,
-        appid: point.appid.to_string(),
-        path: point.path.to_string(),
-        query: point.query.to_string(),
-        env_version: point.env_version.to_string(),
-        fallback_url: point.fallback_url.as_ref().map(ToString::to_string),
-        valid_from: schedule.valid_from_rfc3339(),
-        valid_until: schedule.valid_until_rfc3339(),
-        disabled: schedule.disabled,
+/// The change-log form of a batch of changes: entry by entry, or one
+/// [`Change::Resync`] when there are more than [`MAX_LOGGED_CHANGES`].
+pub(crate) fn log_form(changes: Vec<Change>) -> Vec<Change> {
+    if changes.len() > MAX_LOGGED_CHANGES {
+        vec![Change::Resync]
+    } else {
+        changes
     }
 }
 
-/// Rebuilds an entry point from stored columns.
-pub(crate) fn entry_point(
-    appid: &str,
-    path: &str,
-    query: &str,
-    env_version: &str,
-    fallback_url: Option<&str>,
-) -> Result<EntryPoint, FieldError> {
-    Ok(EntryPoint {
-        appid: appid.parse()?,
-        path: path.parse()?,
-        query: query.parse()?,
-        env_version: env_version.parse()?,
-        fallback_url: fallback_url.map(str::parse).transpose()?,
-    })
+/// The `(kind, key, line)` columns of a logged change; `line` is the
+/// entry's table-file JSON, `None` for a tombstone or a resync.
+pub(crate) fn change_columns(change: &Change) -> (&'static str, String, Option<String>) {
+    match change {
+        Change::Put(entry) => (
+            entry.kind().as_str(),
+            entry.key().as_str().to_string(),
+            Some(serde_json::to_string(&Line::from(entry)).unwrap_or_default()),
+        ),
+        Change::Delete(key) => (key.kind().as_str(), key.as_str().to_string(), None),
+        Change::Resync => ("resync", String::new(), None),
+    }
 }
 
-pub(crate) fn schedule(valid_from: Option<i64>, valid_until: Option<i64>, disabled: bool) -> Schedule {
-    Schedule {
-        valid_from,
-        valid_until,
-        disabled,
+/// The inverse of [`change_columns`].
+pub(crate) fn change_from_columns(kind: &str, key: String, line: Option<&str>) -> Result<Change, StoreError> {
+    if kind == "resync" {
+        return Ok(Change::Resync);
     }
+    let kind = EntryKind::parse(kind).ok_or_else(|| StoreError::Corrupt(format!("change of unknown kind {kind:?}")))?;
+    match line {
+        None => Ok(Change::Delete(EntryKey::from_parts(kind, key))),
+        Some(line) => {
+            let parsed: Line = serde_json::from_str(line).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let entry = parsed.validate().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(Change::Put(entry))
+        }
+    }
+}
+
+/// Now, UNIX milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

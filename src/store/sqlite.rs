@@ -1,534 +1,833 @@
-//! The embedded SQLite store (through sqlx).
+//! The embedded store: SQLite through rusqlite, for one node.
 //!
-//! WAL journal with `synchronous=FULL`: a commit is on disk (the WAL is
-//! fsynced) before the call returns, so an acknowledged write survives a
-//! crash or power loss. Writes are few and serialized by the admin layer;
-//! reads of the admin API run beside them thanks to WAL.
+//! * WAL journal, `synchronous=FULL`: a commit is in the fsynced WAL before
+//!   `COMMIT` returns, and every write is an explicit transaction whose
+//!   `COMMIT` result is checked, so a write on a full disk is an error,
+//!   never an acknowledgement.
+//! * The `unix-excl` VFS: the process holds the database exclusively (a
+//!   second process cannot open it), and the WAL index lives in heap memory
+//!   instead of a memory-mapped `-shm` file, which, made unwritable under a
+//!   running process, would kill it with SIGBUS.
+//! * Before each commit the database and WAL files are checked to still be
+//!   the ones opened: a write to a file deleted under the process would be
+//!   acknowledged and then gone at the next start.
+//! * One writer connection (writes are serialised anyway), a few reader
+//!   connections; WAL lets them read while a write runs. Every call runs on
+//!   a blocking thread, heavy ones (snapshot, import) at low priority.
 
-use super::{entry_point, schedule, Import, ImportCounts, Store, StoreError, StoreFuture, Stored, WriteMode};
-use crate::domain::{LaunchCode, Rule};
-use crate::table_file::TableEntry;
-use futures_util::TryStreamExt;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+use super::rows::{self, entry_from_row, sql, Value};
+use super::{
+    change_columns, change_from_columns, log_form, now_ms, Change, Committed, Feed, Head, ImportLine, ImportSource,
+    ImportSummary, ListQuery, LoggedChange, ModifyEachFn, ModifyFn, Position, Put, Store, StoreError, Wakeup, Wakeups,
+    WriteMode,
 };
-use sqlx::{QueryBuilder, Row, Sqlite};
-use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use crate::domain::{Code, Entry, EntryKey, EntryKind, Stored, Tag};
+use crate::ndjson::Item;
+use async_trait::async_trait;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, Transaction, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
 
-/// Columns shared by both tables, in bind order.
-const ENTRY_COLUMNS: &str =
-    "appid, path, query, env_version, fallback_url, valid_from, valid_until, disabled, created_at, updated_at";
-const UPDATE_ENTRY: &str = "appid = excluded.appid, path = excluded.path, query = excluded.query, \
-     env_version = excluded.env_version, fallback_url = excluded.fallback_url, valid_from = excluded.valid_from, \
-     valid_until = excluded.valid_until, disabled = excluded.disabled, updated_at = excluded.updated_at";
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "qrlaunch.db";
+/// Reader connections kept open (exports and admin reads).
+const READERS: usize = 4;
 
-#[derive(Debug, Clone)]
+/// The SQLite store; cheap to clone.
+#[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
-    /// The database file, for [`Store::load_all`]'s native reader.
-    path: std::path::PathBuf,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    read_slots: Semaphore,
+    identity: FileIdentity,
+    committed: watch::Sender<Position>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish()
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Failed(e.to_string())
 }
 
 impl SqliteStore {
     /// Opens (or creates) `dir/qrlaunch.db` and brings its schema up to date.
+    /// Files that cannot be written fail here, with their name, rather than
+    /// in the middle of serving.
     pub async fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-        let path = dir.join("qrlaunch.db");
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("src/store/migrations").run(&pool).await?;
-        Ok(SqliteStore { pool, path })
-    }
-}
-
-/// One of the two tables and its key column.
-#[derive(Clone, Copy)]
-struct TableSpec {
-    name: &'static str,
-    key: &'static str,
-}
-
-const CODES: TableSpec = TableSpec {
-    name: "codes",
-    key: "code",
-};
-const RULES: TableSpec = TableSpec {
-    name: "rules",
-    key: "prefix_key",
-};
-
-impl SqliteStore {
-    async fn by_key(&self, table: TableSpec, key: &str) -> Result<Option<SqliteRow>, StoreError> {
-        let sql = format!("SELECT * FROM {} WHERE {} = ?", table.name, table.key);
-        Ok(sqlx::query(&sql).bind(key).fetch_optional(&self.pool).await?)
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || SqliteStore::open_blocking(&dir))
+            .await
+            .map_err(failed)?
     }
 
-    async fn delete_by_key(&self, table: TableSpec, key: &str) -> Result<bool, StoreError> {
-        let sql = format!("DELETE FROM {} WHERE {} = ?", table.name, table.key);
-        Ok(sqlx::query(&sql).bind(key).execute(&self.pool).await?.rows_affected() > 0)
-    }
-
-    /// Keyset pagination: rows after `after` in key order.
-    async fn page(&self, table: TableSpec, after: Option<&str>, limit: u32) -> Result<Vec<SqliteRow>, StoreError> {
-        let sql = format!(
-            "SELECT * FROM {0} WHERE {1} > ? ORDER BY {1} LIMIT ?",
-            table.name, table.key
-        );
-        Ok(sqlx::query(&sql)
-            .bind(after.unwrap_or(""))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
-    /// Runs an INSERT built up to its conflict clause; no row back means the
-    /// key existed (insert mode).
-    async fn returning_times<T>(&self, mut q: QueryBuilder<'_, Sqlite>, entry: T) -> Result<Stored<T>, StoreError> {
-        q.push(" RETURNING created_at, updated_at");
-        let row = q
-            .build()
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::Conflict)?;
-        Ok(Stored {
-            entry,
-            created_at: row.try_get(0)?,
-            updated_at: row.try_get(1)?,
+    fn open_blocking(dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Failed(format!("creating {}: {e}", dir.display())))?;
+        let path = dir.join(DB_FILE);
+        preflight(dir, &path)?;
+        let mut writer = open_connection(&path, false)?;
+        super::migrate::sqlite(&mut writer).map_err(StoreError::Failed)?;
+        // The WAL file exists once the database has been read in WAL mode.
+        let position: Position = writer
+            .query_row("SELECT position FROM meta WHERE id = 1", [], |r| r.get(0))
+            .map_err(failed)?;
+        let identity = FileIdentity::of(&path)?;
+        let (committed, _) = watch::channel(position);
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                read_slots: Semaphore::new(READERS),
+                identity,
+                committed,
+            }),
         })
     }
-}
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+    /// Runs `f` with a reader connection on a blocking thread.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let _slot = self.inner.read_slots.acquire().await.map_err(failed)?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.with_reader(f))
+            .await
+            .map_err(failed)?
+    }
 
-fn code_from_row(row: &SqliteRow) -> Result<Stored<LaunchCode>, StoreError> {
-    let code: String = row.try_get("code")?;
-    let entry = LaunchCode {
-        code: code.parse()?,
-        entry: point_from_row(row)?,
-        schedule: schedule_from_row(row)?,
-    };
-    Ok(Stored {
-        entry,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-fn rule_from_row(row: &SqliteRow) -> Result<Stored<Rule>, StoreError> {
-    let prefix: String = row.try_get("prefix")?;
-    let entry = Rule {
-        prefix: prefix.parse()?,
-        entry: point_from_row(row)?,
-        schedule: schedule_from_row(row)?,
-    };
-    Ok(Stored {
-        entry,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-fn point_from_row(row: &SqliteRow) -> Result<crate::domain::EntryPoint, StoreError> {
-    Ok(entry_point(
-        row.try_get("appid")?,
-        row.try_get("path")?,
-        row.try_get("query")?,
-        row.try_get("env_version")?,
-        row.try_get("fallback_url")?,
-    )?)
-}
-
-fn schedule_from_row(row: &SqliteRow) -> Result<crate::domain::Schedule, StoreError> {
-    Ok(schedule(
-        row.try_get("valid_from")?,
-        row.try_get("valid_until")?,
-        row.try_get("disabled")?,
-    ))
-}
-
-/// The entry point and schedule columns of a rusqlite row, from `first` on.
-fn entry_from_native(
-    row: &rusqlite::Row<'_>,
-    first: usize,
-) -> Result<(crate::domain::EntryPoint, crate::domain::Schedule), StoreError> {
-    let text = |i: usize| row.get_ref(first + i).and_then(|v| Ok(v.as_str()?));
-    let point = entry_point(
-        text(0)?,
-        text(1)?,
-        text(2)?,
-        text(3)?,
-        row.get_ref(first + 4)?.as_str_or_null()?,
-    )?;
-    let schedule = schedule(row.get(first + 5)?, row.get(first + 6)?, row.get(first + 7)?);
-    Ok((point, schedule))
-}
-
-/// Binds the shared columns of an entry, in [`ENTRY_COLUMNS`] order.
-fn push_entry_binds<'q>(
-    b: &mut sqlx::query_builder::Separated<'_, 'q, Sqlite, &'static str>,
-    point: &'q crate::domain::EntryPoint,
-    schedule: &crate::domain::Schedule,
-    now: i64,
-) {
-    b.push_bind(point.appid.as_str())
-        .push_bind(point.path.as_str())
-        .push_bind(point.query.as_str())
-        .push_bind(point.env_version.as_str())
-        .push_bind(point.fallback_url.as_ref().map(|u| u.as_str()))
-        .push_bind(schedule.valid_from)
-        .push_bind(schedule.valid_until)
-        .push_bind(schedule.disabled)
-        .push_bind(now)
-        .push_bind(now);
-}
-
-fn on_conflict(mode: WriteMode, key_column: &str) -> String {
-    match mode {
-        WriteMode::Upsert => format!(" ON CONFLICT ({key_column}) DO UPDATE SET {UPDATE_ENTRY}"),
-        WriteMode::Insert => format!(" ON CONFLICT ({key_column}) DO NOTHING"),
+    /// Runs one write transaction on a blocking thread; see [`Inner::write`].
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<(T, Vec<Change>), StoreError> + Send + 'static,
+    ) -> Result<Committed<T>, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.write(f))
+            .await
+            .map_err(failed)?
     }
 }
 
-impl Store for SqliteStore {
-    fn load_all(&self, sink: &mut dyn FnMut(TableEntry)) -> Result<(), StoreError> {
-        // sqlx decodes a row in about 4 µs (owned values, an async hop per
-        // row); rusqlite borrows column text straight from SQLite in well
-        // under one, which is what keeps a million-code start-up within 3 s.
-        // Same bundled libsqlite3, same file, read-only, one transaction.
-        use rusqlite::OpenFlags;
-        let mut conn = rusqlite::Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        let tx = conn.transaction()?;
-        {
-            let columns = "appid, path, query, env_version, fallback_url, valid_from, valid_until, disabled";
-            let mut select = tx.prepare(&format!("SELECT code, {columns} FROM codes"))?;
-            let mut rows = select.query([])?;
-            while let Some(row) = rows.next()? {
-                let code = row.get_ref(0)?.as_str()?.parse()?;
-                let (entry, schedule) = entry_from_native(row, 1)?;
-                sink(TableEntry::Code(LaunchCode { code, entry, schedule }));
-            }
-            let mut select = tx.prepare(&format!("SELECT prefix, {columns} FROM rules"))?;
-            let mut rows = select.query([])?;
-            while let Some(row) = rows.next()? {
-                let prefix = row.get_ref(0)?.as_str()?.parse()?;
-                let (entry, schedule) = entry_from_native(row, 1)?;
-                sink(TableEntry::Rule(Rule {
-                    prefix,
-                    entry,
-                    schedule,
-                }));
+impl Inner {
+    fn with_reader<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().map_err(failed)?.pop();
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => open_connection(&self.path, true)?,
+        };
+        let result = f(&mut conn);
+        if conn.is_autocommit() {
+            if let Ok(mut readers) = self.readers.lock() {
+                readers.push(conn);
             }
         }
-        tx.rollback()?;
+        result
+    }
+
+    /// One write transaction: take the next position, run `f`, log what it
+    /// changed under that position, check the files, commit. Any error
+    /// (including the commit's) rolls back and is returned: nothing is
+    /// acknowledged that is not on disk.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<(T, Vec<Change>), StoreError>,
+    ) -> Result<Committed<T>, StoreError> {
+        let mut conn = self.writer.lock().map_err(failed)?;
+        self.identity.check()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed)?;
+        let position: Position = tx.query_row(rows::BUMP, [], |r| r.get(0)).map_err(failed)?;
+        let (value, changes) = f(&tx)?;
+        if changes.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        log_changes(&tx, position, log_form(changes))?;
+        self.identity.check()?;
+        tx.commit().map_err(|e| StoreError::Failed(format!("commit: {e}")))?;
+        self.committed.send_replace(position);
+        Ok(Committed { value, position })
+    }
+}
+
+/// The shared SQL's `$n` parameters as SQLite's `?n`: SQLite reads `$1` as
+/// a *named* parameter and numbers names by first appearance, which breaks
+/// positional binding when a statement mentions `$3` before `$1`.
+fn q(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn log_changes(tx: &Transaction<'_>, position: Position, changes: Vec<Change>) -> Result<(), StoreError> {
+    let now = now_ms();
+    let mut insert = tx.prepare_cached(&q(rows::LOG_CHANGE)).map_err(failed)?;
+    for (seq, change) in changes.iter().enumerate() {
+        let (kind, key, line) = change_columns(change);
+        insert
+            .execute(rusqlite::params![position, seq as i64, kind, key, line, now])
+            .map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// Opens a connection on the `unix-excl` VFS with the store's settings.
+fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags_and_vfs(path, flags, "unix-excl")
+        .map_err(|e| StoreError::Failed(format!("opening {}: {e}", path.display())))?;
+    conn.busy_timeout(Duration::from_secs(30)).map_err(failed)?;
+    if read_only {
+        return Ok(conn);
+    }
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| StoreError::Failed(format!("{}: {e}", path.display())))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Failed(format!(
+            "{}: cannot switch to WAL journal mode (got {mode})",
+            path.display()
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL").map_err(failed)?;
+    Ok(conn)
+}
+
+/// Fails with the file's name when the directory or an existing database
+/// file cannot be written (read-only mount, `chattr +i`, wrong owner).
+fn preflight(dir: &Path, db: &Path) -> Result<(), StoreError> {
+    let probe = dir.join(".qrlaunch-write-test");
+    std::fs::write(&probe, b"ok")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| StoreError::Failed(format!("the data directory {} is not writable: {e}", dir.display())))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", db.display()));
+        if file.exists() {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&file)
+                .map_err(|e| StoreError::Failed(format!("{} cannot be written: {e}", file.display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// The device and inode of the database and its WAL as opened: a write is
+/// refused once either file was deleted or replaced under the process.
+#[derive(Debug)]
+struct FileIdentity {
+    files: Vec<(PathBuf, (u64, u64))>,
+}
+
+impl FileIdentity {
+    fn of(db: &Path) -> Result<FileIdentity, StoreError> {
+        let wal = PathBuf::from(format!("{}-wal", db.display()));
+        let mut files = Vec::new();
+        for file in [db.to_path_buf(), wal] {
+            let id = identity(&file).ok_or_else(|| StoreError::Failed(format!("{} is missing", file.display())))?;
+            files.push((file, id));
+        }
+        Ok(FileIdentity { files })
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        for (file, id) in &self.files {
+            if identity(file) != Some(*id) {
+                return Err(StoreError::Failed(format!(
+                    "{} was deleted or replaced while the store was open; restart qrlaunch",
+                    file.display()
+                )));
+            }
+        }
         Ok(())
     }
+}
 
-    fn is_empty(&self) -> StoreFuture<'_, bool> {
-        Box::pin(async move {
-            let row = sqlx::query(
-                "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM codes LIMIT 1)) + (SELECT COUNT(*) FROM (SELECT 1 FROM rules LIMIT 1)) AS n",
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::OptText(Some(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::OptText(None) | Value::OptInt(None) => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::OptInt(Some(i)) | Value::Int(i) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(*i)),
+            Value::Bool(b) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(i64::from(*b))),
+        })
+    }
+}
+
+/// Reads a stored entry of `kind` from a row selected with its `select` columns.
+fn row_entry(kind: EntryKind, row: &rusqlite::Row<'_>) -> Result<Stored<Entry>, StoreError> {
+    entry_from_row(
+        kind,
+        &mut |i| row.get::<_, Option<String>>(i).map_err(failed),
+        &mut |i| row.get::<_, Option<i64>>(i).map_err(failed),
+        &mut |i| row.get::<_, bool>(i).map_err(failed),
+    )
+}
+
+fn select_by_key(conn: &Connection, key: &EntryKey) -> Result<Option<Stored<Entry>>, StoreError> {
+    let s = sql(key.kind());
+    let query = format!("SELECT {} FROM {} WHERE {} = $1", s.select, s.table, s.key);
+    let mut statement = conn.prepare_cached(&q(&query)).map_err(failed)?;
+    let mut found = statement.query([key.as_str()]).map_err(failed)?;
+    match found.next().map_err(failed)? {
+        Some(row) => Ok(Some(row_entry(key.kind(), row)?)),
+        None => Ok(None),
+    }
+}
+
+/// Writes `entry` (creating or replacing) with its tags; its created time
+/// is kept when it existed.
+fn upsert(tx: &Transaction<'_>, entry: &Entry, created_at: i64, now: i64) -> Result<(), StoreError> {
+    let s = sql(entry.kind());
+    let values = rows::upsert_values(entry, created_at, now);
+    tx.prepare_cached(&q(s.upsert))
+        .and_then(|mut st| st.execute(rusqlite::params_from_iter(values.iter())))
+        .map_err(failed)?;
+    set_tags(tx, entry)
+}
+
+fn set_tags(tx: &Transaction<'_>, entry: &Entry) -> Result<(), StoreError> {
+    let Some(tags) = entry.tags() else { return Ok(()) };
+    let (kind, key) = (entry.kind().as_str(), entry.key());
+    tx.prepare_cached(&q(rows::DELETE_TAGS))
+        .and_then(|mut st| st.execute(rusqlite::params![kind, key.as_str()]))
+        .map_err(failed)?;
+    let mut add = tx.prepare_cached(&q(rows::ADD_TAG)).map_err(failed)?;
+    for tag in tags.iter() {
+        add.execute(rusqlite::params![tag.as_str(), kind, key.as_str()])
+            .map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// Inserts `entry` only if its key is free; `false` when it exists.
+fn insert_new(tx: &Transaction<'_>, entry: &Entry, now: i64) -> Result<bool, StoreError> {
+    let s = sql(entry.kind());
+    let values = rows::upsert_values(entry, now, now);
+    let inserted = tx
+        .prepare_cached(&q(s.insert_new))
+        .and_then(|mut st| st.execute(rusqlite::params_from_iter(values.iter())))
+        .map_err(failed)?;
+    if inserted == 1 {
+        set_tags(tx, entry)?;
+    }
+    Ok(inserted == 1)
+}
+
+fn put_in(tx: &Transaction<'_>, entry: Entry, mode: WriteMode) -> Result<Put, StoreError> {
+    let now = now_ms();
+    let existing = select_by_key(tx, &entry.key())?;
+    if existing.is_some() && mode == WriteMode::Insert {
+        return Err(StoreError::Conflict);
+    }
+    let created_at = existing.as_ref().map_or(now, |e| e.created_at);
+    upsert(tx, &entry, created_at, now)?;
+    Ok(Put {
+        stored: Stored {
+            entry,
+            created_at,
+            updated_at: now,
+        },
+        created: existing.is_none(),
+    })
+}
+
+/// A code for an import line without one, free in the store.
+fn free_generated_code(tx: &Transaction<'_>) -> Result<Code, StoreError> {
+    for _ in 0..16 {
+        let code = crate::domain::generate_code();
+        let taken: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM codes WHERE code = $1)",
+                [code.as_str()],
+                |r| r.get(0),
             )
-            .fetch_one(&self.pool)
-            .await?;
-            Ok(row.try_get::<i64, _>("n")? == 0)
-        })
+            .map_err(failed)?;
+        if !taken {
+            return Ok(code);
+        }
     }
+    Err(StoreError::Failed("could not find a free generated code".into()))
+}
 
-    fn get_code<'a>(&'a self, code: &'a str) -> StoreFuture<'a, Option<Stored<LaunchCode>>> {
-        Box::pin(async move { self.by_key(CODES, code).await?.as_ref().map(code_from_row).transpose() })
-    }
+fn delete_in(tx: &Transaction<'_>, key: &EntryKey) -> Result<bool, StoreError> {
+    let s = sql(key.kind());
+    let deleted = tx
+        .prepare_cached(&q(&format!("DELETE FROM {} WHERE {} = $1", s.table, s.key)))
+        .and_then(|mut st| st.execute([key.as_str()]))
+        .map_err(failed)?;
+    tx.prepare_cached(&q(rows::DELETE_TAGS))
+        .and_then(|mut st| st.execute(rusqlite::params![key.kind().as_str(), key.as_str()]))
+        .map_err(failed)?;
+    Ok(deleted > 0)
+}
 
-    fn put_code<'a>(&'a self, code: &'a LaunchCode, mode: WriteMode) -> StoreFuture<'a, Stored<LaunchCode>> {
-        Box::pin(async move {
-            let mut q = QueryBuilder::new(format!("INSERT INTO codes (code, {ENTRY_COLUMNS}) "));
-            q.push_values(std::iter::once(code), |mut b, c| {
-                b.push_bind(c.code.as_str());
-                push_entry_binds(&mut b, &c.entry, &c.schedule, now_ms());
-            });
-            q.push(on_conflict(mode, "code"));
-            self.returning_times(q, code.clone()).await
-        })
-    }
-
-    fn delete_code<'a>(&'a self, code: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(self.delete_by_key(CODES, code))
-    }
-
-    fn list_codes<'a>(&'a self, after: Option<&'a str>, limit: u32) -> StoreFuture<'a, Vec<Stored<LaunchCode>>> {
-        Box::pin(async move {
-            self.page(CODES, after, limit)
-                .await?
-                .iter()
-                .map(code_from_row)
-                .collect()
-        })
-    }
-
-    fn get_rule<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Stored<Rule>>> {
-        Box::pin(async move { self.by_key(RULES, key).await?.as_ref().map(rule_from_row).transpose() })
-    }
-
-    fn put_rule<'a>(&'a self, rule: &'a Rule, mode: WriteMode) -> StoreFuture<'a, Stored<Rule>> {
-        Box::pin(async move {
-            let mut q = QueryBuilder::new(format!("INSERT INTO rules (prefix_key, prefix, {ENTRY_COLUMNS}) "));
-            q.push_values(std::iter::once(rule), |mut b, r| {
-                b.push_bind(r.prefix.key()).push_bind(r.prefix.as_str());
-                push_entry_binds(&mut b, &r.entry, &r.schedule, now_ms());
-            });
-            q.push(on_conflict(mode, "prefix_key"));
-            if mode == WriteMode::Upsert {
-                // A new spelling of an existing prefix replaces the old spelling too.
-                q.push(", prefix = excluded.prefix");
+/// Writes an import's lines; see [`Store::import`].
+fn import_in(
+    tx: &Transaction<'_>,
+    mode: WriteMode,
+    lines: ImportSource,
+) -> Result<(ImportSummary, Vec<Change>), StoreError> {
+    let now = now_ms();
+    let mut summary = ImportSummary::default();
+    let mut changes = Vec::new();
+    let mut conflicts = Vec::new();
+    let mut generate: Vec<(usize, crate::domain::Line)> = Vec::new();
+    let record = |entry: Entry, summary: &mut ImportSummary, changes: &mut Vec<Change>| {
+        match entry.kind() {
+            EntryKind::Code => summary.codes += 1,
+            EntryKind::Rule => summary.rules += 1,
+            EntryKind::Host => summary.hosts += 1,
+            EntryKind::File => summary.files += 1,
+        }
+        if changes.len() <= super::MAX_LOGGED_CHANGES {
+            changes.push(Change::Put(entry));
+        }
+    };
+    for line in lines {
+        let ImportLine { line, item } = line?;
+        summary.lines = summary.lines.max(line);
+        match item {
+            Item::Entry(entry) => {
+                let written = match mode {
+                    WriteMode::Upsert => {
+                        let created_at = tx
+                            .prepare_cached(&format!(
+                                "SELECT created_at FROM {} WHERE {} = $1",
+                                sql(entry.kind()).table,
+                                sql(entry.kind()).key
+                            ))
+                            .and_then(|mut st| st.query_row([entry.key().as_str()], |r| r.get(0)).optional())
+                            .map_err(failed)?
+                            .unwrap_or(now);
+                        upsert(tx, &entry, created_at, now)?;
+                        true
+                    }
+                    WriteMode::Insert => insert_new(tx, &entry, now)?,
+                };
+                if written {
+                    record(entry, &mut summary, &mut changes);
+                } else {
+                    conflicts.push(line);
+                }
             }
-            self.returning_times(q, rule.clone()).await
+            Item::Generate(fields) => generate.push((line, fields)),
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(StoreError::Conflicts(conflicts));
+    }
+    // After every explicit line, so a generated code never takes a name a
+    // later line of the same import asks for.
+    for (line, mut fields) in generate {
+        let code = free_generated_code(tx)?;
+        fields.code = Some(code.to_string());
+        let entry = fields
+            .validate()
+            .map_err(|e| StoreError::Failed(format!("line {line}: {e}")))?;
+        insert_new(tx, &entry, now)?;
+        summary.generated.push((line, code.to_string()));
+        record(entry, &mut summary, &mut changes);
+    }
+    Ok((summary, changes))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.inner.path.display())
+    }
+
+    fn seeds_example(&self) -> bool {
+        true
+    }
+
+    async fn head(&self) -> Result<Head, StoreError> {
+        self.read(|conn| read_head(conn)).await
+    }
+
+    async fn initialised(&self) -> Result<bool, StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT initialised FROM meta WHERE id = 1", [], |r| r.get(0))
+                .map_err(failed)
         })
+        .await
     }
 
-    fn delete_rule<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(self.delete_by_key(RULES, key))
-    }
-
-    fn list_rules<'a>(&'a self, after: Option<&'a str>, limit: u32) -> StoreFuture<'a, Vec<Stored<Rule>>> {
-        Box::pin(async move {
-            self.page(RULES, after, limit)
-                .await?
-                .iter()
-                .map(rule_from_row)
-                .collect()
+    async fn mark_initialised(&self) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.writer.lock().map_err(failed)?;
+            inner.identity.check()?;
+            conn.execute("UPDATE meta SET initialised = TRUE WHERE id = 1", [])
+                .map(drop)
+                .map_err(failed)
         })
+        .await
+        .map_err(failed)?
     }
 
-    fn export(&self, out: tokio::sync::mpsc::Sender<TableEntry>) -> StoreFuture<'_, ()> {
-        Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
+    async fn snapshot(&self, mut sink: Box<dyn FnMut(Entry) + Send>) -> Result<Head, StoreError> {
+        let inner = self.inner.clone();
+        crate::background::run("qrlaunch-snapshot", move || {
+            inner.with_reader(|conn| {
+                let tx = conn.transaction().map_err(failed)?;
+                let head = read_head(&tx)?;
+                for kind in [EntryKind::Code, EntryKind::Rule, EntryKind::Host, EntryKind::File] {
+                    let s = sql(kind);
+                    let mut select = tx
+                        .prepare(&q(&format!("SELECT {} FROM {}", s.select, s.table)))
+                        .map_err(failed)?;
+                    let mut found = select.query([]).map_err(failed)?;
+                    while let Some(row) = found.next().map_err(failed)? {
+                        sink(row_entry(kind, row)?.entry);
+                    }
+                }
+                tx.rollback().map_err(failed)?;
+                Ok(head)
+            })
+        })
+        .await
+        .ok_or_else(|| StoreError::Failed("the snapshot thread stopped".into()))?
+    }
+
+    async fn changes_since(&self, after: Position, max_positions: i64) -> Result<Feed, StoreError> {
+        self.read(move |conn| {
+            let tx = conn.transaction().map_err(failed)?;
+            let head = read_head(&tx)?;
+            let oldest: Option<Position> = tx.query_row(rows::OLDEST, [], |r| r.get(0)).map_err(failed)?;
+            let mut select = tx.prepare_cached(&q(rows::FEED)).map_err(failed)?;
+            let mut found = select
+                .query(rusqlite::params![after, after.saturating_add(max_positions)])
+                .map_err(failed)?;
+            let mut changes = Vec::new();
+            while let Some(row) = found.next().map_err(failed)? {
+                let kind: String = row.get(1).map_err(failed)?;
+                let line: Option<String> = row.get(3).map_err(failed)?;
+                changes.push(LoggedChange {
+                    position: row.get(0).map_err(failed)?,
+                    committed_at_ms: row.get(4).map_err(failed)?,
+                    change: change_from_columns(&kind, row.get(2).map_err(failed)?, line.as_deref())?,
+                });
+            }
+            drop(found);
+            drop(select);
+            tx.rollback().map_err(failed)?;
+            Ok(Feed {
+                oldest: oldest.unwrap_or(head.position + 1),
+                head,
+                changes,
+            })
+        })
+        .await
+    }
+
+    async fn wakeups(&self) -> Result<Box<dyn Wakeups>, StoreError> {
+        Ok(Box::new(LocalWakeups(self.inner.committed.subscribe())))
+    }
+
+    async fn get(&self, key: &EntryKey) -> Result<Option<Stored<Entry>>, StoreError> {
+        let key = key.clone();
+        self.read(move |conn| select_by_key(conn, &key)).await
+    }
+
+    async fn list(&self, query: ListQuery) -> Result<Vec<Stored<Entry>>, StoreError> {
+        self.read(move |conn| {
+            let s = sql(query.kind);
+            let columns = s
+                .select
+                .split(", ")
+                .map(|c| format!("e.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let (join, tag) = match &query.tag {
+                Some(tag) => (
+                    format!(
+                        "JOIN entry_tags t ON t.kind = '{}' AND t.key = e.{} AND t.tag = $3",
+                        query.kind.as_str(),
+                        s.key
+                    ),
+                    Some(tag.as_str().to_string()),
+                ),
+                None => (String::new(), None),
+            };
+            let statement = format!(
+                "SELECT {columns} FROM {} e {join} WHERE e.{key} > $1 ORDER BY e.{key} LIMIT $2",
+                s.table,
+                key = s.key
+            );
+            let mut select = conn.prepare_cached(&q(&statement)).map_err(failed)?;
+            let after = query.after.unwrap_or_default();
+            let limit = i64::from(query.limit);
+            let mut found = match &tag {
+                Some(tag) => select.query(rusqlite::params![after, limit, tag]),
+                None => select.query(rusqlite::params![after, limit]),
+            }
+            .map_err(failed)?;
+            let mut entries = Vec::new();
+            while let Some(row) = found.next().map_err(failed)? {
+                entries.push(row_entry(query.kind, row)?);
+            }
+            Ok(entries)
+        })
+        .await
+    }
+
+    async fn put(&self, entry: Entry, mode: WriteMode) -> Result<Committed<Put>, StoreError> {
+        self.write(move |tx| {
+            let put = put_in(tx, entry, mode)?;
+            let change = Change::Put(put.stored.entry.clone());
+            Ok((put, vec![change]))
+        })
+        .await
+    }
+
+    async fn modify(&self, key: EntryKey, change: ModifyFn) -> Result<Committed<Stored<Entry>>, StoreError> {
+        self.write(move |tx| {
+            let current = select_by_key(tx, &key)?.ok_or(StoreError::NotFound)?;
+            let created_at = current.created_at;
+            let entry = change(current).map_err(StoreError::Rejected)?;
+            if entry.key() != key {
+                return Err(StoreError::Failed("a change may not rename an entry".into()));
+            }
+            let now = now_ms();
+            upsert(tx, &entry, created_at, now)?;
+            let logged = Change::Put(entry.clone());
+            Ok((
+                Stored {
+                    entry,
+                    created_at,
+                    updated_at: now,
+                },
+                vec![logged],
+            ))
+        })
+        .await
+    }
+
+    async fn modify_tagged(
+        &self,
+        kind: EntryKind,
+        tag: Tag,
+        change: ModifyEachFn,
+    ) -> Result<Committed<usize>, StoreError> {
+        self.write(move |tx| {
+            let s = sql(kind);
+            let columns = s
+                .select
+                .split(", ")
+                .map(|c| format!("e.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let statement = format!(
+                "SELECT {columns} FROM {} e JOIN entry_tags t ON t.kind = $1 AND t.key = e.{} AND t.tag = $2",
+                s.table, s.key
+            );
+            let mut current = Vec::new();
             {
-                let mut rows = sqlx::query("SELECT * FROM codes ORDER BY code").fetch(&mut *tx);
-                while let Some(row) = rows.try_next().await? {
-                    if out.send(TableEntry::Code(code_from_row(&row)?.entry)).await.is_err() {
+                let mut select = tx.prepare(&q(&statement)).map_err(failed)?;
+                let mut found = select
+                    .query(rusqlite::params![kind.as_str(), tag.as_str()])
+                    .map_err(failed)?;
+                while let Some(row) = found.next().map_err(failed)? {
+                    current.push(row_entry(kind, row)?);
+                }
+            }
+            let now = now_ms();
+            let mut changes = Vec::with_capacity(current.len().min(super::MAX_LOGGED_CHANGES + 1));
+            let count = current.len();
+            for stored in current {
+                let (key, created_at) = (stored.entry.key(), stored.created_at);
+                let entry = change(stored).map_err(StoreError::Rejected)?;
+                if entry.key() != key {
+                    return Err(StoreError::Failed("a change may not rename an entry".into()));
+                }
+                upsert(tx, &entry, created_at, now)?;
+                if changes.len() <= super::MAX_LOGGED_CHANGES {
+                    changes.push(Change::Put(entry));
+                }
+            }
+            Ok((count, changes))
+        })
+        .await
+    }
+
+    async fn delete(&self, key: EntryKey) -> Result<Committed<()>, StoreError> {
+        self.write(move |tx| {
+            if !delete_in(tx, &key)? {
+                return Err(StoreError::NotFound);
+            }
+            Ok(((), vec![Change::Delete(key)]))
+        })
+        .await
+    }
+
+    async fn import(&self, mode: WriteMode, lines: ImportSource) -> Result<Committed<ImportSummary>, StoreError> {
+        let inner = self.inner.clone();
+        crate::background::run("qrlaunch-import", move || inner.write(|tx| import_in(tx, mode, lines)))
+            .await
+            .ok_or_else(|| StoreError::Failed("the import thread stopped".into()))?
+    }
+
+    async fn export(&self, out: tokio::sync::mpsc::Sender<Entry>) -> Result<(), StoreError> {
+        self.read(move |conn| {
+            let tx = conn.transaction().map_err(failed)?;
+            for kind in [EntryKind::Code, EntryKind::Rule, EntryKind::Host, EntryKind::File] {
+                let s = sql(kind);
+                let mut select = tx
+                    .prepare(&q(&format!("SELECT {} FROM {} ORDER BY {}", s.select, s.table, s.key)))
+                    .map_err(failed)?;
+                let mut found = select.query([]).map_err(failed)?;
+                while let Some(row) = found.next().map_err(failed)? {
+                    if out.blocking_send(row_entry(kind, row)?.entry).is_err() {
                         return Ok(());
                     }
                 }
             }
-            {
-                let mut rows = sqlx::query("SELECT * FROM rules ORDER BY prefix_key").fetch(&mut *tx);
-                while let Some(row) = rows.try_next().await? {
-                    if out.send(TableEntry::Rule(rule_from_row(&row)?.entry)).await.is_err() {
-                        return Ok(());
-                    }
-                }
-            }
-            tx.rollback().await?;
             Ok(())
         })
+        .await
     }
 
-    fn begin_import(&self, mode: WriteMode) -> Result<Box<dyn Import>, StoreError> {
-        let conn = rusqlite::Connection::open(&self.path)?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        conn.execute_batch("PRAGMA synchronous = FULL; BEGIN IMMEDIATE")?;
-        Ok(Box::new(SqliteImport {
-            conn,
-            mode,
-            now: now_ms(),
-            conflicts: Vec::new(),
-            counts: ImportCounts::default(),
-            open: true,
-        }))
-    }
-}
-
-/// One import transaction on its own rusqlite connection: prepared
-/// statements, one row at a time (about a microsecond each), and the
-/// statement's change count tells an insert-mode conflict apart.
-struct SqliteImport {
-    conn: rusqlite::Connection,
-    mode: WriteMode,
-    now: i64,
-    conflicts: Vec<usize>,
-    counts: ImportCounts,
-    /// Whether the transaction still needs a rollback on drop.
-    open: bool,
-}
-
-impl SqliteImport {
-    fn statement(&self, table: &str, key_columns: &str, key_binds: &str, conflict_key: &str) -> String {
-        let mut sql = format!(
-            "INSERT INTO {table} ({key_columns}, {ENTRY_COLUMNS}) VALUES ({key_binds}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?){}",
-            on_conflict(self.mode, conflict_key)
-        );
-        if table == "rules" && self.mode == WriteMode::Upsert {
-            sql.push_str(", prefix = excluded.prefix");
-        }
-        sql
+    async fn prune_log(&self, keep: i64) -> Result<u64, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.writer.lock().map_err(failed)?;
+            inner.identity.check()?;
+            conn.execute(
+                "DELETE FROM changes WHERE position <= (SELECT position FROM meta WHERE id = 1) - $1",
+                [keep],
+            )
+            .map(|n| n as u64)
+            .map_err(failed)
+        })
+        .await
+        .map_err(failed)?
     }
 }
 
-impl Import for SqliteImport {
-    fn add(&mut self, line: usize, entry: &TableEntry) -> Result<(), StoreError> {
-        use rusqlite::params;
-        let now = self.now;
-        let changed = match entry {
-            TableEntry::Code(c) => {
-                let sql = self.statement("codes", "code", "?", "code");
-                let (p, s) = (&c.entry, &c.schedule);
-                self.conn.prepare_cached(&sql)?.execute(params![
-                    c.code.as_str(),
-                    p.appid.as_str(),
-                    p.path.as_str(),
-                    p.query.as_str(),
-                    p.env_version.as_str(),
-                    p.fallback_url.as_ref().map(|u| u.as_str()),
-                    s.valid_from,
-                    s.valid_until,
-                    s.disabled,
-                    now,
-                    now
-                ])?
-            }
-            TableEntry::Rule(r) => {
-                let sql = self.statement("rules", "prefix_key, prefix", "?, ?", "prefix_key");
-                let (p, s) = (&r.entry, &r.schedule);
-                self.conn.prepare_cached(&sql)?.execute(params![
-                    r.prefix.key(),
-                    r.prefix.as_str(),
-                    p.appid.as_str(),
-                    p.path.as_str(),
-                    p.query.as_str(),
-                    p.env_version.as_str(),
-                    p.fallback_url.as_ref().map(|u| u.as_str()),
-                    s.valid_from,
-                    s.valid_until,
-                    s.disabled,
-                    now,
-                    now
-                ])?
-            }
-        };
-        match (changed, entry) {
-            (0, _) => self.conflicts.push(line),
-            (_, TableEntry::Code(_)) => self.counts.codes += 1,
-            (_, TableEntry::Rule(_)) => self.counts.rules += 1,
-        }
-        Ok(())
-    }
-
-    fn conflicts(&self) -> &[usize] {
-        &self.conflicts
-    }
-
-    fn commit(mut self: Box<Self>) -> Result<ImportCounts, StoreError> {
-        self.conn.execute_batch("COMMIT")?;
-        self.open = false;
-        Ok(self.counts)
-    }
+fn read_head(conn: &Connection) -> Result<Head, StoreError> {
+    conn.query_row(rows::HEAD, [], |r| {
+        Ok(Head {
+            epoch: r.get(0)?,
+            position: r.get(1)?,
+        })
+    })
+    .map_err(failed)
 }
 
-impl Drop for SqliteImport {
-    fn drop(&mut self) {
-        if self.open {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
+/// Wake-ups from this process's own commits (nothing else writes the file).
+struct LocalWakeups(watch::Receiver<Position>);
+
+#[async_trait]
+impl Wakeups for LocalWakeups {
+    async fn next(&mut self) -> Result<Wakeup, StoreError> {
+        self.0
+            .changed()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store was closed".into()))?;
+        Ok(Wakeup::Committed(*self.0.borrow_and_update()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table_file::parse_line;
+    use crate::ndjson::parse_line;
 
-    fn code(line: &str) -> LaunchCode {
+    fn entry(line: &str) -> Entry {
         match parse_line(line).unwrap() {
-            TableEntry::Code(c) => c,
-            TableEntry::Rule(_) => panic!("not a code"),
+            Item::Entry(e) => e,
+            Item::Generate(_) => panic!("no code"),
         }
     }
 
-    fn temp_dir(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("qrlaunch-store-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
-    }
-
     #[tokio::test]
-    async fn writes_survive_reopening_and_insert_mode_conflicts() {
-        let dir = temp_dir("reopen");
-        let store = SqliteStore::open(&dir).await.unwrap();
-        assert!(store.is_empty().await.unwrap());
-        let a = code(
-            r#"{"code":"a1","appid":"wx1234567890abcdef","path":"p","query":"x=1","valid_until":"2030-01-01T00:00:00Z"}"#,
+    async fn writes_survive_reopening_and_every_write_has_the_next_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        assert!(!store.initialised().await.unwrap());
+        let head = store.head().await.unwrap();
+        assert_eq!(head.position, 0);
+        let a = entry(
+            r#"{"code":"a1","appid":"wx1234567890abcdef","path":"p","query":"x=1","valid_until":"2030-01-01T00:00:00Z","tags":["t"]}"#,
         );
-        let stored = store.put_code(&a, WriteMode::Insert).await.unwrap();
-        assert_eq!(stored.created_at, stored.updated_at);
-        assert!(matches!(
-            store.put_code(&a, WriteMode::Insert).await,
-            Err(StoreError::Conflict)
-        ));
+        let put = store.put(a.clone(), WriteMode::Insert).await.unwrap();
+        assert!(put.value.created);
+        assert_eq!(put.position, 1);
+        assert_eq!(store.put(a.clone(), WriteMode::Insert).await, Err(StoreError::Conflict));
+        let again = store.put(a.clone(), WriteMode::Upsert).await.unwrap();
+        assert!(!again.value.created);
+        assert_eq!(again.position, 2, "a refused write takes no position");
         drop(store);
 
-        let store = SqliteStore::open(&dir).await.unwrap();
-        let got = store.get_code("a1").await.unwrap().unwrap();
-        assert_eq!(got.entry, a);
-        let mut changed = a.clone();
-        changed.entry.query = "x=2".parse().unwrap();
-        let again = store.put_code(&changed, WriteMode::Upsert).await.unwrap();
-        assert_eq!(again.created_at, stored.created_at);
-        assert!(store.delete_code("a1").await.unwrap());
-        assert!(!store.delete_code("a1").await.unwrap());
-        assert!(store.get_code("a1").await.unwrap().is_none());
-        let _ = std::fs::remove_dir_all(&dir);
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        assert!(store.initialised().await.unwrap());
+        assert_eq!(store.head().await.unwrap().epoch, head.epoch);
+        assert_eq!(store.get(&a.key()).await.unwrap().unwrap().entry, a);
+        let tagged = ListQuery {
+            kind: EntryKind::Code,
+            after: None,
+            limit: 10,
+            tag: Some("t".parse().unwrap()),
+        };
+        assert_eq!(store.list(tagged).await.unwrap().len(), 1);
+        assert_eq!(store.delete(a.key()).await.unwrap().position, 3);
+        assert_eq!(store.delete(a.key()).await, Err(StoreError::NotFound));
+
+        let feed = store.changes_since(0, 100).await.unwrap();
+        assert_eq!(feed.head.position, 3);
+        assert_eq!(feed.oldest, 1);
+        let positions: Vec<Position> = feed.changes.iter().map(|c| c.position).collect();
+        assert_eq!(positions, [1, 2, 3]);
+        assert_eq!(feed.changes[2].change, Change::Delete(a.key()));
+        assert_eq!(store.prune_log(1).await.unwrap(), 2);
+        assert_eq!(store.changes_since(0, 100).await.unwrap().oldest, 3);
     }
 
     #[tokio::test]
-    async fn an_uncommitted_import_leaves_nothing_and_pages_are_stable() {
-        let dir = temp_dir("import");
-        let store = SqliteStore::open(&dir).await.unwrap();
-        let mut import = store.begin_import(WriteMode::Insert).unwrap();
-        for i in 0..1_200 {
-            let line = format!(r#"{{"code":"c{i:05}","appid":"wx1234567890abcdef","path":"p"}}"#);
-            import.add(i + 1, &parse_line(&line).unwrap()).unwrap();
-        }
-        drop(import);
-        assert!(store.is_empty().await.unwrap());
-
-        let mut import = store.begin_import(WriteMode::Insert).unwrap();
-        for i in 0..1_200 {
-            let line = format!(r#"{{"code":"c{i:05}","appid":"wx1234567890abcdef","path":"p"}}"#);
-            import.add(i + 1, &parse_line(&line).unwrap()).unwrap();
-        }
-        let dup = r#"{"code":"c00007","appid":"wx1234567890abcdef","path":"q"}"#;
-        import.add(1_201, &parse_line(dup).unwrap()).unwrap();
-        assert_eq!(import.conflicts(), [1_201]);
-        let counts = import.commit().unwrap();
-        assert_eq!(counts.codes, 1_200);
-
-        let mut seen = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = store.list_codes(after.as_deref(), 500).await.unwrap();
-            if page.is_empty() {
-                break;
-            }
-            after = Some(page.last().unwrap().entry.code.to_string());
-            seen.extend(page.into_iter().map(|s| s.entry.code.to_string()));
-        }
-        assert_eq!(seen.len(), 1_200);
-        assert!(seen.windows(2).all(|w| w[0] < w[1]));
-        let _ = std::fs::remove_dir_all(&dir);
+    async fn no_shm_file_is_mapped_and_readers_see_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store
+            .put(
+                entry(r#"{"code":"a","appid":"wx1234567890abcdef","path":"p"}"#),
+                WriteMode::Upsert,
+            )
+            .await
+            .unwrap();
+        assert!(!dir.path().join("qrlaunch.db-shm").exists());
+        // A reader connection of the same process sees what the writer wrote.
+        assert_eq!(store.head().await.unwrap().position, 1);
     }
 }

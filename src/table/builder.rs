@@ -2,23 +2,18 @@ use super::codes::CodeIndex;
 use super::profile::{ProfileInterner, ProfileKey};
 use super::rules::{PendingRule, RuleIndex};
 use super::Table;
-use crate::domain::{EntryPoint, LaunchCode, Rule, Schedule};
+use crate::domain::{Entry, EntryPoint, LaunchCode, Rule, Schedule};
 
 /// Collects codes and rules, then packs them into an immutable [`Table`].
+///
+/// Keys are unique where entries come from (the store's primary keys, the
+/// table file reader's duplicate check); should one repeat anyway, the
+/// later entry replaces the earlier, as a later write would.
 #[derive(Default)]
 pub struct TableBuilder {
     profiles: ProfileInterner,
     codes: Option<CodeIndex>,
     rules: Vec<PendingRule>,
-}
-
-/// Why a table could not be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BuildError {
-    #[error("code {0:?} appears twice")]
-    DuplicateCode(String),
-    #[error("rule prefix {0:?} appears twice (after normalizing scheme, host, port and escapes)")]
-    DuplicatePrefix(String),
 }
 
 impl TableBuilder {
@@ -34,15 +29,26 @@ impl TableBuilder {
         }
     }
 
-    pub fn insert_code(&mut self, code: &LaunchCode) -> Result<(), BuildError> {
-        let profile = self.profiles.intern(profile_key(&code.entry, code.schedule));
-        self.codes
-            .get_or_insert_with(|| CodeIndex::with_capacity(0, 0))
-            .insert(code.code.as_str(), code.entry.query.as_str(), profile)
-            .map_err(|_| BuildError::DuplicateCode(code.code.to_string()))
+    /// Adds a code or a rule; host settings and files are not scan-table
+    /// entries and are skipped.
+    pub fn insert(&mut self, entry: &Entry) {
+        match entry {
+            Entry::Code(code) => self.insert_code(code),
+            Entry::Rule(rule) => self.insert_rule(rule),
+            Entry::Host(_) | Entry::File(_) => {}
+        }
     }
 
-    pub fn insert_rule(&mut self, rule: &Rule) -> Result<(), BuildError> {
+    pub fn insert_code(&mut self, code: &LaunchCode) {
+        let profile = self.profiles.intern(profile_key(&code.entry, code.schedule));
+        self.codes.get_or_insert_with(|| CodeIndex::with_capacity(0, 0)).insert(
+            code.code.as_str(),
+            code.entry.query.as_str(),
+            profile,
+        );
+    }
+
+    pub fn insert_rule(&mut self, rule: &Rule) {
         let profile = self.profiles.intern(profile_key(&rule.entry, rule.schedule));
         self.rules.push(PendingRule {
             key: rule.prefix.key().into(),
@@ -50,18 +56,17 @@ impl TableBuilder {
             query: rule.entry.query.as_str().into(),
             profile,
         });
-        Ok(())
     }
 
-    pub fn build(self) -> Result<Table, BuildError> {
-        let rules = RuleIndex::build(self.rules).map_err(|d| BuildError::DuplicatePrefix(d.original.into()))?;
+    pub fn build(self) -> Table {
+        let rules = RuleIndex::build(self.rules);
         let mut codes = self.codes.unwrap_or_else(|| CodeIndex::with_capacity(0, 0));
         codes.shrink_to_fit();
-        Ok(Table {
+        Table {
             profiles: self.profiles.into_profiles(),
             codes,
             rules,
-        })
+        }
     }
 }
 

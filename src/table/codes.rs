@@ -26,10 +26,6 @@ pub(crate) struct CodeIndex {
     arena: String,
 }
 
-/// A code was inserted twice.
-#[derive(Debug)]
-pub(crate) struct DuplicateCode;
-
 impl CodeIndex {
     pub fn with_capacity(codes: usize, arena_bytes: usize) -> CodeIndex {
         CodeIndex {
@@ -43,13 +39,24 @@ impl CodeIndex {
         self.slots.len()
     }
 
-    /// Adds a code. `code` is at most 32 bytes and `query` at most 512 encoded
-    /// characters, as the domain types guarantee.
-    pub fn insert(&mut self, code: &str, query: &str, profile: u32) -> Result<(), DuplicateCode> {
+    /// Adds a code, replacing an earlier one of the same name. `code` is at
+    /// most 32 bytes and `query` at most 512 encoded characters, as the
+    /// domain types guarantee.
+    pub fn insert(&mut self, code: &str, query: &str, profile: u32) {
         let hash = self.hasher.hash_one(code.as_bytes());
         let CodeIndex { hasher, slots, arena } = self;
-        if slots.find(hash, |r| record_code(arena, r) == code).is_some() {
-            return Err(DuplicateCode);
+        if let Some(existing) = slots.find_mut(hash, |r| record_code(arena, r) == code) {
+            // The old bytes stay in the arena, unused: repeats are rare.
+            let start = u32::try_from(arena.len()).expect("code arena below 4 GiB");
+            arena.push_str(code);
+            arena.push_str(query);
+            *existing = CodeRecord {
+                start,
+                profile,
+                query_len: u16::try_from(query.len()).expect("query fits u16"),
+                code_len: existing.code_len,
+            };
+            return;
         }
         let start = u32::try_from(arena.len()).expect("code arena below 4 GiB");
         arena.push_str(code);
@@ -61,7 +68,6 @@ impl CodeIndex {
             code_len: u8::try_from(code.len()).expect("code fits u8"),
         };
         slots.insert_unique(hash, record, |r| hasher.hash_one(record_code(arena, r).as_bytes()));
-        Ok(())
     }
 
     /// Releases the slack left by growing, so RSS reflects the data.
@@ -105,7 +111,7 @@ mod tests {
     fn finds_exactly_what_was_inserted() {
         let mut index = CodeIndex::with_capacity(0, 0);
         for i in 0..10_000u32 {
-            index.insert(&format!("c{i}"), &format!("id={i}"), i % 7).unwrap();
+            index.insert(&format!("c{i}"), &format!("id={i}"), i % 7);
         }
         index.shrink_to_fit();
         assert_eq!(index.len(), 10_000);
@@ -117,7 +123,8 @@ mod tests {
         assert!(index.get("c10000").is_none());
         assert!(index.get("C1").is_none(), "codes are case-sensitive");
         assert!(index.get("").is_none());
-        assert!(index.insert("c5", "", 0).is_err());
+        index.insert("c5", "replaced", 9);
+        assert_eq!(index.get("c5").map(|(q, r)| (q, r.profile)), Some(("replaced", 9)));
         assert_eq!(index.iter().count(), 10_000);
     }
 }

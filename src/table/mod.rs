@@ -11,15 +11,17 @@
 
 mod builder;
 mod codes;
+mod hosts;
 mod live;
 mod profile;
 mod rules;
 mod snapshot;
 
-pub use builder::{BuildError, TableBuilder};
+pub use builder::TableBuilder;
+pub use hosts::{HostEntry, HostTable};
 pub use live::LiveTable;
 pub use profile::{Profile, ProfileKey};
-pub use snapshot::{EntryKey, Overlay, Snapshot, COMPACT_AT};
+pub use snapshot::{Overlay, OverlayEntry, Snapshot, COMPACT_AT};
 
 use crate::domain::Availability;
 use codes::CodeIndex;
@@ -60,13 +62,19 @@ impl std::fmt::Debug for Table {
     }
 }
 
-impl Table {
-    pub fn empty() -> Table {
+impl Default for Table {
+    fn default() -> Table {
         Table {
             profiles: Vec::new(),
             codes: CodeIndex::with_capacity(0, 0),
             rules: RuleIndex::empty(),
         }
+    }
+}
+
+impl Table {
+    pub fn empty() -> Table {
+        Table::default()
     }
 
     /// The entry for a launch code, matched exactly (case-sensitive).

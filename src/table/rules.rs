@@ -47,12 +47,6 @@ pub(crate) struct RuleMatch<'t> {
     pub profile: u32,
 }
 
-/// Two rules have the same normalized prefix; `original` is the second one.
-#[derive(Debug)]
-pub(crate) struct DuplicatePrefix {
-    pub original: Box<str>,
-}
-
 impl RuleIndex {
     pub fn empty() -> RuleIndex {
         RuleIndex {
@@ -61,13 +55,18 @@ impl RuleIndex {
         }
     }
 
-    pub fn build(mut pending: Vec<PendingRule>) -> Result<RuleIndex, DuplicatePrefix> {
-        pending.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        if let Some(pair) = pending.windows(2).find(|w| w[0].key == w[1].key) {
-            return Err(DuplicatePrefix {
-                original: pair[1].original.clone(),
-            });
+    /// Indexes `pending`; of two rules with one key, the later one stays.
+    pub fn build(mut pending: Vec<PendingRule>) -> RuleIndex {
+        // Stable, so that of equal keys the last inserted ends up last.
+        pending.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut kept: Vec<PendingRule> = Vec::with_capacity(pending.len());
+        for rule in pending {
+            match kept.last_mut() {
+                Some(last) if last.key == rule.key => *last = rule,
+                _ => kept.push(rule),
+            }
         }
+        let pending = kept;
         let bytes = pending
             .iter()
             .map(|p| p.key.len() + p.original.len() + p.query.len())
@@ -99,7 +98,7 @@ impl RuleIndex {
             });
             chain.push(id);
         }
-        Ok(RuleIndex { records, arena })
+        RuleIndex { records, arena }
     }
 
     pub fn len(&self) -> usize {
@@ -179,7 +178,7 @@ mod tests {
                 profile: i as u32,
             })
             .collect();
-        RuleIndex::build(pending).unwrap()
+        RuleIndex::build(pending)
     }
 
     fn matched<'a>(rules: &[&'a str], url: &str) -> Option<&'a str> {
@@ -224,17 +223,20 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_are_refused() {
+    fn a_repeated_key_keeps_the_later_rule() {
         let pending = ["https://A.com/x", "https://a.com:443/x"]
             .iter()
-            .map(|p| PendingRule {
+            .enumerate()
+            .map(|(i, p)| PendingRule {
                 key: normalize_absolute(p).unwrap().into(),
                 original: (*p).into(),
                 query: "".into(),
-                profile: 0,
+                profile: i as u32,
             })
             .collect();
-        assert!(RuleIndex::build(pending).is_err());
+        let index = RuleIndex::build(pending);
+        assert_eq!(index.len(), 1);
+        assert_eq!(index.longest_match("https://a.com/x").unwrap().profile, 1);
     }
 
     /// The index must agree with a linear scan over every rule on inputs

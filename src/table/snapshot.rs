@@ -1,42 +1,34 @@
 //! What scans read: a packed base table plus the small set of changes
-//! written since it was built.
+//! applied since it was built, and the host table, at one log position.
 //!
-//! Rebuilding a million-code [`Table`] for every admin write would cost a
-//! second per write, so single writes go to an *overlay*: a small `Table`
+//! Rebuilding a million-code [`Table`] for every change would cost a
+//! second per write, so single changes go to an *overlay*: a small `Table`
 //! of the entries written since the base was built, and the set of keys
 //! those writes touched (replaced or deleted), which hides their old base
 //! entries. A lookup asks the overlay first, then the base. When the
-//! overlay grows past [`COMPACT_AT`] entries the writer folds it into a new
-//! base. Either way the result is a new immutable [`Snapshot`] that
-//! [`super::LiveTable`] swaps in; scans never see a half-applied write.
+//! overlay grows past [`COMPACT_AT`] entries the follower folds it into a
+//! new base. Either way the result is a new immutable [`Snapshot`] that
+//! [`super::LiveTable`] swaps in; scans never see a half-applied change.
 
-use super::{BuildError, Hit, Table, TableBuilder};
-use crate::domain::{Code, EntryPoint, LaunchCode, Rule};
-use crate::table_file::TableEntry;
+use super::{Hit, HostTable, Table, TableBuilder};
+use crate::domain::{Code, Entry, EntryKey, EntryPoint, LaunchCode, Rule, Tags};
+use crate::store::Position;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-/// Overlay size at which the writer compacts it into a new base.
+/// Overlay size at which the follower compacts it into a new base.
 pub const COMPACT_AT: usize = 4096;
 
-/// Identity of an entry: a code, or a rule's normalized prefix.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum EntryKey {
-    Code(String),
-    Rule(String),
+/// One change in the overlay: the position that made it and the entry
+/// (`None`: deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverlayEntry {
+    pub position: Position,
+    pub entry: Option<Entry>,
 }
 
-impl EntryKey {
-    pub fn of(entry: &TableEntry) -> EntryKey {
-        match entry {
-            TableEntry::Code(c) => EntryKey::Code(c.code.to_string()),
-            TableEntry::Rule(r) => EntryKey::Rule(r.prefix.key().to_string()),
-        }
-    }
-}
-
-/// Writes since the base was built: `Some` = created or replaced, `None` = deleted.
-pub type Overlay = BTreeMap<EntryKey, Option<TableEntry>>;
+/// Changes of codes and rules since the base was built, by key.
+pub type Overlay = BTreeMap<EntryKey, OverlayEntry>;
 
 type KeySet = HashSet<Box<str>, ahash::RandomState>;
 
@@ -49,21 +41,29 @@ pub struct Snapshot {
     hidden_rules: KeySet,
     code_count: usize,
     rule_count: usize,
+    hosts: Arc<HostTable>,
+    position: Position,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Snapshot::new(Table::default())
+    }
 }
 
 impl Snapshot {
-    /// A snapshot of `base` alone.
+    /// A snapshot of `base` alone, at position 0, without hosts.
     pub fn new(base: Table) -> Snapshot {
-        Snapshot::with_overlay(Arc::new(base), &Overlay::new()).expect("an empty overlay has no duplicates")
+        Snapshot::build(Arc::new(base), &Overlay::new(), Arc::default(), 0)
     }
 
-    /// `base` with `overlay` applied on top.
-    pub fn with_overlay(base: Arc<Table>, overlay: &Overlay) -> Result<Snapshot, BuildError> {
+    /// `base` with `overlay` applied on top, as of `position`.
+    pub fn build(base: Arc<Table>, overlay: &Overlay, hosts: Arc<HostTable>, position: Position) -> Snapshot {
         let mut builder = TableBuilder::new();
         let mut hidden_codes = KeySet::default();
         let mut hidden_rules = KeySet::default();
         let (mut code_count, mut rule_count) = (base.code_count(), base.rule_count());
-        for (key, entry) in overlay {
+        for (key, change) in overlay {
             match key {
                 EntryKey::Code(code) => {
                     code_count -= usize::from(base.code(code).is_some());
@@ -73,29 +73,44 @@ impl Snapshot {
                     rule_count -= usize::from(base_has_rule(&base, prefix_key));
                     hidden_rules.insert(prefix_key.as_str().into());
                 }
+                EntryKey::Host(_) | EntryKey::File(_) => continue,
             }
-            match entry {
-                Some(TableEntry::Code(code)) => builder.insert_code(code)?,
-                Some(TableEntry::Rule(rule)) => builder.insert_rule(rule)?,
-                None => {}
+            if let Some(entry) = &change.entry {
+                builder.insert(entry);
             }
         }
-        let overlay = builder.build()?;
+        let overlay = builder.build();
         code_count += overlay.code_count();
         rule_count += overlay.rule_count();
-        Ok(Snapshot {
+        Snapshot {
             base,
             overlay,
             hidden_codes,
             hidden_rules,
             code_count,
             rule_count,
-        })
+            hosts,
+            position,
+        }
     }
 
     /// The base table, shared with the next snapshot.
     pub fn base(&self) -> &Arc<Table> {
         &self.base
+    }
+
+    /// The log position this snapshot reflects.
+    pub fn position(&self) -> Position {
+        self.position
+    }
+
+    pub fn hosts(&self) -> &HostTable {
+        &self.hosts
+    }
+
+    /// The host table, shared with the next snapshot.
+    pub fn hosts_arc(&self) -> &Arc<HostTable> {
+        &self.hosts
     }
 
     /// The entry for a launch code, matched exactly.
@@ -115,18 +130,13 @@ impl Snapshot {
 
     /// The rule with the longest prefix matching `url_key`, overlay and base together.
     pub fn rule(&self, url_key: &str) -> Option<Hit<'_>> {
-        let from_base = if self.hidden_rules.is_empty() {
-            self.base.rule(url_key)
-        } else {
-            self.base
-                .rule_where(url_key, |prefix_key| !self.hidden_rules.contains(prefix_key))
-        };
-        let from_overlay = if self.hidden_rules.is_empty() {
-            None
-        } else {
-            self.overlay.rule(url_key)
-        };
-        match (from_base, from_overlay) {
+        if self.hidden_rules.is_empty() {
+            return self.base.rule(url_key);
+        }
+        let from_base = self
+            .base
+            .rule_where(url_key, |prefix_key| !self.hidden_rules.contains(prefix_key));
+        match (from_base, self.overlay.rule(url_key)) {
             (Some(b), Some(o)) => Some(if key_len(&o) >= key_len(&b) { o } else { b }),
             (b, o) => o.or(b),
         }
@@ -140,24 +150,29 @@ impl Snapshot {
         self.rule_count
     }
 
-    /// Folds the overlay into a new base: every live entry, as domain values.
-    pub fn compact(&self) -> Result<Table, BuildError> {
+    /// Every live code and rule as entries (without tags, which the table
+    /// does not keep): a new base, or a comparison in tests.
+    pub fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
+        let base_codes = self
+            .base
+            .codes()
+            .filter(|(code, _)| !self.hidden_codes.contains(*code))
+            .chain(self.overlay.codes())
+            .map(|(code, hit)| Entry::Code(launch_code(code, &hit)));
+        let base_rules = self
+            .base
+            .rules()
+            .filter(|hit| !hit.prefix_key.is_some_and(|k| self.hidden_rules.contains(k)))
+            .chain(self.overlay.rules())
+            .map(|hit| Entry::Rule(rule(&hit)));
+        base_codes.chain(base_rules)
+    }
+
+    /// Folds the overlay into a new base holding every live entry.
+    pub fn compact(&self) -> Table {
         let mut builder = TableBuilder::with_capacity(self.code_count);
-        for (code, hit) in self.base.codes() {
-            if !self.hidden_codes.contains(code) {
-                builder.insert_code(&launch_code(code, &hit))?;
-            }
-        }
-        for (code, hit) in self.overlay.codes() {
-            builder.insert_code(&launch_code(code, &hit))?;
-        }
-        for hit in self.base.rules() {
-            if !hit.prefix_key.is_some_and(|k| self.hidden_rules.contains(k)) {
-                builder.insert_rule(&rule(&hit))?;
-            }
-        }
-        for hit in self.overlay.rules() {
-            builder.insert_rule(&rule(&hit))?;
+        for entry in self.entries() {
+            builder.insert(&entry);
         }
         builder.build()
     }
@@ -188,6 +203,7 @@ fn launch_code(code: &str, hit: &Hit<'_>) -> LaunchCode {
         code: code.parse::<Code>().expect("stored codes were validated"),
         entry: entry_point(hit),
         schedule: hit.profile.key.schedule,
+        tags: Tags::default(),
     }
 }
 
@@ -200,13 +216,14 @@ fn rule(hit: &Hit<'_>) -> Rule {
             .expect("stored prefixes were validated"),
         entry: entry_point(hit),
         schedule: hit.profile.key.schedule,
+        tags: Tags::default(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table_file::{load, parse_line};
+    use crate::ndjson::{load, parse_line, Item};
     use crate::url_key::normalize_absolute;
 
     const BASE: &str = r#"{"code":"keep","appid":"wx1234567890abcdef","path":"base/keep"}
@@ -216,8 +233,26 @@ mod tests {
 {"prefix":"https://a.com/x/","appid":"wx1234567890abcdef","path":"base/x"}"#;
 
     fn write(overlay: &mut Overlay, line: &str) {
-        let entry = parse_line(line).unwrap();
-        overlay.insert(EntryKey::of(&entry), Some(entry));
+        let Item::Entry(entry) = parse_line(line).unwrap() else {
+            panic!("entry")
+        };
+        overlay.insert(
+            entry.key(),
+            OverlayEntry {
+                position: 1,
+                entry: Some(entry),
+            },
+        );
+    }
+
+    fn delete(overlay: &mut Overlay, key: EntryKey) {
+        overlay.insert(
+            key,
+            OverlayEntry {
+                position: 1,
+                entry: None,
+            },
+        );
     }
 
     fn path_of(hit: Option<Hit<'_>>) -> Option<String> {
@@ -226,9 +261,9 @@ mod tests {
 
     #[test]
     fn overlay_replaces_hides_and_adds() {
-        let base = Arc::new(load(BASE.as_bytes()).unwrap());
+        let base = Arc::new(load(BASE.as_bytes()).unwrap().table);
         let mut overlay = Overlay::new();
-        overlay.insert(EntryKey::Code("gone".into()), None);
+        delete(&mut overlay, EntryKey::Code("gone".into()));
         write(
             &mut overlay,
             r#"{"code":"swap","appid":"wx1234567890abcdef","path":"new/swap"}"#,
@@ -237,12 +272,15 @@ mod tests {
             &mut overlay,
             r#"{"code":"fresh","appid":"wx1234567890abcdef","path":"new/fresh"}"#,
         );
-        overlay.insert(EntryKey::Rule(normalize_absolute("https://a.com/x/").unwrap()), None);
+        delete(
+            &mut overlay,
+            EntryKey::Rule(normalize_absolute("https://a.com/x/").unwrap()),
+        );
         write(
             &mut overlay,
             r#"{"prefix":"https://a.com/x/y","appid":"wx1234567890abcdef","path":"new/xy"}"#,
         );
-        let snap = Snapshot::with_overlay(base, &overlay).unwrap();
+        let snap = Snapshot::build(base, &overlay, Arc::default(), 1);
 
         assert_eq!(path_of(snap.code("keep")).as_deref(), Some("base/keep"));
         assert_eq!(path_of(snap.code("gone")), None);
@@ -257,7 +295,7 @@ mod tests {
         assert_eq!(rule("https://a.com/x/y?q=1").as_deref(), Some("new/xy"));
         assert_eq!(rule("https://b.com/"), None);
 
-        let compacted = Snapshot::new(snap.compact().unwrap());
+        let compacted = Snapshot::new(snap.compact());
         for code in ["keep", "gone", "swap", "fresh"] {
             assert_eq!(path_of(compacted.code(code)), path_of(snap.code(code)), "{code}");
         }

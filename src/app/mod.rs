@@ -1,0 +1,290 @@
+//! Start-up and shutdown: wires flags, store, follower, metrics and the two
+//! servers together. No request handling here.
+//!
+//! Order: lock the data directory (one process per directory), bind the
+//! scan and admin listeners and print their addresses (so `/healthz`
+//! answers at once and `/readyz` says 503), open the store, seed it if it
+//! was never initialised, start the follower, which builds the table from
+//! a store snapshot and then follows the change log (ready once built).
+//! SIGHUP makes the follower rebuild from a fresh snapshot; SIGTERM/SIGINT
+//! cancel the [`CancellationToken`] every part was given, and the servers
+//! drain.
+//!
+//! * [`datadir`]: the data directory's lock;
+//! * [`seed`]: the first start's table;
+//! * [`signals`]: SIGTERM, SIGINT, SIGHUP.
+
+pub mod datadir;
+pub mod seed;
+pub mod signals;
+
+use crate::admin::auth::{AdminToken, TokenError, TokenSource};
+use crate::admin::{AdminOptions, AdminState};
+use crate::config::{ServeArgs, StoreUrl};
+use crate::http::{self, ConnectionOptions, ScanOptions, ScanService, ScanState};
+use crate::metrics::Metrics;
+use crate::percent;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Store, StoreError};
+use crate::sync::{Follower, FollowerOptions, Replica};
+use crate::table::Snapshot;
+use crate::writer::Writer;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use seed::TableSource;
+
+/// Why the service stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    DataDir(#[from] datadir::LockError),
+    #[error("store {store}: {error}")]
+    Store { store: String, error: StoreError },
+    #[error(transparent)]
+    Seed(#[from] seed::SeedError),
+    #[error("admin API: {0}")]
+    Token(#[from] TokenError),
+}
+
+/// The addresses a started service listens on, printed as one JSON line on
+/// standard output so scripts and tests need not read the logs.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Listening {
+    pub scan: String,
+    pub admin: String,
+}
+
+/// Runs the service until `shutdown` is cancelled.
+pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), AppError> {
+    let metrics = Arc::new(if args.no_metrics {
+        Metrics::disabled()
+    } else {
+        Metrics::prometheus()
+    });
+    let lock = datadir::lock(&args.data)?;
+    let listener = bind(args.listen).await?;
+    let admin_listener = bind(args.admin_listen).await?;
+    let scan_addr = local_addr(&listener, args.listen)?;
+    let admin_addr = local_addr(&admin_listener, args.admin_listen)?;
+    let listening = Listening {
+        scan: format!("http://{scan_addr}"),
+        admin: format!("http://{admin_addr}"),
+    };
+    println!("{}", serde_json::to_string(&listening).unwrap_or_default());
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        metrics = !args.no_metrics,
+        data = %lock.path.parent().unwrap_or(&args.data).display(),
+        "listening on http://{scan_addr}"
+    );
+
+    let replica = Arc::new(Replica::new(metrics.clone()));
+    let mut options = ScanOptions::new(args.cache_max_age, args.trusted_nets());
+    options.max_lag = args.max_lag;
+    let scan_state = Arc::new(ScanState::new(replica.clone(), metrics.clone(), options));
+    let connection_options = ConnectionOptions {
+        header_read_timeout: args.header_read_timeout,
+        shutdown_grace: args.shutdown_grace,
+    };
+    let upkeep = tokio::spawn(upkeep(metrics.clone(), shutdown.clone()));
+    let scan_server = tokio::spawn(http::serve(
+        listener,
+        move |peer| ScanService::new(scan_state.clone(), peer),
+        connection_options.clone(),
+        shutdown.clone().cancelled_owned(),
+    ));
+
+    let store = match open_store(&args).await {
+        Ok(store) => store,
+        Err(error) => {
+            shutdown.cancel();
+            let _ = scan_server.await;
+            return Err(error);
+        }
+    };
+    let (token, token_source) = AdminToken::resolve(
+        args.admin_token.as_deref(),
+        args.admin_token_file.as_deref(),
+        admin_addr,
+        &args.data,
+    )?;
+    let writer = Writer::new(store.clone(), replica.clone(), metrics.clone());
+    let admin_state = AdminState::new(
+        writer,
+        token,
+        metrics.clone(),
+        AdminOptions {
+            body_timeout: args.admin_body_timeout,
+            spool_dir: args.data.clone(),
+        },
+    );
+    let router = crate::admin::router(admin_state);
+    let admin_server = tokio::spawn(http::serve(
+        admin_listener,
+        move |_peer| hyper_util::service::TowerToHyperService::new(router.clone()),
+        connection_options,
+        shutdown.clone().cancelled_owned(),
+    ));
+    match &token_source {
+        TokenSource::Generated(path) => {
+            tracing::info!("admin API on http://{admin_addr}; bearer token in {}", path.display())
+        }
+        TokenSource::Env => tracing::info!("admin API on http://{admin_addr}; token from QRLAUNCH_ADMIN_TOKEN"),
+        TokenSource::File(path) => tracing::info!("admin API on http://{admin_addr}; token from {}", path.display()),
+    }
+
+    let hangups = signals::Hangups::register();
+    if let Err(error) = seed::if_new(&store, args.table.clone()).await {
+        shutdown.cancel();
+        let _ = tokio::join!(scan_server, admin_server);
+        return Err(error.into());
+    }
+    let resync = Arc::new(tokio::sync::Notify::new());
+    let follower = Follower::new(
+        store.clone(),
+        replica.clone(),
+        FollowerOptions {
+            poll: args.sync_poll,
+            ..FollowerOptions::default()
+        },
+    )
+    .with_resync(resync.clone());
+    let follower = tokio::spawn(follower.run(shutdown.clone()));
+    tokio::spawn(resync_on_sighup(hangups, resync));
+    tokio::spawn(prune_log(store.clone(), args.change_log_keep, shutdown.clone()));
+    tokio::spawn(announce_ready(
+        replica.clone(),
+        scan_addr,
+        store.describe(),
+        shutdown.clone(),
+    ));
+
+    let scan_drained = scan_server.await.unwrap_or(false);
+    let admin_drained = admin_server.await.unwrap_or(false);
+    let _ = follower.await;
+    let _ = upkeep.await;
+    tracing::info!(clean = scan_drained && admin_drained, "stopped");
+    drop(lock);
+    Ok(())
+}
+
+async fn open_store(args: &ServeArgs) -> Result<Arc<dyn Store>, AppError> {
+    let url = args.store_url();
+    let described = match &url {
+        StoreUrl::Sqlite(dir) => format!("sqlite:{}", dir.display()),
+        StoreUrl::Postgres(url) => crate::store::postgres::redact(url),
+    };
+    let store_error = |error| AppError::Store {
+        store: described.clone(),
+        error,
+    };
+    Ok(match url {
+        StoreUrl::Sqlite(dir) => Arc::new(SqliteStore::open(&dir).await.map_err(store_error)?),
+        StoreUrl::Postgres(url) => {
+            crate::store::postgres::PostgresStore::connect(&url)
+                .await
+                .map_err(store_error)?;
+            unreachable!("the stub always fails")
+        }
+    })
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, AppError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { addr, source })
+}
+
+fn local_addr(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, AppError> {
+    listener
+        .local_addr()
+        .map_err(|source| AppError::Bind { addr: asked, source })
+}
+
+/// Drains histogram samples into buckets. Often, so that each drain is
+/// short: at 100,000 requests a second a 5 s interval meant draining half a
+/// million samples at once, a pause of milliseconds on the scan thread.
+async fn upkeep(metrics: Arc<Metrics>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => metrics.upkeep(),
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Every SIGHUP asks the follower for a rebuild from a new snapshot.
+async fn resync_on_sighup(mut hangups: signals::Hangups, resync: Arc<tokio::sync::Notify>) {
+    while hangups.next().await {
+        tracing::info!("SIGHUP received: rebuilding the table from the store");
+        resync.notify_one();
+    }
+}
+
+/// Trims the change log once a minute.
+async fn prune_log(store: Arc<dyn Store>, keep: i64, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(error) = store.prune_log(keep.max(1)).await {
+                    tracing::warn!(%error, "trimming the change log failed");
+                }
+            }
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Logs "ready" and two commands to try once the first table is served.
+async fn announce_ready(replica: Arc<Replica>, addr: SocketAddr, store: String, shutdown: CancellationToken) {
+    while !replica.is_bootstrapped() {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+    let table = replica.load();
+    tracing::info!(
+        store,
+        codes = table.code_count(),
+        rules = table.rule_count(),
+        position = table.position(),
+        "table loaded; ready"
+    );
+    for hint in try_hints(&table, addr) {
+        tracing::info!("try: {hint}");
+    }
+}
+
+/// Two commands a person can paste to see the service answer: a launch
+/// code and a legacy URL, both live right now.
+fn try_hints(table: &Snapshot, addr: SocketAddr) -> Vec<String> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port()),
+        _ => addr,
+    };
+    let mut hints = Vec::new();
+    let live = crate::domain::Availability::Live;
+    if let Some((code, _)) = table.base().codes().find(|(_, hit)| hit.availability(now) == live) {
+        hints.push(format!("curl -si http://{host}/{}", percent::encoded(code)));
+    }
+    let rule = table.base().rules().find(|hit| hit.availability(now) == live);
+    if let Some(prefix) = rule.and_then(|hit| hit.prefix) {
+        hints.push(format!(
+            "curl -s 'http://{host}/v1/resolve?url={}'",
+            percent::encoded(prefix)
+        ));
+    }
+    hints
+}

@@ -1,0 +1,245 @@
+//! The operator commands' flags: how to reach the admin API, and each
+//! subcommand's fields.
+
+use clap::{Args, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// How the CLI reaches the admin API.
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    /// Base URL of the admin API.
+    #[arg(
+        long,
+        env = "QRLAUNCH_ADMIN_URL",
+        default_value = "http://127.0.0.1:8081",
+        global = true
+    )]
+    pub admin_url: String,
+    /// File holding the admin token (else QRLAUNCH_ADMIN_TOKEN, else DATA/admin-token).
+    #[arg(long, env = "QRLAUNCH_ADMIN_TOKEN_FILE", global = true)]
+    pub admin_token_file: Option<PathBuf>,
+    /// The server's data directory, where a generated token is found.
+    #[arg(long, env = "QRLAUNCH_DATA", default_value = "qrlaunch-data", global = true)]
+    pub data: PathBuf,
+}
+
+/// How an import treats keys that exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportMode {
+    /// Create or replace.
+    Upsert,
+    /// Create only; an existing key makes the import fail.
+    Insert,
+}
+
+impl ImportMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportMode::Upsert => "upsert",
+            ImportMode::Insert => "insert",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CodeAction {
+    /// Create a code (a random 7-character one unless --code is given).
+    Add {
+        /// The code; generated when left out.
+        #[arg(long)]
+        code: Option<String>,
+        #[command(flatten)]
+        fields: EntryFields,
+        /// Create it switched off (it answers 410 until enabled).
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Show a code.
+    Get {
+        /// The code.
+        code: String,
+    },
+    /// Change some fields of a code, or of every code with --tag.
+    Set {
+        /// The code (leave out with --tag).
+        #[arg(required_unless_present = "tag", conflicts_with = "tag")]
+        code: Option<String>,
+        /// Change every code with this tag, in one transaction.
+        #[arg(long)]
+        tag: Option<String>,
+        #[command(flatten)]
+        fields: EntryFields,
+        #[command(flatten)]
+        switches: ChangeSwitches,
+    },
+    /// Delete a code.
+    Rm {
+        /// The code.
+        code: String,
+    },
+    /// List codes, one JSON object a line.
+    Ls {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RuleAction {
+    /// Create a rule for a legacy URL prefix.
+    Add {
+        /// The URL prefix, e.g. https://www.example.com/app/download?channel=
+        #[arg(long)]
+        prefix: String,
+        #[command(flatten)]
+        fields: EntryFields,
+        /// Create it switched off (it answers 410 until enabled).
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Show the rule with this prefix.
+    Get {
+        /// The rule's prefix URL.
+        prefix: String,
+    },
+    /// Change some fields of a rule, or of every rule with --tag.
+    Set {
+        /// The rule's prefix URL (leave out with --tag).
+        #[arg(required_unless_present = "tag", conflicts_with = "tag")]
+        prefix: Option<String>,
+        /// Change every rule with this tag, in one transaction.
+        #[arg(long)]
+        tag: Option<String>,
+        #[command(flatten)]
+        fields: EntryFields,
+        #[command(flatten)]
+        switches: ChangeSwitches,
+    },
+    /// Delete the rule with this prefix.
+    Rm {
+        /// The rule's prefix URL.
+        prefix: String,
+    },
+    /// List rules, one JSON object a line.
+    Ls {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostAction {
+    /// Set where URLs on a host that no rule matches go.
+    Set {
+        /// The host, e.g. app.shop-example.com.
+        host: String,
+        /// An http/https origin that gets a 302 to the same path and query;
+        /// `404` (the default) answers not found.
+        #[arg(long)]
+        unmatched: String,
+    },
+    /// Show a host's settings.
+    Get {
+        /// The host.
+        host: String,
+    },
+    /// Remove a host's settings (its unmatched URLs answer 404 again).
+    Rm {
+        /// The host.
+        host: String,
+    },
+    /// List hosts with settings, one JSON object a line.
+    Ls {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Store a verification file that the scan listener serves on the host.
+    AddFile {
+        /// The host.
+        host: String,
+        /// The path to serve it at, e.g. /MP_verify_abcdef0123.txt.
+        path: String,
+        /// The local file to upload (at most 1 KiB of text).
+        file: PathBuf,
+    },
+    /// Delete a verification file.
+    RmFile {
+        /// The host.
+        host: String,
+        /// The file's path on the host.
+        path: String,
+    },
+    /// List a host's verification files.
+    Files {
+        /// The host.
+        host: String,
+    },
+}
+
+/// The fields of an entry; `add` sends those given, `set` changes those given.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EntryFields {
+    /// Mini program appid: wx + 16 hex digits.
+    #[arg(long)]
+    pub appid: Option<String>,
+    /// Page path, without a leading /, e.g. pages/promo/index.
+    #[arg(long)]
+    pub path: Option<String>,
+    /// The page's query, k=v&k2=v2 (not encoded).
+    #[arg(long)]
+    pub query: Option<String>,
+    /// release (default), trial or develop.
+    #[arg(long)]
+    pub env_version: Option<String>,
+    /// An http/https page for people who cannot open WeChat.
+    #[arg(long)]
+    pub fallback_url: Option<String>,
+    /// RFC 3339, e.g. 2026-01-01T00:00:00Z: answers 410 before it.
+    #[arg(long)]
+    pub valid_from: Option<String>,
+    /// RFC 3339: answers 410 from it on.
+    #[arg(long)]
+    pub valid_until: Option<String>,
+    /// A tag (repeat for several); on `set`, replaces all tags.
+    #[arg(long = "tags", value_name = "TAG")]
+    pub tags: Vec<String>,
+}
+
+/// What `set` can switch or clear.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ChangeSwitches {
+    /// Switch off (answers 410).
+    #[arg(long, conflicts_with = "enable")]
+    pub disable: bool,
+    /// Switch on again.
+    #[arg(long)]
+    pub enable: bool,
+    /// Remove the fallback URL.
+    #[arg(long, conflicts_with = "fallback_url")]
+    pub clear_fallback_url: bool,
+    /// Remove the start of the validity window.
+    #[arg(long, conflicts_with = "valid_from")]
+    pub clear_valid_from: bool,
+    /// Remove the end of the validity window.
+    #[arg(long, conflicts_with = "valid_until")]
+    pub clear_valid_until: bool,
+    /// Remove every tag.
+    #[arg(long, conflicts_with = "tags")]
+    pub clear_tags: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PageArgs {
+    /// Entries per request (1-1000).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Start after this key (the `next` a page ended with).
+    #[arg(long)]
+    pub after: Option<String>,
+    /// Only entries with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Follow the pages to the end instead of printing one page.
+    #[arg(long)]
+    pub all: bool,
+}

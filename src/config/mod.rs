@@ -1,0 +1,143 @@
+//! Command-line flags, each with an environment variable twin: the server's
+//! in [`serve`], the operator commands' in [`client`].
+
+pub mod client;
+pub mod serve;
+
+pub use client::{AdminArgs, CodeAction, EntryFields, HostAction, ImportMode, PageArgs, RuleAction};
+pub use serve::{ServeArgs, StoreUrl, TrustedProxy};
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// qrlaunch: resolves launch codes and legacy QR URLs to WeChat mini program
+/// entry points.
+///
+/// Without a subcommand, `qrlaunch` serves (the same as `qrlaunch serve`).
+#[derive(Debug, Parser)]
+#[command(name = "qrlaunch", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve scans, `/v1/resolve`, health checks and metrics.
+    Serve(Box<ServeArgs>),
+    /// Validate a table file and print what it holds, without serving.
+    Check {
+        /// The NDJSON table file.
+        file: PathBuf,
+    },
+    /// Import a table file through the admin API (all or nothing).
+    Import {
+        /// The NDJSON table file; `-` reads standard input.
+        file: PathBuf,
+        /// `upsert` creates or replaces; `insert` makes existing keys errors.
+        #[arg(long, value_enum, default_value_t = ImportMode::Upsert)]
+        mode: ImportMode,
+        /// Also write the codes generated for lines without `code`, as
+        /// NDJSON (`{"line":N,"code":"…"}`), to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Export the whole table as NDJSON (to FILE, or standard output).
+    Export {
+        /// Where to write; standard output without it.
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Manage launch codes through the admin API.
+    Code {
+        #[command(subcommand)]
+        action: CodeAction,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Manage legacy URL rules through the admin API.
+    Rule {
+        #[command(subcommand)]
+        action: RuleAction,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Manage taken-over hosts: unmatched URLs and verification files.
+    Host {
+        #[command(subcommand)]
+        action: HostAction,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use std::time::Duration;
+
+    #[test]
+    fn flags_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_flag_of_every_subcommand_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "qrlaunch", &mut missing);
+        assert!(missing.is_empty(), "flags without help: {missing:?}");
+    }
+
+    #[test]
+    fn serve_is_the_default_and_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "qrlaunch",
+            "--listen",
+            "127.0.0.1:0",
+            "--trusted-proxy",
+            "10.0.0.0/8,192.0.2.1",
+        ])
+        .unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.trusted_nets().len(), 2);
+        let cli = Cli::try_parse_from([
+            "qrlaunch",
+            "serve",
+            "--trusted-proxy",
+            "none",
+            "--header-read-timeout",
+            "250ms",
+        ])
+        .unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("serve")
+        };
+        assert!(args.trusted_nets().is_empty());
+        assert_eq!(args.header_read_timeout, Duration::from_millis(250));
+        let err = Cli::try_parse_from(["qrlaunch", "--trusted-proxy", "lan"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--trusted-proxy") && err.contains("`lan`"), "{err}");
+        let err = Cli::try_parse_from(["qrlaunch", "--store", "mysql://x"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--store"), "{err}");
+    }
+}

@@ -1,0 +1,170 @@
+//! The server's flags.
+
+use clap::Args;
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on for scans.
+    #[arg(long, env = "QRLAUNCH_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory of this node's files: the SQLite store (unless --store
+    /// names another), the generated admin token, import spools. Created if
+    /// missing; one running qrlaunch per directory.
+    #[arg(long, env = "QRLAUNCH_DATA", default_value = "qrlaunch-data")]
+    pub data: PathBuf,
+
+    /// The store: `sqlite:PATH` (a directory; default: --data) or a
+    /// `postgres://user:password@host/db` URL shared by a fleet.
+    #[arg(long, env = "QRLAUNCH_STORE", value_parser = StoreUrl::parse)]
+    pub store: Option<StoreUrl>,
+
+    /// NDJSON table file imported into a store that was never initialised
+    /// (its first start). Without it, a new embedded SQLite store gets the
+    /// example table built into the binary (examples/table.ndjson); a new
+    /// PostgreSQL store starts empty. A store that has ever held data is
+    /// never seeded again.
+    #[arg(long, env = "QRLAUNCH_TABLE")]
+    pub table: Option<PathBuf>,
+
+    /// Address of the admin API (never the scan listener).
+    #[arg(long, env = "QRLAUNCH_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
+    pub admin_listen: SocketAddr,
+
+    /// File holding the admin API's bearer token. The token can also come
+    /// from QRLAUNCH_ADMIN_TOKEN; with neither, a loopback admin API gets a
+    /// random token written to DATA/admin-token.
+    #[arg(long, env = "QRLAUNCH_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// The admin API's bearer token (prefer the environment variable or a
+    /// file: command lines are visible to other users).
+    #[arg(long, env = "QRLAUNCH_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// How long an admin client may take to send a body, and the longest
+    /// pause inside an import's body (e.g. `30s`).
+    #[arg(long, env = "QRLAUNCH_ADMIN_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub admin_body_timeout: Duration,
+
+    /// Peer address or CIDR whose X-Forwarded-Proto is believed; repeat the
+    /// flag (or separate with commas) for several, `none` for no one.
+    #[arg(
+        long = "trusted-proxy",
+        env = "QRLAUNCH_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        default_value = "127.0.0.0/8,::1/128",
+        value_parser = parse_trusted_proxy,
+    )]
+    pub trusted_proxies: Vec<TrustedProxy>,
+
+    /// max-age, in seconds, of the Cache-Control header on redirects and
+    /// resolve answers.
+    #[arg(long, env = "QRLAUNCH_CACHE_MAX_AGE", default_value_t = 60)]
+    pub cache_max_age: u32,
+
+    /// How long a client may take to send its request head (e.g. `10s`, `500ms`).
+    #[arg(long, env = "QRLAUNCH_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// How long in-flight requests get to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "QRLAUNCH_SHUTDOWN_GRACE", default_value = "8s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// /readyz answers 503 while the table is behind the store for longer
+    /// than this (scans are still answered from the last table).
+    #[arg(long, env = "QRLAUNCH_MAX_LAG", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub max_lag: Duration,
+
+    /// How often the table checks the store for changes even without a
+    /// notification.
+    #[arg(long, env = "QRLAUNCH_SYNC_POLL", default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub sync_poll: Duration,
+
+    /// Change-log entries kept in the store for nodes that fall behind; a
+    /// node further behind rebuilds from a snapshot.
+    #[arg(long, env = "QRLAUNCH_CHANGE_LOG_KEEP", default_value_t = 100_000)]
+    pub change_log_keep: i64,
+
+    /// Worker threads of the runtime (default: one per core). 1 runs
+    /// everything on a single thread.
+    #[arg(long, env = "QRLAUNCH_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+
+    /// Do not record metrics; `/metrics` then answers 404.
+    #[arg(long, env = "QRLAUNCH_NO_METRICS")]
+    pub no_metrics: bool,
+
+    /// Log filter, in tracing's `RUST_LOG` syntax (e.g. `info`, `qrlaunch=debug`).
+    #[arg(long, env = "QRLAUNCH_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// Where the store is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// A directory holding `qrlaunch.db`.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl StoreUrl {
+    pub fn parse(s: &str) -> Result<StoreUrl, String> {
+        if let Some(path) = s.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err("`sqlite:` needs a directory, like `sqlite:/var/lib/qrlaunch`".into());
+            }
+            return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(StoreUrl::Postgres(s.to_string()));
+        }
+        Err(format!("`{s}` is neither `sqlite:DIRECTORY` nor a `postgres://…` URL"))
+    }
+}
+
+/// One `--trusted-proxy` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustedProxy {
+    Net(IpNet),
+    /// `none`: trust no one.
+    Nobody,
+}
+
+impl ServeArgs {
+    pub fn trusted_nets(&self) -> Vec<IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| match p {
+                TrustedProxy::Net(net) => Some(*net),
+                TrustedProxy::Nobody => None,
+            })
+            .collect()
+    }
+
+    /// The store to open: `--store`, else SQLite in `--data`.
+    pub fn store_url(&self) -> StoreUrl {
+        self.store
+            .clone()
+            .unwrap_or_else(|| StoreUrl::Sqlite(self.data.clone()))
+    }
+}
+
+fn parse_trusted_proxy(s: &str) -> Result<TrustedProxy, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(TrustedProxy::Nobody);
+    }
+    if let Ok(net) = s.parse::<IpNet>() {
+        return Ok(TrustedProxy::Net(net));
+    }
+    s.parse::<IpAddr>()
+        .map(|ip| TrustedProxy::Net(IpNet::from(ip)))
+        .map_err(|_| format!("`{s}` is not an IP address or CIDR (like 10.0.0.0/8), nor `none`"))
+}

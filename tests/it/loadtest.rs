@@ -1,0 +1,169 @@
+//! A short smoke run of the load generator (`qrlaunch-loadtest`) against a
+//! started `qrlaunch`: zero errors and a sane count, never a timing.
+
+use crate::support::{temp_dir, Server, Value};
+use std::process::{Command, Output};
+
+const LOADTEST: &str = env!("CARGO_BIN_EXE_qrlaunch-loadtest");
+const WORKLOAD: [&str; 6] = ["--codes", "2000", "--rules", "300", "--seed", "7"];
+
+fn loadtest(args: &[&str]) -> Output {
+    Command::new(LOADTEST)
+        .args(args)
+        .output()
+        .expect("run qrlaunch-loadtest")
+}
+
+/// Runs the generator and returns its JSON report.
+fn run_json(args: &[&str]) -> Value {
+    let output = loadtest(args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "qrlaunch-loadtest {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let last = stdout.lines().last().expect("a JSON line last");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {last}"))
+}
+
+#[test]
+fn the_load_generator_drives_a_real_server_without_errors() {
+    let tmp = temp_dir();
+    let dir = tmp.path();
+    let table = dir.join("table.ndjson");
+    let requests = dir.join("requests.tsv");
+    let made = loadtest(&[&["gen-table"][..], &WORKLOAD, &["--out", table.to_str().unwrap()]].concat());
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let lines = std::fs::read_to_string(&table).unwrap();
+    assert_eq!(lines.lines().count(), 2300, "2000 codes and 300 rules");
+    let made = loadtest(
+        &[
+            &["gen-requests"][..],
+            &WORKLOAD,
+            &["--count", "5000", "--out", requests.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+
+    let server = Server::start_on(&dir.join("data"), &["--table", table.to_str().unwrap()]);
+    let addr = server.scan_addr().to_string();
+    let pid = server.pid().to_string();
+
+    // Closed loop, the mix generated in memory: as fast as it goes for 2 s.
+    let closed = run_json(
+        &[
+            &["run", "--addr", &addr, "--connections", "4", "--duration", "2s"][..],
+            &WORKLOAD,
+            &["--server-pid", &pid, "--watch-cores", "0"],
+        ]
+        .concat(),
+    );
+    assert_eq!(closed["mode"], "closed");
+    assert_eq!(closed["errors"], serde_json::json!({}), "{closed}");
+    assert!(closed["requests"].as_u64().unwrap() > 200, "{closed}");
+    assert!(closed["p50_us"].as_f64().unwrap() > 0.0, "{closed}");
+    assert!(closed["server_cpu_percent"].as_f64().is_some(), "{closed}");
+
+    // Open loop at 400/s from the request file: about 800 in 2 s, whatever the machine.
+    let open = run_json(&[
+        "run",
+        "--addr",
+        &addr,
+        "--connections",
+        "4",
+        "--duration",
+        "2s",
+        "--rate",
+        "400",
+        "--requests",
+        requests.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(open["mode"], "open");
+    assert_eq!(open["errors"], serde_json::json!({}), "{open}");
+    let n = open["requests"].as_u64().unwrap();
+    assert!((790..=800).contains(&n), "400/s for 2 s is 800 requests: {open}");
+    assert!(open["pacer_lag_max_us"].as_f64().is_some(), "{open}");
+
+    // --max-requests bounds a run too.
+    let bounded = run_json(&[
+        "run",
+        "--addr",
+        &addr,
+        "--connections",
+        "2",
+        "--duration",
+        "30s",
+        "--max-requests",
+        "300",
+        "--json",
+        "--codes",
+        "2000",
+        "--rules",
+        "300",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(bounded["requests"], 300, "{bounded}");
+    assert!(bounded["seconds"].as_f64().unwrap() < 30.0, "{bounded}");
+
+    // A wrong expectation is counted as an error of kind `status`, not hidden.
+    let wrong = dir.join("wrong.tsv");
+    std::fs::write(&wrong, "go.example.com\t/no-such-code\t302\n").unwrap();
+    let mismatched = run_json(&[
+        "run",
+        "--addr",
+        &addr,
+        "--connections",
+        "1",
+        "--duration",
+        "10s",
+        "--max-requests",
+        "5",
+        "--requests",
+        wrong.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(mismatched["errors"]["status"], 5, "{mismatched}");
+    assert_eq!(mismatched["requests"], 0, "{mismatched}");
+    drop(server);
+}
+
+#[test]
+fn only_loopback_is_ever_a_target() {
+    let refused = loadtest(&["run", "--addr", "192.0.2.1:80", "--duration", "1s"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("loopback"));
+}
+
+#[test]
+fn the_nginx_map_carries_the_same_location_qrlaunch_renders() {
+    let dir = temp_dir();
+    let map = dir.path().join("map.conf");
+    let out = loadtest(&[
+        "gen-nginx-map",
+        "--codes",
+        "50",
+        "--seed",
+        "3",
+        "--out",
+        map.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&map).unwrap();
+    assert!(text.starts_with("map $uri $qr_target {"), "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("weixin://dl/business/?appid=wx"))
+            .count(),
+        50
+    );
+    let code = qrlaunch::workload::code(3, 0);
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("\"/{code}\"")))
+        .expect("code 0 is in the map");
+    assert!(line.contains("&env_version=release\";"), "{line}");
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real `qrlaunch` binary (and the load generator)
+//! on ephemeral loopback ports, each with its own temporary directory,
+//! talked to over TCP with a real HTTP client. One test binary with a
+//! module per area; cases are tables where they can be.
+
+mod admin;
+mod loadtest;
+mod scan;
+mod support;

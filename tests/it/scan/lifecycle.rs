@@ -1,0 +1,102 @@
+//! Start-up errors, `check`, `--help`, graceful shutdown.
+
+use super::TABLE;
+use crate::support::*;
+use std::process::Command;
+use std::time::Duration;
+
+fn qrlaunch() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_qrlaunch"));
+    cmd.env_remove("QRLAUNCH_ADMIN_TOKEN");
+    cmd
+}
+
+#[test]
+fn a_bad_table_line_stops_the_start_with_its_line_and_field() {
+    let dir_tmp = temp_dir();
+    let dir = dir_tmp.path();
+    let table = dir.join("table.ndjson");
+    std::fs::write(
+        &table,
+        format!(
+            "{}\n\n{{\"code\":\"x\",\"appid\":\"wx12\",\"path\":\"p\"}}\n",
+            TABLE.lines().next().unwrap()
+        ),
+    )
+    .unwrap();
+    let output = qrlaunch()
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data"])
+        .arg(dir.join("data"))
+        .arg("--table")
+        .arg(&table)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 3: field `appid`"), "{stderr}");
+
+    let check = qrlaunch().arg("check").arg(&table).output().unwrap();
+    assert!(!check.status.success());
+    assert!(String::from_utf8_lossy(&check.stderr).contains("line 3: field `appid`"));
+    let good = dir.join("good.ndjson");
+    std::fs::write(&good, TABLE).unwrap();
+    let check = qrlaunch().arg("check").arg(&good).output().unwrap();
+    assert!(check.status.success());
+    let codes = TABLE.lines().filter(|l| l.contains(r#""code""#)).count();
+    assert!(
+        String::from_utf8_lossy(&check.stdout).contains(&format!("{codes} codes")),
+        "{check:?}"
+    );
+}
+
+#[test]
+fn help_documents_every_flag_and_its_variable() {
+    let help = qrlaunch().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--listen",
+        "--data",
+        "--table",
+        "--admin-listen",
+        "--admin-token-file",
+        "--trusted-proxy",
+        "--cache-max-age",
+        "--header-read-timeout",
+        "--shutdown-grace",
+        "--threads",
+        "--no-metrics",
+        "--log",
+    ] {
+        assert!(text.contains(flag), "{flag} missing from --help");
+    }
+    for var in [
+        "QRLAUNCH_LISTEN",
+        "QRLAUNCH_DATA",
+        "QRLAUNCH_TABLE",
+        "QRLAUNCH_TRUSTED_PROXIES",
+        "QRLAUNCH_ADMIN_TOKEN",
+    ] {
+        assert!(text.contains(var), "{var} missing from --help");
+    }
+}
+
+#[test]
+fn sigterm_and_sigint_stop_gracefully() {
+    for signal in ["TERM", "INT"] {
+        let mut server = Server::with_table(TABLE, &[]);
+        // A kept-alive connection with a finished request.
+        let client = server.client().clone();
+        assert_eq!(
+            client.get(format!("{}/spring24", server.scan)).send().unwrap().status(),
+            302
+        );
+        let addr = server.scan_addr().to_string();
+        server.signal(signal);
+        let status = server.wait_exit(Duration::from_secs(10)).expect("exited within 10 s");
+        assert!(status.success(), "SIGTERM/SIGINT exit status {status}");
+        assert!(
+            std::net::TcpStream::connect(&addr).is_err(),
+            "new connections are refused after shutdown"
+        );
+    }
+}

@@ -1,0 +1,270 @@
+//! Starting, stopping and talking to a real `qrlaunch` process.
+//!
+//! Every server gets its own temporary directory ([`tempfile::TempDir`]),
+//! removed when the server is dropped, passing or failing; the process is
+//! killed on drop too. Addresses come from the one JSON line the binary
+//! prints on standard output, not from its logs.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use reqwest::blocking::{Client, Response};
+pub use serde_json::{json, Value};
+
+/// A new temporary directory, removed when dropped.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("qrlaunch-it-")
+        .tempdir()
+        .expect("create a temporary directory")
+}
+
+/// A running `qrlaunch serve`.
+pub struct Server {
+    child: Child,
+    pub scan: String,
+    pub admin: String,
+    pub token: String,
+    client: Client,
+    logs: Arc<Mutex<Vec<String>>>,
+    /// Removed after the process is killed (fields drop after `Drop::drop`).
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts on a new data directory whose store is seeded from `table`
+    /// (NDJSON lines), with the given extra flags.
+    pub fn with_table(table: &str, extra: &[&str]) -> Server {
+        let dir = temp_dir();
+        let file = dir.path().join("table.ndjson");
+        std::fs::write(&file, table).expect("write table");
+        let mut args = vec!["--table", file.to_str().expect("UTF-8 temp path")];
+        args.extend_from_slice(extra);
+        let mut server = Server::start_on(&dir.path().join("data"), &args);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts on a new data directory (seeded with the embedded example
+    /// table) with the given extra flags.
+    pub fn start(extra: &[&str]) -> Server {
+        let dir = temp_dir();
+        let mut server = Server::start_on(&dir.path().join("data"), extra);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts on `data` (which may hold a store already); the caller owns
+    /// the directory.
+    pub fn start_on(data: &Path, extra: &[&str]) -> Server {
+        match Server::try_start_on(data, extra) {
+            Ok(server) => server,
+            Err(failure) => panic!("{failure}"),
+        }
+    }
+
+    /// Like [`Server::start_on`], but a failed start is returned with its
+    /// log instead of panicking.
+    pub fn try_start_on(data: &Path, extra: &[&str]) -> Result<Server, String> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_qrlaunch"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--log",
+                "info",
+            ])
+            .arg("--data")
+            .arg(data)
+            .args(extra)
+            .env_remove("QRLAUNCH_ADMIN_TOKEN")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start qrlaunch");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let first = rx.recv_timeout(Duration::from_secs(30));
+        let listening = first.as_ref().ok().and_then(|line| serde_json::from_str::<Value>(line).ok());
+        let Some(listening) = listening else {
+            let _ = child.kill();
+            let status = child.wait().ok();
+            std::thread::sleep(Duration::from_millis(100));
+            return Err(format!(
+                "qrlaunch did not start ({status:?}; first line {first:?}):\n{}",
+                logs.lock().unwrap().join("\n")
+            ));
+        };
+        let client = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let mut server = Server {
+            child,
+            scan: listening["scan"].as_str().unwrap().to_string(),
+            admin: listening["admin"].as_str().unwrap().to_string(),
+            token: String::new(),
+            client,
+            logs,
+            _dir: None,
+        };
+        server.wait_ready()?;
+        server.token = std::fs::read_to_string(data.join("admin-token"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        Ok(server)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("qrlaunch exited ({status}):\n{}", self.logs()));
+            }
+            if self
+                .client
+                .get(format!("{}/readyz", self.scan))
+                .send()
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Err(format!("not ready within 60 s:\n{}", self.logs()))
+    }
+
+    /// What the server logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// An authorized admin request.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.admin))
+            .bearer_auth(&self.token)
+    }
+
+    pub fn get_admin(&self, path: &str) -> Response {
+        self.admin(reqwest::Method::GET, path).send().expect("admin GET")
+    }
+
+    pub fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> Response {
+        self.admin(method, path).json(body).send().expect("admin request")
+    }
+
+    /// A scan of `path` on the scan listener.
+    pub fn scan(&self, path: &str) -> Response {
+        self.client.get(format!("{}{path}", self.scan)).send().expect("scan")
+    }
+
+    /// Sends a signal (`TERM`, `INT`, `HUP`) with the system's `kill`.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status();
+        assert!(status.expect("run kill").success(), "kill -{name} failed");
+    }
+
+    /// Waits up to `limit` for the process to exit; its status, if it did.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// The scan listener's `host:port`.
+    pub fn scan_addr(&self) -> &str {
+        self.scan.trim_start_matches("http://")
+    }
+
+    /// Sends raw bytes on a new TCP connection to the scan listener and
+    /// returns what came back until the server closed or 5 s passed.
+    pub fn raw(&self, request: &[u8]) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.scan_addr()).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream.write_all(request).expect("write");
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A code line for the table file / admin API.
+pub fn code_body(path: &str, query: &str) -> Value {
+    json!({"appid": "wx1234567890abcdef", "path": path, "query": query})
+}
+
+pub fn json_of(response: Response) -> Value {
+    response.json().expect("JSON body")
+}
+
+/// Whether tests must fail, not skip, when a system program is missing.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The path of a system program a test needs. Missing: under `CI=true` the
+/// test fails; elsewhere it says how to install it and returns `None`.
+pub fn require_program(name: &str, package: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        let advice = format!("`{name}` is missing: install it with `apt-get install {package}` (or run .ci/run)");
+        assert!(!in_ci(), "{advice}");
+        eprintln!("skipped: {advice}");
+    }
+    found
+}
