@@ -69,6 +69,17 @@ fn retirer() -> &'static std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>> {
     })
 }
 
+/// Returns the allocator's free memory to the kernel (glibc keeps freed
+/// blocks in its arenas otherwise).
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it only walks the
+    // allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Sets the calling thread's nice value to 19 (Linux nice values are per
 /// thread). Failure only costs latency, so it is ignored.
 pub fn lower_priority() {

@@ -22,6 +22,13 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to "ignore" before any thread
+    // starts. A write past a file-size limit then fails with EFBIG (and is
+    // answered 5xx) instead of killing the process.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|error| {
         eprintln!(
             "qrlaunch: --log {:?} is not a valid filter ({error}); using `info`",

@@ -18,6 +18,30 @@ pub const DURATION_BUCKETS: [f64; 12] = [
 /// Bucket bounds of commit-to-apply time, 1 ms to 30 s.
 pub const SYNC_LAG_BUCKETS: [f64; 12] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 30.0];
 
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Scan,
+    Admin,
+    Metrics,
+}
+
+impl Listener {
+    const ALL: [Listener; 3] = [Listener::Scan, Listener::Admin, Listener::Metrics];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Listener::Scan => "scan",
+            Listener::Admin => "admin",
+            Listener::Metrics => "metrics",
+        }
+    }
+
+    fn index(self) -> usize {
+        Listener::ALL.iter().position(|&l| l == self).unwrap_or(0)
+    }
+}
+
 /// Why an admin write was not acknowledged, for `qrlaunch_write_failures_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteFailure {
@@ -123,6 +147,10 @@ pub struct Metrics {
     feed_reconnects: Counter,
     resyncs: Counter,
     write_failures: Vec<Counter>,
+    connections: Vec<Gauge>,
+    connections_refused: Vec<Counter>,
+    /// Open connections on every listener, readable (gauges are write-only).
+    open_connections: std::sync::atomic::AtomicI64,
 }
 
 /// Status codes of the admin API; anything else is counted as `other`.
@@ -220,6 +248,16 @@ impl Metrics {
             "Admin writes answered 5xx, by cause.".into(),
         );
         recorder.describe_gauge(
+            "qrlaunch_connections".into(),
+            None,
+            "Open connections, by listener.".into(),
+        );
+        recorder.describe_counter(
+            "qrlaunch_connections_refused_total".into(),
+            None,
+            "Connections closed at once because the listener was at its cap and reserve.".into(),
+        );
+        recorder.describe_gauge(
             "qrlaunch_build_info".into(),
             None,
             "Always 1; the labels say which build is running.".into(),
@@ -282,6 +320,15 @@ impl Metrics {
                 .iter()
                 .map(|f| counter("qrlaunch_write_failures_total", vec![Label::new("cause", f.label())]))
                 .collect(),
+            connections: Listener::ALL
+                .iter()
+                .map(|l| gauge("qrlaunch_connections", vec![Label::new("listener", l.as_str())]))
+                .collect(),
+            connections_refused: Listener::ALL
+                .iter()
+                .map(|l| counter("qrlaunch_connections_refused_total", vec![Label::new("listener", l.as_str())]))
+                .collect(),
+            open_connections: std::sync::atomic::AtomicI64::new(0),
         }
     }
 
@@ -343,6 +390,25 @@ impl Metrics {
 
     pub fn resync(&self) {
         self.resyncs.increment(1);
+    }
+
+    pub fn connection_opened(&self, listener: Listener) {
+        self.connections[listener.index()].increment(1.0);
+        self.open_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn connection_closed(&self, listener: Listener) {
+        self.connections[listener.index()].decrement(1.0);
+        self.open_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Open connections on every listener.
+    pub fn open_connections(&self) -> i64 {
+        self.open_connections.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn connection_refused(&self, listener: Listener) {
+        self.connections_refused[listener.index()].increment(1);
     }
 
     pub fn write_failure(&self, cause: WriteFailure) {

@@ -21,6 +21,14 @@
 /// Normalizes an absolute `http`/`https` URL (a rule prefix, or a URL handed
 /// to `/v1/resolve`). The error is the rule that was broken.
 pub fn normalize_absolute(s: &str) -> Result<String, String> {
+    // Browsers turn `\` into `/` and drop tabs and newlines before they ask;
+    // the URL parser does the same for the authority only, so such a URL
+    // would be keyed differently from what any browser sends.
+    if let Some(c) = s.chars().find(|&c| c == '\\' || c.is_control()) {
+        return Err(format!(
+            "must not contain {c:?}: write the URL as a browser sends it (`/`, no tabs or line breaks)"
+        ));
+    }
     let parsed = url::Url::parse(s).map_err(|e| format!("must be an absolute http or https URL ({e})"))?;
     let scheme = parsed.scheme();
     if scheme != "http" && scheme != "https" {
@@ -172,6 +180,11 @@ mod tests {
     fn rejects_non_http_and_credentials() {
         for bad in [
             "ftp://example.com/",
+            "https://bs.example.com\\promo",
+            "https://example.com/a\\b",
+            "https://example.com/a\tb",
+            "https://exam\tple.com/",
+            "https://example.com/a\nb",
             "example.com/a",
             "https://user:pw@example.com/",
             "weixin://dl/business/",

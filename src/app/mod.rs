@@ -22,7 +22,7 @@ use crate::admin::auth::{AdminToken, TokenError, TokenSource};
 use crate::admin::{AdminOptions, AdminState};
 use crate::config::{ServeArgs, StoreUrl};
 use crate::http::{self, ConnectionOptions, ScanOptions, ScanService, ScanState};
-use crate::metrics::Metrics;
+use crate::metrics::{Listener, Metrics};
 use crate::percent;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
@@ -88,15 +88,29 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     let mut options = ScanOptions::new(args.cache_max_age, args.trusted_nets());
     options.max_lag = args.max_lag;
     let scan_state = Arc::new(ScanState::new(replica.clone(), metrics.clone(), options));
+    let open_files = http::server::raise_open_files_limit();
+    // Keep descriptors for the admin listener, the store and files.
+    let derived = usize::try_from(open_files.saturating_sub(512)).unwrap_or(usize::MAX).clamp(64, 4096);
     let connection_options = ConnectionOptions {
         header_read_timeout: args.header_read_timeout,
         shutdown_grace: args.shutdown_grace,
+        max_connections: args.max_connections.map_or(derived, |n| n as usize),
+        reserve: 32,
+        max_header_bytes: args.max_header_bytes as usize,
     };
+    tracing::info!(
+        max_connections = connection_options.max_connections,
+        max_header_bytes = connection_options.max_header_bytes,
+        open_files,
+        "connection limits"
+    );
     let upkeep = tokio::spawn(upkeep(metrics.clone(), shutdown.clone()));
     let scan_server = tokio::spawn(http::serve(
         listener,
-        move |peer| ScanService::new(scan_state.clone(), peer),
+        move |peer, mode| ScanService::with_mode(scan_state.clone(), peer, mode),
         connection_options.clone(),
+        metrics.clone(),
+        Listener::Scan,
         shutdown.clone().cancelled_owned(),
     ));
 
@@ -125,10 +139,17 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         },
     );
     let router = crate::admin::router(admin_state);
+    let admin_options = ConnectionOptions {
+        max_connections: 256,
+        reserve: 16,
+        ..connection_options
+    };
     let admin_server = tokio::spawn(http::serve(
         admin_listener,
-        move |_peer| hyper_util::service::TowerToHyperService::new(router.clone()),
-        connection_options,
+        move |_peer, _mode| hyper_util::service::TowerToHyperService::new(router.clone()),
+        admin_options,
+        metrics.clone(),
+        Listener::Admin,
         shutdown.clone().cancelled_owned(),
     ));
     match &token_source {
@@ -210,15 +231,33 @@ fn local_addr(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, A
 /// Drains histogram samples into buckets. Often, so that each drain is
 /// short: at 100,000 requests a second a 5 s interval meant draining half a
 /// million samples at once, a pause of milliseconds on the scan thread.
+///
+/// Also gives memory back after a crowd of connections has gone: each holds
+/// tens of KiB of buffers, which the allocator keeps after they close
+/// (measured: RSS stayed at 114 MiB after 4,096 connections with partial
+/// headers closed, from 20 MiB before). Once the count has fallen by
+/// [`TRIM_AFTER`] from its peak, free memory is returned to the kernel.
 async fn upkeep(metrics: Arc<Metrics>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut peak = 0i64;
     loop {
         tokio::select! {
-            _ = tick.tick() => metrics.upkeep(),
+            _ = tick.tick() => {
+                metrics.upkeep();
+                let open = metrics.open_connections();
+                peak = peak.max(open);
+                if peak - open >= TRIM_AFTER {
+                    peak = open;
+                    crate::background::run("qrlaunch-trim", crate::background::release_free_memory).await;
+                }
+            }
             () = shutdown.cancelled() => return,
         }
     }
 }
+
+/// Connections that must have closed before free memory is trimmed.
+const TRIM_AFTER: i64 = 256;
 
 /// Every SIGHUP asks the follower for a rebuild from a new snapshot.
 async fn resync_on_sighup(mut hangups: signals::Hangups, resync: Arc<tokio::sync::Notify>) {

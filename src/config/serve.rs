@@ -71,6 +71,17 @@ pub struct ServeArgs {
     #[arg(long, env = "QRLAUNCH_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_read_timeout: Duration,
 
+    /// Scan connections served at once (default: the open-files limit less
+    /// a reserve, at most 4096). Beyond it, 32 more are served one health
+    /// check each; beyond those, connections are closed and counted.
+    #[arg(long, env = "QRLAUNCH_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+
+    /// Largest request head (request line and headers) in bytes; a larger
+    /// one is refused with 431. At least 8192.
+    #[arg(long, env = "QRLAUNCH_MAX_HEADER_BYTES", default_value_t = 16384, value_parser = clap::value_parser!(u32).range(8192..=1048576))]
+    pub max_header_bytes: u32,
+
     /// How long in-flight requests get to finish after SIGTERM or SIGINT.
     #[arg(long, env = "QRLAUNCH_SHUTDOWN_GRACE", default_value = "8s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,

@@ -20,6 +20,6 @@ pub mod server;
 pub mod service;
 mod state;
 
-pub use server::{serve, ConnectionOptions};
+pub use server::{serve, ConnectionOptions, Mode};
 pub use service::ScanService;
 pub use state::{ScanOptions, ScanState};

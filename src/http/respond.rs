@@ -113,6 +113,20 @@ pub fn not_ready(json_route: bool) -> Response<Body> {
     response
 }
 
+/// `503` on a connection served from the reserve (the listener is full).
+pub fn over_capacity(json_route: bool) -> Response<Body> {
+    let mut response = error(
+        json_route,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "over_capacity",
+        "The server is at its connection limit; try again shortly.",
+    );
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
 /// A plain-text answer (health checks, metrics).
 pub fn text(status: StatusCode, body: impl Into<Bytes>, content_type: Option<&'static str>) -> Response<Body> {
     let mut response = Response::new(Body::new(body.into()));

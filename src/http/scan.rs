@@ -10,7 +10,7 @@ use super::forwarded;
 use super::respond::{self, Body};
 use crate::domain::Availability;
 use crate::metrics::{Kind, Outcome};
-use crate::percent::{decode_strict, ParamError};
+use crate::percent::decode_strict;
 use crate::scheme_url::{self, LegacyScan};
 use crate::table::{Hit, Snapshot};
 use crate::url_key;
@@ -49,7 +49,7 @@ pub fn answer(table: &Snapshot, cache_control: &HeaderValue, req: &ScanRequest<'
     let mut bad_escape = false;
     if let Some(segment) = single_segment(req.path) {
         let decoded = decode_strict(segment.as_bytes());
-        bad_escape = decoded == Err(ParamError::BadEscape);
+        bad_escape = decoded.is_err();
         if let Some(hit) = decoded.ok().and_then(|code| table.code(&code)) {
             return answer_hit(&hit, Kind::Code, cache_control, req, None);
         }
@@ -69,7 +69,7 @@ pub fn answer(table: &Snapshot, cache_control: &HeaderValue, req: &ScanRequest<'
             answer_hit(&hit, Kind::Rule, cache_control, req, Some(legacy))
         }
         Err(url_key::InvalidHost) => bad_request("The Host header does not name a host."),
-        Ok(None) if bad_escape => bad_request("The path has an invalid percent-encoding."),
+        Ok(None) if bad_escape => bad_request("The path has an invalid percent-encoding or is not UTF-8 once decoded."),
         Ok(None) => (
             respond::html_error(
                 StatusCode::NOT_FOUND,

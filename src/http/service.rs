@@ -1,6 +1,7 @@
 //! The hyper service: checks each request, routes it, times and counts it.
 
 use super::respond::{self, Body};
+use super::server::Mode;
 use super::state::ScanState;
 use super::{resolve, scan};
 use crate::metrics::Route;
@@ -21,11 +22,18 @@ pub const MAX_TARGET_LEN: usize = 8 * 1024;
 pub struct ScanService {
     state: Arc<ScanState>,
     peer: IpAddr,
+    mode: Mode,
 }
 
 impl ScanService {
     pub fn new(state: Arc<ScanState>, peer: IpAddr) -> ScanService {
-        ScanService { state, peer }
+        ScanService::with_mode(state, peer, Mode::Normal)
+    }
+
+    /// A service for a connection served in `mode`: a reserve connection
+    /// (beyond the connection cap) answers health checks only.
+    pub fn with_mode(state: Arc<ScanState>, peer: IpAddr, mode: Mode) -> ScanService {
+        ScanService { state, peer, mode }
     }
 
     /// Answers one request. Generic over the body, which is never read, so
@@ -61,34 +69,18 @@ impl ScanService {
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return (route, respond::method_not_allowed(json));
         }
-        let host = match req.headers().get(HOST).map(|h| h.to_str()) {
-            Some(Ok(host)) if !host.is_empty() => host,
-            Some(_) => {
+        let host = match request_host(req) {
+            Ok(host) => host,
+            Err(message) => {
                 return (
                     route,
-                    respond::error(
-                        json,
-                        StatusCode::BAD_REQUEST,
-                        "bad_request",
-                        "The Host header is not valid.",
-                    ),
+                    respond::error(json, StatusCode::BAD_REQUEST, "bad_request", message),
                 )
             }
-            None => match uri.authority() {
-                Some(authority) => authority.as_str(),
-                None => {
-                    return (
-                        route,
-                        respond::error(
-                            json,
-                            StatusCode::BAD_REQUEST,
-                            "bad_request",
-                            "The Host header is missing.",
-                        ),
-                    )
-                }
-            },
         };
+        if self.mode == Mode::Reserve && !matches!(route, Route::Healthz | Route::Readyz) {
+            return (route, respond::over_capacity(json));
+        }
         let response = match route {
             Route::Healthz => respond::text(StatusCode::OK, "ok\n", None),
             Route::Readyz => self.readyz(),
@@ -153,6 +145,66 @@ impl ScanService {
     }
 }
 
+/// The host a request is for (RFC 9112 §3.2): the authority of an
+/// absolute-form target wins over `Host`; otherwise exactly one `Host`
+/// header, holding a host name or address and an optional port.
+fn request_host<B>(req: &Request<B>) -> Result<&str, &'static str> {
+    let host = match req.uri().authority() {
+        Some(authority) => {
+            if authority.as_str().contains('@') {
+                return Err("The request target must not carry user information.");
+            }
+            authority.as_str()
+        }
+        None => {
+            let mut hosts = req.headers().get_all(HOST).iter();
+            let Some(first) = hosts.next() else {
+                return Err("The Host header is missing.");
+            };
+            if hosts.next().is_some() {
+                return Err("The request has more than one Host header.");
+            }
+            first.to_str().map_err(|_| "The Host header is not valid.")?
+        }
+    };
+    if valid_host(host) {
+        Ok(host)
+    } else {
+        Err("The Host header is not valid.")
+    }
+}
+
+/// `name[:port]` or `[v6]:port`, as a request may name a host.
+fn valid_host(host: &str) -> bool {
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((v6, after)) => {
+                let port = match after {
+                    "" => None,
+                    p => match p.strip_prefix(':') {
+                        Some(port) => Some(port),
+                        None => return false,
+                    },
+                };
+                (v6, port)
+            }
+            None => return false,
+        }
+    } else {
+        match host.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        }
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':'));
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    name_ok && port_ok
+}
+
 impl hyper::service::Service<Request<Incoming>> for ScanService {
     type Response = Response<Body>;
     type Error = Infallible;
@@ -160,6 +212,43 @@ impl hyper::service::Service<Request<Incoming>> for ScanService {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         ready(Ok(self.handle(&req)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_as_rfc_9112_has_them() {
+        let request = |target: &str, hosts: &[&str]| {
+            let mut builder = Request::builder().uri(target);
+            for host in hosts {
+                builder = builder.header(HOST, *host);
+            }
+            builder.body(()).unwrap()
+        };
+        let cases: &[(&str, &[&str], Result<&str, ()>)] = &[
+            ("/a", &["go.example.com"], Ok("go.example.com")),
+            ("/a", &["go.example.com:8080"], Ok("go.example.com:8080")),
+            ("/a", &["[::1]:8080"], Ok("[::1]:8080")),
+            ("/a", &["127.0.0.1"], Ok("127.0.0.1")),
+            ("/a", &[], Err(())),
+            ("/a", &["a.com", "b.com"], Err(())),
+            ("/a", &[""], Err(())),
+            ("/a", &["a b"], Err(())),
+            ("/a", &["a.com/x"], Err(())),
+            ("/a", &["a.com:80x"], Err(())),
+            ("/a", &["[::1"], Err(())),
+            ("http://abs.example.com/a", &["other.example.com"], Ok("abs.example.com")),
+            ("http://abs.example.com:81/a", &[], Ok("abs.example.com:81")),
+            ("http://u@abs.example.com/a", &["abs.example.com"], Err(())),
+        ];
+        for (target, hosts, want) in cases {
+            let req = request(target, hosts);
+            let got = request_host(&req).map_err(drop);
+            assert_eq!(got, *want, "{target} {hosts:?}");
+        }
     }
 }
 

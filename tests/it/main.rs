@@ -4,6 +4,8 @@
 //! module per area; cases are tables where they can be.
 
 mod admin;
+mod faults;
+mod hostile;
 mod loadtest;
 mod scan;
 mod support;

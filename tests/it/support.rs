@@ -28,6 +28,8 @@ pub struct Server {
     pub scan: String,
     pub admin: String,
     pub token: String,
+    /// The data directory.
+    pub data: PathBuf,
     client: Client,
     logs: Arc<Mutex<Vec<String>>>,
     /// Removed after the process is killed (fields drop after `Drop::drop`).
@@ -69,7 +71,13 @@ impl Server {
     /// Like [`Server::start_on`], but a failed start is returned with its
     /// log instead of panicking.
     pub fn try_start_on(data: &Path, extra: &[&str]) -> Result<Server, String> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_qrlaunch"))
+        Server::try_start_with(data, extra, &|_| {})
+    }
+
+    /// Like [`Server::try_start_on`], with a last say over the command.
+    pub fn try_start_with(data: &Path, extra: &[&str], configure: &dyn Fn(&mut Command)) -> Result<Server, String> {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_qrlaunch"));
+        command
             .args([
                 "--listen",
                 "127.0.0.1:0",
@@ -84,9 +92,9 @@ impl Server {
             .env_remove("QRLAUNCH_ADMIN_TOKEN")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start qrlaunch");
+            .stderr(Stdio::piped());
+        configure(&mut command);
+        let mut child = command.spawn().expect("start qrlaunch");
         let logs = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().expect("stderr");
         let sink = logs.clone();
@@ -123,6 +131,7 @@ impl Server {
             scan: listening["scan"].as_str().unwrap().to_string(),
             admin: listening["admin"].as_str().unwrap().to_string(),
             token: String::new(),
+            data: data.to_path_buf(),
             client,
             logs,
             _dir: None,

@@ -34,7 +34,15 @@ fn malformed_requests_get_4xx_and_the_server_lives_on() {
         ("GET /spring24 HTTP/1.1\r\nConnection: close\r\n\r\n".into(), "400"),
         (
             "GET /spring24 HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n".into(),
-            "302",
+            "400",
+        ),
+        (
+            "GET /spring24 HTTP/1.1\r\nHost: a.com\r\nHost: b.com\r\nConnection: close\r\n\r\n".into(),
+            "400",
+        ),
+        (
+            "GET /spring24 HTTP/1.1\r\nHost: a.com:80x\r\nConnection: close\r\n\r\n".into(),
+            "400",
         ),
         (
             "GET /app/x HTTP/1.1\r\nHost: evil.com/x\r\nConnection: close\r\n\r\n".into(),
@@ -54,7 +62,7 @@ fn malformed_requests_get_4xx_and_the_server_lives_on() {
         ),
         (
             "GET /%ff%fe HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".into(),
-            "404",
+            "400",
         ),
         (
             "POST /spring24 HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),

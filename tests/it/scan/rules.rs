@@ -122,3 +122,16 @@ fn a_disabled_rule_answers_gone() {
     let server = Server::with_table(TABLE, &[]);
     assert_eq!(scan_url(&server, "https://gone.example.com/x").status(), 410);
 }
+
+/// RFC 9112 §3.2.2: an absolute-form target's authority wins over `Host`.
+#[test]
+fn an_absolute_form_target_names_the_host() {
+    let server = Server::with_table(TABLE, &[]);
+    let answer = server.raw(
+        b"GET http://plain.example.com/dl?x=1 HTTP/1.1\r\nHost: other.example.com\r\nConnection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 302 "), "{answer}");
+    assert!(answer.contains("path=rule/plain"), "{answer}");
+    let answer = server.raw(b"GET /dl?x=1 HTTP/1.1\r\nHost: other.example.com\r\nConnection: close\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 404 "), "{answer}");
+}
