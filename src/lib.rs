@@ -17,7 +17,9 @@
 //! * [`table`]: the immutable in-memory table and the lock-free [`table::LiveTable`]
 //!   that publishes it;
 //! * [`scheme_url`]: rendering the `weixin://` URL;
+//! * [`qr`]: QR images (SVG, PNG) of URLs;
 //! * [`domain`]: validated types (`AppId`, `Code`, `PagePath`, `Entry`, …);
+//! * [`client_class`]: which kind of client asked, from its User-Agent;
 //! * [`percent`]: strict percent-decoding and URL-component encoding;
 //! * [`ndjson`]: the NDJSON table file, one reader for every use;
 //! * [`metrics`]: Prometheus metrics with pre-registered handles;
@@ -36,12 +38,14 @@ pub mod api;
 pub mod app;
 pub mod background;
 pub mod cli;
+pub mod client_class;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod metrics;
 pub mod ndjson;
 pub mod percent;
+pub mod qr;
 pub mod scheme_url;
 pub mod store;
 pub mod sync;

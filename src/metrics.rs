@@ -108,6 +108,10 @@ const STATUSES: [u16; 10] = [200, 302, 400, 404, 405, 410, 414, 500, 503, 0];
 pub enum Kind {
     Code,
     Rule,
+    /// A verification file.
+    File,
+    /// No rule matched; the host sends such URLs to its origin.
+    PassThrough,
     /// Neither a known code nor a URL any rule matches.
     None,
 }
@@ -121,7 +125,13 @@ pub enum Outcome {
     BadRequest,
 }
 
-const KINDS: [(Kind, &str); 3] = [(Kind::Code, "code"), (Kind::Rule, "rule"), (Kind::None, "none")];
+const KINDS: [(Kind, &str); 5] = [
+    (Kind::Code, "code"),
+    (Kind::Rule, "rule"),
+    (Kind::File, "file"),
+    (Kind::PassThrough, "pass_through"),
+    (Kind::None, "none"),
+];
 const OUTCOMES: [(Outcome, &str); 4] = [
     (Outcome::Found, "found"),
     (Outcome::Gone, "gone"),
@@ -149,6 +159,8 @@ pub struct Metrics {
     write_failures: Vec<Counter>,
     connections: Vec<Gauge>,
     connections_refused: Vec<Counter>,
+    https_rule_missed: Counter,
+    query_truncated: Counter,
     /// Open connections on every listener, readable (gauges are write-only).
     open_connections: std::sync::atomic::AtomicI64,
 }
@@ -257,6 +269,16 @@ impl Metrics {
             None,
             "Connections closed at once because the listener was at its cap and reserve.".into(),
         );
+        recorder.describe_counter(
+            "qrlaunch_https_rule_missed_total".into(),
+            None,
+            "404s of plain-http requests from untrusted peers that an https rule would have matched.".into(),
+        );
+        recorder.describe_counter(
+            "qrlaunch_query_truncated_total".into(),
+            None,
+            "Legacy scans whose q was shortened to keep the scheme's query within 512 characters.".into(),
+        );
         recorder.describe_gauge(
             "qrlaunch_build_info".into(),
             None,
@@ -326,8 +348,15 @@ impl Metrics {
                 .collect(),
             connections_refused: Listener::ALL
                 .iter()
-                .map(|l| counter("qrlaunch_connections_refused_total", vec![Label::new("listener", l.as_str())]))
+                .map(|l| {
+                    counter(
+                        "qrlaunch_connections_refused_total",
+                        vec![Label::new("listener", l.as_str())],
+                    )
+                })
                 .collect(),
+            https_rule_missed: counter("qrlaunch_https_rule_missed_total", vec![]),
+            query_truncated: counter("qrlaunch_query_truncated_total", vec![]),
             open_connections: std::sync::atomic::AtomicI64::new(0),
         }
     }
@@ -400,6 +429,14 @@ impl Metrics {
     pub fn connection_closed(&self, listener: Listener) {
         self.connections[listener.index()].decrement(1.0);
         self.open_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn https_rule_missed(&self) {
+        self.https_rule_missed.increment(1);
+    }
+
+    pub fn query_truncated(&self) {
+        self.query_truncated.increment(1);
     }
 
     /// Open connections on every listener.

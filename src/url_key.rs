@@ -84,6 +84,14 @@ pub fn write_request_key(out: &mut String, scheme: &str, host: &str, target: &st
     Ok(())
 }
 
+/// The host part of a key written by [`write_request_key`] or
+/// [`normalize_absolute`]: lower-case, without the scheme's default port.
+pub fn host_of_key(key: &str) -> &str {
+    let after = key.split_once("://").map_or(key, |(_, rest)| rest);
+    let end = after.find('/').unwrap_or(after.len());
+    &after[..end]
+}
+
 /// The `Host` header did not name a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InvalidHost;

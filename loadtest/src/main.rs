@@ -238,7 +238,7 @@ fn gen_nginx_map(spec: Spec, out: &PathBuf) -> Result<(), String> {
     let table = builder.build();
     let lines = table
         .codes()
-        .map(|(code, hit)| format!("    \"/{code}\" \"{}\";", scheme_url::render(&hit, None)));
+        .map(|(code, hit)| format!("    \"/{code}\" \"{}\";", scheme_url::render(&hit, None).url));
     let head = ["map $uri $qr_target {".to_string(), "    default \"\";".to_string()];
     write_lines(out, head.into_iter().chain(lines).chain(["}".to_string()]))
 }

@@ -21,6 +21,7 @@ pub mod signals;
 use crate::admin::auth::{AdminToken, TokenError, TokenSource};
 use crate::admin::{AdminOptions, AdminState};
 use crate::config::{ServeArgs, StoreUrl};
+use crate::http::decide::CodeHosts;
 use crate::http::{self, ConnectionOptions, ScanOptions, ScanService, ScanState};
 use crate::metrics::{Listener, Metrics};
 use crate::percent;
@@ -50,6 +51,10 @@ pub enum AppError {
     Seed(#[from] seed::SeedError),
     #[error("admin API: {0}")]
     Token(#[from] TokenError),
+    #[error(transparent)]
+    PublicUrl(crate::http::decide::BadPublicUrl),
+    #[error("--client-header {0:?} is not a valid header name")]
+    ClientHeader(String),
 }
 
 /// The addresses a started service listens on, printed as one JSON line on
@@ -87,10 +92,25 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     let replica = Arc::new(Replica::new(metrics.clone()));
     let mut options = ScanOptions::new(args.cache_max_age, args.trusted_nets());
     options.max_lag = args.max_lag;
+    options.assume_https = args.assume_https;
+    options.answers = args.answers();
+    options.code_hosts = CodeHosts::parse(&args.public_urls).map_err(AppError::PublicUrl)?;
+    if let Some(name) = &args.client_header {
+        let header =
+            hyper::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| AppError::ClientHeader(name.clone()))?;
+        options.set_client_header(Some(header));
+    }
+    if options.code_hosts.is_anywhere() {
+        tracing::info!("launch codes answer on every host (no --public-url)");
+    } else {
+        tracing::info!(public_urls = ?args.public_urls, "launch codes answer only under the public URLs; other hosts answer rules");
+    }
     let scan_state = Arc::new(ScanState::new(replica.clone(), metrics.clone(), options));
     let open_files = http::server::raise_open_files_limit();
     // Keep descriptors for the admin listener, the store and files.
-    let derived = usize::try_from(open_files.saturating_sub(512)).unwrap_or(usize::MAX).clamp(64, 4096);
+    let derived = usize::try_from(open_files.saturating_sub(512))
+        .unwrap_or(usize::MAX)
+        .clamp(64, 4096);
     let connection_options = ConnectionOptions {
         header_read_timeout: args.header_read_timeout,
         shutdown_grace: args.shutdown_grace,

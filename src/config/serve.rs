@@ -1,5 +1,6 @@
 //! The server's flags.
 
+use crate::http::AnswerMode;
 use clap::Args;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
@@ -61,6 +62,43 @@ pub struct ServeArgs {
         value_parser = parse_trusted_proxy,
     )]
     pub trusted_proxies: Vec<TrustedProxy>,
+
+    /// Base URL that launch codes are printed under (repeat for several),
+    /// e.g. https://go.example.com/ : codes answer only on these hosts, below
+    /// the path; every other host answers rules only. Without it, codes
+    /// answer on every host.
+    #[arg(long = "public-url", env = "QRLAUNCH_PUBLIC_URLS", value_delimiter = ',')]
+    pub public_urls: Vec<String>,
+
+    /// Every request came over https (TLS ends upstream), whatever the
+    /// forwarding headers say or do not say.
+    #[arg(long, env = "QRLAUNCH_ASSUME_HTTPS")]
+    pub assume_https: bool,
+
+    /// A header in which a trusted proxy names the client class
+    /// (ios, android, wechat, inapp, desktop, other), e.g. X-QR-Client;
+    /// answers then vary on it instead of User-Agent.
+    #[arg(long, env = "QRLAUNCH_CLIENT_HEADER")]
+    pub client_header: Option<String>,
+
+    /// How iPhones and iPads are answered.
+    #[arg(long, env = "QRLAUNCH_ANSWER_IOS", value_enum, default_value = "redirect")]
+    pub answer_ios: AnswerMode,
+    /// How Android (and HarmonyOS) browsers are answered.
+    #[arg(long, env = "QRLAUNCH_ANSWER_ANDROID", value_enum, default_value = "page")]
+    pub answer_android: AnswerMode,
+    /// How WeChat's own browser is answered.
+    #[arg(long, env = "QRLAUNCH_ANSWER_WECHAT", value_enum, default_value = "page")]
+    pub answer_wechat: AnswerMode,
+    /// How other in-app browsers (WeCom, QQ, Weibo, Alipay, …) are answered.
+    #[arg(long, env = "QRLAUNCH_ANSWER_INAPP", value_enum, default_value = "page")]
+    pub answer_inapp: AnswerMode,
+    /// How desktop browsers are answered.
+    #[arg(long, env = "QRLAUNCH_ANSWER_DESKTOP", value_enum, default_value = "page")]
+    pub answer_desktop: AnswerMode,
+    /// How curl, bots, link previews and unknown clients are answered.
+    #[arg(long, env = "QRLAUNCH_ANSWER_OTHER", value_enum, default_value = "redirect")]
+    pub answer_other: AnswerMode,
 
     /// max-age, in seconds, of the Cache-Control header on redirects and
     /// resolve answers.
@@ -157,6 +195,18 @@ impl ServeArgs {
                 TrustedProxy::Nobody => None,
             })
             .collect()
+    }
+
+    /// The answer for each client class, in [`crate::client_class::ClientClass::ALL`] order.
+    pub fn answers(&self) -> [AnswerMode; 6] {
+        [
+            self.answer_ios,
+            self.answer_android,
+            self.answer_wechat,
+            self.answer_inapp,
+            self.answer_desktop,
+            self.answer_other,
+        ]
     }
 
     /// The store to open: `--store`, else SQLite in `--data`.

@@ -3,16 +3,22 @@
 //! * [`server`]: accept loop, per-connection hyper tasks, graceful shutdown;
 //! * [`service`]: the hyper `Service`: checks the request, routes it, times
 //!   and counts it;
-//! * [`scan`]: `/{code}` and legacy URLs → `302` to the WeChat scheme;
+//! * [`decide`]: what a URL resolves to: file, code, rule, pass-through,
+//!   not found (the one decision for scans and `/v1/resolve?url=`);
+//! * [`scan`]: the decision shaped for the client: `302`, launch page, 404/410;
+//! * [`pages`]: the launch and error pages (askama templates, zh/en);
 //! * [`resolve`]: `GET /v1/resolve` → JSON entry point;
 //! * [`respond`]: response builders (redirect, JSON and HTML errors);
 //! * [`forwarded`]: which scheme a request came in on, trusting
-//!   `X-Forwarded-Proto` only from configured proxies.
+//!   `X-Forwarded-Proto` and `Forwarded` only from configured proxies;
+//! * [`server`]: accept loop, connection caps, graceful shutdown.
 //!
 //! Handlers are synchronous: everything they need is in memory, so the
 //! service's future is `std::future::Ready` and nothing is boxed per request.
 
+pub mod decide;
 pub mod forwarded;
+pub mod pages;
 pub mod resolve;
 pub mod respond;
 pub mod scan;
@@ -22,4 +28,4 @@ mod state;
 
 pub use server::{serve, ConnectionOptions, Mode};
 pub use service::ScanService;
-pub use state::{ScanOptions, ScanState};
+pub use state::{AnswerMode, ScanOptions, ScanState};

@@ -3,7 +3,10 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use hyper::header::{
+    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, RETRY_AFTER, VARY,
+    X_CONTENT_TYPE_OPTIONS,
+};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
@@ -14,8 +17,8 @@ const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 
-/// `302 Found` to `location`, cacheable as configured.
-pub fn redirect(location: String, cache_control: &HeaderValue) -> Response<Body> {
+/// `302 Found` to `location`, cacheable as configured, varying on `vary`.
+pub fn redirect(location: String, cache_control: &HeaderValue, vary: Option<HeaderValue>) -> Response<Body> {
     let mut response = Response::new(Body::default());
     *response.status_mut() = StatusCode::FOUND;
     let headers = response.headers_mut();
@@ -27,11 +30,44 @@ pub fn redirect(location: String, cache_control: &HeaderValue) -> Response<Body>
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal error",
                 "The redirect could not be built.",
-                None,
             )
         }
     };
     headers.insert(CACHE_CONTROL, cache_control.clone());
+    if let Some(vary) = vary {
+        headers.insert(VARY, vary);
+    }
+    response
+}
+
+/// What a page may load: nothing from anywhere, its own inline style and
+/// script, and `data:` images.
+const PAGE_POLICY: HeaderValue = HeaderValue::from_static(
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+);
+const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+const VARY_LANGUAGE: HeaderValue = HeaderValue::from_static("Accept-Language");
+
+/// An HTML page from [`super::pages`]: cacheable with `cache_control`, or
+/// `no-store` without. It varies on `Accept-Language` (launch pages set
+/// their own `Vary`).
+pub fn page(status: StatusCode, html: String, cache_control: Option<&HeaderValue>) -> Response<Body> {
+    let mut response = Response::new(Body::new(Bytes::from(html)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HTML);
+    headers.insert(CACHE_CONTROL, cache_control.cloned().unwrap_or(NO_STORE));
+    headers.insert(CONTENT_SECURITY_POLICY, PAGE_POLICY);
+    headers.insert(X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    headers.insert(VARY, VARY_LANGUAGE);
+    response
+}
+
+/// A verification file: the stored text as `text/plain`.
+pub fn file(body: &str, cache_control: &HeaderValue) -> Response<Body> {
+    let mut response = Response::new(Body::new(Bytes::copy_from_slice(body.as_bytes())));
+    response.headers_mut().insert(CONTENT_TYPE, TEXT);
+    response.headers_mut().insert(CACHE_CONTROL, cache_control.clone());
     response
 }
 
@@ -57,23 +93,14 @@ pub fn json_error(status: StatusCode, kind: &str, message: &str) -> Response<Bod
     json(status, &ErrorBody { error: kind, message }, &NO_STORE)
 }
 
-/// A small HTML page for a person holding a phone; `fallback` is offered as
-/// a link when the entry has one.
-pub fn html_error(status: StatusCode, title: &str, message: &str, fallback: Option<&str>) -> Response<Body> {
-    let link = fallback
-        .map(|url| format!("<p><a href=\"{}\">Continue on the web</a></p>", escape(url)))
-        .unwrap_or_default();
-    let page = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <title>{title}</title></head><body><h1>{title}</h1><p>{}</p>{link}</body></html>\n",
-        escape(message),
-        title = escape(title),
+/// A small English HTML page for errors outside the scan answer proper.
+pub fn html_error(status: StatusCode, title: &str, message: &str) -> Response<Body> {
+    let html = super::pages::error(
+        super::pages::Problem::Other { title, message },
+        super::pages::Lang::En,
+        None,
     );
-    let mut response = Response::new(Body::new(Bytes::from(page)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HTML);
-    response.headers_mut().insert(CACHE_CONTROL, NO_STORE);
-    response
+    page(status, html, None)
 }
 
 /// An error in the form the route's clients read.
@@ -81,7 +108,7 @@ pub fn error(json_route: bool, status: StatusCode, kind: &str, message: &str) ->
     if json_route {
         json_error(status, kind, message)
     } else {
-        html_error(status, status.canonical_reason().unwrap_or("Error"), message, None)
+        html_error(status, status.canonical_reason().unwrap_or("Error"), message)
     }
 }
 
@@ -135,30 +162,4 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>, content_type: Option<&'s
     response.headers_mut().insert(CONTENT_TYPE, content_type);
     response.headers_mut().insert(CACHE_CONTROL, NO_STORE);
     response
-}
-
-/// Escapes text for HTML element content and attribute values.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn html_escapes_what_it_echoes() {
-        assert_eq!(escape(r#"<a href="x">&'"#), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
-    }
 }

@@ -147,7 +147,10 @@ where
         }
     }
     drop(listener);
-    tracing::info!(listener = label.as_str(), "shutting down: listener closed, finishing in-flight requests");
+    tracing::info!(
+        listener = label.as_str(),
+        "shutting down: listener closed, finishing in-flight requests"
+    );
     tokio::select! {
         () = graceful.shutdown() => true,
         () = tokio::time::sleep(options.shutdown_grace) => {

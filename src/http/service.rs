@@ -1,9 +1,10 @@
 //! The hyper service: checks each request, routes it, times and counts it.
 
+use super::decide::Target;
 use super::respond::{self, Body};
 use super::server::Mode;
 use super::state::ScanState;
-use super::{resolve, scan};
+use super::{forwarded, resolve, scan};
 use crate::metrics::Route;
 use hyper::body::Incoming;
 use hyper::header::HOST;
@@ -100,16 +101,34 @@ impl ScanService {
 
     fn scan<B>(&self, req: &Request<B>, host: &str, target: &str, path: &str) -> Response<Body> {
         let state = &*self.state;
+        let options = &state.options;
+        let scheme = forwarded::scheme(req.headers(), self.peer, &options.trusted_proxies, options.assume_https);
         let request = scan::ScanRequest {
             headers: req.headers(),
             peer: self.peer,
-            trusted_proxies: &state.options.trusted_proxies,
-            host,
-            target,
-            path,
+            target: Target {
+                scheme: scheme.name(),
+                host,
+                path,
+                path_and_query: target,
+            },
+            scheme,
             now_unix: now_unix(),
         };
-        let (response, kind, outcome) = scan::answer(&state.replica.load(), &state.options.cache_control, &request);
+        let (response, shaped) = scan::answer(&state.replica.load(), options, &state.metrics, &request);
+        state.metrics.resolve(shaped.kind, shaped.outcome);
+        response
+    }
+
+    fn resolve(&self, query: &str) -> Response<Body> {
+        let state = &*self.state;
+        let (response, kind, outcome) = resolve::answer(
+            &state.replica.load(),
+            &state.options.code_hosts,
+            &state.options.cache_control,
+            query,
+            now_unix(),
+        );
         state.metrics.resolve(kind, outcome);
         response
     }
@@ -133,14 +152,6 @@ impl ScanService {
         if let Ok(value) = hyper::header::HeaderValue::try_from(status.applied.to_string()) {
             response.headers_mut().insert(crate::sync::POSITION_HEADER, value);
         }
-        response
-    }
-
-    fn resolve(&self, query: &str) -> Response<Body> {
-        let state = &*self.state;
-        let (response, kind, outcome) =
-            resolve::answer(&state.replica.load(), &state.options.cache_control, query, now_unix());
-        state.metrics.resolve(kind, outcome);
         response
     }
 }
@@ -215,6 +226,12 @@ impl hyper::service::Service<Request<Incoming>> for ScanService {
     }
 }
 
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,7 +257,11 @@ mod tests {
             ("/a", &["a.com/x"], Err(())),
             ("/a", &["a.com:80x"], Err(())),
             ("/a", &["[::1"], Err(())),
-            ("http://abs.example.com/a", &["other.example.com"], Ok("abs.example.com")),
+            (
+                "http://abs.example.com/a",
+                &["other.example.com"],
+                Ok("abs.example.com"),
+            ),
             ("http://abs.example.com:81/a", &[], Ok("abs.example.com:81")),
             ("http://u@abs.example.com/a", &["abs.example.com"], Err(())),
         ];
@@ -250,10 +271,4 @@ mod tests {
             assert_eq!(got, *want, "{target} {hosts:?}");
         }
     }
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -1,7 +1,10 @@
+use super::decide::CodeHosts;
+use crate::client_class::ClientClass;
 use crate::metrics::Metrics;
 use crate::sync::Replica;
-use hyper::header::HeaderValue;
+use hyper::header::{HeaderName, HeaderValue};
 use ipnet::IpNet;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,27 +16,87 @@ pub struct ScanState {
     pub options: ScanOptions,
 }
 
+/// How a client class is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AnswerMode {
+    /// `302` to the WeChat scheme.
+    Redirect,
+    /// `200` launch page.
+    Page,
+}
+
 /// Settings of the scan path.
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
     /// `Cache-Control` of a successful answer, e.g. `public, max-age=60`.
     pub cache_control: HeaderValue,
-    /// Peers whose `X-Forwarded-Proto` is believed.
+    /// Peers whose forwarding headers are believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// TLS always ends upstream: a request without a trusted header is `https`.
+    pub assume_https: bool,
     /// `/readyz` says 503 while the table is behind the store by more.
     pub max_lag: Duration,
+    /// Where codes answer (`--public-url`).
+    pub code_hosts: CodeHosts,
+    /// The answer for each client class, by [`ClientClass::index`].
+    pub answers: [AnswerMode; 6],
+    /// A header in which a trusted proxy names the client class.
+    pub client_header: Option<HeaderName>,
+    vary: [HeaderValue; 4],
 }
 
 impl ScanOptions {
     pub fn new(cache_max_age: u32, trusted_proxies: Vec<IpNet>) -> ScanOptions {
         let cache_control =
             HeaderValue::try_from(format!("public, max-age={cache_max_age}")).expect("digits are a valid header value");
-        ScanOptions {
+        let mut options = ScanOptions {
             cache_control,
             trusted_proxies,
+            assume_https: false,
             max_lag: Duration::from_secs(5),
-        }
+            code_hosts: CodeHosts::anywhere(),
+            answers: default_answers(),
+            client_header: None,
+            vary: [
+                HeaderValue::from_static("User-Agent"),
+                HeaderValue::from_static("User-Agent, Accept-Language"),
+                HeaderValue::from_static("User-Agent"),
+                HeaderValue::from_static("User-Agent, Accept-Language"),
+            ],
+        };
+        options.set_client_header(None);
+        options
     }
+
+    /// Names the header a trusted proxy classifies clients in; answers
+    /// then vary on it rather than on the whole User-Agent.
+    pub fn set_client_header(&mut self, header: Option<HeaderName>) {
+        if let Some(name) = &header {
+            let text = name.as_str();
+            let with_lang = format!("{text}, Accept-Language");
+            self.vary[2] = HeaderValue::from_str(text).expect("a header name is a valid value");
+            self.vary[3] = HeaderValue::from_str(&with_lang).expect("a header name is a valid value");
+        }
+        self.client_header = header;
+    }
+
+    /// The `Vary` of a scan answer: what chose the class, plus the language
+    /// for pages.
+    pub fn vary(&self, class_from_header: bool, page: bool) -> HeaderValue {
+        self.vary[usize::from(class_from_header) * 2 + usize::from(page)].clone()
+    }
+
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        super::forwarded::is_trusted(peer, &self.trusted_proxies)
+    }
+}
+
+/// iOS and tools follow a `302`; everyone else gets a page.
+pub fn default_answers() -> [AnswerMode; 6] {
+    let mut answers = [AnswerMode::Page; 6];
+    answers[ClientClass::Ios.index()] = AnswerMode::Redirect;
+    answers[ClientClass::Other.index()] = AnswerMode::Redirect;
+    answers
 }
 
 impl Default for ScanOptions {
@@ -53,8 +116,13 @@ impl ScanState {
 
     /// State serving `table` at once (benches, in-process tests).
     pub fn serving(table: crate::table::Table, metrics: Metrics, options: ScanOptions) -> ScanState {
+        ScanState::serving_snapshot(crate::table::Snapshot::new(table), metrics, options)
+    }
+
+    /// State serving `snapshot` at once.
+    pub fn serving_snapshot(snapshot: crate::table::Snapshot, metrics: Metrics, options: ScanOptions) -> ScanState {
         let metrics = Arc::new(metrics);
-        let replica = Arc::new(Replica::serving(crate::table::Snapshot::new(table), metrics.clone()));
+        let replica = Arc::new(Replica::serving(snapshot, metrics.clone()));
         ScanState::new(replica, metrics, options)
     }
 

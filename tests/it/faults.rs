@@ -53,7 +53,9 @@ fn fill(path: &Path) {
 }
 
 fn code_line(code: &str, query: &str) -> String {
-    format!(r#"{{"code":"{code}","appid":"wx1234567890abcdef","path":"pages/f/index","query":"{query}","tags":["fault"]}}"#)
+    format!(
+        r#"{{"code":"{code}","appid":"wx1234567890abcdef","path":"pages/f/index","query":"{query}","tags":["fault"]}}"#
+    )
 }
 
 fn import(server: &Server, lines: &[String]) -> Response {
@@ -127,7 +129,11 @@ fn a_full_disk_never_acknowledges_a_lost_write() {
         // Grow the write-ahead log toward the limit with harmless writes.
         let big = "x".repeat(400);
         for i in 0..400 {
-            let r = server.send_json(Method::PUT, &format!("/admin/v1/codes/pad{i}"), &code_body("p", &format!("q={big}")));
+            let r = server.send_json(
+                Method::PUT,
+                &format!("/admin/v1/codes/pad{i}"),
+                &code_body("p", &format!("q={big}")),
+            );
             if !r.status().is_success() {
                 break;
             }
@@ -141,36 +147,62 @@ fn a_full_disk_never_acknowledges_a_lost_write() {
     for i in 0..100 {
         let (response, effect) = match i % 6 {
             0 => (
-                server.send_json(Method::POST, "/admin/v1/codes", &json!({"code": format!("new{i}"), "appid": "wx1234567890abcdef", "path": "p", "query": "v=1"})),
-                Effect::Created { code: format!("new{i}"), query: "v=1".into() },
+                server.send_json(
+                    Method::POST,
+                    "/admin/v1/codes",
+                    &json!({"code": format!("new{i}"), "appid": "wx1234567890abcdef", "path": "p", "query": "v=1"}),
+                ),
+                Effect::Created {
+                    code: format!("new{i}"),
+                    query: "v=1".into(),
+                },
             ),
             1 => (
                 server.send_json(Method::PUT, &format!("/admin/v1/codes/put{i}"), &code_body("p", "v=2")),
-                Effect::Created { code: format!("put{i}"), query: "v=2".into() },
+                Effect::Created {
+                    code: format!("put{i}"),
+                    query: "v=2".into(),
+                },
             ),
             2 => {
                 let code = format!("pat{}", i % 20);
                 let new = format!("v=p{i}");
                 let current = query_of(&server, &code).unwrap_or_else(|| "v=old".into());
                 (
-                    server.send_json(Method::PATCH, &format!("/admin/v1/codes/{code}"), &json!({"query": new})),
-                    Effect::Patched { code, old: current, new },
+                    server.send_json(
+                        Method::PATCH,
+                        &format!("/admin/v1/codes/{code}"),
+                        &json!({"query": new}),
+                    ),
+                    Effect::Patched {
+                        code,
+                        old: current,
+                        new,
+                    },
                 )
             }
             3 => {
                 let code = format!("del{}", i % 20);
                 (
-                    server.admin(Method::DELETE, &format!("/admin/v1/codes/{code}")).send().unwrap(),
+                    server
+                        .admin(Method::DELETE, &format!("/admin/v1/codes/{code}"))
+                        .send()
+                        .unwrap(),
                     Effect::Deleted { code },
                 )
             }
             4 => (
                 import(&server, &[code_line(&format!("imp{i}"), "v=3")]),
-                Effect::Created { code: format!("imp{i}"), query: "v=3".into() },
+                Effect::Created {
+                    code: format!("imp{i}"),
+                    query: "v=3".into(),
+                },
             ),
             _ => (
                 server.send_json(Method::PUT, &format!("/admin/v1/hosts/h{i}.example.com"), &json!({})),
-                Effect::Host { host: format!("h{i}.example.com") },
+                Effect::Host {
+                    host: format!("h{i}.example.com"),
+                },
             ),
         };
         let status = response.status();
@@ -188,7 +220,11 @@ fn a_full_disk_never_acknowledges_a_lost_write() {
         failures += 1;
         effects.push((effect, false));
     }
-    assert!(failures > 0, "no write failed: the disk was not full ({})", server.logs());
+    assert!(
+        failures > 0,
+        "no write failed: the disk was not full ({})",
+        server.logs()
+    );
     assert!(server.logs().contains("write not acknowledged"), "failures are logged");
     server.kill9();
     let _ = std::fs::remove_file(mnt.join("filler"));
@@ -236,7 +272,9 @@ fn deleted_database_files_refuse_writes() {
     let server = Server::start(&[]);
     let data = server.data.clone();
     assert_eq!(
-        server.send_json(Method::PUT, "/admin/v1/codes/before", &code_body("p", "")).status(),
+        server
+            .send_json(Method::PUT, "/admin/v1/codes/before", &code_body("p", ""))
+            .status(),
         201
     );
     for file in ["qrlaunch.db", "qrlaunch.db-wal"] {
@@ -247,7 +285,10 @@ fn deleted_database_files_refuse_writes() {
         assert_eq!(response.status(), 500, "{:?}", response.text());
     }
     let answer = json_of(server.send_json(Method::PUT, "/admin/v1/codes/x", &code_body("p", "")));
-    assert!(answer["message"].as_str().unwrap().contains("deleted or replaced"), "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("deleted or replaced"),
+        "{answer}"
+    );
     assert_eq!(server.scan("/after0").status(), 404, "the table did not change");
 }
 
@@ -260,15 +301,27 @@ fn immutable_database_files_refuse_writes_and_are_named_at_start() {
         eprintln!("skipped: chattr +i needs root");
         return;
     }
-    let Some(chattr) = require_program("chattr", "e2fsprogs") else { return };
+    let Some(chattr) = require_program("chattr", "e2fsprogs") else {
+        return;
+    };
     let tmp = temp_dir();
     let data = tmp.path().join("data");
     let server = Server::start_on(&data, &[]);
     let db = data.join("qrlaunch.db");
     let wal = data.join("qrlaunch.db-wal");
-    let set = |flag: &str, file: &Path| Command::new(&chattr).arg(flag).arg(file).status().is_ok_and(|s| s.success());
+    let set = |flag: &str, file: &Path| {
+        Command::new(&chattr)
+            .arg(flag)
+            .arg(file)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     if !set("+i", &db) {
-        assert!(!in_ci(), "chattr +i failed on {}: this filesystem has no immutable flag", db.display());
+        assert!(
+            !in_ci(),
+            "chattr +i failed on {}: this filesystem has no immutable flag",
+            db.display()
+        );
         eprintln!("skipped: the filesystem has no immutable flag");
         return;
     }
@@ -282,11 +335,16 @@ fn immutable_database_files_refuse_writes_and_are_named_at_start() {
     set("-i", &db);
     set("-i", &wal);
     let failure = started.err().expect("a start on immutable files fails");
-    assert!(failure.contains("qrlaunch.db") && failure.contains("cannot be written"), "{failure}");
+    assert!(
+        failure.contains("qrlaunch.db") && failure.contains("cannot be written"),
+        "{failure}"
+    );
     let again = Server::start_on(&data, &[]);
     assert_eq!(again.scan("/frozen").status(), 404);
     assert_eq!(
-        again.send_json(Method::PUT, "/admin/v1/codes/thawed", &code_body("p", "")).status(),
+        again
+            .send_json(Method::PUT, "/admin/v1/codes/thawed", &code_body("p", ""))
+            .status(),
         201
     );
 }
@@ -302,7 +360,10 @@ fn send_and_vanish(admin: &str, request: &str) {
 /// SO_LINGER 0: closing sends RST instead of FIN.
 fn socket2_linger_zero(stream: &TcpStream) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
     // SAFETY: a valid socket and a properly sized option value.
     let rc = unsafe {
         libc::setsockopt(
@@ -355,7 +416,9 @@ fn a_client_that_vanishes_cannot_leave_store_and_table_apart() {
         );
     }
     // A big import whose client leaves right after the body.
-    let body: String = (0..20_000).map(|i| code_line(&format!("bulk{i}"), "v=2") + "\n").collect();
+    let body: String = (0..20_000)
+        .map(|i| code_line(&format!("bulk{i}"), "v=2") + "\n")
+        .collect();
     send_and_vanish(
         &server.admin,
         &format!(
@@ -378,7 +441,11 @@ fn a_client_that_vanishes_cannot_leave_store_and_table_apart() {
         .filter(|i| server.scan(&format!("/bulk{i}")).status() == 302)
         .count();
     if bulk_stored == 20_000 {
-        assert_eq!(bulk_scanned, (0..20_000).step_by(997).count(), "the import is in the table");
+        assert_eq!(
+            bulk_scanned,
+            (0..20_000).step_by(997).count(),
+            "the import is in the table"
+        );
     } else {
         assert_eq!((bulk_stored, bulk_scanned), (0, 0), "an import is all or nothing");
     }
@@ -414,14 +481,22 @@ fn a_store_that_held_data_is_never_seeded_again() {
             ),
             _ => continue,
         };
-        assert_eq!(server.admin(Method::DELETE, &path).send().unwrap().status(), 204, "{path}");
+        assert_eq!(
+            server.admin(Method::DELETE, &path).send().unwrap().status(),
+            204,
+            "{path}"
+        );
     }
     drop(server);
     let table = tmp.path().join("table.ndjson");
     std::fs::write(&table, code_line("fromfile", "v=1")).unwrap();
     let restarted = Server::start_on(&data, &["--table", table.to_str().unwrap()]);
     assert_eq!(restarted.scan("/spring24").status(), 404, "the demo codes stay deleted");
-    assert_eq!(restarted.scan("/fromfile").status(), 404, "--table only seeds a new store");
+    assert_eq!(
+        restarted.scan("/fromfile").status(),
+        404,
+        "--table only seeds a new store"
+    );
     assert_eq!(restarted.get_admin("/admin/v1/export").text().unwrap(), "");
     assert!(restarted.logs().contains("--table is only imported into a new store"));
 
@@ -445,7 +520,11 @@ fn concurrent_creating_puts_get_exactly_one_201() {
                 std::thread::spawn(move || {
                     barrier.wait();
                     server
-                        .send_json(Method::PUT, &format!("/admin/v1/codes/race{round}"), &code_body("p", ""))
+                        .send_json(
+                            Method::PUT,
+                            &format!("/admin/v1/codes/race{round}"),
+                            &code_body("p", ""),
+                        )
                         .status()
                         .as_u16()
                 })
@@ -476,7 +555,11 @@ fn a_stalled_import_holds_no_writer() {
     let started = Instant::now();
     let put = server.send_json(Method::PUT, "/admin/v1/codes/meanwhile", &code_body("p", ""));
     assert_eq!(put.status(), 201);
-    assert!(started.elapsed() < Duration::from_secs(1), "a write waited {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "a write waited {:?}",
+        started.elapsed()
+    );
     stalled.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut answer = String::new();
     let _ = stalled.read_to_string(&mut answer);
@@ -488,7 +571,9 @@ fn a_stalled_import_holds_no_writer() {
 /// connections, for at most the body deadline; the admin API answers.
 #[test]
 fn stalled_exports_do_not_starve_the_admin_api() {
-    let lines: String = (0..30_000).map(|i| code_line(&format!("e{i:05}"), "v=1") + "\n").collect();
+    let lines: String = (0..30_000)
+        .map(|i| code_line(&format!("e{i:05}"), "v=1") + "\n")
+        .collect();
     let tmp = temp_dir();
     let table = tmp.path().join("t.ndjson");
     std::fs::write(&table, lines).unwrap();
@@ -517,7 +602,9 @@ fn stalled_exports_do_not_starve_the_admin_api() {
     let started = Instant::now();
     assert_eq!(server.get_admin("/admin/v1/codes/e00001").status(), 200);
     assert_eq!(
-        server.send_json(Method::PUT, "/admin/v1/codes/during", &code_body("p", "")).status(),
+        server
+            .send_json(Method::PUT, "/admin/v1/codes/during", &code_body("p", ""))
+            .status(),
         201
     );
     assert!(started.elapsed() < Duration::from_secs(1));
@@ -534,13 +621,26 @@ fn stalled_exports_do_not_starve_the_admin_api() {
 fn duplicate_keys_are_reported_alike_by_every_reader() {
     let tmp = temp_dir();
     let table = tmp.path().join("dup.ndjson");
-    let text = [code_line("twice", "v=1"), code_line("other", "v=1"), code_line("twice", "v=2")].join("\n");
+    let text = [
+        code_line("twice", "v=1"),
+        code_line("other", "v=1"),
+        code_line("twice", "v=2"),
+    ]
+    .join("\n");
     std::fs::write(&table, &text).unwrap();
     let want = "line 3: field `code`: same code as line 1";
 
-    let check = Command::new(env!("CARGO_BIN_EXE_qrlaunch")).arg("check").arg(&table).output().unwrap();
+    let check = Command::new(env!("CARGO_BIN_EXE_qrlaunch"))
+        .arg("check")
+        .arg(&table)
+        .output()
+        .unwrap();
     assert!(!check.status.success());
-    assert!(String::from_utf8_lossy(&check.stderr).contains(want), "check: {}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        String::from_utf8_lossy(&check.stderr).contains(want),
+        "check: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 
     let seeded = Server::try_start_on(&tmp.path().join("data"), &["--table", table.to_str().unwrap()]);
     let failure = seeded.err().expect("a duplicate in --table stops the start");
@@ -556,6 +656,10 @@ fn duplicate_keys_are_reported_alike_by_every_reader() {
             .unwrap(),
     );
     let error = &answer["errors"][0];
-    assert_eq!((error["line"].as_u64(), error["field"].as_str()), (Some(3), Some("code")), "{answer}");
+    assert_eq!(
+        (error["line"].as_u64(), error["field"].as_str()),
+        (Some(3), Some("code")),
+        "{answer}"
+    );
     assert_eq!(error["message"], "same code as line 1");
 }

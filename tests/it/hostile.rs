@@ -45,7 +45,10 @@ fn a_flood_of_partial_heads_is_bounded_and_leaves_no_memory_behind() {
     let mut held: Vec<TcpStream> = (0..1000).map(|_| hold(&addr, 15_000)).collect();
     std::thread::sleep(Duration::from_millis(500));
     let during = rss_kib(server.pid());
-    assert!(during > before + 5_000, "the partial heads are held: {before} -> {during} KiB");
+    assert!(
+        during > before + 5_000,
+        "the partial heads are held: {before} -> {during} KiB"
+    );
     assert!(
         during < before + 1000 * 64,
         "at most ~64 KiB a connection: {before} -> {during} KiB"

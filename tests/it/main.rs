@@ -7,5 +7,6 @@ mod admin;
 mod faults;
 mod hostile;
 mod loadtest;
+mod phones;
 mod scan;
 mod support;

@@ -111,7 +111,10 @@ impl Server {
             }
         });
         let first = rx.recv_timeout(Duration::from_secs(30));
-        let listening = first.as_ref().ok().and_then(|line| serde_json::from_str::<Value>(line).ok());
+        let listening = first
+            .as_ref()
+            .ok()
+            .and_then(|line| serde_json::from_str::<Value>(line).ok());
         let Some(listening) = listening else {
             let _ = child.kill();
             let status = child.wait().ok();
@@ -276,4 +279,136 @@ pub fn require_program(name: &str, package: &str) -> Option<PathBuf> {
         eprintln!("skipped: {advice}");
     }
     found
+}
+
+/// What a headless Chromium saw of one page.
+pub struct BrowserLoad {
+    /// The DOM after load (`--dump-dom`).
+    pub dom: String,
+    /// `(url, request type)` of every request made on behalf of the page
+    /// (its network isolation key is the page's site), from the net log.
+    pub page_requests: Vec<(String, String)>,
+}
+
+/// A real headless Chromium (Debian `chromium`), started per page load with
+/// a fresh profile in a temporary directory, its whole process group killed
+/// afterwards.
+pub struct Chromium {
+    path: PathBuf,
+}
+
+impl Chromium {
+    /// `None` (and a note) when Chromium is missing outside CI; a failure in CI.
+    pub fn find() -> Option<Chromium> {
+        require_program("chromium", "chromium").map(|path| Chromium { path })
+    }
+
+    /// Loads `url` as a client with `user_agent`; with `screenshot`, also
+    /// writes a PNG of the page (500 × 900).
+    pub fn load(&self, user_agent: &str, url: &str, screenshot: Option<&Path>) -> BrowserLoad {
+        use std::os::unix::process::CommandExt;
+        let dir = temp_dir();
+        let netlog = dir.path().join("net.json");
+        let mut command = Command::new(&self.path);
+        command
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+                "--window-size=500,900",
+                // A page that navigates to weixin:// never finishes loading
+                // in a browser without WeChat: stop waiting after 2 s.
+                "--timeout=2000",
+            ])
+            .arg(format!("--user-data-dir={}", dir.path().join("profile").display()))
+            .arg(format!("--user-agent={user_agent}"))
+            .arg(format!("--log-net-log={}", netlog.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0);
+        match screenshot {
+            Some(path) => command.arg(format!("--screenshot={}", path.display())),
+            None => command.arg("--dump-dom"),
+        };
+        let mut child = command.arg(url).spawn().expect("start chromium");
+        let group = child.id() as i32;
+        let mut stdout = child.stdout.take().expect("stdout");
+        let reader = std::thread::spawn(move || {
+            let mut dom = String::new();
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut dom);
+            dom
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // SAFETY: signals our own child's process group, ending any helper
+        // processes Chromium left behind.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
+        }
+        let _ = child.wait();
+        let dom = reader.join().unwrap_or_default();
+        let page_requests = page_requests(&netlog, url);
+        BrowserLoad { dom, page_requests }
+    }
+}
+
+/// The requests a page made, from a Chromium net log.
+fn page_requests(netlog: &Path, page_url: &str) -> Vec<(String, String)> {
+    let Ok(text) = std::fs::read_to_string(netlog) else {
+        return Vec::new();
+    };
+    // Chromium may not write the closing brackets when it is killed.
+    let text = if text.trim_end().ends_with('}') {
+        text
+    } else {
+        format!("{}]}}", text.trim_end().trim_end_matches(','))
+    };
+    let Ok(log) = serde_json::from_str::<Value>(&text) else {
+        return Vec::new();
+    };
+    let start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"].as_u64();
+    let site = page_url.split('/').take(3).collect::<Vec<_>>().join("/");
+    let site_host = site.rsplit_once(':').map_or(site.as_str(), |(h, _)| h);
+    log["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["type"].as_u64() == start_job)
+        .filter(|e| {
+            e["params"]["network_isolation_key"]
+                .as_str()
+                .is_some_and(|k| k.contains(site_host))
+        })
+        .map(|e| {
+            (
+                e["params"]["url"].as_str().unwrap_or_default().to_string(),
+                e["params"]["request_type"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Decodes the QR codes in an image with a real decoder (`zbarimg`).
+pub fn zbarimg(image: &Path) -> Option<Vec<String>> {
+    let program = require_program("zbarimg", "zbar-tools")?;
+    let out = Command::new(program)
+        .args(["-q", "--raw"])
+        .arg(image)
+        .output()
+        .expect("run zbarimg");
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty())
+            .collect(),
+    )
 }

@@ -127,9 +127,8 @@ fn a_disabled_rule_answers_gone() {
 #[test]
 fn an_absolute_form_target_names_the_host() {
     let server = Server::with_table(TABLE, &[]);
-    let answer = server.raw(
-        b"GET http://plain.example.com/dl?x=1 HTTP/1.1\r\nHost: other.example.com\r\nConnection: close\r\n\r\n",
-    );
+    let answer = server
+        .raw(b"GET http://plain.example.com/dl?x=1 HTTP/1.1\r\nHost: other.example.com\r\nConnection: close\r\n\r\n");
     assert!(answer.starts_with("HTTP/1.1 302 "), "{answer}");
     assert!(answer.contains("path=rule/plain"), "{answer}");
     let answer = server.raw(b"GET /dl?x=1 HTTP/1.1\r\nHost: other.example.com\r\nConnection: close\r\n\r\n");
