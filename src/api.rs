@@ -106,6 +106,10 @@ pub struct ImportAnswer {
     /// The change-log position of the import.
     #[serde(default)]
     pub position: i64,
+    /// What the operator should know (a code shadowing a rule, …), for the
+    /// first 10,000 codes and rules of the import, at most 100.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
 }
 
 /// A code the server chose for one import line.

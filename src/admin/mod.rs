@@ -48,6 +48,10 @@ pub struct AdminOptions {
     pub body_timeout: Duration,
     /// Where imports are spooled before they are written.
     pub spool_dir: PathBuf,
+    /// Where launch codes answer (`--public-url`), for warnings.
+    pub code_hosts: crate::http::decide::CodeHosts,
+    /// The `--public-url`s: the first is what QR images encode.
+    pub public_urls: Vec<String>,
 }
 
 /// What every admin handler shares; cheap to clone.

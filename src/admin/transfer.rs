@@ -43,7 +43,12 @@ struct Checked {
     errors: Vec<LineErrorBody>,
     error_count: usize,
     spool: std::fs::File,
+    /// The first codes and rules, to judge for warnings after the commit.
+    sample: Vec<crate::domain::Entry>,
 }
+
+/// Codes and rules of an import judged for warnings (the first ones).
+const WARNING_SAMPLE: usize = 10_000;
 
 /// Why the checking pass stopped early.
 enum Unchecked {
@@ -96,7 +101,16 @@ pub async fn import(
         ));
     }
     let lines = checked.lines;
+    let sample = checked.sample;
     let committed = state.writer.import(mode, spooled_lines(checked.spool)).await?;
+    let mut warnings = Vec::new();
+    for entry in &sample {
+        if warnings.len() >= super::warnings::MAX_WARNINGS {
+            break;
+        }
+        warnings.extend(super::warnings::for_entry(&state, entry));
+    }
+    warnings.truncate(super::warnings::MAX_WARNINGS);
     let summary = committed.value;
     let answer = ImportAnswer {
         mode: mode.as_str().into(),
@@ -111,6 +125,7 @@ pub async fn import(
             .map(|(line, code)| GeneratedCode { line, code })
             .collect(),
         position: committed.position,
+        warnings,
     };
     Ok(super::entries::with_position(
         Json(answer).into_response(),
@@ -190,11 +205,19 @@ fn check_lines(chunks: mpsc::Receiver<Chunk>, spool: std::fs::File) -> Result<Ch
     };
     let mut errors = Vec::new();
     let mut error_count = 0;
+    let mut sample = Vec::new();
     let lines = {
         let mut reader = Reader::new(BufReader::with_capacity(256 * 1024, &mut tee));
         loop {
             match reader.next_item() {
                 Ok(None) => break,
+                Ok(Some(Ok((_, crate::ndjson::Item::Entry(entry))))) => {
+                    if sample.len() < WARNING_SAMPLE
+                        && matches!(entry, crate::domain::Entry::Code(_) | crate::domain::Entry::Rule(_))
+                    {
+                        sample.push(entry);
+                    }
+                }
                 Ok(Some(Ok(_))) => {}
                 Ok(Some(Err(bad))) => {
                     error_count += 1;
@@ -224,6 +247,7 @@ fn check_lines(chunks: mpsc::Receiver<Chunk>, spool: std::fs::File) -> Result<Ch
         errors,
         error_count,
         spool,
+        sample,
     })
 }
 

@@ -1,10 +1,112 @@
-//! Warnings on writes that do something the operator may not have meant.
+//! Warnings on writes that do something the operator may not have meant:
+//! on a code host, a launch code takes its single-segment path on every
+//! scheme, so a code named `download` wins over a rule for
+//! `https://app.shop-example.com/download`. The write goes through; its
+//! answer names both, and the CLI and imports print it.
 
 use super::AdminState;
 use crate::api::Warning;
-use crate::domain::Entry;
+use crate::domain::{Entry, LaunchCode, Rule};
+use crate::percent;
+use crate::table::Snapshot;
+use crate::url_key;
+use std::collections::BTreeSet;
+
+/// At most this many warnings are listed for one write.
+pub const MAX_WARNINGS: usize = 100;
 
 /// The warnings a write of `entry` earns, judged against this node's table.
-pub fn for_entry(_state: &AdminState, _entry: &Entry) -> Vec<Warning> {
-    Vec::new()
+pub fn for_entry(state: &AdminState, entry: &Entry) -> Vec<Warning> {
+    let snapshot = state.writer.replica().load();
+    match entry {
+        Entry::Code(code) => code_shadows(&snapshot, &state.options.code_hosts, code),
+        Entry::Rule(rule) => rule_shadowed(&snapshot, &state.options.code_hosts, rule),
+        Entry::Host(_) | Entry::File(_) => Vec::new(),
+    }
+}
+
+/// Rules whose URLs `code` takes: on each host that has rules and answers
+/// codes, the code's own URL, over http and https.
+fn code_shadows(snapshot: &Snapshot, hosts: &crate::http::decide::CodeHosts, code: &LaunchCode) -> Vec<Warning> {
+    let rule_hosts: BTreeSet<(String, String)> = snapshot
+        .rule_hits()
+        .filter_map(|hit| hit.prefix_key)
+        .filter_map(|key| {
+            let (scheme, _) = key.split_once("://")?;
+            Some((scheme.to_string(), url_key::host_of_key(key).to_string()))
+        })
+        .filter(|(_, host)| hosts.is_code_host(host))
+        .collect();
+    let base = hosts.first().map_or("/", |(_, path)| path);
+    let mut warnings = Vec::new();
+    let mut key = String::new();
+    for (scheme, host) in rule_hosts {
+        let target = format!("{base}{}", percent::encoded(code.code.as_str()));
+        if url_key::write_request_key(&mut key, &scheme, &host, &target).is_err() {
+            continue;
+        }
+        if let Some(hit) = snapshot.rule(&key) {
+            let prefix = hit.prefix.unwrap_or_default().to_string();
+            warnings.push(Warning {
+                kind: "code_shadows_rule".into(),
+                message: format!(
+                    "code `{}` takes {scheme}://{host}{target}, which rule `{prefix}` also matches: scans of that URL open the code",
+                    code.code
+                ),
+                code: Some(code.code.to_string()),
+                prefix: Some(prefix),
+            });
+            if warnings.len() >= MAX_WARNINGS {
+                break;
+            }
+        }
+    }
+    warnings
+}
+
+/// Codes that take some of `rule`'s URLs, when its host answers codes.
+fn rule_shadowed(snapshot: &Snapshot, hosts: &crate::http::decide::CodeHosts, rule: &Rule) -> Vec<Warning> {
+    let key = rule.prefix.key();
+    let host = url_key::host_of_key(key);
+    if !hosts.is_code_host(host) {
+        return Vec::new();
+    }
+    let base = hosts.first().filter(|(h, _)| *h == host).map_or("/", |(_, path)| path);
+    let path_and_query = &key[key.find("://").map_or(0, |i| i + 3) + host.len()..];
+    let Some(below) = path_and_query.strip_prefix(base) else {
+        return Vec::new();
+    };
+    let (segment, _query) = below.split_once('?').unwrap_or((below, ""));
+    let prefix = rule.prefix.to_string();
+    if segment.is_empty() {
+        // `https://host/` (or the base itself): every code shadows part of it.
+        if !snapshot.has_codes() {
+            return Vec::new();
+        }
+        return vec![Warning {
+            kind: "code_shadows_rule".into(),
+            message: format!(
+                "launch codes answer on {host}: a scan of {host}{base}CODE opens the code, not rule `{prefix}`"
+            ),
+            code: None,
+            prefix: Some(prefix),
+        }];
+    }
+    if segment.contains('/') {
+        return Vec::new();
+    }
+    let Ok(code) = percent::decode_strict(segment.as_bytes()) else {
+        return Vec::new();
+    };
+    match snapshot.code(&code) {
+        Some(_) => vec![Warning {
+            kind: "code_shadows_rule".into(),
+            message: format!(
+                "code `{code}` takes {host}{base}{segment}, which this rule `{prefix}` matches: scans of that URL open the code"
+            ),
+            code: Some(code.into_owned()),
+            prefix: Some(prefix),
+        }],
+        None => Vec::new(),
+    }
 }

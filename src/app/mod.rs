@@ -94,7 +94,8 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     options.max_lag = args.max_lag;
     options.assume_https = args.assume_https;
     options.answers = args.answers();
-    options.code_hosts = CodeHosts::parse(&args.public_urls).map_err(AppError::PublicUrl)?;
+    let code_hosts = CodeHosts::parse(&args.public_urls).map_err(AppError::PublicUrl)?;
+    options.code_hosts = code_hosts.clone();
     if let Some(name) = &args.client_header {
         let header =
             hyper::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| AppError::ClientHeader(name.clone()))?;
@@ -156,6 +157,8 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         AdminOptions {
             body_timeout: args.admin_body_timeout,
             spool_dir: args.data.clone(),
+            code_hosts: code_hosts.clone(),
+            public_urls: args.public_urls.clone(),
         },
     );
     let router = crate::admin::router(admin_state);

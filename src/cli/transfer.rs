@@ -73,6 +73,9 @@ pub fn import(client: &AdminClient, file: &Path, mode: ImportMode, out: Option<&
         answer.mode,
         answer.position,
     );
+    for warning in &answer.warnings {
+        eprintln!("qrlaunch: warning: {}", warning.message);
+    }
     if answer.generated.is_empty() {
         return Ok(());
     }

@@ -186,7 +186,7 @@ fn request_host<B>(req: &Request<B>) -> Result<&str, &'static str> {
 }
 
 /// `name[:port]` or `[v6]:port`, as a request may name a host.
-fn valid_host(host: &str) -> bool {
+pub fn valid_host(host: &str) -> bool {
     let (name, port) = if let Some(rest) = host.strip_prefix('[') {
         match rest.split_once(']') {
             Some((v6, after)) => {

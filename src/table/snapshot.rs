@@ -150,6 +150,19 @@ impl Snapshot {
         self.rule_count
     }
 
+    /// Every live rule's hit (base and overlay), without allocating.
+    pub fn rule_hits(&self) -> impl Iterator<Item = Hit<'_>> + '_ {
+        self.base
+            .rules()
+            .filter(|hit| !hit.prefix_key.is_some_and(|k| self.hidden_rules.contains(k)))
+            .chain(self.overlay.rules())
+    }
+
+    /// Whether any code is live.
+    pub fn has_codes(&self) -> bool {
+        self.code_count > 0
+    }
+
     /// Every live code and rule as entries (without tags, which the table
     /// does not keep): a new base, or a comparison in tests.
     pub fn entries(&self) -> impl Iterator<Item = Entry> + '_ {

@@ -4,6 +4,7 @@
 //! module per area; cases are tables where they can be.
 
 mod admin;
+mod domains;
 mod faults;
 mod hostile;
 mod loadtest;

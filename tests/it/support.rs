@@ -77,15 +77,11 @@ impl Server {
     /// Like [`Server::try_start_on`], with a last say over the command.
     pub fn try_start_with(data: &Path, extra: &[&str], configure: &dyn Fn(&mut Command)) -> Result<Server, String> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_qrlaunch"));
+        command.args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+        if !extra.contains(&"--log") {
+            command.args(["--log", "info"]);
+        }
         command
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--log",
-                "info",
-            ])
             .arg("--data")
             .arg(data)
             .args(extra)
