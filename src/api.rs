@@ -127,6 +127,69 @@ pub struct BulkAnswer {
     pub position: i64,
 }
 
+/// Scans on one UTC day (or over a range), by client class.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct DayCounts {
+    /// `2026-11-24`; absent on totals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<String>,
+    pub ios: u64,
+    pub android: u64,
+    pub wechat: u64,
+    pub inapp: u64,
+    pub desktop: u64,
+    pub other: u64,
+    /// 404s (host statistics only).
+    pub not_found: u64,
+    pub total: u64,
+}
+
+impl DayCounts {
+    /// Adds `n` to the column named `class` and to the total.
+    pub fn add(&mut self, class: &str, n: u64) {
+        let column = match class {
+            "ios" => &mut self.ios,
+            "android" => &mut self.android,
+            "wechat" => &mut self.wechat,
+            "inapp" => &mut self.inapp,
+            "desktop" => &mut self.desktop,
+            "other" => &mut self.other,
+            _ => &mut self.not_found,
+        };
+        *column += n;
+        self.total += n;
+    }
+}
+
+/// One entry's total in a campaign's statistics.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct EntryTotal {
+    /// The code, or the rule's normalized prefix.
+    pub key: String,
+    pub total: u64,
+}
+
+/// Scan counts of an entry, a host or a tag over a range of days.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct StatsAnswer {
+    /// `code`, `rule` or `host`.
+    pub kind: String,
+    /// The code, the rule's normalized prefix, or the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The tag, for a campaign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    pub from: String,
+    pub to: String,
+    /// Days with scans, in order.
+    pub days: Vec<DayCounts>,
+    pub total: DayCounts,
+    /// For a tag: each entry's total, most scanned first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<EntryTotal>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,17 @@ pub fn retire<T: Send + Sync + 'static>(old: std::sync::Arc<T>) {
     }
 }
 
+/// Waits (up to `limit`) until every snapshot retired so far has been freed.
+pub async fn retired(limit: std::time::Duration) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let _ = tx.send(());
+    });
+    if retirer().send(job).is_ok() {
+        let _ = tokio::time::timeout(limit, rx).await;
+    }
+}
+
 /// The one retire worker, started on first use.
 fn retirer() -> &'static std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>> {
     static RETIRER: std::sync::OnceLock<std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>> = std::sync::OnceLock::new();

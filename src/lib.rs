@@ -28,6 +28,7 @@
 //! * [`sync`]: the follower that applies the change log to the table;
 //! * [`writer`], [`admin`], [`api`]: every change, the admin API on axum,
 //!   and the request and answer types it shares with the CLI;
+//! * [`stats`]: scan counts per entry, day and client class, flushed to the store;
 //! * [`cli`]: the operator commands (`import`, `export`, `code`, `rule`, `host`);
 //! * [`app`]: start-up, seeding, signals, shutdown;
 //! * [`background`]: low-priority threads for heavy work;
@@ -47,6 +48,7 @@ pub mod ndjson;
 pub mod percent;
 pub mod qr;
 pub mod scheme_url;
+pub mod stats;
 pub mod store;
 pub mod sync;
 pub mod table;

@@ -16,6 +16,8 @@ fn main() -> ExitCode {
         Some(Command::Code { action, admin }) => operate(&admin, |c| qrlaunch::cli::code(c, action)),
         Some(Command::Rule { action, admin }) => operate(&admin, |c| qrlaunch::cli::rule(c, action)),
         Some(Command::Host { action, admin }) => operate(&admin, |c| qrlaunch::cli::host(c, action)),
+        Some(Command::Qr { args, admin }) => operate(&admin, |c| qrlaunch::cli::all_qr(c, &args)),
+        Some(Command::Stats { args, admin }) => operate(&admin, |c| qrlaunch::cli::stats(c, &args)),
         Some(Command::Serve(args)) => serve(*args),
         None => serve(cli.serve),
     }

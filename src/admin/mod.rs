@@ -6,6 +6,7 @@
 //! * [`codes`], [`rules`], [`hosts`]: the routes of each kind of entry,
 //!   over the shared logic in [`entries`];
 //! * [`transfer`]: NDJSON import (spooled, then all or nothing) and export;
+//! * [`qr`]: QR images of codes; [`stats`]: scan counts;
 //! * [`body`]: reading bodies with size caps and deadlines, JSON errors that
 //!   name the field; [`error`]: every error answer;
 //! * [`warnings`]: what a write should tell the operator.
@@ -19,7 +20,9 @@ pub mod codes;
 pub mod entries;
 pub mod error;
 pub mod hosts;
+pub mod qr;
 pub mod rules;
+pub mod stats;
 pub mod transfer;
 pub mod warnings;
 
@@ -52,6 +55,9 @@ pub struct AdminOptions {
     pub code_hosts: crate::http::decide::CodeHosts,
     /// The `--public-url`s: the first is what QR images encode.
     pub public_urls: Vec<String>,
+    /// This node's scan listener (`http://127.0.0.1:8080`), what QR images
+    /// encode without a `--public-url`.
+    pub scan_base: String,
 }
 
 /// What every admin handler shares; cheap to clone.
@@ -65,6 +71,8 @@ pub struct AdminInner {
     pub options: AdminOptions,
     /// At most this many exports at once: each holds a database connection.
     pub exports: Arc<tokio::sync::Semaphore>,
+    /// This node's pending scan counts (`None` with `--no-stats`).
+    pub counts: Option<Arc<crate::stats::ScanCounts>>,
 }
 
 impl std::ops::Deref for AdminState {
@@ -76,13 +84,20 @@ impl std::ops::Deref for AdminState {
 }
 
 impl AdminState {
-    pub fn new(writer: Writer, token: AdminToken, metrics: Arc<Metrics>, options: AdminOptions) -> AdminState {
+    pub fn new(
+        writer: Writer,
+        token: AdminToken,
+        metrics: Arc<Metrics>,
+        options: AdminOptions,
+        counts: Option<Arc<crate::stats::ScanCounts>>,
+    ) -> AdminState {
         AdminState(Arc::new(AdminInner {
             writer,
             token,
             metrics,
             options,
             exports: Arc::new(tokio::sync::Semaphore::new(2)),
+            counts,
         }))
     }
 }
@@ -100,6 +115,7 @@ impl AdminState {
         (name = "rules", description = "Legacy URL rules"),
         (name = "hosts", description = "Taken-over hosts: unmatched URLs and verification files"),
         (name = "transfer", description = "NDJSON import and export"),
+        (name = "stats", description = "Scan counts by day and client class"),
     )
 )]
 struct ApiDoc;
@@ -130,6 +146,11 @@ fn routes() -> (Router<AdminState>, utoipa::openapi::OpenApi) {
         .routes(routes!(hosts::get_files, hosts::put_file, hosts::delete_file))
         .routes(routes!(transfer::import))
         .routes(routes!(transfer::export))
+        .routes(routes!(qr::code))
+        .routes(routes!(stats::code))
+        .routes(routes!(stats::rule))
+        .routes(routes!(stats::host))
+        .routes(routes!(stats::tag))
         .split_for_parts()
 }
 

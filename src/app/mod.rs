@@ -25,6 +25,7 @@ use crate::http::decide::CodeHosts;
 use crate::http::{self, ConnectionOptions, ScanOptions, ScanService, ScanState};
 use crate::metrics::{Listener, Metrics};
 use crate::percent;
+use crate::stats::ScanCounts;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
 use crate::sync::{Follower, FollowerOptions, Replica};
@@ -89,7 +90,15 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         "listening on http://{scan_addr}"
     );
 
-    let replica = Arc::new(Replica::new(metrics.clone()));
+    let counts = (!args.no_stats).then(|| {
+        let hosts = code_hosts_for_counting(&args.public_urls);
+        Arc::new(ScanCounts::new(hosts))
+    });
+    let replica = match &counts {
+        Some(counts) => Replica::new(metrics.clone()).with_sink(counts.clone()),
+        None => Replica::new(metrics.clone()),
+    };
+    let replica = Arc::new(replica);
     let mut options = ScanOptions::new(args.cache_max_age, args.trusted_nets());
     options.max_lag = args.max_lag;
     options.assume_https = args.assume_https;
@@ -106,7 +115,11 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     } else {
         tracing::info!(public_urls = ?args.public_urls, "launch codes answer only under the public URLs; other hosts answer rules");
     }
-    let scan_state = Arc::new(ScanState::new(replica.clone(), metrics.clone(), options));
+    let mut scan_state = ScanState::new(replica.clone(), metrics.clone(), options);
+    if let Some(counts) = &counts {
+        scan_state = scan_state.with_counts(counts.clone());
+    }
+    let scan_state = Arc::new(scan_state);
     let open_files = http::server::raise_open_files_limit();
     // Keep descriptors for the admin listener, the store and files.
     let derived = usize::try_from(open_files.saturating_sub(512))
@@ -159,7 +172,9 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
             spool_dir: args.data.clone(),
             code_hosts: code_hosts.clone(),
             public_urls: args.public_urls.clone(),
+            scan_base: format!("http://{}", public_addr(scan_addr)),
         },
+        counts.clone(),
     );
     let router = crate::admin::router(admin_state);
     let admin_options = ConnectionOptions {
@@ -209,13 +224,42 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         shutdown.clone(),
     ));
 
+    // Stopped only once the servers have drained, so that the scans still in
+    // flight at SIGTERM are counted too.
+    let flusher_stop = CancellationToken::new();
+    let flusher = counts.map(|counts| {
+        tokio::spawn(crate::stats::run_flusher(
+            counts,
+            replica.clone(),
+            store.clone(),
+            args.stats_flush,
+            args.stats_keep_days,
+            flusher_stop.clone(),
+        ))
+    });
+
     let scan_drained = scan_server.await.unwrap_or(false);
     let admin_drained = admin_server.await.unwrap_or(false);
     let _ = follower.await;
+    if let Some(flusher) = flusher {
+        // Tables retired in the last moments drain their counts as they go.
+        crate::background::retired(Duration::from_secs(2)).await;
+        flusher_stop.cancel();
+        let _ = flusher.await;
+    }
     let _ = upkeep.await;
     tracing::info!(clean = scan_drained && admin_drained, "stopped");
     drop(lock);
     Ok(())
+}
+
+/// The hosts of the public URLs, normalized, for counting their 404s.
+fn code_hosts_for_counting(public_urls: &[String]) -> Vec<String> {
+    public_urls
+        .iter()
+        .filter_map(|u| crate::url_key::normalize_absolute(u).ok())
+        .map(|key| crate::url_key::host_of_key(&key).to_string())
+        .collect()
 }
 
 async fn open_store(args: &ServeArgs) -> Result<Arc<dyn Store>, AppError> {
@@ -323,6 +367,14 @@ async fn announce_ready(replica: Arc<Replica>, addr: SocketAddr, store: String, 
     );
     for hint in try_hints(&table, addr) {
         tracing::info!("try: {hint}");
+    }
+}
+
+/// `addr`, with an unspecified IP replaced by loopback (for printed URLs).
+fn public_addr(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        ip if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port()),
+        _ => addr,
     }
 }
 

@@ -34,6 +34,7 @@ pub fn code(client: &AdminClient, action: CodeAction) -> Result<(), CliError> {
         }
         CodeAction::Rm { code } => client.send(client.request(Method::DELETE, &path(&code))).map(drop),
         CodeAction::Ls { page } => list(client, "/admin/v1/codes", "code ls", &page),
+        CodeAction::Qr { code, out, style } => super::media::code_qr(client, &code, &out, &style),
     }
 }
 

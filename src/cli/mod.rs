@@ -1,15 +1,17 @@
-//! The operator CLI: `qrlaunch import|export|code|rule|host …`, a thin
+//! The operator CLI: `qrlaunch import|export|code|rule|host|qr|stats …`, a thin
 //! client of the admin API on the same request and answer types as the
 //! server ([`crate::api`]). Synchronous (reqwest's blocking client);
 //! entries print as one JSON object a line, errors as `qrlaunch: field: message`.
 
 mod client;
 mod entries;
+mod media;
 mod output;
 mod transfer;
 
 pub use client::{AdminClient, CliError};
 pub use entries::{code, host, rule};
+pub use media::{all_qr, stats};
 pub use transfer::{export, import};
 
 use crate::config::AdminArgs;

@@ -82,6 +82,94 @@ pub enum CodeAction {
         #[command(flatten)]
         page: PageArgs,
     },
+    /// Write the QR image of a code's public URL to a file.
+    Qr {
+        /// The code.
+        code: String,
+        /// The image file; its extension (.svg, .png) picks the format.
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+        #[command(flatten)]
+        style: QrArgs,
+    },
+}
+
+/// How QR images are drawn.
+#[derive(Debug, Clone, Args)]
+pub struct QrArgs {
+    /// svg or png (default: from the file's extension, else svg).
+    #[arg(long, value_enum)]
+    pub format: Option<QrFormat>,
+    /// Edge of the image in pixels (64-4096).
+    #[arg(long, default_value_t = 512)]
+    pub size: u32,
+    /// Quiet zone around the code, in modules (0-16).
+    #[arg(long, default_value_t = 4)]
+    pub margin: u32,
+    /// Error correction: L, M, Q or H.
+    #[arg(long, default_value = "M")]
+    pub ec: String,
+}
+
+/// An image format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QrFormat {
+    Svg,
+    Png,
+}
+
+impl QrFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            QrFormat::Svg => "svg",
+            QrFormat::Png => "png",
+        }
+    }
+}
+
+/// `qrlaunch qr --all`: QR images of many codes.
+#[derive(Debug, Clone, Args)]
+pub struct QrAllArgs {
+    /// Every code (or every code with --tag); required, to say so.
+    #[arg(long, required = true)]
+    pub all: bool,
+    /// Only codes with this tag (a campaign).
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// The directory to write CODE.svg / CODE.png into (created if missing).
+    #[arg(short = 'o', long = "out")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub style: QrArgs,
+}
+
+/// `qrlaunch stats`: scan counts.
+#[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["code", "rule", "tag", "host"]))]
+pub struct StatsArgs {
+    /// A code.
+    pub code: Option<String>,
+    /// A rule, by its prefix URL.
+    #[arg(long)]
+    pub rule: Option<String>,
+    /// Every code (or rule, with --kind rule) with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// The 404s of a host (`(other hosts)` for hosts without rules).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// With --tag: code or rule.
+    #[arg(long, default_value = "code", value_parser = ["code", "rule"])]
+    pub kind: String,
+    /// First day, e.g. 2026-11-01 (default: 29 days before --to).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day (default: today, UTC).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Comma-separated values for a spreadsheet instead of a table.
+    #[arg(long)]
+    pub csv: bool,
 }
 
 #[derive(Debug, Subcommand)]

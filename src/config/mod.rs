@@ -4,7 +4,10 @@
 pub mod client;
 pub mod serve;
 
-pub use client::{AdminArgs, CodeAction, EntryFields, HostAction, ImportMode, PageArgs, RuleAction};
+pub use client::{
+    AdminArgs, CodeAction, EntryFields, HostAction, ImportMode, PageArgs, QrAllArgs, QrArgs, QrFormat, RuleAction,
+    StatsArgs,
+};
 pub use serve::{ServeArgs, StoreUrl, TrustedProxy};
 
 use clap::{Parser, Subcommand};
@@ -71,6 +74,20 @@ pub enum Command {
     Host {
         #[command(subcommand)]
         action: HostAction,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Write QR images of many codes into a directory.
+    Qr {
+        #[command(flatten)]
+        args: QrAllArgs,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Show scan counts by day and client class.
+    Stats {
+        #[command(flatten)]
+        args: StatsArgs,
         #[command(flatten)]
         admin: AdminArgs,
     },

@@ -139,6 +139,19 @@ pub struct ServeArgs {
     #[arg(long, env = "QRLAUNCH_CHANGE_LOG_KEEP", default_value_t = 100_000)]
     pub change_log_keep: i64,
 
+    /// How often scan counts are added to the store (a SIGKILL loses at
+    /// most this much; a clean stop loses nothing).
+    #[arg(long, env = "QRLAUNCH_STATS_FLUSH", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub stats_flush: Duration,
+
+    /// Days of scan counts the store keeps.
+    #[arg(long, env = "QRLAUNCH_STATS_KEEP_DAYS", default_value_t = 400, value_parser = clap::value_parser!(i32).range(1..))]
+    pub stats_keep_days: i32,
+
+    /// Do not count scans.
+    #[arg(long, env = "QRLAUNCH_NO_STATS")]
+    pub no_stats: bool,
+
     /// Worker threads of the runtime (default: one per core). 1 runs
     /// everything on a single thread.
     #[arg(long, env = "QRLAUNCH_THREADS", value_parser = clap::value_parser!(u16).range(1..))]

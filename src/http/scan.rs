@@ -18,6 +18,7 @@ use crate::client_class::{self, ClientClass};
 use crate::domain::Availability;
 use crate::metrics::{Kind, Metrics, Outcome};
 use crate::scheme_url::{self, LegacyScan};
+use crate::stats::ScanCounts;
 use crate::table::{Hit, Snapshot};
 use hyper::header::{HeaderValue, ACCEPT_LANGUAGE, USER_AGENT};
 use hyper::{HeaderMap, Response, StatusCode};
@@ -53,13 +54,14 @@ pub fn answer(
     table: &Snapshot,
     options: &ScanOptions,
     metrics: &Metrics,
+    counts: Option<&ScanCounts>,
     req: &ScanRequest<'_>,
 ) -> (Response<Body>, Shaped) {
     let decision = KEY.with(|key| decide(table, &options.code_hosts, &req.target, &mut key.borrow_mut()));
     let shaped = |kind, outcome, class| Shaped { kind, outcome, class };
     match decision {
-        Decision::Code(hit) => answer_hit(&hit, Kind::Code, options, metrics, req),
-        Decision::Rule(hit) => answer_hit(&hit, Kind::Rule, options, metrics, req),
+        Decision::Code(hit) => answer_hit(&hit, Kind::Code, options, metrics, counts.is_some(), req),
+        Decision::Rule(hit) => answer_hit(&hit, Kind::Rule, options, metrics, counts.is_some(), req),
         Decision::File(body) => (
             respond::file(body, &options.cache_control),
             shaped(Kind::File, Outcome::Found, None),
@@ -72,6 +74,16 @@ pub fn answer(
             )
         }
         Decision::NotFound => {
+            if let Some(counts) = counts {
+                // `decide` left the normalized URL in KEY.
+                KEY.with(|key| {
+                    let key = key.borrow();
+                    let host = crate::url_key::host_of_key(&key);
+                    if !table.count_not_found(host) {
+                        counts.count_not_found_elsewhere(host);
+                    }
+                });
+            }
             if req.scheme == Scheme::Listener
                 && KEY.with(|key| https_rule_would_match(table, &req.target, &mut key.borrow_mut()))
             {
@@ -109,6 +121,7 @@ fn answer_hit(
     kind: Kind,
     options: &ScanOptions,
     metrics: &Metrics,
+    count: bool,
     req: &ScanRequest<'_>,
 ) -> (Response<Body>, Shaped) {
     let fallback = hit.profile.key.fallback_url.as_ref().map(|u| u.as_str());
@@ -123,6 +136,11 @@ fn answer_hit(
         return (respond::page(StatusCode::GONE, page, None), shaped);
     }
     let (class, from_header) = client(options, req);
+    if count {
+        if let Some(cell) = hit.counts.get(class.index()) {
+            cell.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
     let scanned = (kind == Kind::Rule).then(|| req.target.url(req.scheme.name()));
     let legacy = scanned.as_deref().map(|url| LegacyScan {
         url,

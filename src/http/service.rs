@@ -115,7 +115,13 @@ impl ScanService {
             scheme,
             now_unix: now_unix(),
         };
-        let (response, shaped) = scan::answer(&state.replica.load(), options, &state.metrics, &request);
+        let (response, shaped) = scan::answer(
+            &state.replica.load(),
+            options,
+            &state.metrics,
+            state.counts.as_deref(),
+            &request,
+        );
         state.metrics.resolve(shaped.kind, shaped.outcome);
         response
     }

@@ -14,6 +14,8 @@ pub struct ScanState {
     pub replica: Arc<Replica>,
     pub metrics: Arc<Metrics>,
     pub options: ScanOptions,
+    /// Where 404s on hosts without rules are counted; `None`: counting is off.
+    pub counts: Option<Arc<crate::stats::ScanCounts>>,
 }
 
 /// How a client class is answered.
@@ -111,6 +113,7 @@ impl ScanState {
             replica,
             metrics,
             options,
+            counts: None,
         }
     }
 
@@ -124,6 +127,12 @@ impl ScanState {
         let metrics = Arc::new(metrics);
         let replica = Arc::new(Replica::serving(snapshot, metrics.clone()));
         ScanState::new(replica, metrics, options)
+    }
+
+    /// Counts scans (into `counts` and the tables' counters).
+    pub fn with_counts(mut self, counts: Arc<crate::stats::ScanCounts>) -> ScanState {
+        self.counts = Some(counts);
+        self
     }
 
     pub fn is_ready(&self) -> bool {

@@ -146,6 +146,28 @@ pub struct ListQuery {
     pub tag: Option<Tag>,
 }
 
+/// Scans of one entry (or 404s on one host) on one UTC day by one class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountRow {
+    /// `Code`, `Rule`, or `Host` (404s on that host).
+    pub kind: EntryKind,
+    pub key: String,
+    /// Days since 1970-01-01, UTC.
+    pub day: i32,
+    /// A client class name, or `not_found`.
+    pub class: String,
+    pub count: i64,
+}
+
+/// Which counts to read.
+#[derive(Debug, Clone)]
+pub enum CountSelection {
+    /// One entry (or host).
+    Key(EntryKind, String),
+    /// Every entry of a kind with a tag.
+    Tag(EntryKind, Tag),
+}
+
 /// Why a store operation failed, in the terms a caller answers with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -249,6 +271,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Drops change-log rows older than the newest `keep` positions.
     async fn prune_log(&self, keep: i64) -> Result<u64, StoreError>;
+
+    /// Adds `rows` to the stored counts in one transaction (adds, never
+    /// overwrites: nodes sharing a store sum up).
+    async fn add_counts(&self, rows: Vec<CountRow>) -> Result<(), StoreError>;
+
+    /// The counts of `selection` from `from_day` to `to_day`, inclusive,
+    /// ordered by key, day and class.
+    async fn counts(&self, selection: CountSelection, from_day: i32, to_day: i32) -> Result<Vec<CountRow>, StoreError>;
+
+    /// Drops counts of days before `before_day`.
+    async fn prune_counts(&self, before_day: i32) -> Result<u64, StoreError>;
 }
 
 /// The change-log form of a batch of changes: entry by entry, or one

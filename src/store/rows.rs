@@ -70,6 +70,16 @@ pub(crate) fn sql(kind: EntryKind) -> &'static KindSql {
     }
 }
 
+/// Adds one count (the flush of every node adds; none overwrites).
+pub(crate) const ADD_COUNT: &str = "INSERT INTO scan_counts (kind, key, day, class, count) VALUES ($1, $2, $3, $4, $5) \
+                                    ON CONFLICT (kind, key, day, class) DO UPDATE SET count = scan_counts.count + excluded.count";
+pub(crate) const COUNTS_BY_KEY: &str = "SELECT kind, key, day, class, count FROM scan_counts \
+                                        WHERE kind = $1 AND key = $2 AND day >= $3 AND day <= $4 ORDER BY key, day, class";
+pub(crate) const COUNTS_BY_TAG: &str = "SELECT c.kind, c.key, c.day, c.class, c.count FROM scan_counts c \
+                                        JOIN entry_tags t ON t.kind = c.kind AND t.key = c.key \
+                                        WHERE c.kind = $1 AND t.tag = $2 AND c.day >= $3 AND c.day <= $4 ORDER BY c.key, c.day, c.class";
+pub(crate) const PRUNE_COUNTS: &str = "DELETE FROM scan_counts WHERE day < $1";
+
 /// Takes the next position; the first statement of every write.
 pub(crate) const BUMP: &str =
     "UPDATE meta SET position = position + 1, initialised = TRUE WHERE id = 1 RETURNING position";

@@ -17,9 +17,9 @@
 
 use super::rows::{self, entry_from_row, sql, Value};
 use super::{
-    change_columns, change_from_columns, log_form, now_ms, Change, Committed, Feed, Head, ImportLine, ImportSource,
-    ImportSummary, ListQuery, LoggedChange, ModifyEachFn, ModifyFn, Position, Put, Store, StoreError, Wakeup, Wakeups,
-    WriteMode,
+    change_columns, change_from_columns, log_form, now_ms, Change, Committed, CountRow, CountSelection, Feed, Head,
+    ImportLine, ImportSource, ImportSummary, ListQuery, LoggedChange, ModifyEachFn, ModifyFn, Position, Put, Store,
+    StoreError, Wakeup, Wakeups, WriteMode,
 };
 use crate::domain::{Code, Entry, EntryKey, EntryKind, Stored, Tag};
 use crate::ndjson::Item;
@@ -719,6 +719,66 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn add_counts(&self, rows: Vec<CountRow>) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        crate::background::run("qrlaunch-flush", move || {
+            let mut conn = inner.writer.lock().map_err(failed)?;
+            inner.identity.check()?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(failed)?;
+            {
+                let mut add = tx.prepare_cached(&q(rows::ADD_COUNT)).map_err(failed)?;
+                for row in &rows {
+                    add.execute(rusqlite::params![
+                        row.kind.as_str(),
+                        row.key,
+                        row.day,
+                        row.class,
+                        row.count
+                    ])
+                    .map_err(failed)?;
+                }
+            }
+            inner.identity.check()?;
+            tx.commit().map_err(|e| StoreError::Failed(format!("commit: {e}")))
+        })
+        .await
+        .ok_or_else(|| StoreError::Failed("the flush thread stopped".into()))?
+    }
+
+    async fn counts(&self, selection: CountSelection, from_day: i32, to_day: i32) -> Result<Vec<CountRow>, StoreError> {
+        self.read(move |conn| {
+            let (sql, kind, key) = match &selection {
+                CountSelection::Key(kind, key) => (rows::COUNTS_BY_KEY, *kind, key.clone()),
+                CountSelection::Tag(kind, tag) => (rows::COUNTS_BY_TAG, *kind, tag.to_string()),
+            };
+            let mut select = conn.prepare_cached(&q(sql)).map_err(failed)?;
+            let mut found = select
+                .query(rusqlite::params![kind.as_str(), key, from_day, to_day])
+                .map_err(failed)?;
+            let mut out = Vec::new();
+            while let Some(row) = found.next().map_err(failed)? {
+                out.push(count_row(row)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn prune_counts(&self, before_day: i32) -> Result<u64, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.writer.lock().map_err(failed)?;
+            inner.identity.check()?;
+            conn.execute(&q(rows::PRUNE_COUNTS), [before_day])
+                .map(|n| n as u64)
+                .map_err(failed)
+        })
+        .await
+        .map_err(failed)?
+    }
+
     async fn prune_log(&self, keep: i64) -> Result<u64, StoreError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
@@ -734,6 +794,17 @@ impl Store for SqliteStore {
         .await
         .map_err(failed)?
     }
+}
+
+fn count_row(row: &rusqlite::Row<'_>) -> Result<CountRow, StoreError> {
+    let kind: String = row.get(0).map_err(failed)?;
+    Ok(CountRow {
+        kind: EntryKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("count of unknown kind {kind:?}")))?,
+        key: row.get(1).map_err(failed)?,
+        day: row.get(2).map_err(failed)?,
+        class: row.get(3).map_err(failed)?,
+        count: row.get(4).map_err(failed)?,
+    })
 }
 
 fn read_head(conn: &Connection) -> Result<Head, StoreError> {

@@ -151,6 +151,9 @@ impl Follower {
                 done = wait_compaction(&mut compaction) => {
                     compaction = None;
                     if let (Some((base, built_at)), Some(current)) = (done, state.as_mut()) {
+                        if let Some(sink) = self.replica.sink() {
+                            base.attach_sink(sink);
+                        }
                         current.install_base(base, built_at);
                         self.replica.publish(current.snapshot());
                         tracing::info!(position = built_at, overlay = current.overlay_len(), "overlay folded into a new base table");
@@ -180,9 +183,12 @@ impl Follower {
             .await?;
         let taken = builder.lock().ok().and_then(|mut b| b.take());
         let builder = taken.ok_or_else(|| StoreError::Failed("the snapshot builder was lost".into()))?;
-        let state = crate::background::run("qrlaunch-build", move || builder.finish(head.epoch, head.position))
-            .await
-            .ok_or_else(|| StoreError::Failed("the table build stopped".into()))?;
+        let sink = self.replica.sink();
+        let state = crate::background::run("qrlaunch-build", move || {
+            builder.finish(head.epoch, head.position, sink)
+        })
+        .await
+        .ok_or_else(|| StoreError::Failed("the table build stopped".into()))?;
         let snapshot_counts = state.snapshot();
         tracing::info!(
             position = state.position,

@@ -30,6 +30,8 @@ impl SyncStatus {
 /// The node's copy of the table: what scans read, and how current it is.
 pub struct Replica {
     table: LiveTable,
+    /// Where the counts of every table built for this replica go.
+    sink: Option<Arc<dyn crate::table::CountSink>>,
     /// A copy of `status.bootstrapped` that scans read without a lock.
     bootstrapped: std::sync::atomic::AtomicBool,
     status: watch::Sender<SyncStatus>,
@@ -55,10 +57,22 @@ impl Replica {
         });
         Replica {
             table: LiveTable::default(),
+            sink: None,
             bootstrapped: std::sync::atomic::AtomicBool::new(false),
             status,
             metrics,
         }
+    }
+
+    /// Counts of the tables built for this replica go to `sink`.
+    pub fn with_sink(mut self, sink: Arc<dyn crate::table::CountSink>) -> Replica {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Where table counts go, if anywhere.
+    pub fn sink(&self) -> Option<Arc<dyn crate::table::CountSink>> {
+        self.sink.clone()
     }
 
     /// A replica serving `snapshot` at once (benches, in-process tests).

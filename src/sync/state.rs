@@ -54,12 +54,21 @@ impl StateBuilder {
         }
     }
 
-    pub fn finish(self, epoch: String, position: Position) -> TableState {
+    pub fn finish(
+        self,
+        epoch: String,
+        position: Position,
+        sink: Option<Arc<dyn crate::table::CountSink>>,
+    ) -> TableState {
         let host_table = Arc::new(HostTable::build(self.hosts.values(), self.files.values()));
+        let base = self.table.build();
+        if let Some(sink) = sink {
+            base.attach_sink(sink);
+        }
         TableState {
             epoch,
             position,
-            base: Arc::new(self.table.build()),
+            base: Arc::new(base),
             overlay: Overlay::new(),
             hosts: self.hosts,
             files: self.files,
@@ -175,7 +184,7 @@ mod tests {
             builder.add(code(&format!("k{i}"), i));
             model.insert(format!("k{i}"), i);
         }
-        let mut state = builder.finish("e".into(), 0);
+        let mut state = builder.finish("e".into(), 0, None);
         let mut pending_base: Option<(Table, Position)> = None;
         for position in 1..=3000 {
             let name = format!("k{}", next() % 80);

@@ -62,11 +62,7 @@ impl TableBuilder {
         let rules = RuleIndex::build(self.rules);
         let mut codes = self.codes.unwrap_or_else(|| CodeIndex::with_capacity(0, 0));
         codes.shrink_to_fit();
-        Table {
-            profiles: self.profiles.into_profiles(),
-            codes,
-            rules,
-        }
+        Table::assemble(self.profiles.into_profiles(), codes, rules)
     }
 }
 

@@ -16,6 +16,8 @@ pub(crate) struct CodeRecord {
     /// Start of `code` then `query` in the arena.
     start: u32,
     pub profile: u32,
+    /// Dense index of the code, for its scan counters.
+    pub id: u32,
     query_len: u16,
     code_len: u8,
 }
@@ -24,6 +26,8 @@ pub(crate) struct CodeIndex {
     hasher: ahash::RandomState,
     slots: HashTable<CodeRecord>,
     arena: String,
+    /// Ids handed out so far (replaced codes keep theirs).
+    next_id: u32,
 }
 
 impl CodeIndex {
@@ -32,6 +36,7 @@ impl CodeIndex {
             hasher: ahash::RandomState::new(),
             slots: HashTable::with_capacity(codes),
             arena: String::with_capacity(arena_bytes),
+            next_id: 0,
         }
     }
 
@@ -44,7 +49,12 @@ impl CodeIndex {
     /// domain types guarantee.
     pub fn insert(&mut self, code: &str, query: &str, profile: u32) {
         let hash = self.hasher.hash_one(code.as_bytes());
-        let CodeIndex { hasher, slots, arena } = self;
+        let CodeIndex {
+            hasher,
+            slots,
+            arena,
+            next_id,
+        } = self;
         if let Some(existing) = slots.find_mut(hash, |r| record_code(arena, r) == code) {
             // The old bytes stay in the arena, unused: repeats are rare.
             let start = u32::try_from(arena.len()).expect("code arena below 4 GiB");
@@ -53,6 +63,7 @@ impl CodeIndex {
             *existing = CodeRecord {
                 start,
                 profile,
+                id: existing.id,
                 query_len: u16::try_from(query.len()).expect("query fits u16"),
                 code_len: existing.code_len,
             };
@@ -64,15 +75,19 @@ impl CodeIndex {
         let record = CodeRecord {
             start,
             profile,
+            id: *next_id,
             query_len: u16::try_from(query.len()).expect("query fits u16"),
             code_len: u8::try_from(code.len()).expect("code fits u8"),
         };
+        *next_id += 1;
         slots.insert_unique(hash, record, |r| hasher.hash_one(record_code(arena, r).as_bytes()));
     }
 
     /// Releases the slack left by growing, so RSS reflects the data.
     pub fn shrink_to_fit(&mut self) {
-        let CodeIndex { hasher, slots, arena } = self;
+        let CodeIndex {
+            hasher, slots, arena, ..
+        } = self;
         arena.shrink_to_fit();
         slots.shrink_to_fit(|r| hasher.hash_one(record_code(arena, r).as_bytes()));
     }
@@ -86,10 +101,20 @@ impl CodeIndex {
     /// Every code with its query and profile, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str, u32)> + '_ {
         let mut records: Vec<&CodeRecord> = self.slots.iter().collect();
-        records.sort_unstable_by_key(|r| r.start);
+        records.sort_unstable_by_key(|r| r.id);
         records
             .into_iter()
             .map(|r| (record_code(&self.arena, r), record_query(&self.arena, r), r.profile))
+    }
+
+    /// Every code with its id, in no order (for draining counters).
+    pub fn ids(&self) -> impl Iterator<Item = (&str, u32)> + '_ {
+        self.slots.iter().map(|r| (record_code(&self.arena, r), r.id))
+    }
+
+    /// How many ids were handed out: the size of the code counters.
+    pub fn id_count(&self) -> usize {
+        self.next_id as usize
     }
 }
 

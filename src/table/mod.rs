@@ -11,6 +11,7 @@
 
 mod builder;
 mod codes;
+mod counts;
 mod hosts;
 mod live;
 mod profile;
@@ -18,20 +19,30 @@ mod rules;
 mod snapshot;
 
 pub use builder::TableBuilder;
+pub use counts::{CountSink, CLASSES};
 pub use hosts::{HostEntry, HostTable};
 pub use live::LiveTable;
 pub use profile::{Profile, ProfileKey};
 pub use snapshot::{Overlay, OverlayEntry, Snapshot, COMPACT_AT};
 
-use crate::domain::Availability;
+use crate::domain::{Availability, EntryKind};
 use codes::CodeIndex;
+use counts::Counts;
 use rules::RuleIndex;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU32;
+use std::sync::Arc;
 
 /// One immutable generation of the table.
 pub struct Table {
     profiles: Vec<Profile>,
     codes: CodeIndex,
     rules: RuleIndex,
+    /// Scan counters: codes by id, then rules by index.
+    counts: Counts,
+    /// The hosts of the rules, for counting 404s per host.
+    rule_hosts: HashMap<Box<str>, usize, ahash::RandomState>,
+    not_found: Box<[AtomicU32]>,
 }
 
 /// What a lookup found: borrowed from the table, no allocation.
@@ -44,6 +55,8 @@ pub struct Hit<'t> {
     pub prefix: Option<&'t str>,
     /// For a rule, its normalized prefix (what "longest" is measured on).
     pub prefix_key: Option<&'t str>,
+    /// The entry's scan counters, one per client class.
+    pub counts: &'t [AtomicU32],
 }
 
 impl Hit<'_> {
@@ -64,10 +77,16 @@ impl std::fmt::Debug for Table {
 
 impl Default for Table {
     fn default() -> Table {
-        Table {
-            profiles: Vec::new(),
-            codes: CodeIndex::with_capacity(0, 0),
-            rules: RuleIndex::empty(),
+        Table::assemble(Vec::new(), CodeIndex::with_capacity(0, 0), RuleIndex::empty())
+    }
+}
+
+impl Drop for Table {
+    /// A table's counts go to its sink when it is dropped, so replacing it
+    /// loses none.
+    fn drop(&mut self) {
+        if let Some(sink) = self.counts.sink.get().cloned() {
+            self.drain_counts(&*sink);
         }
     }
 }
@@ -75,6 +94,64 @@ impl Default for Table {
 impl Table {
     pub fn empty() -> Table {
         Table::default()
+    }
+
+    fn assemble(profiles: Vec<Profile>, codes: CodeIndex, rules: RuleIndex) -> Table {
+        let mut rule_hosts: HashMap<Box<str>, usize, ahash::RandomState> = HashMap::default();
+        for (key, _) in rules.keys() {
+            let host = crate::url_key::host_of_key(key);
+            let next = rule_hosts.len();
+            rule_hosts.entry(host.into()).or_insert(next);
+        }
+        let counts = Counts::zeroed(codes.id_count() + rules.len());
+        let not_found = counts::zeroed_cells(rule_hosts.len());
+        Table {
+            profiles,
+            codes,
+            rules,
+            counts,
+            rule_hosts,
+            not_found,
+        }
+    }
+
+    /// Sends this table's counts to `sink` when it is dropped (and lets the
+    /// stats flusher drain it meanwhile).
+    pub fn attach_sink(&self, sink: Arc<dyn CountSink>) {
+        let _ = self.counts.sink.set(sink);
+    }
+
+    /// The sink this table's counts go to, if any.
+    pub fn sink(&self) -> Option<Arc<dyn CountSink>> {
+        self.counts.sink.get().cloned()
+    }
+
+    /// Takes every count of this table (zeroing it) into `sink`.
+    pub fn drain_counts(&self, sink: &dyn CountSink) {
+        for (code, id) in self.codes.ids() {
+            self.counts.drain_record(id as usize, EntryKind::Code, code, sink);
+        }
+        let codes = self.codes.id_count();
+        for (key, index) in self.rules.keys() {
+            self.counts.drain_record(codes + index, EntryKind::Rule, key, sink);
+        }
+        for (host, &index) in &self.rule_hosts {
+            if let Some(cell) = self.not_found.get(index) {
+                Counts::drain_cell(cell, host, sink);
+            }
+        }
+    }
+
+    /// Counts a 404 on `host` (normalized) if it is a host of this table's
+    /// rules; `false` if it is not.
+    pub fn count_not_found(&self, host: &str) -> bool {
+        match self.rule_hosts.get(host).and_then(|&i| self.not_found.get(i)) {
+            Some(cell) => {
+                cell.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The entry for a launch code, matched exactly (case-sensitive).
@@ -85,6 +162,7 @@ impl Table {
             profile: &self.profiles[record.profile as usize],
             prefix: None,
             prefix_key: None,
+            counts: self.counts.record(record.id as usize),
         })
     }
 
@@ -102,6 +180,7 @@ impl Table {
             profile: &self.profiles[m.profile as usize],
             prefix: Some(m.original_prefix),
             prefix_key: Some(m.key),
+            counts: self.counts.record(self.codes.id_count() + m.index),
         })
     }
 
@@ -129,6 +208,7 @@ impl Table {
                     profile: &self.profiles[profile as usize],
                     prefix: None,
                     prefix_key: None,
+                    counts: &[],
                 },
             )
         })
@@ -141,6 +221,7 @@ impl Table {
             profile: &self.profiles[profile as usize],
             prefix: Some(prefix),
             prefix_key: Some(key),
+            counts: &[],
         })
     }
 }

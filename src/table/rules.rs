@@ -45,6 +45,8 @@ pub(crate) struct RuleMatch<'t> {
     pub original_prefix: &'t str,
     pub query: &'t str,
     pub profile: u32,
+    /// The rule's index, for its scan counters.
+    pub index: usize,
 }
 
 impl RuleIndex {
@@ -122,7 +124,7 @@ impl RuleIndex {
             let record = &self.records[id as usize];
             let prefix = record_key(&self.arena, record);
             if prefix.len() <= common && boundary_ok(prefix, key) && usable(prefix) {
-                return Some(self.view(record));
+                return Some(self.view(id as usize));
             }
             id = record.parent;
         }
@@ -131,13 +133,14 @@ impl RuleIndex {
 
     /// Every rule as (key, prefix as written, query, profile), sorted by key.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &str, u32)> + '_ {
-        self.records.iter().map(|r| {
-            let m = self.view(r);
+        (0..self.records.len()).map(|i| {
+            let m = self.view(i);
             (m.key, m.original_prefix, m.query, m.profile)
         })
     }
 
-    fn view<'t>(&'t self, r: &RuleRecord) -> RuleMatch<'t> {
+    fn view(&self, index: usize) -> RuleMatch<'_> {
+        let r = &self.records[index];
         let original_start = r.start as usize + usize::from(r.key_len);
         let query_start = original_start + usize::from(r.original_len);
         RuleMatch {
@@ -145,7 +148,16 @@ impl RuleIndex {
             original_prefix: &self.arena[original_start..query_start],
             query: &self.arena[query_start..query_start + usize::from(r.query_len)],
             profile: r.profile,
+            index,
         }
+    }
+
+    /// Every rule's normalized key with its index.
+    pub fn keys(&self) -> impl Iterator<Item = (&str, usize)> + '_ {
+        self.records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (record_key(&self.arena, r), i))
     }
 }
 

@@ -80,6 +80,9 @@ impl Snapshot {
             }
         }
         let overlay = builder.build();
+        if let Some(sink) = base.sink() {
+            overlay.attach_sink(sink);
+        }
         code_count += overlay.code_count();
         rule_count += overlay.rule_count();
         Snapshot {
@@ -156,6 +159,18 @@ impl Snapshot {
             .rules()
             .filter(|hit| !hit.prefix_key.is_some_and(|k| self.hidden_rules.contains(k)))
             .chain(self.overlay.rules())
+    }
+
+    /// Counts a 404 on `host` if a rule of this snapshot is on it; `false`
+    /// otherwise.
+    pub fn count_not_found(&self, host: &str) -> bool {
+        self.base.count_not_found(host) || self.overlay.count_not_found(host)
+    }
+
+    /// Takes every count of the tables this snapshot reads into `sink`.
+    pub fn drain_counts(&self, sink: &dyn super::CountSink) {
+        self.base.drain_counts(sink);
+        self.overlay.drain_counts(sink);
     }
 
     /// Whether any code is live.

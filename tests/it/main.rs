@@ -8,6 +8,7 @@ mod domains;
 mod faults;
 mod hostile;
 mod loadtest;
+mod merchants;
 mod phones;
 mod scan;
 mod support;

@@ -484,6 +484,41 @@ fn documented_requests() -> Vec<(
             None,
             app_json,
         ),
+        (
+            Method::GET,
+            "/admin/v1/codes/{code}/qr",
+            "/admin/v1/codes/spring24/qr?format=png".into(),
+            None,
+            app_json,
+        ),
+        (
+            Method::GET,
+            "/admin/v1/codes/{code}/stats",
+            "/admin/v1/codes/spring24/stats".into(),
+            None,
+            app_json,
+        ),
+        (
+            Method::GET,
+            "/admin/v1/rules/stats",
+            "/admin/v1/rules/stats?prefix=https%3A%2F%2Fwww.example.com%2Fshop%2F".into(),
+            None,
+            app_json,
+        ),
+        (
+            Method::GET,
+            "/admin/v1/hosts/{host}/stats",
+            "/admin/v1/hosts/www.example.com/stats".into(),
+            None,
+            app_json,
+        ),
+        (
+            Method::GET,
+            "/admin/v1/stats",
+            "/admin/v1/stats?tag=t".into(),
+            None,
+            app_json,
+        ),
     ]
 }
 

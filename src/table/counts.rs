@@ -1,0 +1,71 @@
+//! Scan counters inside a table: one per record and client class, added to
+//! on the scan path with one relaxed atomic add (no lock, no allocation).
+//!
+//! The cells are allocated zeroed (`calloc`), so memory is committed only
+//! for records that get scanned. A table's counts leave it two ways: the
+//! stats flusher drains the live tables now and then, and a table drains
+//! itself into its sink when it is dropped, so replacing a table (every
+//! change of the overlay, every compaction) never loses a count.
+
+use crate::client_class::ClientClass;
+use crate::domain::EntryKind;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// Cells a record has: one per client class.
+pub const CLASSES: usize = ClientClass::ALL.len();
+
+/// Where drained counts go.
+pub trait CountSink: Send + Sync + 'static {
+    /// `n` scans of the entry `kind`/`key` by clients of class `class`
+    /// (`None`: a 404 on host `key`).
+    fn add(&self, kind: EntryKind, key: &str, class: Option<ClientClass>, n: u64);
+}
+
+/// `n` zeroed atomic cells (one counter each).
+pub(crate) fn zeroed_cells(n: usize) -> Box<[AtomicU32]> {
+    // SAFETY: an all-zero AtomicU32 is a valid 0.
+    unsafe { Box::<[AtomicU32]>::new_zeroed_slice(n).assume_init() }
+}
+
+/// Zeroed atomic cells, `CLASSES` per record.
+pub(crate) struct Counts {
+    cells: Box<[AtomicU32]>,
+    pub(crate) sink: OnceLock<Arc<dyn CountSink>>,
+}
+
+impl Counts {
+    pub fn zeroed(records: usize) -> Counts {
+        Counts {
+            cells: zeroed_cells(records * CLASSES),
+            sink: OnceLock::new(),
+        }
+    }
+
+    /// The cells of record `index`.
+    pub fn record(&self, index: usize) -> &[AtomicU32] {
+        self.cells.get(index * CLASSES..(index + 1) * CLASSES).unwrap_or(&[])
+    }
+
+    /// Takes record `index`'s counts (zeroing them) into `sink` under `key`.
+    pub fn drain_record(&self, index: usize, kind: EntryKind, key: &str, sink: &dyn CountSink) {
+        for (class, cell) in ClientClass::ALL.iter().zip(self.record(index)) {
+            if cell.load(Ordering::Relaxed) != 0 {
+                let n = cell.swap(0, Ordering::Relaxed);
+                if n != 0 {
+                    sink.add(kind, key, Some(*class), u64::from(n));
+                }
+            }
+        }
+    }
+
+    /// Takes a 404 cell's count into `sink` for `host`.
+    pub fn drain_cell(cell: &AtomicU32, host: &str, sink: &dyn CountSink) {
+        if cell.load(Ordering::Relaxed) != 0 {
+            let n = cell.swap(0, Ordering::Relaxed);
+            if n != 0 {
+                sink.add(EntryKind::Host, host, None, u64::from(n));
+            }
+        }
+    }
+}
