@@ -12,7 +12,69 @@ pub(crate) struct KindSql {
     pub select: &'static str,
     pub upsert: &'static str,
     pub insert_new: &'static str,
+    /// The columns of [`upsert_values`], in order, with PostgreSQL array
+    /// types for bulk inserts (`UNNEST`).
+    pub columns: &'static [(&'static str, &'static str)],
+    /// `SET …` of an upsert (what a replace changes).
+    pub update_set: &'static str,
 }
+
+const POINT_TYPES: [(&str, &str); 11] = [
+    ("appid", "text[]"),
+    ("path", "text[]"),
+    ("query", "text[]"),
+    ("env_version", "text[]"),
+    ("fallback_url", "text[]"),
+    ("valid_from", "int8[]"),
+    ("valid_until", "int8[]"),
+    ("disabled", "bool[]"),
+    ("tags", "text[]"),
+    ("created_at", "int8[]"),
+    ("updated_at", "int8[]"),
+];
+
+const fn code_columns() -> [(&'static str, &'static str); 12] {
+    let p = POINT_TYPES;
+    [
+        ("code", "text[]"),
+        p[0],
+        p[1],
+        p[2],
+        p[3],
+        p[4],
+        p[5],
+        p[6],
+        p[7],
+        p[8],
+        p[9],
+        p[10],
+    ]
+}
+
+const fn rule_columns() -> [(&'static str, &'static str); 13] {
+    let p = POINT_TYPES;
+    [
+        ("prefix_key", "text[]"),
+        ("prefix", "text[]"),
+        p[0],
+        p[1],
+        p[2],
+        p[3],
+        p[4],
+        p[5],
+        p[6],
+        p[7],
+        p[8],
+        p[9],
+        p[10],
+    ]
+}
+
+const CODE_COLUMNS: [(&str, &str); 12] = code_columns();
+const RULE_COLUMNS: [(&str, &str); 13] = rule_columns();
+const POINT_UPDATE: &str = "appid = excluded.appid, path = excluded.path, query = excluded.query, \
+    env_version = excluded.env_version, fallback_url = excluded.fallback_url, valid_from = excluded.valid_from, \
+    valid_until = excluded.valid_until, disabled = excluded.disabled, tags = excluded.tags, updated_at = excluded.updated_at";
 
 pub(crate) const CODES: KindSql = KindSql {
     table: "codes",
@@ -25,6 +87,8 @@ pub(crate) const CODES: KindSql = KindSql {
              valid_until = excluded.valid_until, disabled = excluded.disabled, tags = excluded.tags, updated_at = excluded.updated_at",
     insert_new: "INSERT INTO codes (code, appid, path, query, env_version, fallback_url, valid_from, valid_until, disabled, tags, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (code) DO NOTHING",
+    columns: &CODE_COLUMNS,
+    update_set: POINT_UPDATE,
 };
 
 pub(crate) const RULES: KindSql = KindSql {
@@ -39,6 +103,10 @@ pub(crate) const RULES: KindSql = KindSql {
              tags = excluded.tags, updated_at = excluded.updated_at",
     insert_new: "INSERT INTO rules (prefix_key, prefix, appid, path, query, env_version, fallback_url, valid_from, valid_until, disabled, tags, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (prefix_key) DO NOTHING",
+    columns: &RULE_COLUMNS,
+    update_set: "prefix = excluded.prefix, appid = excluded.appid, path = excluded.path, query = excluded.query, \
+        env_version = excluded.env_version, fallback_url = excluded.fallback_url, valid_from = excluded.valid_from, \
+        valid_until = excluded.valid_until, disabled = excluded.disabled, tags = excluded.tags, updated_at = excluded.updated_at",
 };
 
 pub(crate) const HOSTS: KindSql = KindSql {
@@ -48,6 +116,8 @@ pub(crate) const HOSTS: KindSql = KindSql {
     upsert: "INSERT INTO hosts (host, unmatched, created_at, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (host) DO UPDATE SET unmatched = excluded.unmatched, updated_at = excluded.updated_at",
     insert_new: "INSERT INTO hosts (host, unmatched, created_at, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (host) DO NOTHING",
+    columns: &[("host", "text[]"), ("unmatched", "text[]"), ("created_at", "int8[]"), ("updated_at", "int8[]")],
+    update_set: "unmatched = excluded.unmatched, updated_at = excluded.updated_at",
 };
 
 pub(crate) const FILES: KindSql = KindSql {
@@ -59,6 +129,15 @@ pub(crate) const FILES: KindSql = KindSql {
     insert_new:
         "INSERT INTO files (file_key, host, path, body, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (file_key) DO NOTHING",
+    columns: &[
+        ("file_key", "text[]"),
+        ("host", "text[]"),
+        ("path", "text[]"),
+        ("body", "text[]"),
+        ("created_at", "int8[]"),
+        ("updated_at", "int8[]"),
+    ],
+    update_set: "body = excluded.body, updated_at = excluded.updated_at",
 };
 
 pub(crate) fn sql(kind: EntryKind) -> &'static KindSql {

@@ -18,7 +18,7 @@
 
 use super::replica::Replica;
 use super::state::{StateBuilder, TableState};
-use crate::store::{Change, Feed, Position, Store, StoreError, Wakeups};
+use crate::store::{Change, Feed, Position, Store, StoreError, Wakeup, Wakeups};
 use crate::table::Table;
 use std::future::Future;
 use std::pin::Pin;
@@ -90,11 +90,14 @@ impl Follower {
         let mut wakeups: Option<Box<dyn Wakeups>> = None;
         let mut compaction: Option<Compaction> = None;
         let mut backoff = Duration::from_millis(100);
+        let mut subscribed_at: Option<Instant> = None;
         loop {
             if shutdown.is_cancelled() {
                 return;
             }
-            if wakeups.is_none() {
+            // (Re)subscribe at most every few seconds: polling covers the gap.
+            if wakeups.is_none() && subscribed_at.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                subscribed_at = Some(Instant::now());
                 match self.store.wakeups().await {
                     Ok(w) => wakeups = Some(w),
                     Err(error) => tracing::warn!(%error, "no change notifications; polling"),
@@ -142,12 +145,19 @@ impl Follower {
                 }
             }
             tokio::select! {
-                woke = next_wakeup(&mut wakeups) => {
-                    if let Err(error) = woke {
+                woke = next_wakeup(&mut wakeups) => match woke {
+                    Ok(Wakeup::Committed(_)) => {}
+                    Ok(Wakeup::Reconnected) => {
+                        // Notifications sent meanwhile are lost: the catch-up
+                        // at the top of the loop reads the log instead.
+                        self.replica.metrics().feed_reconnect();
+                        tracing::info!("change notifications reconnected; catching up");
+                    }
+                    Err(error) => {
                         tracing::warn!(%error, "change notifications stopped; polling until they return");
                         wakeups = None;
                     }
-                }
+                },
                 done = wait_compaction(&mut compaction) => {
                     compaction = None;
                     if let (Some((base, built_at)), Some(current)) = (done, state.as_mut()) {
@@ -301,9 +311,9 @@ async fn wait_compaction(compaction: &mut Option<Compaction>) -> Option<(Table, 
     }
 }
 
-async fn next_wakeup(wakeups: &mut Option<Box<dyn Wakeups>>) -> Result<(), StoreError> {
+async fn next_wakeup(wakeups: &mut Option<Box<dyn Wakeups>>) -> Result<Wakeup, StoreError> {
     match wakeups {
-        Some(w) => w.next().await.map(drop),
+        Some(w) => w.next().await,
         None => std::future::pending().await,
     }
 }

@@ -6,6 +6,7 @@
 mod admin;
 mod domains;
 mod faults;
+mod fleet;
 mod hostile;
 mod loadtest;
 mod merchants;
