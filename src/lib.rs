@@ -28,6 +28,7 @@
 //! * [`sync`]: the follower that applies the change log to the table;
 //! * [`writer`], [`admin`], [`api`]: every change, the admin API on axum,
 //!   and the request and answer types it shares with the CLI;
+//! * [`purge`]: telling the caches in front what a change made stale;
 //! * [`stats`]: scan counts per entry, day and client class, flushed to the store;
 //! * [`cli`]: the operator commands (`import`, `export`, `code`, `rule`, `host`);
 //! * [`app`]: start-up, seeding, signals, shutdown;
@@ -46,6 +47,7 @@ pub mod http;
 pub mod metrics;
 pub mod ndjson;
 pub mod percent;
+pub mod purge;
 pub mod qr;
 pub mod scheme_url;
 pub mod stats;

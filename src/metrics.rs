@@ -42,6 +42,29 @@ impl Listener {
     }
 }
 
+/// How a purge ended, for `qrlaunch_purges_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgeOutcome {
+    /// Accepted at the first attempt.
+    Ok,
+    /// Accepted after a retry.
+    Retried,
+    /// Refused or unreachable after every attempt.
+    Failed,
+}
+
+impl PurgeOutcome {
+    const ALL: [PurgeOutcome; 3] = [PurgeOutcome::Ok, PurgeOutcome::Retried, PurgeOutcome::Failed];
+
+    fn label(self) -> &'static str {
+        match self {
+            PurgeOutcome::Ok => "ok",
+            PurgeOutcome::Retried => "retried",
+            PurgeOutcome::Failed => "failed",
+        }
+    }
+}
+
 /// Why an admin write was not acknowledged, for `qrlaunch_write_failures_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteFailure {
@@ -161,6 +184,7 @@ pub struct Metrics {
     connections_refused: Vec<Counter>,
     https_rule_missed: Counter,
     query_truncated: Counter,
+    purges: Vec<Counter>,
     /// Open connections on every listener, readable (gauges are write-only).
     open_connections: std::sync::atomic::AtomicI64,
 }
@@ -279,6 +303,11 @@ impl Metrics {
             None,
             "Legacy scans whose q was shortened to keep the scheme's query within 512 characters.".into(),
         );
+        recorder.describe_counter(
+            "qrlaunch_purges_total".into(),
+            None,
+            "Purge requests to the caches in front, by outcome.".into(),
+        );
         recorder.describe_gauge(
             "qrlaunch_build_info".into(),
             None,
@@ -357,6 +386,10 @@ impl Metrics {
                 .collect(),
             https_rule_missed: counter("qrlaunch_https_rule_missed_total", vec![]),
             query_truncated: counter("qrlaunch_query_truncated_total", vec![]),
+            purges: PurgeOutcome::ALL
+                .iter()
+                .map(|o| counter("qrlaunch_purges_total", vec![Label::new("outcome", o.label())]))
+                .collect(),
             open_connections: std::sync::atomic::AtomicI64::new(0),
         }
     }
@@ -437,6 +470,11 @@ impl Metrics {
 
     pub fn query_truncated(&self) {
         self.query_truncated.increment(1);
+    }
+
+    pub fn purge(&self, outcome: PurgeOutcome) {
+        let index = PurgeOutcome::ALL.iter().position(|&o| o == outcome).unwrap_or(0);
+        self.purges[index].increment(1);
     }
 
     /// Open connections on every listener.

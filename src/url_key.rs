@@ -96,7 +96,8 @@ pub fn host_of_key(key: &str) -> &str {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InvalidHost;
 
-fn strip_default_port<'h>(scheme: &str, host: &'h str) -> &'h str {
+/// `host` without the default port of `scheme` (the case is left alone).
+pub fn strip_default_port<'h>(scheme: &str, host: &'h str) -> &'h str {
     let default = if scheme == "https" { ":443" } else { ":80" };
     host.strip_suffix(default).unwrap_or(host)
 }

@@ -22,7 +22,7 @@ use crate::admin::auth::{AdminToken, TokenError, TokenSource};
 use crate::admin::{AdminOptions, AdminState};
 use crate::config::{ServeArgs, StoreUrl};
 use crate::http::decide::CodeHosts;
-use crate::http::{self, ConnectionOptions, ScanOptions, ScanService, ScanState};
+use crate::http::{self, ConnectionOptions, MetricsService, ScanOptions, ScanService, ScanState};
 use crate::metrics::{Listener, Metrics};
 use crate::percent;
 use crate::stats::ScanCounts;
@@ -64,6 +64,7 @@ pub enum AppError {
 pub struct Listening {
     pub scan: String,
     pub admin: String,
+    pub metrics: String,
 }
 
 /// Runs the service until `shutdown` is cancelled.
@@ -76,11 +77,14 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     let lock = datadir::lock(&args.data)?;
     let listener = bind(args.listen).await?;
     let admin_listener = bind(args.admin_listen).await?;
+    let metrics_listener = bind(args.metrics_listen).await?;
     let scan_addr = local_addr(&listener, args.listen)?;
     let admin_addr = local_addr(&admin_listener, args.admin_listen)?;
+    let metrics_addr = local_addr(&metrics_listener, args.metrics_listen)?;
     let listening = Listening {
         scan: format!("http://{scan_addr}"),
         admin: format!("http://{admin_addr}"),
+        metrics: format!("http://{metrics_addr}"),
     };
     println!("{}", serde_json::to_string(&listening).unwrap_or_default());
     tracing::info!(
@@ -100,6 +104,13 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     };
     let replica = Arc::new(replica);
     let mut options = ScanOptions::new(args.cache_max_age, args.trusted_nets());
+    options.set_lifetimes(crate::http::cache::Lifetimes {
+        max_age: args.cache_max_age,
+        s_maxage: args.cache_s_maxage,
+        stale_while_revalidate: args.cache_stale_while_revalidate,
+        stale_if_error: args.cache_stale_if_error,
+        miss_max_age: args.cache_miss_max_age,
+    });
     options.max_lag = args.max_lag;
     options.assume_https = args.assume_https;
     options.answers = args.answers();
@@ -139,6 +150,21 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         "connection limits"
     );
     let upkeep = tokio::spawn(upkeep(metrics.clone(), shutdown.clone()));
+    let metrics_options = ConnectionOptions {
+        max_connections: 64,
+        reserve: 8,
+        ..connection_options.clone()
+    };
+    let metrics_service = MetricsService::new(metrics.clone());
+    let metrics_server = tokio::spawn(http::serve(
+        metrics_listener,
+        move |_peer, _mode| metrics_service.clone(),
+        metrics_options,
+        metrics.clone(),
+        Listener::Metrics,
+        shutdown.clone().cancelled_owned(),
+    ));
+    tracing::info!("metrics on http://{metrics_addr}/metrics");
     let scan_server = tokio::spawn(http::serve(
         listener,
         move |peer, mode| ScanService::with_mode(scan_state.clone(), peer, mode),
@@ -213,7 +239,17 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
             ..FollowerOptions::default()
         },
     )
-    .with_resync(resync.clone());
+    .with_resync(resync.clone())
+    .with_purger((!args.purge_urls.is_empty()).then(|| {
+        tracing::info!(urls = ?args.purge_urls, style = ?args.purge_style, "changes purge the caches in front");
+        crate::purge::Purger::start(
+            args.purge_urls.clone(),
+            args.purge_style,
+            args.purge_headers.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        )
+    }));
     let follower = tokio::spawn(follower.run(shutdown.clone()));
     tokio::spawn(resync_on_sighup(hangups, resync));
     tokio::spawn(prune_log(store.clone(), args.change_log_keep, shutdown.clone()));
@@ -240,6 +276,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
 
     let scan_drained = scan_server.await.unwrap_or(false);
     let admin_drained = admin_server.await.unwrap_or(false);
+    let _ = metrics_server.await;
     let _ = follower.await;
     if let Some(flusher) = flusher {
         // Tables retired in the last moments drain their counts as they go.

@@ -32,6 +32,10 @@ pub struct ServeArgs {
     #[arg(long, env = "QRLAUNCH_TABLE")]
     pub table: Option<PathBuf>,
 
+    /// Address Prometheus scrapes `/metrics` on (never the scan listener).
+    #[arg(long, env = "QRLAUNCH_METRICS_LISTEN", default_value = "127.0.0.1:9090")]
+    pub metrics_listen: SocketAddr,
+
     /// Address of the admin API (never the scan listener).
     #[arg(long, env = "QRLAUNCH_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
     pub admin_listen: SocketAddr,
@@ -100,10 +104,41 @@ pub struct ServeArgs {
     #[arg(long, env = "QRLAUNCH_ANSWER_OTHER", value_enum, default_value = "redirect")]
     pub answer_other: AnswerMode,
 
-    /// max-age, in seconds, of the Cache-Control header on redirects and
-    /// resolve answers.
+    /// Browser lifetime (max-age, seconds) of scan answers and resolve answers.
     #[arg(long, env = "QRLAUNCH_CACHE_MAX_AGE", default_value_t = 60)]
     pub cache_max_age: u32,
+
+    /// Shared-cache lifetime (s-maxage, seconds) of scan answers; changes
+    /// are purged, so this can be long.
+    #[arg(long, env = "QRLAUNCH_CACHE_S_MAXAGE", default_value_t = 300)]
+    pub cache_s_maxage: u32,
+
+    /// stale-while-revalidate, seconds.
+    #[arg(long, env = "QRLAUNCH_CACHE_STALE_WHILE_REVALIDATE", default_value_t = 30)]
+    pub cache_stale_while_revalidate: u32,
+
+    /// stale-if-error, seconds: how long caches may answer from a stale copy
+    /// while the origin is down.
+    #[arg(long, env = "QRLAUNCH_CACHE_STALE_IF_ERROR", default_value_t = 86400)]
+    pub cache_stale_if_error: u32,
+
+    /// Lifetime (seconds) of a cached 404.
+    #[arg(long, env = "QRLAUNCH_CACHE_MISS_MAX_AGE", default_value_t = 10)]
+    pub cache_miss_max_age: u32,
+
+    /// A cache to purge after a change is applied (repeat for several),
+    /// e.g. http://127.0.0.1:6081 for Varnish.
+    #[arg(long = "purge-url", env = "QRLAUNCH_PURGE_URLS", value_delimiter = ',')]
+    pub purge_urls: Vec<String>,
+
+    /// How purges are sent.
+    #[arg(long, env = "QRLAUNCH_PURGE_STYLE", value_enum, default_value = "xkey")]
+    pub purge_style: crate::purge::PurgeStyle,
+
+    /// A header sent with every purge, `Name: value` (e.g. an API token);
+    /// repeat for several.
+    #[arg(long = "purge-header", value_parser = crate::purge::parse_header)]
+    pub purge_headers: Vec<(String, String)>,
 
     /// How long a client may take to send its request head (e.g. `10s`, `500ms`).
     #[arg(long, env = "QRLAUNCH_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -157,7 +192,7 @@ pub struct ServeArgs {
     #[arg(long, env = "QRLAUNCH_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 
-    /// Do not record metrics; `/metrics` then answers 404.
+    /// Do not record metrics; the metrics listener's `/metrics` then answers 404.
     #[arg(long, env = "QRLAUNCH_NO_METRICS")]
     pub no_metrics: bool,
 

@@ -7,17 +7,21 @@
 //!   not found (the one decision for scans and `/v1/resolve?url=`);
 //! * [`scan`]: the decision shaped for the client: `302`, launch page, 404/410;
 //! * [`pages`]: the launch and error pages (askama templates, zh/en);
+//! * [`cache`]: Cache-Control, surrogate keys, what a change purges;
 //! * [`resolve`]: `GET /v1/resolve` → JSON entry point;
 //! * [`respond`]: response builders (redirect, JSON and HTML errors);
 //! * [`forwarded`]: which scheme a request came in on, trusting
 //!   `X-Forwarded-Proto` and `Forwarded` only from configured proxies;
-//! * [`server`]: accept loop, connection caps, graceful shutdown.
+//! * [`server`]: accept loop, connection caps, graceful shutdown;
+//! * [`metrics_service`]: `/metrics` on its own listener.
 //!
 //! Handlers are synchronous: everything they need is in memory, so the
 //! service's future is `std::future::Ready` and nothing is boxed per request.
 
+pub mod cache;
 pub mod decide;
 pub mod forwarded;
+pub mod metrics_service;
 pub mod pages;
 pub mod resolve;
 pub mod respond;
@@ -26,6 +30,7 @@ pub mod server;
 pub mod service;
 mod state;
 
+pub use metrics_service::MetricsService;
 pub use server::{serve, ConnectionOptions, Mode};
 pub use service::ScanService;
 pub use state::{AnswerMode, ScanOptions, ScanState};

@@ -26,9 +26,10 @@ use std::cell::RefCell;
 use std::net::IpAddr;
 
 thread_local! {
-    /// Reused buffers for the normalized request URL, so lookups do not
-    /// allocate a key per request.
+    /// Reused buffers for the normalized request URL and the surrogate
+    /// keys, so answers do not allocate for them.
     static KEY: RefCell<String> = RefCell::new(String::with_capacity(256));
+    static KEYS: RefCell<String> = RefCell::new(String::with_capacity(128));
 }
 
 /// A scan to answer.
@@ -63,13 +64,13 @@ pub fn answer(
         Decision::Code(hit) => answer_hit(&hit, Kind::Code, options, metrics, counts.is_some(), req),
         Decision::Rule(hit) => answer_hit(&hit, Kind::Rule, options, metrics, counts.is_some(), req),
         Decision::File(body) => (
-            respond::file(body, &options.cache_control),
+            cacheable(respond::file(body, &options.cache.hit), req, None),
             shaped(Kind::File, Outcome::Found, None),
         ),
         Decision::PassThrough(origin) => {
             let location = format!("{origin}{}", req.target.path_and_query);
             (
-                respond::redirect(location, &options.cache_control, None),
+                cacheable(respond::redirect(location, &options.cache.hit, None), req, None),
                 shaped(Kind::PassThrough, Outcome::Found, None),
             )
         }
@@ -97,10 +98,15 @@ pub fn answer(
                 );
             }
             let lang = language(req.headers);
-            (
-                respond::page(StatusCode::NOT_FOUND, pages::error(Problem::NotFound, lang, None), None),
-                shaped(Kind::None, Outcome::NotFound, None),
-            )
+            // A code-shaped path carries the code's key: creating the code
+            // purges the cached 404.
+            let code = single_segment(req.target.path);
+            let page = respond::page(
+                StatusCode::NOT_FOUND,
+                pages::error(Problem::NotFound, lang, None),
+                Some(&options.cache.miss),
+            );
+            (cacheable(page, req, code), shaped(Kind::None, Outcome::NotFound, None))
         }
         Decision::BadRequest(message) => {
             let lang = language(req.headers);
@@ -133,7 +139,8 @@ fn answer_hit(
             outcome: Outcome::Gone,
             class: None,
         };
-        return (respond::page(StatusCode::GONE, page, None), shaped);
+        let response = respond::page(StatusCode::GONE, page, Some(&lifetime(hit, options, req.now_unix)));
+        return (cacheable(response, req, code_of(hit, req)), shaped);
     }
     let (class, from_header) = client(options, req);
     if count {
@@ -155,12 +162,9 @@ fn answer_hit(
         outcome: Outcome::Found,
         class: Some(class),
     };
+    let cache_control = lifetime(hit, options, req.now_unix);
     let response = match options.answers[class.index()] {
-        AnswerMode::Redirect => respond::redirect(
-            rendered.url,
-            &options.cache_control,
-            Some(options.vary(from_header, false)),
-        ),
+        AnswerMode::Redirect => respond::redirect(rendered.url, &cache_control, Some(options.vary(from_header, false))),
         AnswerMode::Page => {
             let scanned_url = match scanned {
                 Some(url) => url,
@@ -173,9 +177,13 @@ fn answer_hit(
                 scanned_url: &scanned_url,
                 fallback_url: fallback,
             });
-            respond::page(StatusCode::OK, page, Some(&options.cache_control)).with_vary(options.vary(from_header, true))
+            respond::page(StatusCode::OK, page, Some(&cache_control)).with_vary(options.vary(from_header, true))
         }
     };
+    let mut response = cacheable(response, req, code_of(hit, req));
+    response
+        .headers_mut()
+        .insert(CLASS_HEADER, CLASS_VALUES[class.index()].clone());
     (response, shaped)
 }
 
@@ -201,6 +209,64 @@ impl Target<'_> {
     /// The URL as the phone asked for it.
     pub fn url(&self, scheme: &str) -> String {
         format!("{scheme}://{}{}", self.host, self.path_and_query)
+    }
+}
+
+/// The response header naming the client class an answer was made for.
+pub const CLASS_HEADER: &str = "qrlaunch-class";
+const CLASS_VALUES: [HeaderValue; 6] = [
+    HeaderValue::from_static("ios"),
+    HeaderValue::from_static("android"),
+    HeaderValue::from_static("wechat"),
+    HeaderValue::from_static("inapp"),
+    HeaderValue::from_static("desktop"),
+    HeaderValue::from_static("other"),
+];
+
+/// Adds `Surrogate-Key` and `xkey`: what a cache purges this answer by.
+fn cacheable(mut response: Response<Body>, req: &ScanRequest<'_>, code: Option<&str>) -> Response<Body> {
+    let host = crate::url_key::strip_default_port(req.scheme.name(), req.target.host);
+    // Keys name the code as stored: decoded (no allocation without escapes).
+    let code = code.and_then(|c| crate::percent::decode_strict(c.as_bytes()).ok());
+    let keys = KEYS.with(|buf| super::cache::answer_keys(&mut buf.borrow_mut(), host, code.as_deref()));
+    if let Some(keys) = keys {
+        let headers = response.headers_mut();
+        headers.insert("surrogate-key", keys.clone());
+        headers.insert("xkey", keys);
+    }
+    response
+}
+
+/// The code a code's answer is about (its path segment, as stored once
+/// decoded), for its key.
+fn code_of<'r>(hit: &Hit<'_>, req: &ScanRequest<'r>) -> Option<&'r str> {
+    hit.prefix.is_none().then(|| single_segment(req.target.path)).flatten()
+}
+
+/// The last path segment, if it could be a code.
+fn single_segment(path: &str) -> Option<&str> {
+    let segment = path.rsplit('/').next()?;
+    (!segment.is_empty() && segment.len() <= 96).then_some(segment)
+}
+
+/// The Cache-Control of an entry's answer: the configured lifetimes, cut
+/// short when the entry's validity window opens or closes sooner (no cache
+/// may serve a launch after `valid_until`, nor a 410 after `valid_from`).
+fn lifetime(hit: &Hit<'_>, options: &ScanOptions, now: i64) -> HeaderValue {
+    let schedule = hit.profile.key.schedule;
+    let next_change = [schedule.valid_from, schedule.valid_until]
+        .into_iter()
+        .flatten()
+        .filter(|&t| t > now)
+        .min();
+    let l = options.lifetimes;
+    match next_change {
+        Some(at) if at - now < i64::from(l.s_maxage.max(l.max_age)) => {
+            let left = at - now;
+            let value = format!("public, max-age={}, s-maxage={left}", left.min(i64::from(l.max_age)));
+            HeaderValue::try_from(value).unwrap_or_else(|_| options.cache.hit.clone())
+        }
+        _ => options.cache.hit.clone(),
     }
 }
 

@@ -55,7 +55,6 @@ impl ScanService {
         let (route, json) = match path {
             "/healthz" => (Route::Healthz, false),
             "/readyz" => (Route::Readyz, false),
-            "/metrics" => (Route::Metrics, false),
             p if p.starts_with("/v1/") => (Route::Resolve, true),
             _ => (Route::Scan, false),
         };
@@ -85,16 +84,12 @@ impl ScanService {
         let response = match route {
             Route::Healthz => respond::text(StatusCode::OK, "ok\n", None),
             Route::Readyz => self.readyz(),
-            Route::Metrics => match self.state.metrics.render() {
-                Some(text) => respond::text(StatusCode::OK, text, Some("text/plain; version=0.0.4; charset=utf-8")),
-                None => respond::text(StatusCode::NOT_FOUND, "metrics are disabled\n", None),
-            },
             _ if !self.state.replica.is_bootstrapped() => respond::not_ready(json),
             Route::Resolve if path != "/v1/resolve" => {
                 respond::json_error(StatusCode::NOT_FOUND, "not_found", "No such API route.")
             }
             Route::Resolve => self.resolve(uri.query().unwrap_or("")),
-            Route::Scan => self.scan(req, host, target, path),
+            Route::Scan | Route::Metrics => self.scan(req, host, target, path),
         };
         (route, response)
     }

@@ -1,3 +1,4 @@
+use super::cache::{CachePolicy, Lifetimes};
 use super::decide::CodeHosts;
 use crate::client_class::ClientClass;
 use crate::metrics::Metrics;
@@ -30,8 +31,13 @@ pub enum AnswerMode {
 /// Settings of the scan path.
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
-    /// `Cache-Control` of a successful answer, e.g. `public, max-age=60`.
+    /// `Cache-Control` of `/v1/resolve` answers, e.g. `public, max-age=60`.
     pub cache_control: HeaderValue,
+    /// The cache headers of scan answers.
+    pub cache: CachePolicy,
+    /// The lifetimes `cache` was made from (answers near a schedule
+    /// boundary get shorter ones).
+    pub lifetimes: Lifetimes,
     /// Peers whose forwarding headers are believed.
     pub trusted_proxies: Vec<IpNet>,
     /// TLS always ends upstream: a request without a trusted header is `https`.
@@ -51,8 +57,14 @@ impl ScanOptions {
     pub fn new(cache_max_age: u32, trusted_proxies: Vec<IpNet>) -> ScanOptions {
         let cache_control =
             HeaderValue::try_from(format!("public, max-age={cache_max_age}")).expect("digits are a valid header value");
+        let lifetimes = Lifetimes {
+            max_age: cache_max_age,
+            ..Lifetimes::default()
+        };
         let mut options = ScanOptions {
             cache_control,
+            cache: CachePolicy::new(lifetimes),
+            lifetimes,
             trusted_proxies,
             assume_https: false,
             max_lag: Duration::from_secs(5),
@@ -68,6 +80,14 @@ impl ScanOptions {
         };
         options.set_client_header(None);
         options
+    }
+
+    /// Sets the cache lifetimes of scan answers.
+    pub fn set_lifetimes(&mut self, lifetimes: Lifetimes) {
+        self.lifetimes = lifetimes;
+        self.cache = CachePolicy::new(lifetimes);
+        self.cache_control = HeaderValue::try_from(format!("public, max-age={}", lifetimes.max_age))
+            .expect("digits are a valid header value");
     }
 
     /// Names the header a trusted proxy classifies clients in; answers

@@ -66,6 +66,8 @@ pub struct Follower {
     options: FollowerOptions,
     /// Notified to rebuild from a fresh snapshot (SIGHUP).
     resync: Arc<tokio::sync::Notify>,
+    /// Told what each applied change made stale in the caches in front.
+    purger: Option<crate::purge::Purger>,
 }
 
 impl Follower {
@@ -75,7 +77,14 @@ impl Follower {
             replica,
             options,
             resync: Arc::new(tokio::sync::Notify::new()),
+            purger: None,
         }
+    }
+
+    /// Purges the caches in front after every applied change.
+    pub fn with_purger(mut self, purger: Option<crate::purge::Purger>) -> Follower {
+        self.purger = purger;
+        self
     }
 
     /// Rebuilds from a fresh snapshot whenever `resync` is notified.
@@ -106,6 +115,12 @@ impl Follower {
             let progressed = match state.as_mut() {
                 None => match self.bootstrap().await {
                     Ok(fresh) => {
+                        if self.replica.is_bootstrapped() {
+                            // A rebuild: what changed is unknown, so everything.
+                            if let Some(purger) = &self.purger {
+                                purger.purge([crate::http::cache::ALL.to_string()].into());
+                            }
+                        }
                         self.replica.publish(fresh.snapshot());
                         self.replica.update(|s| {
                             s.bootstrapped = true;
@@ -215,7 +230,7 @@ impl Follower {
         loop {
             let feed = self.store.changes_since(state.position, self.options.page).await?;
             self.replica.update(|s| s.store_head = feed.head.position);
-            let last = apply_feed(state, feed, self.replica.metrics())?;
+            let last = apply_feed(state, feed, self.replica.metrics(), self.purger.as_ref())?;
             match last {
                 Progress::Current => return Ok(()),
                 Progress::Applied { more } => {
@@ -239,7 +254,12 @@ enum Progress {
 }
 
 /// Checks a page of the log against the applied position and applies it.
-fn apply_feed(state: &mut TableState, feed: Feed, metrics: &crate::metrics::Metrics) -> Result<Progress, Stop> {
+fn apply_feed(
+    state: &mut TableState,
+    feed: Feed,
+    metrics: &crate::metrics::Metrics,
+    purger: Option<&crate::purge::Purger>,
+) -> Result<Progress, Stop> {
     if feed.head.epoch != state.epoch {
         return Err(Stop::Resync(format!(
             "the store's epoch is {}, the table's {} (a restored or different database)",
@@ -283,6 +303,9 @@ fn apply_feed(state: &mut TableState, feed: Feed, metrics: &crate::metrics::Metr
         }
         for c in &batch {
             metrics.sync_lag((now_ms - c.committed_at_ms).max(0) as f64 / 1000.0);
+        }
+        if let Some(purger) = purger {
+            purger.purge(crate::http::cache::keys_of(batch.iter().map(|c| &c.change)));
         }
         state.apply(position, batch.into_iter().map(|c| c.change));
         applied_any = true;

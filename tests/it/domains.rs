@@ -161,7 +161,7 @@ fn the_scheme_comes_from_trusted_proxies_or_assume_https() {
     let untrusted = Server::with_table(TABLE, &["--trusted-proxy", "none", "--log", "info,qrlaunch=debug"]);
     let missed = scan(&untrusted, "https", "secure.example.com", "/x?y=1");
     assert_eq!(missed.status(), 404);
-    let metrics = untrusted.scan("/metrics").text().unwrap();
+    let metrics = untrusted.metrics_text();
     assert!(metrics.contains("qrlaunch_https_rule_missed_total 1"), "{metrics}");
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert!(
@@ -299,7 +299,7 @@ fn scheme_urls_never_exceed_wechats_query_limit() {
         q.starts_with("https://long.example.com/dl"),
         "the rule's prefix is kept: {q}"
     );
-    let metrics = server.scan("/metrics").text().unwrap();
+    let metrics = server.metrics_text();
     assert!(metrics.contains("qrlaunch_query_truncated_total 1"), "{metrics}");
     let resolved = json_of(resolve(&server, &format!("https://long.example.com{path}")));
     assert_eq!(resolved["q_truncated"], true);

@@ -106,7 +106,7 @@ fn a_change_on_one_node_reaches_every_node_deletes_too() {
         .parse()
         .unwrap();
     converge(&[&a, &b, &c], Duration::from_secs(1), |n| position(n) == Some(head));
-    let metrics = a.scan("/metrics").text().unwrap();
+    let metrics = a.metrics_text();
     for name in [
         "qrlaunch_table_position",
         "qrlaunch_store_position",
@@ -235,7 +235,7 @@ fn a_killed_notification_connection_is_replaced_and_nodes_still_converge() {
     // With a 10 s poll, only a re-established LISTEN makes this fast.
     let took = converge(&[&b], Duration::from_secs(1), |n| served(n, "after").is_some());
     assert!(took < Duration::from_secs(1));
-    let metrics = b.scan("/metrics").text().unwrap();
+    let metrics = b.metrics_text();
     assert!(metrics.contains("qrlaunch_feed_reconnects_total 1"), "{metrics}");
 }
 

@@ -78,7 +78,7 @@ fn a_flood_of_partial_heads_is_bounded_and_leaves_no_memory_behind() {
         after <= before + 4_000,
         "memory went back: {before} KiB before, {during} KiB during, {after} KiB after"
     );
-    let metrics = server.scan("/metrics").text().unwrap();
+    let metrics = server.metrics_text();
     let refused = metrics
         .lines()
         .find(|l| l.starts_with("qrlaunch_connections_refused_total{listener=\"scan\"}"))

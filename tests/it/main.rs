@@ -4,6 +4,7 @@
 //! module per area; cases are tables where they can be.
 
 mod admin;
+mod cache;
 mod domains;
 mod faults;
 mod fleet;

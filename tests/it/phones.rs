@@ -266,7 +266,7 @@ fn launch_pages_work_in_a_real_browser() {
 }
 
 fn scan_requests(server: &Server) -> u64 {
-    let metrics = server.scan("/metrics").text().unwrap();
+    let metrics = server.metrics_text();
     metrics
         .lines()
         .filter(|l| l.starts_with("qrlaunch_requests_total{route=\"scan\""))

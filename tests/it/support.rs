@@ -27,6 +27,8 @@ pub struct Server {
     child: Child,
     pub scan: String,
     pub admin: String,
+    /// The metrics listener.
+    pub metrics: String,
     pub token: String,
     /// The data directory.
     pub data: PathBuf,
@@ -77,7 +79,14 @@ impl Server {
     /// Like [`Server::try_start_on`], with a last say over the command.
     pub fn try_start_with(data: &Path, extra: &[&str], configure: &dyn Fn(&mut Command)) -> Result<Server, String> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_qrlaunch"));
-        command.args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+        command.args([
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ]);
         if !extra.contains(&"--log") {
             command.args(["--log", "info"]);
         }
@@ -129,6 +138,7 @@ impl Server {
             child,
             scan: listening["scan"].as_str().unwrap().to_string(),
             admin: listening["admin"].as_str().unwrap().to_string(),
+            metrics: listening["metrics"].as_str().unwrap().to_string(),
             token: String::new(),
             data: data.to_path_buf(),
             client,
@@ -188,6 +198,19 @@ impl Server {
 
     pub fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> Response {
         self.admin(method, path).json(body).send().expect("admin request")
+    }
+
+    /// `/metrics` from the metrics listener.
+    pub fn metrics_response(&self) -> Response {
+        self.client
+            .get(format!("{}/metrics", self.metrics))
+            .send()
+            .expect("metrics")
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub fn metrics_text(&self) -> String {
+        self.metrics_response().text().expect("metrics text")
     }
 
     /// A scan of `path` on the scan listener.
@@ -576,4 +599,74 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// A real `varnishd` with `deploy/varnish/qrlaunch.vcl` in front of a
+/// qrlaunch scan listener, on a free loopback port; its process group is
+/// killed and its directory removed when dropped.
+pub struct Varnish {
+    child: Child,
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Varnish {
+    /// Starts on `port`, which the origin may already name in its
+    /// `--purge-url`; `None` (and a note) when Varnish is missing outside CI.
+    pub fn start_on(origin: &Server, port: u16) -> Option<Varnish> {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        let varnishd = require_program("varnishd", "varnish varnish-modules")?;
+        let dir = temp_dir();
+        // The worker process runs as an unprivileged user and reads here.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let origin_port = origin.scan_addr().rsplit(':').next().unwrap().to_string();
+        let vcl = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/varnish/qrlaunch.vcl"))
+            .unwrap()
+            .replace(".port = \"8080\";", &format!(".port = \"{origin_port}\";"));
+        let vcl_path = dir.path().join("qrlaunch.vcl");
+        std::fs::write(&vcl_path, vcl).unwrap();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(varnishd)
+            .arg("-F")
+            .arg("-n")
+            .arg(dir.path().join("work"))
+            .arg("-f")
+            .arg(&vcl_path)
+            .args(["-a", &addr, "-s", "malloc,64m"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start varnishd");
+        let varnish = Varnish { child, addr, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let answered = Client::new()
+                .get(format!("http://{}/healthz", varnish.addr))
+                .send()
+                .is_ok_and(|r| r.status() == 200);
+            if answered {
+                return Some(varnish);
+            }
+            assert!(Instant::now() < deadline, "varnishd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The URL of `path` through the cache.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Varnish {
+    fn drop(&mut self) {
+        // SAFETY: signals our own child's process group (manager and worker).
+        unsafe {
+            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
 }

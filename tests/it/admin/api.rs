@@ -216,7 +216,7 @@ fn every_route_refuses_a_missing_or_wrong_token_and_counts_it() {
             refused += 1;
         }
     }
-    let metrics = server.scan("/metrics").text().unwrap();
+    let metrics = server.metrics_text();
     let line = metrics
         .lines()
         .find(|l| l.starts_with("qrlaunch_admin_auth_failures_total"))

@@ -12,7 +12,16 @@ fn a_code_redirects_to_the_scheme_url_with_cache_control() {
         response.headers()["location"],
         "weixin://dl/business/?appid=wx1234567890abcdef&path=pages/promo/index&query=id%3D42%26from%3Dposter&env_version=release"
     );
-    assert_eq!(response.headers()["cache-control"], "public, max-age=60");
+    assert_eq!(
+        response.headers()["cache-control"],
+        "public, max-age=60, s-maxage=300, stale-while-revalidate=30, stale-if-error=86400"
+    );
+    let port = server.scan_addr().rsplit(':').next().unwrap().to_string();
+    assert_eq!(
+        response.headers()["xkey"],
+        format!("qrlaunch h-127.0.0.1%3A{port} c-spring24").as_str()
+    );
+    assert_eq!(response.headers()["surrogate-key"], response.headers()["xkey"]);
 
     let head = server
         .client()
@@ -21,14 +30,18 @@ fn a_code_redirects_to_the_scheme_url_with_cache_control() {
         .unwrap();
     assert_eq!(head.status(), 302);
     assert_eq!(head.headers()["location"], response.headers()["location"]);
-    assert_eq!(head.headers()["cache-control"], "public, max-age=60");
+    assert_eq!(head.headers()["cache-control"], response.headers()["cache-control"]);
     assert_eq!(head.text().unwrap(), "", "HEAD has no body");
 }
 
 #[test]
 fn cache_max_age_is_configurable() {
     let server = Server::with_table(TABLE, &["--cache-max-age", "5"]);
-    assert_eq!(server.scan("/spring24").headers()["cache-control"], "public, max-age=5");
+    let cache = server.scan("/spring24").headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cache.starts_with("public, max-age=5, s-maxage=300"), "{cache}");
 }
 
 /// (code, env_version, path) — and the query decodes back byte for byte.

@@ -13,7 +13,15 @@ fn gone_entries_answer_410_with_a_page() {
     ] {
         let response = server.scan(path);
         assert_eq!(response.status(), 410, "{path}");
-        assert_eq!(response.headers()["cache-control"], "no-store");
+        // Cacheable, and purged by the entry's key when it changes.
+        assert!(response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("public, max-age="));
+        assert!(response.headers()["xkey"]
+            .to_str()
+            .unwrap()
+            .ends_with(&format!("c-{}", &path[1..])));
         let page = response.text().unwrap();
         assert!(page.contains(says), "{path}: {page}");
     }

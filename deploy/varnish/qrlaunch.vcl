@@ -1,0 +1,141 @@
+# Varnish 7 in front of qrlaunch (Debian: varnish, varnish-modules).
+#
+#   varnishd -a :80 -f /etc/varnish/qrlaunch.vcl -s malloc,256m
+#
+# Run qrlaunch with the class header and a purge URL pointing here:
+#
+#   qrlaunch --client-header X-QR-Client --purge-url http://127.0.0.1:80
+#
+# What this does:
+# * classifies clients exactly as qrlaunch does (src/client_class.rs: the
+#   same markers in the same order; a test checks every User-Agent of its
+#   table) and sends the class in X-QR-Client, so one object per class and
+#   language is cached instead of one per User-Agent;
+# * sends Accept-Language as `zh` (the first language asked is Chinese)
+#   or `en`, the two languages the pages have;
+# * caches scan answers for their s-maxage, keeps them for stale-if-error
+#   while the origin is down, passes /v1/ answers through unchanged;
+# * purges by surrogate key (xkey) on `PURGE` with `xkey-purge: KEYS`,
+#   from the purgers ACL only (403 otherwise).
+vcl 4.1;
+
+import std;
+import xkey;
+
+backend qrlaunch {
+    .host = "127.0.0.1";
+    .port = "8080";
+    .connect_timeout = 1s;
+    .first_byte_timeout = 5s;
+    .probe = {
+        .url = "/healthz";
+        .interval = 1s;
+        .timeout = 500ms;
+        .window = 3;
+        .threshold = 2;
+    }
+}
+
+# Who may purge: the qrlaunch nodes.
+acl purgers {
+    "127.0.0.1";
+    "::1";
+}
+
+sub vcl_recv {
+    if (req.method == "PURGE") {
+        if (client.ip !~ purgers) {
+            return (synth(403, "Forbidden"));
+        }
+        if (!req.http.xkey-purge) {
+            return (synth(400, "Send the keys to purge in xkey-purge"));
+        }
+        set req.http.n-gone = xkey.purge(req.http.xkey-purge);
+        return (synth(200, "Invalidated " + req.http.n-gone + " objects"));
+    }
+    if (req.method != "GET" && req.method != "HEAD") {
+        return (pass);
+    }
+    # The resolve API answers mini program pages: never cached here.
+    if (req.url ~ "^/v1/") {
+        return (pass);
+    }
+    call qrlaunch_classify;
+    if (req.http.Accept-Language ~ "^\s*[zZ][hH]") {
+        set req.http.Accept-Language = "zh";
+    } else {
+        set req.http.Accept-Language = "en";
+    }
+    # Answers do not depend on cookies; a taken-over host's old cookies
+    # must not make every request a miss.
+    unset req.http.Cookie;
+    # With the origin up, serve stale only briefly (stale-while-revalidate);
+    # with it down, as long as the object's grace (stale-if-error).
+    if (std.healthy(req.backend_hint)) {
+        set req.grace = 30s;
+    }
+    return (hash);
+}
+
+# The client class, by the markers of src/client_class.rs, in its order.
+sub qrlaunch_classify {
+    if (!req.http.User-Agent || req.http.User-Agent ~ "^\s*$") {
+        set req.http.X-QR-Client = "other";
+    } elsif (req.http.User-Agent ~ "wxwork") {
+        set req.http.X-QR-Client = "inapp";
+    } elsif (req.http.User-Agent ~ "MicroMessenger") {
+        set req.http.X-QR-Client = "wechat";
+    } elsif (req.http.User-Agent ~ " QQ/|Weibo|AlipayClient|DingTalk|aweme|BytedanceWebview|musical_ly|TikTok|FBAN|FBAV|Instagram") {
+        set req.http.X-QR-Client = "inapp";
+    } elsif (req.http.User-Agent ~ "bot|Bot|spider|Spider|crawler|facebookexternalhit|WhatsApp/|curl/|Wget/|python-requests|Go-http-client|HeadlessChrome") {
+        set req.http.X-QR-Client = "other";
+    } elsif (req.http.User-Agent ~ "iPhone|iPad|iPod") {
+        set req.http.X-QR-Client = "ios";
+    } elsif (req.http.User-Agent ~ "Android|HarmonyOS|OpenHarmony") {
+        set req.http.X-QR-Client = "android";
+    } elsif (req.http.User-Agent ~ "Windows NT|Macintosh|X11|CrOS") {
+        set req.http.X-QR-Client = "desktop";
+    } elsif (req.http.User-Agent ~ "Mobile") {
+        set req.http.X-QR-Client = "android";
+    } else {
+        set req.http.X-QR-Client = "other";
+    }
+}
+
+sub vcl_hash {
+    hash_data(req.url);
+    if (req.http.host) {
+        hash_data(req.http.host);
+    } else {
+        hash_data(server.ip);
+    }
+    # Rules match the scheme: a TLS terminator in front says which.
+    hash_data(req.http.X-Forwarded-Proto);
+    hash_data(req.http.X-QR-Client);
+    hash_data(req.http.Accept-Language);
+    return (lookup);
+}
+
+sub vcl_backend_response {
+    # stale-if-error: keep the object this long past its TTL, for when the
+    # origin is down (vcl_recv shortens it while the origin is up).
+    if (beresp.http.Cache-Control ~ "stale-if-error=[0-9]+") {
+        set beresp.grace = std.duration(regsub(beresp.http.Cache-Control, "^.*stale-if-error=([0-9]+).*$", "\1s"), 0s);
+    }
+    # A failing origin must not replace a good stale object.
+    if (beresp.status >= 500 && bereq.is_bgfetch) {
+        return (abandon);
+    }
+    return (deliver);
+}
+
+sub vcl_deliver {
+    if (obj.hits > 0) {
+        set resp.http.X-Cache = "HIT";
+    } else {
+        set resp.http.X-Cache = "MISS";
+    }
+    # The keys are for this cache, not for browsers.
+    unset resp.http.xkey;
+    unset resp.http.Surrogate-Key;
+}

@@ -1,0 +1,165 @@
+//! How scan answers are cached by a CDN or Varnish in front, and how a
+//! change finds the answers it makes stale.
+//!
+//! Every cacheable answer names what it was made from in `Surrogate-Key`
+//! and `xkey` (the same value): the entry (`c-CODE` for a code, the host
+//! for a rule, whose answers a longer new rule may take over), the host
+//! (`h-HOST`) and [`ALL`]. After a change is applied, [`keys_of`] gives the
+//! keys to purge (see [`crate::purge`]). Keys are tokens without spaces or
+//! commas, which xkey would split on.
+
+use crate::domain::{Entry, EntryKey};
+use crate::store::Change;
+use hyper::header::HeaderValue;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
+use std::collections::BTreeSet;
+
+/// The key every cacheable answer carries: purging it empties the cache.
+pub const ALL: &str = "qrlaunch";
+
+/// What a key may hold as it is: `A-Z a-z 0-9 . _ ~ -`; the rest is
+/// percent-encoded.
+const KEY_SAFE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'.').remove(b'_').remove(b'~').remove(b'-');
+
+/// The key of a launch code (and of the 404 of a code-shaped path).
+pub fn code_key(code: &str) -> String {
+    format!("c-{}", percent_encoding::utf8_percent_encode(code, KEY_SAFE))
+}
+
+/// The key of a host (normalized: lower-case, no default port).
+pub fn host_key(host: &str) -> String {
+    format!("h-{}", percent_encoding::utf8_percent_encode(host, KEY_SAFE))
+}
+
+/// The keys to purge once `changes` are applied.
+pub fn keys_of<'a>(changes: impl IntoIterator<Item = &'a Change>) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for change in changes {
+        match change {
+            Change::Put(Entry::Code(c)) => {
+                keys.insert(code_key(c.code.as_str()));
+            }
+            Change::Delete(EntryKey::Code(code)) => {
+                keys.insert(code_key(code));
+            }
+            Change::Put(Entry::Rule(r)) => {
+                keys.insert(host_key(crate::url_key::host_of_key(r.prefix.key())));
+            }
+            Change::Delete(EntryKey::Rule(key)) => {
+                keys.insert(host_key(crate::url_key::host_of_key(key)));
+            }
+            Change::Put(Entry::Host(h)) => {
+                keys.insert(host_key(h.host.as_str()));
+            }
+            Change::Delete(EntryKey::Host(host)) => {
+                keys.insert(host_key(host));
+            }
+            Change::Put(Entry::File(f)) => {
+                keys.insert(host_key(f.host.as_str()));
+            }
+            Change::Delete(EntryKey::File(key)) => {
+                let host = key.split('/').next().unwrap_or(key);
+                keys.insert(host_key(host));
+            }
+            Change::Resync => {
+                keys.insert(ALL.to_string());
+            }
+        }
+    }
+    keys
+}
+
+/// The cache headers of scan answers, rendered once.
+#[derive(Debug, Clone)]
+pub struct CachePolicy {
+    /// Answers of an entry: a short browser lifetime, a longer one for
+    /// shared caches (purged on change), and stale serving.
+    pub hit: HeaderValue,
+    /// `404`s: briefly, so a scan storm on a lost poster hits the origin
+    /// once per lifetime.
+    pub miss: HeaderValue,
+}
+
+/// Lifetimes, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    pub max_age: u32,
+    pub s_maxage: u32,
+    pub stale_while_revalidate: u32,
+    pub stale_if_error: u32,
+    pub miss_max_age: u32,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes {
+            max_age: 60,
+            s_maxage: 300,
+            stale_while_revalidate: 30,
+            stale_if_error: 86_400,
+            miss_max_age: 10,
+        }
+    }
+}
+
+impl CachePolicy {
+    pub fn new(l: Lifetimes) -> CachePolicy {
+        let hit = format!(
+            "public, max-age={}, s-maxage={}, stale-while-revalidate={}, stale-if-error={}",
+            l.max_age, l.s_maxage, l.stale_while_revalidate, l.stale_if_error
+        );
+        let miss = format!("public, max-age={0}, s-maxage={0}", l.miss_max_age);
+        CachePolicy {
+            hit: HeaderValue::try_from(hit).expect("digits make a valid header"),
+            miss: HeaderValue::try_from(miss).expect("digits make a valid header"),
+        }
+    }
+}
+
+impl Default for CachePolicy {
+    fn default() -> Self {
+        CachePolicy::new(Lifetimes::default())
+    }
+}
+
+/// The `Surrogate-Key`/`xkey` value of an answer about `host` and, for a
+/// code (or a code-shaped 404), `code`. Written into `out` (reused).
+pub fn answer_keys(out: &mut String, host: &str, code: Option<&str>) -> Option<HeaderValue> {
+    out.clear();
+    out.push_str(ALL);
+    out.push_str(" h-");
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in host.bytes() {
+        let b = b.to_ascii_lowercase();
+        if !(b.is_ascii_alphanumeric() || b"._~-".contains(&b)) {
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        } else {
+            out.push(b as char);
+        }
+    }
+    if let Some(code) = code {
+        out.push_str(" c-");
+        out.extend(percent_encoding::utf8_percent_encode(code, KEY_SAFE));
+    }
+    HeaderValue::from_str(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_tokens_and_match_what_changes_purge() {
+        let mut out = String::new();
+        let value = answer_keys(&mut out, "Go.Example.com", Some("a,b c!")).unwrap();
+        assert_eq!(value, "qrlaunch h-go.example.com c-a%2Cb%20c%21");
+        assert_eq!(code_key("a,b c!"), "c-a%2Cb%20c%21");
+        assert_eq!(host_key("go.example.com"), "h-go.example.com");
+        let value = answer_keys(&mut out, "[::1]:8080", None).unwrap();
+        assert_eq!(value, "qrlaunch h-%5B%3A%3A1%5D%3A8080");
+        assert_eq!(host_key("[::1]:8080"), "h-%5B%3A%3A1%5D%3A8080");
+        assert!(!code_key("x,y").contains(','));
+    }
+}
