@@ -21,9 +21,15 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    pub fn get(host: &str, target: &str, expect: u16) -> Prepared {
+    /// A GET of `target` on `host`, with a `User-Agent` when one is given
+    /// (qrlaunch answers each client class differently).
+    pub fn get(host: &str, target: &str, user_agent: Option<&str>, expect: u16) -> Prepared {
+        let bytes = match user_agent {
+            Some(ua) => format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {ua}\r\n\r\n"),
+            None => format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+        };
         Prepared {
-            bytes: format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes(),
+            bytes: bytes.into_bytes(),
             expect,
         }
     }

@@ -141,6 +141,15 @@ struct RunArgs {
     workload: WorkloadArgs,
     #[command(flatten)]
     mix: MixArgs,
+    /// Send this `User-Agent` with every request (without it, none is sent,
+    /// which qrlaunch answers like an iPhone: a 302 to `weixin://`).
+    #[arg(long)]
+    user_agent: Option<String>,
+    /// The status a known code or legacy URL must get instead of 302: 200
+    /// when the `--user-agent` is answered with a launch page (Android,
+    /// desktop, WeChat).
+    #[arg(long)]
+    answer_status: Option<u16>,
     /// Name in the report.
     #[arg(long, default_value = "qrlaunch")]
     label: String,
@@ -260,7 +269,7 @@ fn load_requests(args: &RunArgs) -> Result<Vec<Prepared>, String> {
             let status = status
                 .parse()
                 .map_err(|_| format!("{} line {}: bad status", path.display(), n + 1))?;
-            out.push(Prepared::get(host, target, status));
+            out.push(prepare(args, host, target, status));
         }
         if out.is_empty() {
             return Err(format!("{}: no requests", path.display()));
@@ -270,8 +279,18 @@ fn load_requests(args: &RunArgs) -> Result<Vec<Prepared>, String> {
     let requests = workload::requests(args.workload.spec(), args.mix.mix(), 100_000);
     Ok(requests
         .iter()
-        .map(|r| Prepared::get(&r.host, &r.target, expected(r.kind)))
+        .map(|r| prepare(args, &r.host, &r.target, expected(r.kind)))
         .collect())
+}
+
+/// One request as `args` want it sent: their User-Agent, and their answer
+/// status in place of a 302.
+fn prepare(args: &RunArgs, host: &str, target: &str, expect: u16) -> Prepared {
+    let expect = match (expect, args.answer_status) {
+        (302, Some(status)) => status,
+        _ => expect,
+    };
+    Prepared::get(host, target, args.user_agent.as_deref(), expect)
 }
 
 fn check_loopback(addr: SocketAddr) -> Result<(), String> {
@@ -300,6 +319,11 @@ fn run(args: &RunArgs) -> Result<Report, String> {
             return Err(format!(
                 "--rate {rate}: must be a positive number of requests per second"
             ));
+        }
+    }
+    if let Some(ua) = &args.user_agent {
+        if ua.bytes().any(|b| b.is_ascii_control()) {
+            return Err("--user-agent must not contain control characters".into());
         }
     }
     let requests = Arc::new(load_requests(args)?);
