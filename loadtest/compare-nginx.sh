@@ -9,12 +9,18 @@
 # Knobs (environment): CODES (1000000), RULES (10000), DURATION (10s),
 # ROUNDS (2), CONNECTIONS (32), SERVER_CORE (0), CLIENT_CORE (1),
 # SKIP_IMPORT (unset), KEEP (unset: set it to keep the work directory with
-# results.jsonl).
+# results.jsonl), BASELINE_REV (62aa233: the qrlaunch the 302 path is
+# compared with, built once into target/baseline/; empty to skip).
+#
+# Every request carries an iPhone Safari User-Agent (UA), whose answer is
+# the 302; the page rows send an Android Chrome one (ANDROID_UA), whose
+# answer is the 200 launch page.
 #
 # The machine this was written on is a shared VM whose tail latency drifts
 # over minutes (the host's other tenants), so servers being compared run
 # side by side, pinned to the same core, and are measured alternately,
-# ROUNDS times each: qrlaunch and nginx; qrlaunch with and without metrics.
+# ROUNDS times each: qrlaunch, nginx, the baseline qrlaunch, qrlaunch's
+# Android page and qrlaunch without counting; then with and without metrics.
 #
 # Every run of our generator also reports how busy the server's and the
 # generator's cores were: a saturated run whose server core is not near
@@ -34,6 +40,13 @@ ADMIN_PORT=${ADMIN_PORT:-18481}
 NGINX_PORT=${NGINX_PORT:-18482}
 BARE_PORT=${BARE_PORT:-18483}
 BARE_ADMIN_PORT=${BARE_ADMIN_PORT:-18484}
+BASE_PORT=${BASE_PORT:-18485}
+BASE_ADMIN_PORT=${BASE_ADMIN_PORT:-18486}
+NOSTATS_PORT=${NOSTATS_PORT:-18487}
+NOSTATS_ADMIN_PORT=${NOSTATS_ADMIN_PORT:-18488}
+BASELINE_REV=${BASELINE_REV-62aa233}
+UA=${UA:-Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1}
+ANDROID_UA=${ANDROID_UA:-Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.6478.71 Mobile Safari/537.36}
 
 log() { printf '\n== %s ==\n' "$*" >&2; }
 
@@ -63,6 +76,23 @@ log "building (release)"
 cargo build --release --bins --quiet
 QR=target/release/qrlaunch
 LT=target/release/qrlaunch-loadtest
+
+# The baseline: an earlier commit of this repository, built once from a git
+# worktree into target/baseline/ (rebuilt when BASELINE_REV names another).
+BASE=""
+if [ -n "$BASELINE_REV" ]; then
+  rev=$(git rev-parse --verify "$BASELINE_REV^{commit}")
+  BASE=target/baseline/qrlaunch-$rev
+  if [ ! -x "$BASE" ]; then
+    log "building the baseline $BASELINE_REV (release, once)"
+    rm -rf target/baseline/src
+    git worktree prune
+    git worktree add --detach -f target/baseline/src "$rev" >/dev/null
+    (cd target/baseline/src && CARGO_TARGET_DIR=../target cargo build --release --bin qrlaunch --quiet)
+    cp target/baseline/target/release/qrlaunch "$BASE"
+    git worktree remove --force target/baseline/src
+  fi
+fi
 
 log "workload: $CODES codes, $RULES rules, seed 42"
 $LT gen-table --codes "$CODES" --rules "$RULES" --out "$WORK/table.ndjson"
@@ -105,7 +135,7 @@ local i = 0
 function init(args)
   for line in io.lines(args[1]) do
     local host, target = line:match("([^\t]+)\t([^\t]+)")
-    reqs[#reqs + 1] = wrk.format("GET", target, { Host = host })
+    reqs[#reqs + 1] = wrk.format("GET", target, { Host = host, ["User-Agent"] = args[2] })
   end
   i = math.random(#reqs)
 end
@@ -132,8 +162,10 @@ wait_ready() { # url
 start_qrlaunch() { # name cores threads port admin-port extra-args... (sets PID_<name>)
   local name=$1 cores=$2 threads=$3 port=$4 admin=$5
   shift 5
-  taskset -c "$cores" "$QR" --threads "$threads" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" \
-    --data "$WORK/data-$name" --table "$WORK/table.ndjson" --log warn "$@" 2>>"$WORK/qrlaunch-$name.log" &
+  local binary=$QR metrics=(--metrics-listen 127.0.0.1:0)
+  if [ "$name" = base ]; then binary=$BASE metrics=(); fi
+  taskset -c "$cores" "$binary" --threads "$threads" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" \
+    --data "$WORK/data-$name" --table "$WORK/table.ndjson" --log warn "${metrics[@]}" "$@" 2>>"$WORK/qrlaunch-$name.log" &
   local pid=$!
   PIDS+=("$pid")
   printf -v "PID_$name" '%s' "$pid"
@@ -152,14 +184,15 @@ ours() { # label port server-pid requests-file [extra run args...]
   local label=$1 port=$2 pid=$3 file=$4
   shift 4
   taskset -c "$CLIENT_CORE" "$LT" run --addr "127.0.0.1:$port" --connections "$CONNECTIONS" --duration "${RUN_DURATION:-$DURATION}" \
-    --requests "$file" --label "$label" --server-pid "$pid" --watch-cores "$SERVER_CORE,$CLIENT_CORE" --json "$@" \
+    --requests "$file" --label "$label" --server-pid "$pid" --watch-cores "$SERVER_CORE,$CLIENT_CORE" --json \
+    --user-agent "${RUN_UA:-$UA}" "$@" \
     | tail -n 1 | tee -a "$RESULTS" >&2
 }
 
 wrk_run() { # label port requests-file
   local line
   line=$(taskset -c "$CLIENT_CORE" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -s "$WORK/requests.lua" \
-    "http://127.0.0.1:$2/" -- "$3" | grep '^WRK')
+    "http://127.0.0.1:$2/" -- "$3" "$UA" | grep '^WRK')
   python3 - "$1" "$line" >>"$RESULTS" <<'PY'
 import json, sys
 label, line = sys.argv[1], sys.argv[2].split()
@@ -182,11 +215,23 @@ for _ in $(seq 1 600); do
 done
 PID_nginx=$(pgrep -P "$NGINX_MASTER" | head -n 1)
 
+if [ -n "$BASE" ]; then
+  log "the baseline qrlaunch $BASELINE_REV, and qrlaunch --no-stats, also on core $SERVER_CORE"
+  start_qrlaunch base "$SERVER_CORE" 1 "$BASE_PORT" "$BASE_ADMIN_PORT"
+fi
+start_qrlaunch nostats "$SERVER_CORE" 1 "$NOSTATS_PORT" "$NOSTATS_ADMIN_PORT" --no-stats
+
 log "saturation, closed loop, alternately ($ROUNDS rounds)"
 for _ in $(seq 1 "$ROUNDS"); do
   ours "qrlaunch" "$QR_PORT" "$PID_qr" "$WORK/codes.tsv"
   ours "nginx" "$NGINX_PORT" "$PID_nginx" "$WORK/codes.tsv"
+  [ -n "$BASE" ] && ours "baseline $BASELINE_REV" "$BASE_PORT" "$PID_base" "$WORK/codes.tsv"
+  RUN_UA=$ANDROID_UA ours "qrlaunch Android page" "$QR_PORT" "$PID_qr" "$WORK/codes.tsv" --answer-status 200
+  ours "qrlaunch no counting" "$NOSTATS_PORT" "$PID_nostats" "$WORK/codes.tsv"
 done
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+echo "{\"label\": \"rss\", \"qrlaunch_kib\": $(rss_kib "$PID_qr"), \"nginx_kib\": $(rss_kib "$PID_nginx")}" >"$WORK/rss.json"
+[ -n "$BASE" ] && stop "$PID_base"
 ours "qrlaunch full mix" "$QR_PORT" "$PID_qr" "$WORK/mix.tsv"
 # 70% of the saturation rate of the same (full) mix the open-loop runs send.
 SAT=$(python3 -c "import json,sys; print(int(json.loads(open(sys.argv[1]).readlines()[-1])['rps']))" "$RESULTS")
@@ -205,7 +250,9 @@ warm "$NGINX_PORT" "$PID_nginx"
 for _ in $(seq 1 "$ROUNDS"); do
   ours "qrlaunch open 70% (codes list)" "$QR_PORT" "$PID_qr" "$WORK/codes.tsv" --rate "$RATE"
   ours "nginx open 70% (codes list)" "$NGINX_PORT" "$PID_nginx" "$WORK/codes.tsv" --rate "$RATE"
+  ours "qrlaunch open 70% no counting" "$NOSTATS_PORT" "$PID_nostats" "$WORK/codes.tsv" --rate "$RATE"
 done
+stop "$PID_nostats"
 ours "qrlaunch open 70% full mix" "$QR_PORT" "$PID_qr" "$WORK/mix.tsv" --rate "$RATE"
 
 log "qrlaunch open loop at 70% while the table is rebuilt from the store (SIGHUP at 1 s)"
@@ -246,7 +293,7 @@ ours "qrlaunch 2 cores" "$QR_PORT" "$PID_qr" "$WORK/codes.tsv"
 stop "$PID_qr"
 
 log "results"
-python3 - "$RESULTS" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$SERVER_CORE" "$CLIENT_CORE" <<'PY'
+python3 - "$RESULTS" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$SERVER_CORE" "$CLIENT_CORE" "$BASELINE_REV" "$WORK/rss.json" <<'PY'
 import json, sys
 from collections import defaultdict
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -255,6 +302,7 @@ for r in rows:
     runs[r["label"]].append(r)
 server_core, client_core = int(sys.argv[4]), int(sys.argv[5])
 print(f"machine: {sys.argv[2]} cores, {sys.argv[3]}; server pinned to core {server_core}, load generator to core {client_core}")
+print("every request with an iPhone Safari User-Agent, but the 'Android page' rows (Android Chrome: 200 page)")
 print("request list: codes only (98% known -> 302, 2% unknown -> 404; nginx has no WeChat rule matching),")
 print("except the rows named 'full mix' (90% codes, 8% legacy URLs, 2% unknown; qrlaunch only)")
 print(f"{'run (in the order run)':<40} {'req/s':>9} {'p50 µs':>8} {'p99 µs':>8} {'p99.9 µs':>9} {'max µs':>8} {'srv core':>8} {'gen core':>8} {'errors':>6}")
@@ -288,6 +336,31 @@ print()
 print(f"qrlaunch / nginx throughput, our generator: {ratio('qrlaunch', 'nginx'):.2f}x "
       f"(mean of {len(runs['qrlaunch'])} alternate runs each; target >= 1.25x, aim 1.5x)")
 print(f"qrlaunch / nginx throughput, wrk:           {ratio('qrlaunch (wrk)', 'nginx (wrk)'):.2f}x")
+baseline = f"baseline {sys.argv[6]}"
+if runs.get(baseline):
+    print(f"qrlaunch / {baseline} throughput, iPhone UA: {ratio('qrlaunch', baseline):.3f}x "
+          f"(runs: {each('qrlaunch', 'rps', 1, '{:.0f}')} vs {each(baseline, 'rps', 1, '{:.0f}')}; target >= 0.95x)")
+def cpu_per_request_us(label):
+    # The server process's CPU time per answered request, in µs.
+    v = [r["server_cpu_percent"] / 100 / r["rps"] * 1e6 for r in runs.get(label, []) if r.get("server_cpu_percent")]
+    return sum(v) / len(v) if v else float("nan")
+if runs.get("qrlaunch Android page"):
+    page, found = cpu_per_request_us("qrlaunch Android page"), cpu_per_request_us("qrlaunch")
+    print(f"Android page: {mean('qrlaunch Android page'):.0f} req/s; server CPU per request {page:.2f} µs "
+          f"vs {found:.2f} µs for the 302: {page / found:.2f}x (target <= 2x)")
+if runs.get("qrlaunch no counting"):
+    cost = 1 - mean("qrlaunch") / mean("qrlaunch no counting")
+    print(f"counting cost: {cost*100:.1f}% of saturated throughput (mean of alternate runs; target <= 3%)")
+    label_on, label_off = "qrlaunch open 70% (codes list)", "qrlaunch open 70% no counting"
+    if runs.get(label_off):
+        print(f"open 70% p99 with counting (flush every 10 s) {each(label_on, 'p99_us', 1000)} ms, "
+              f"without {each(label_off, 'p99_us', 1000)} ms")
+try:
+    rss = json.load(open(sys.argv[7]))
+    print(f"RSS after the saturation runs: qrlaunch {rss['qrlaunch_kib']/1024:.0f} MiB, nginx worker "
+          f"{rss['nginx_kib']/1024:.0f} MiB: {rss['nginx_kib']/rss['qrlaunch_kib']:.1f}x less for qrlaunch")
+except (OSError, ValueError, KeyError):
+    pass
 if runs.get("qrlaunch metrics off"):
     cost = 1 - mean("qrlaunch metrics on") / mean("qrlaunch metrics off")
     print(f"metrics cost: {cost*100:.1f}% of saturated throughput (mean of alternate runs; target <= 5%)")

@@ -10,8 +10,11 @@
 //!   by `--duration` and `--max-requests`; prints text and one JSON line,
 //!   with the CPU use of the server (`--server-pid`) and of given cores
 //!   (`--watch-cores`) so a run shows whether the server set the pace;
-//! * `soak`: an open-loop run that also samples a process's RSS.
+//! * `soak`: an open-loop run that also samples a process's RSS;
+//! * `propagation`, `purge`: how long after an admin `2xx` a change answers
+//!   on other nodes of a fleet, or through a cache.
 
+mod changes;
 mod client;
 mod pacing;
 mod procstat;
@@ -83,6 +86,62 @@ enum Command {
         #[arg(long, default_value_t = 5.0)]
         max_growth_percent: f64,
     },
+    /// Writes codes through one node's admin API at a fixed rate and times
+    /// when each write's position shows on the other nodes.
+    Propagation {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// A node's scan address (repeat for each node to watch).
+        #[arg(long = "node", required = true)]
+        nodes: Vec<SocketAddr>,
+        /// Writes per second.
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+        /// How many writes.
+        #[arg(long, default_value_t = 100)]
+        writes: usize,
+        /// Writers in parallel (each write is due at its time regardless).
+        #[arg(long, default_value_t = 4)]
+        writers: usize,
+        /// How often each node's position is read.
+        #[arg(long, default_value = "1ms", value_parser = humantime::parse_duration)]
+        poll: Duration,
+        /// Codes written are PREFIX0, PREFIX1, …
+        #[arg(long, default_value = "prop")]
+        prefix: String,
+        /// Print only the JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Changes one code again and again and times when each change answers
+    /// through a cache (that marks hits with `X-Cache: HIT`).
+    Purge {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The cache's address.
+        #[arg(long)]
+        cache: SocketAddr,
+        #[arg(long, default_value = "purgebench")]
+        code: String,
+        #[arg(long, default_value_t = 100)]
+        changes: usize,
+        /// How often the answer is fetched through the cache.
+        #[arg(long, default_value = "1ms", value_parser = humantime::parse_duration)]
+        poll: Duration,
+        /// Print only the JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Clone)]
+struct AdminArgs {
+    /// The admin API's address (loopback).
+    #[arg(long)]
+    admin: SocketAddr,
+    /// File holding the admin token.
+    #[arg(long)]
+    token_file: PathBuf,
 }
 
 #[derive(Args, Clone, Copy)]
@@ -200,6 +259,46 @@ fn main() -> ExitCode {
             pid,
             max_growth_percent,
         } => soak(&run, pid, max_growth_percent),
+        Command::Propagation {
+            admin,
+            nodes,
+            rate,
+            writes,
+            writers,
+            poll,
+            prefix,
+            json,
+        } => changes::Admin::new(admin.admin, &admin.token_file)
+            .and_then(|admin| {
+                changes::propagation(changes::Propagation {
+                    admin,
+                    nodes,
+                    rate,
+                    writes,
+                    writers,
+                    poll,
+                    prefix,
+                })
+            })
+            .map(|found| print_latencies(&found, json)),
+        Command::Purge {
+            admin,
+            cache,
+            code,
+            changes,
+            poll,
+            json,
+        } => changes::Admin::new(admin.admin, &admin.token_file)
+            .and_then(|admin| {
+                changes::purge(changes::Purge {
+                    admin,
+                    cache,
+                    code,
+                    changes,
+                    poll,
+                })
+            })
+            .map(|found| print_latencies(&found, json)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -412,11 +511,25 @@ fn run(args: &RunArgs) -> Result<Report, String> {
     Ok(report)
 }
 
+fn print_latencies(found: &changes::Latencies, json_only: bool) {
+    let text = (!json_only).then(|| found.text());
+    print_lines(text, serde_json::to_string(found).expect("latencies serialize"));
+}
+
 fn print_report(report: &Report, json_only: bool) {
-    if !json_only {
-        println!("{}", report.text());
+    print_lines((!json_only).then(|| report.text()), report.json());
+}
+
+/// The text (unless only JSON was asked for) and the JSON line; a closed
+/// pipe (`| head`) ends the output quietly.
+fn print_lines(text: Option<String>, json: String) {
+    let mut out = std::io::stdout().lock();
+    if let Some(text) = text {
+        if writeln!(out, "{text}").is_err() {
+            return;
+        }
     }
-    println!("{}", report.json());
+    let _ = writeln!(out, "{json}");
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {

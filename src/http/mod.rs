@@ -23,6 +23,7 @@ pub mod decide;
 pub mod forwarded;
 pub mod metrics_service;
 pub mod pages;
+pub mod qr_cache;
 pub mod resolve;
 pub mod respond;
 pub mod scan;

@@ -179,12 +179,14 @@ pub struct Launch<'a> {
     /// The URL that was scanned, shown as a QR code where one is needed.
     pub scanned_url: &'a str,
     pub fallback_url: Option<&'a str>,
+    /// Where the QR code of `scanned_url` is drawn (once per URL).
+    pub qr_codes: &'a super::qr_cache::QrCache,
 }
 
 /// The launch page for a client that cannot follow a redirect into WeChat.
 pub fn launch(page: &Launch<'_>) -> String {
     let t = page.lang.texts();
-    let qr = || crate::qr::svg(page.scanned_url, crate::qr::QrStyle::default()).ok();
+    let qr = || page.qr_codes.svg(page.scanned_url);
     let (svg, rendered);
     match page.class {
         ClientClass::Wechat => {
@@ -284,6 +286,7 @@ mod tests {
             scheme_url: scheme,
             scanned_url: "https://x.example.com/a?b=<c>&d=\"e\"",
             fallback_url: Some("https://example.com/\"><script>alert(1)</script>&x='y'"),
+            qr_codes: &crate::http::qr_cache::QrCache::default(),
         });
         assert!(!page.contains("<script>alert"), "{page}");
         assert!(

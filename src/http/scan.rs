@@ -176,6 +176,7 @@ fn answer_hit(
                 scheme_url: &rendered.url,
                 scanned_url: &scanned_url,
                 fallback_url: fallback,
+                qr_codes: &options.qr_codes,
             });
             respond::page(StatusCode::OK, page, Some(&cache_control)).with_vary(options.vary(from_header, true))
         }

@@ -50,6 +50,8 @@ pub struct ScanOptions {
     pub answers: [AnswerMode; 6],
     /// A header in which a trusted proxy names the client class.
     pub client_header: Option<HeaderName>,
+    /// The QR codes drawn on launch pages, by scanned URL.
+    pub qr_codes: Arc<super::qr_cache::QrCache>,
     vary: [HeaderValue; 4],
 }
 
@@ -71,6 +73,7 @@ impl ScanOptions {
             code_hosts: CodeHosts::anywhere(),
             answers: default_answers(),
             client_header: None,
+            qr_codes: Arc::default(),
             vary: [
                 HeaderValue::from_static("User-Agent"),
                 HeaderValue::from_static("User-Agent, Accept-Language"),
