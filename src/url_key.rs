@@ -225,7 +225,7 @@ mod tests {
         }
     }
 
-    /// PRODUCT.md's matching rules, one line each: (rule, scanned URL, matches?).
+    /// WeChat's documented matching rules, one line each: (rule, scanned URL, matches?).
     #[test]
     fn wechat_matching_rules() {
         let cases = [

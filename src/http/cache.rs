@@ -17,9 +17,14 @@ use std::collections::BTreeSet;
 /// The key every cacheable answer carries: purging it empties the cache.
 pub const ALL: &str = "qrlaunch";
 
-/// What a key may hold as it is: `A-Z a-z 0-9 . _ ~ -`; the rest is
-/// percent-encoded.
-const KEY_SAFE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'.').remove(b'_').remove(b'~').remove(b'-');
+/// What a key may hold as it is: `A-Z a-z 0-9 . _ ~ - :` (a port's colon
+/// stays); the rest is percent-encoded.
+const KEY_SAFE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'-')
+    .remove(b':');
 
 /// The key of a launch code (and of the 404 of a code-shaped path).
 pub fn code_key(code: &str) -> String {
@@ -128,21 +133,28 @@ pub fn answer_keys(out: &mut String, host: &str, code: Option<&str>) -> Option<H
     out.clear();
     out.push_str(ALL);
     out.push_str(" h-");
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for b in host.bytes() {
-        let b = b.to_ascii_lowercase();
-        if !(b.is_ascii_alphanumeric() || b"._~-".contains(&b)) {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
-        } else {
-            out.push(b as char);
+    let plain = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'~' | b'-' | b':');
+    if host.bytes().all(plain) {
+        // The common case, a lower-case name and maybe a port: as it is.
+        out.push_str(host);
+    } else {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        for b in host.bytes() {
+            let b = b.to_ascii_lowercase();
+            if plain(b) {
+                out.push(b as char);
+            } else {
+                out.push('%');
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 15)] as char);
+            }
         }
     }
     if let Some(code) = code {
         out.push_str(" c-");
         out.extend(percent_encoding::utf8_percent_encode(code, KEY_SAFE));
     }
+    // Every byte is a visible ASCII character or a space.
     HeaderValue::from_str(out).ok()
 }
 
@@ -158,8 +170,8 @@ mod tests {
         assert_eq!(code_key("a,b c!"), "c-a%2Cb%20c%21");
         assert_eq!(host_key("go.example.com"), "h-go.example.com");
         let value = answer_keys(&mut out, "[::1]:8080", None).unwrap();
-        assert_eq!(value, "qrlaunch h-%5B%3A%3A1%5D%3A8080");
-        assert_eq!(host_key("[::1]:8080"), "h-%5B%3A%3A1%5D%3A8080");
+        assert_eq!(value, "qrlaunch h-%5B::1%5D:8080");
+        assert_eq!(host_key("[::1]:8080"), "h-%5B::1%5D:8080");
         assert!(!code_key("x,y").contains(','));
     }
 }

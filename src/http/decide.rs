@@ -106,7 +106,7 @@ impl CodeHosts {
                 .filter(|(h, _)| h == host)
                 .find_map(|(_, base)| path.strip_prefix(base.as_str()))?
         };
-        (!rest.is_empty() && rest.len() <= MAX_ENCODED_CODE && !rest.contains('/')).then_some(rest)
+        (!rest.is_empty() && rest.len() <= MAX_ENCODED_CODE && !rest.as_bytes().contains(&b'/')).then_some(rest)
     }
 }
 

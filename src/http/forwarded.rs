@@ -7,6 +7,7 @@
 //! peers in the trusted proxy list. Where TLS always ends upstream,
 //! `--assume-https` says so for every request.
 
+use hyper::header::{HeaderName, FORWARDED};
 use hyper::HeaderMap;
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -50,18 +51,20 @@ pub fn is_trusted(peer: IpAddr, trusted: &[IpNet]) -> bool {
     trusted.iter().any(|net| net.contains(&peer))
 }
 
+/// Names built once: a header looked up by `&str` is parsed on every call.
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
 /// The scheme of a request: a trusted proxy's `X-Forwarded-Proto`, else
 /// its `Forwarded: proto=`, else `--assume-https`, else `http`.
 pub fn scheme(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet], assume_https: bool) -> Scheme {
-    let proxied = headers.contains_key("x-forwarded-proto") || headers.contains_key("forwarded");
-    if proxied && is_trusted(peer, trusted) {
-        if let Some(value) = headers.get("x-forwarded-proto") {
+    if is_trusted(peer, trusted) {
+        if let Some(value) = headers.get(X_FORWARDED_PROTO) {
             // A chain of proxies appends: the first value is the client's.
             let first = value.as_bytes().split(|&b| b == b',').next().unwrap_or_default();
             if let Some(name) = known(first) {
                 return Scheme::Forwarded(name);
             }
-        } else if let Some(name) = headers.get("forwarded").and_then(|v| forwarded_proto(v.as_bytes())) {
+        } else if let Some(name) = headers.get(FORWARDED).and_then(|v| forwarded_proto(v.as_bytes())) {
             return Scheme::Forwarded(name);
         }
     }

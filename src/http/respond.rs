@@ -17,9 +17,21 @@ const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 
+/// Headers a scan answer carries at most, so the map is sized once (a
+/// growing map re-hashes): content type, cache control, vary, security
+/// policy, nosniff, two surrogate-key headers, the client class.
+const SCAN_HEADERS: usize = 8;
+
+/// A response whose header map already has room for a scan answer's.
+fn sized(body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
+    *response.headers_mut() = hyper::HeaderMap::with_capacity(SCAN_HEADERS);
+    response
+}
+
 /// `302 Found` to `location`, cacheable as configured, varying on `vary`.
 pub fn redirect(location: String, cache_control: &HeaderValue, vary: Option<HeaderValue>) -> Response<Body> {
-    let mut response = Response::new(Body::default());
+    let mut response = sized(Body::default());
     *response.status_mut() = StatusCode::FOUND;
     let headers = response.headers_mut();
     // Every byte of `location` is an ASCII character from our own encoder.
@@ -52,7 +64,7 @@ const VARY_LANGUAGE: HeaderValue = HeaderValue::from_static("Accept-Language");
 /// `no-store` without. It varies on `Accept-Language` (launch pages set
 /// their own `Vary`).
 pub fn page(status: StatusCode, html: String, cache_control: Option<&HeaderValue>) -> Response<Body> {
-    let mut response = Response::new(Body::new(Bytes::from(html)));
+    let mut response = sized(Body::new(Bytes::from(html)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HTML);

@@ -20,7 +20,7 @@ use crate::metrics::{Kind, Metrics, Outcome};
 use crate::scheme_url::{self, LegacyScan};
 use crate::stats::ScanCounts;
 use crate::table::{Hit, Snapshot};
-use hyper::header::{HeaderValue, ACCEPT_LANGUAGE, USER_AGENT};
+use hyper::header::{HeaderName, HeaderValue, ACCEPT_LANGUAGE, USER_AGENT};
 use hyper::{HeaderMap, Response, StatusCode};
 use std::cell::RefCell;
 use std::net::IpAddr;
@@ -100,13 +100,16 @@ pub fn answer(
             let lang = language(req.headers);
             // A code-shaped path carries the code's key: creating the code
             // purges the cached 404.
-            let code = single_segment(req.target.path);
+            let code = single_segment(req.target.path).and_then(|c| crate::percent::decode_strict(c.as_bytes()).ok());
             let page = respond::page(
                 StatusCode::NOT_FOUND,
                 pages::error(Problem::NotFound, lang, None),
                 Some(&options.cache.miss),
             );
-            (cacheable(page, req, code), shaped(Kind::None, Outcome::NotFound, None))
+            (
+                cacheable(page, req, code.as_deref()),
+                shaped(Kind::None, Outcome::NotFound, None),
+            )
         }
         Decision::BadRequest(message) => {
             let lang = language(req.headers);
@@ -140,7 +143,10 @@ fn answer_hit(
             class: None,
         };
         let response = respond::page(StatusCode::GONE, page, Some(&lifetime(hit, options, req.now_unix)));
-        return (cacheable(response, req, code_of(hit, req)), shaped);
+        return (cacheable(response, req, code_of(hit)), shaped);
+    }
+    if count {
+        crate::table::prefetch_counts(hit.counts);
     }
     let (class, from_header) = client(options, req);
     if count {
@@ -181,7 +187,7 @@ fn answer_hit(
             respond::page(StatusCode::OK, page, Some(&cache_control)).with_vary(options.vary(from_header, true))
         }
     };
-    let mut response = cacheable(response, req, code_of(hit, req));
+    let mut response = cacheable(response, req, code_of(hit));
     response
         .headers_mut()
         .insert(CLASS_HEADER, CLASS_VALUES[class.index()].clone());
@@ -199,7 +205,7 @@ fn client(options: &ScanOptions, req: &ScanRequest<'_>) -> (ClientClass, bool) {
         }
     }
     let ua = req.headers.get(USER_AGENT).map(HeaderValue::as_bytes);
-    (client_class::classify(ua), false)
+    (client_class::classify_remembered(ua), false)
 }
 
 fn language(headers: &HeaderMap) -> Lang {
@@ -214,7 +220,10 @@ impl Target<'_> {
 }
 
 /// The response header naming the client class an answer was made for.
-pub const CLASS_HEADER: &str = "qrlaunch-class";
+pub const CLASS_HEADER: HeaderName = HeaderName::from_static("qrlaunch-class");
+/// The surrogate-key headers: Fastly's and others', and Varnish xkey's.
+const SURROGATE_KEY: HeaderName = HeaderName::from_static("surrogate-key");
+const XKEY: HeaderName = HeaderName::from_static("xkey");
 const CLASS_VALUES: [HeaderValue; 6] = [
     HeaderValue::from_static("ios"),
     HeaderValue::from_static("android"),
@@ -225,28 +234,26 @@ const CLASS_VALUES: [HeaderValue; 6] = [
 ];
 
 /// Adds `Surrogate-Key` and `xkey`: what a cache purges this answer by.
+/// `code` is as stored (decoded).
 fn cacheable(mut response: Response<Body>, req: &ScanRequest<'_>, code: Option<&str>) -> Response<Body> {
     let host = crate::url_key::strip_default_port(req.scheme.name(), req.target.host);
-    // Keys name the code as stored: decoded (no allocation without escapes).
-    let code = code.and_then(|c| crate::percent::decode_strict(c.as_bytes()).ok());
-    let keys = KEYS.with(|buf| super::cache::answer_keys(&mut buf.borrow_mut(), host, code.as_deref()));
+    let keys = KEYS.with(|buf| super::cache::answer_keys(&mut buf.borrow_mut(), host, code));
     if let Some(keys) = keys {
         let headers = response.headers_mut();
-        headers.insert("surrogate-key", keys.clone());
-        headers.insert("xkey", keys);
+        headers.insert(SURROGATE_KEY, keys.clone());
+        headers.insert(XKEY, keys);
     }
     response
 }
 
-/// The code a code's answer is about (its path segment, as stored once
-/// decoded), for its key.
-fn code_of<'r>(hit: &Hit<'_>, req: &ScanRequest<'r>) -> Option<&'r str> {
-    hit.prefix.is_none().then(|| single_segment(req.target.path)).flatten()
+/// The code a code's answer is about, for its key.
+fn code_of<'t>(hit: &Hit<'t>) -> Option<&'t str> {
+    hit.code
 }
 
 /// The last path segment, if it could be a code.
 fn single_segment(path: &str) -> Option<&str> {
-    let segment = path.rsplit('/').next()?;
+    let segment = &path[path.bytes().rposition(|b| b == b'/').map_or(0, |i| i + 1)..];
     (!segment.is_empty() && segment.len() <= 96).then_some(segment)
 }
 

@@ -203,7 +203,11 @@ pub fn valid_host(host: &str) -> bool {
             None => return false,
         }
     } else {
-        match host.split_once(':') {
+        match host
+            .bytes()
+            .position(|b| b == b':')
+            .map(|i| (&host[..i], &host[i + 1..]))
+        {
             Some((name, port)) => (name, Some(port)),
             None => (host, None),
         }

@@ -92,10 +92,14 @@ impl CodeIndex {
         slots.shrink_to_fit(|r| hasher.hash_one(record_code(arena, r).as_bytes()));
     }
 
-    pub fn get(&self, code: &str) -> Option<(&str, &CodeRecord)> {
+    pub fn get(&self, code: &str) -> Option<(&str, &str, &CodeRecord)> {
         let hash = self.hasher.hash_one(code.as_bytes());
         let record = self.slots.find(hash, |r| record_code(&self.arena, r) == code)?;
-        Some((record_query(&self.arena, record), record))
+        Some((
+            record_code(&self.arena, record),
+            record_query(&self.arena, record),
+            record,
+        ))
     }
 
     /// Every code with its query and profile, in insertion order.
@@ -141,7 +145,9 @@ mod tests {
         index.shrink_to_fit();
         assert_eq!(index.len(), 10_000);
         for i in (0..10_000u32).step_by(97) {
-            let (query, record) = index.get(&format!("c{i}")).unwrap();
+            let code = format!("c{i}");
+            let (stored, query, record) = index.get(&code).unwrap();
+            assert_eq!(stored, code, "the index hands back the code it stored");
             assert_eq!(query, format!("id={i}"));
             assert_eq!(record.profile, i % 7);
         }
@@ -149,7 +155,7 @@ mod tests {
         assert!(index.get("C1").is_none(), "codes are case-sensitive");
         assert!(index.get("").is_none());
         index.insert("c5", "replaced", 9);
-        assert_eq!(index.get("c5").map(|(q, r)| (q, r.profile)), Some(("replaced", 9)));
+        assert_eq!(index.get("c5").map(|(_, q, r)| (q, r.profile)), Some(("replaced", 9)));
         assert_eq!(index.iter().count(), 10_000);
     }
 }

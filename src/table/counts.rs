@@ -22,6 +22,22 @@ pub trait CountSink: Send + Sync + 'static {
     fn add(&self, kind: EntryKind, key: &str, class: Option<ClientClass>, n: u64);
 }
 
+/// Starts fetching a record's counters into the cache, so that the add a
+/// few hundred nanoseconds later does not stall on memory: among a million
+/// records, a scanned one's counters are almost never cached, and the
+/// locked add waits for its line (measured: ~2.5% of a saturated core).
+#[inline]
+pub fn prefetch(cells: &[AtomicU32]) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults nor changes memory.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(cells.as_ptr().cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = cells;
+}
+
 /// `n` zeroed atomic cells (one counter each).
 pub(crate) fn zeroed_cells(n: usize) -> Box<[AtomicU32]> {
     // SAFETY: an all-zero AtomicU32 is a valid 0.

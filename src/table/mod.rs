@@ -19,7 +19,7 @@ mod rules;
 mod snapshot;
 
 pub use builder::TableBuilder;
-pub use counts::{CountSink, CLASSES};
+pub use counts::{prefetch as prefetch_counts, CountSink, CLASSES};
 pub use hosts::{HostEntry, HostTable};
 pub use live::LiveTable;
 pub use profile::{Profile, ProfileKey};
@@ -51,6 +51,8 @@ pub struct Hit<'t> {
     /// The entry point's query as the operator wrote it (not encoded).
     pub query: &'t str,
     pub profile: &'t Profile,
+    /// For a code, the code as stored; `None` for a rule.
+    pub code: Option<&'t str>,
     /// For a rule, its prefix as written; `None` for a code.
     pub prefix: Option<&'t str>,
     /// For a rule, its normalized prefix (what "longest" is measured on).
@@ -156,10 +158,11 @@ impl Table {
 
     /// The entry for a launch code, matched exactly (case-sensitive).
     pub fn code(&self, code: &str) -> Option<Hit<'_>> {
-        let (query, record) = self.codes.get(code)?;
+        let (code, query, record) = self.codes.get(code)?;
         Some(Hit {
             query,
             profile: &self.profiles[record.profile as usize],
+            code: Some(code),
             prefix: None,
             prefix_key: None,
             counts: self.counts.record(record.id as usize),
@@ -178,6 +181,7 @@ impl Table {
         Some(Hit {
             query: m.query,
             profile: &self.profiles[m.profile as usize],
+            code: None,
             prefix: Some(m.original_prefix),
             prefix_key: Some(m.key),
             counts: self.counts.record(self.codes.id_count() + m.index),
@@ -206,6 +210,7 @@ impl Table {
                 Hit {
                     query,
                     profile: &self.profiles[profile as usize],
+                    code: Some(code),
                     prefix: None,
                     prefix_key: None,
                     counts: &[],
@@ -219,6 +224,7 @@ impl Table {
         self.rules.iter().map(|(key, prefix, query, profile)| Hit {
             query,
             profile: &self.profiles[profile as usize],
+            code: None,
             prefix: Some(prefix),
             prefix_key: Some(key),
             counts: &[],

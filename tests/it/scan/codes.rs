@@ -19,7 +19,7 @@ fn a_code_redirects_to_the_scheme_url_with_cache_control() {
     let port = server.scan_addr().rsplit(':').next().unwrap().to_string();
     assert_eq!(
         response.headers()["xkey"],
-        format!("qrlaunch h-127.0.0.1%3A{port} c-spring24").as_str()
+        format!("qrlaunch h-127.0.0.1:{port} c-spring24").as_str()
     );
     assert_eq!(response.headers()["surrogate-key"], response.headers()["xkey"]);
 

@@ -27,7 +27,7 @@ fn matched_path(server: &Server, url: &str) -> Option<String> {
     }
 }
 
-/// PRODUCT.md's rules, one line each: (scanned URL, rule that answers).
+/// WeChat's documented matching rules, one line each: (scanned URL, rule that answers).
 #[test]
 fn wechat_rule_semantics() {
     let server = Server::with_table(TABLE, &[]);
