@@ -1,8 +1,8 @@
 //! Lookup and handler latency.
 //!
-//! `cargo bench --bench lookup`. Targets (issue 2): a code lookup in a
-//! 1,000,000-code table at most 100 ns (median), a URL against 100,000 rules
-//! at most 1 µs.
+//! `cargo bench --bench lookup`. Targets: a code lookup in a 1,000,000-code
+//! table at most 100 ns (median), a URL against 100,000 rules at most 1 µs,
+//! the User-Agent classifier well under a microsecond.
 
 #[path = "common.rs"]
 mod common;
@@ -161,5 +161,83 @@ fn handler(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, code_lookup, rule_lookup, handler);
+/// The User-Agent classifier, on every example of its table in turn and
+/// on the longest (a WeChat UA). Target: well under a microsecond.
+fn client_class(c: &mut Criterion) {
+    use qrlaunch::client_class::{classify, EXAMPLES};
+    let mut group = c.benchmark_group("client_class");
+    group.measurement_time(Duration::from_secs(3));
+    let mut i = 0;
+    group.bench_function("every_example_in_turn", |b| {
+        b.iter(|| {
+            i = (i + 1) % EXAMPLES.len();
+            black_box(classify(Some(black_box(EXAMPLES[i].0.as_bytes()))))
+        })
+    });
+    let longest = EXAMPLES.iter().map(|(ua, _)| *ua).max_by_key(|ua| ua.len()).unwrap();
+    group.bench_function("longest_example", |b| {
+        b.iter(|| black_box(classify(Some(black_box(longest.as_bytes())))))
+    });
+    group.finish();
+}
+
+/// The whole handler for a known code, per client class: the 302 and the
+/// pages (in-process, metrics on).
+fn answer_per_class(c: &mut Criterion) {
+    let spec = Spec {
+        codes: 1_000_000,
+        rules: 0,
+        seed: 42,
+    };
+    let codes: Vec<String> = (0..KEYS)
+        .map(|i| workload::code(spec.seed, i * 241 % spec.codes))
+        .collect();
+    let state = Arc::new(ScanState::serving(
+        common::table(spec),
+        Metrics::prometheus(),
+        ScanOptions::default(),
+    ));
+    let service = ScanService::new(state.clone(), "127.0.0.1".parse().unwrap());
+    let agents = [
+        ("ios_302", KEYS, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"),
+        ("android_page", KEYS, "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.6478.71 Mobile Safari/537.36"),
+        ("wechat_page", KEYS, "Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/AP2A.240705.005; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/126.0.6478.71 Mobile Safari/537.36 MicroMessenger/8.0.50.2701(0x28003253) WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64"),
+        ("desktop_page", KEYS, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"),
+    ];
+    // The same desktop page for 64 codes cycled (their QR codes stay in
+    // the page cache) and for 4,096 (more than it holds: each one drawn).
+    let desktop = agents[3].2;
+    let mut group = c.benchmark_group("answer_per_class");
+    group.measurement_time(Duration::from_secs(4));
+    for (name, n, ua) in agents.into_iter().chain([("desktop_page_64_codes", 64, desktop)]) {
+        let reqs: Vec<hyper::Request<()>> = codes[..n]
+            .iter()
+            .map(|code| {
+                hyper::Request::get(format!("/{code}"))
+                    .header("host", "go.example.com")
+                    .header("user-agent", ua)
+                    .body(())
+                    .unwrap()
+            })
+            .collect();
+        let mut i = 0;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                i = (i + 1) % reqs.len();
+                black_box(service.handle(black_box(&reqs[i])).status())
+            })
+        });
+        state.metrics.upkeep();
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    code_lookup,
+    rule_lookup,
+    handler,
+    client_class,
+    answer_per_class
+);
 criterion_main!(benches);

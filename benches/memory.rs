@@ -1,7 +1,7 @@
 //! Resident memory per code at 1,000,000 typical codes (8-character code,
 //! ~30-character query, a handful of appids and paths).
 //!
-//! `cargo bench --bench memory`. Target (issue 2): RSS grows by at most 128
+//! `cargo bench --bench memory`. Target: RSS grows by at most 128
 //! bytes a code. Exits non-zero above it.
 
 #[path = "common.rs"]

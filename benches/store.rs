@@ -6,7 +6,7 @@
 //! 3. a restart on the now full store: time to `/readyz` = 200.
 //!
 //! `cargo bench --bench store` (env `STORE_BENCH_CODES` changes the size).
-//! Targets (issue 3): import of 1M lines at most 15 s, start-up with 1M codes
+//! Targets: import of 1M lines at most 15 s, start-up with 1M codes
 //! at most 3 s to ready, scans answered throughout the import.
 
 use qrlaunch::workload::{self, Spec};
@@ -30,52 +30,39 @@ impl Drop for Server {
 }
 
 /// Starts the server and returns it once `/readyz` answers 200, with the
-/// time that took.
+/// time that took. Its addresses come from the JSON line it prints.
 fn start(data: &std::path::Path, table: Option<&std::path::Path>) -> (Server, Duration) {
     let started = Instant::now();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_qrlaunch"));
-    cmd.args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data"])
-        .arg(data);
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--log",
+        "warn",
+        "--data",
+    ])
+    .arg(data);
     if let Some(table) = table {
         cmd.arg("--table").arg(table);
     }
     let mut child = cmd
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("start qrlaunch");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let (mut scan, mut admin) = (None, None);
-    while scan.is_none() || admin.is_none() {
-        let line = lines
-            .next()
-            .expect("server exited before listening")
-            .expect("read stderr");
-        if let Some(at) = line.find("listening on http://") {
-            scan = Some(
-                line[at + "listening on ".len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .to_string(),
-            );
-        }
-        if let Some(at) = line.find("admin API on http://") {
-            admin = Some(
-                line[at + "admin API on ".len()..]
-                    .trim_end_matches(';')
-                    .split([';', ' '])
-                    .next()
-                    .unwrap()
-                    .to_string(),
-            );
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("read the addresses line");
+    let listening: serde_json::Value = serde_json::from_str(&first).expect("the addresses line is JSON");
     let server = Server {
         child,
-        scan: scan.unwrap(),
-        admin: admin.unwrap(),
+        scan: listening["scan"].as_str().expect("scan address").to_string(),
+        admin: listening["admin"].as_str().expect("admin address").to_string(),
     };
     let client = reqwest::blocking::Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -110,9 +97,8 @@ fn main() {
         rules: 0,
         seed: 42,
     };
-    let dir = std::env::temp_dir().join(format!("qrlaunch-store-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let dir = tmp.path();
     let table = dir.join("table.ndjson");
     {
         let mut out = std::io::BufWriter::new(std::fs::File::create(&table).unwrap());
@@ -198,5 +184,4 @@ fn main() {
     let (server, restarted) = start(&data, None);
     println!("restart on the full store, to ready: {:.2} s", restarted.as_secs_f64());
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }
