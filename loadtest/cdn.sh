@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # qrlaunch behind Varnish with deploy/varnish/qrlaunch.vcl, on loopback:
-#   1. hit rate: the load generator through the cache, once per client class
-#      (iPhone, Android, WeChat, desktop User-Agents), over the same request
-#      list of 1,000,000 codes and 10,000 rules; hits and misses from
+#   1. hit rate: the load generator through the cache, per client class
+#      (iPhone, Android, WeChat, desktop User-Agents), over the same list of
+#      100,000 requests for 1,000,000 codes and 10,000 rules: one pass into
+#      the empty cache, then the list again; hits and misses from
 #      varnishstat, requests that reached qrlaunch from its own metrics;
 #   2. change to answer: one code changed 100 times through the admin API;
 #      after each 2xx, the time until a scan through the cache gets the new
@@ -81,13 +82,15 @@ declare -A UAS=(
 )
 declare -A STATUS=([iphone]=302 [android]=200 [wechat]=200 [desktop]=200)
 
-log "hit rate through Varnish, closed loop, $DURATION per class"
-for class in iphone android wechat desktop; do
+log "hit rate through Varnish, closed loop, per class: one pass over the list (cold), then $DURATION (warm)"
+through_cache() { # label class [run args...]
+  local label=$1 class=$2
+  shift 2
   read -r h0 m0 < <(stat)
   o0=$(origin)
-  taskset -c 1 "$LT" run --addr "127.0.0.1:$CACHE_PORT" --connections "$CONNECTIONS" --duration "$DURATION" \
+  taskset -c 1 "$LT" run --addr "127.0.0.1:$CACHE_PORT" --connections "$CONNECTIONS" \
     --requests "$WORK/mix.tsv" --user-agent "${UAS[$class]}" --answer-status "${STATUS[$class]}" \
-    --label "through Varnish, $class" --json | tail -n 1 >"$WORK/run.json"
+    --label "$label" --json "$@" | tail -n 1 >"$WORK/run.json"
   sleep 0.5
   read -r h1 m1 < <(stat)
   o1=$(origin)
@@ -98,6 +101,10 @@ r["hits"], r["misses"], r["origin_requests"] = int(sys.argv[2]), int(sys.argv[3]
 print(json.dumps(r))
 PY
   tail -n 1 "$RESULTS" >&2
+}
+for class in iphone android wechat desktop; do
+  through_cache "$class, cold pass" "$class" --max-requests 100000 --duration 120s
+  through_cache "$class, warm" "$class" --duration "$DURATION"
 done
 
 log "change to answer through Varnish: $CHANGES changes of one code"
@@ -110,7 +117,8 @@ python3 - "$RESULTS" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d:
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print(f"machine: {sys.argv[2]} cores, {sys.argv[3]}; {sys.argv[4]}")
-print("request list: 100,000 requests (90% codes, 8% legacy URLs, 2% unknown) cycled; one client class per run")
+print("request list: 100,000 requests (90% codes, 8% legacy URLs, 2% unknown); one client class per run;")
+print("cold: one pass over the list into an empty cache (for that class); warm: the list cycled again")
 print(f"{'run':<32} {'req/s':>8} {'p50 µs':>7} {'p99 µs':>7} {'hits':>9} {'misses':>8} {'hit rate':>8} {'to origin':>9} {'errors':>6}")
 for r in rows:
     if "hits" in r:
