@@ -1,8 +1,10 @@
 //! qrlaunch: a high-throughput QR launch resolver.
 //!
 //! A phone scans a printed QR code, its browser asks us, and we answer with
-//! the way into a WeChat mini program page: a `302` to the plaintext URL
-//! scheme `weixin://dl/business/?…`. Two kinds of URL are answered:
+//! the way into a WeChat mini program page that suits the client: a `302`
+//! to the plaintext URL scheme `weixin://dl/business/?…` for an iPhone, a
+//! launch page with a tap target or the QR code for Android, WeChat's own
+//! browser and desktops ([`client_class`]). Two kinds of URL are answered:
 //!
 //! * **launch codes**, `https://go.example.com/{code}`, matched exactly;
 //! * **legacy app-download URLs** already printed on posters, matched by

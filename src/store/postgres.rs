@@ -419,6 +419,9 @@ fn copy_columns(line: &[u8]) -> Vec<Option<String>> {
 }
 
 /// Turns `COPY` text rows of `kind` into entries for `sink`.
+/// How much of a snapshot's COPY stream is handed to the parser at a time.
+const COPY_BATCH_BYTES: usize = 256 * 1024;
+
 fn copy_rows(
     kind: EntryKind,
     chunks: std::sync::mpsc::Receiver<bytes::Bytes>,
@@ -538,10 +541,21 @@ impl Store for PostgresStore {
             {
                 let statement = format!("COPY (SELECT {} FROM {}) TO STDOUT", s.select, s.table);
                 let mut stream = tx.copy_out_raw(&statement).await.map_err(pg)?;
+                // PostgreSQL sends one message per row: handing each to the
+                // parser thread woke it a million times, and the context
+                // switches cost more than the parsing (perf, 1M codes).
+                let mut batch = bytes::BytesMut::with_capacity(COPY_BATCH_BYTES);
                 while let Some(chunk) = stream.try_next().await.map_err(pg)? {
-                    if chunks.send(chunk).is_err() {
-                        break;
+                    batch.extend_from_slice(&chunk);
+                    if batch.len() >= COPY_BATCH_BYTES {
+                        let full = std::mem::replace(&mut batch, bytes::BytesMut::with_capacity(COPY_BATCH_BYTES));
+                        if chunks.send(full.freeze()).is_err() {
+                            break;
+                        }
                     }
+                }
+                if !batch.is_empty() {
+                    let _ = chunks.send(batch.freeze());
                 }
             }
             drop(chunks);
