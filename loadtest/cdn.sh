@@ -60,8 +60,11 @@ taskset -c 0 "$QR" --threads 1 --listen "127.0.0.1:$PORT" --admin-listen "127.0.
   --client-header X-QR-Client --purge-url "http://127.0.0.1:$CACHE_PORT" 2>"$WORK/qrlaunch.log" >/dev/null &
 PID_QR=$!
 PIDS+=("$PID_QR")
+# Storage: the four classes' answers for 100,000 URLs, the pages with their
+# QR codes, outgrow 1 GB; Varnish then evicts and fails fetches it cannot
+# store (503s and cut bodies in the cold passes).
 sed "s/\.port = \"8080\";/.port = \"$PORT\";/" deploy/varnish/qrlaunch.vcl >"$WORK/qrlaunch.vcl"
-taskset -c 0 varnishd -F -n "$WORK/varnish" -f "$WORK/qrlaunch.vcl" -a "127.0.0.1:$CACHE_PORT" -s malloc,1g \
+taskset -c 0 varnishd -F -n "$WORK/varnish" -f "$WORK/qrlaunch.vcl" -a "127.0.0.1:$CACHE_PORT" -s malloc,4g \
   >"$WORK/varnish.log" 2>&1 &
 PIDS+=($!)
 for url in "http://127.0.0.1:$PORT/readyz" "http://127.0.0.1:$CACHE_PORT/healthz"; do
@@ -111,6 +114,9 @@ log "change to answer through Varnish: $CHANGES changes of one code"
 taskset -c 1 "$LT" purge --admin "127.0.0.1:$((PORT + 1))" --token-file "$WORK/data/admin-token" \
   --cache "127.0.0.1:$CACHE_PORT" --changes "$CHANGES" --json | tee -a "$RESULTS" >&2
 purges=$(curl -s "http://127.0.0.1:$((PORT + 2))/metrics" | grep '^qrlaunch_purges_total' || true)
+# Evictions and failed allocations: non-zero means the storage (-s) was too
+# small for the objects, and misses were answered 503 or cut short.
+storage=$(varnishstat -n "$WORK/varnish" -1 -f MAIN.n_lru_nuked -f SMA.s0.c_fail -f SMA.s0.g_bytes | awk '{print $1, $2}')
 
 log "results"
 python3 - "$RESULTS" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$(varnishd -V 2>&1 | head -n 1)" <<'PY'
@@ -131,3 +137,4 @@ for r in rows:
               f"the cache: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms (looked every {r['poll_ms']:.0f} ms)")
 PY
 echo "$purges"
+echo "$storage"
