@@ -239,4 +239,148 @@ mod tests {
         assert_eq!((t.path, t.path_and_query), ("/", "?x"));
         assert!(split_url("https://a.com\\x").is_err());
     }
+
+    /// The table every decision below is made against.
+    const TABLE: &str = r#"{"code":"spring24","appid":"wx1234567890abcdef","path":"code/spring24"}
+{"code":"download","appid":"wx1234567890abcdef","path":"code/download"}
+{"code":"a!b","appid":"wx1234567890abcdef","path":"code/bang"}
+{"prefix":"https://app.shop.com/download","appid":"wx1234567890abcdef","path":"rule/download"}
+{"prefix":"https://app.shop.com/download?src=box","appid":"wx1234567890abcdef","path":"rule/box"}
+{"prefix":"https://app.shop.com/spring24","appid":"wx1234567890abcdef","path":"rule/spring24"}
+{"prefix":"http://plain.com/","appid":"wx1234567890abcdef","path":"rule/plain"}
+{"host":"app.shop.com","unmatched":"https://old.shop.com"}
+{"host":"app.shop.com","file":"/download/MP_verify_x.txt","body":"verified"}"#;
+
+    fn snapshot() -> Snapshot {
+        use crate::domain::Entry;
+        use crate::ndjson::{parse_line, Item};
+        let (mut settings, mut files) = (Vec::new(), Vec::new());
+        for line in TABLE.lines() {
+            match parse_line(line).unwrap() {
+                Item::Entry(Entry::Host(h)) => settings.push(h),
+                Item::Entry(Entry::File(f)) => files.push(f),
+                _ => {}
+            }
+        }
+        let table = crate::ndjson::load(TABLE.as_bytes()).unwrap().table;
+        let hosts = crate::table::HostTable::build(&settings, &files);
+        Snapshot::build(
+            std::sync::Arc::new(table),
+            &crate::table::Overlay::new(),
+            std::sync::Arc::new(hosts),
+            1,
+        )
+    }
+
+    /// A decision in a few words: `code PATH`, `rule PATH`, `file BODY`,
+    /// `pass ORIGIN`, `404` or `400`.
+    fn short(decision: Decision<'_>) -> String {
+        match decision {
+            Decision::File(body) => format!("file {body}"),
+            Decision::Code(hit) => format!("code {}", hit.profile.key.path),
+            Decision::Rule(hit) => format!("rule {}", hit.profile.key.path),
+            Decision::PassThrough(origin) => format!("pass {origin}"),
+            Decision::NotFound => "404".into(),
+            Decision::BadRequest(_) => "400".into(),
+        }
+    }
+
+    /// One line a case: the code bases (`*`: every host), the URL, the
+    /// decision. A newcomer adds a case with a line.
+    const CASES: &[(&str, &str, &str)] = &[
+        // Codes answer on every host without --public-url ...
+        ("*", "https://go.example.com/spring24", "code code/spring24"),
+        ("*", "http://anything.test/spring24?utm=1", "code code/spring24"),
+        ("*", "https://go.example.com/a%21b", "code code/bang"),
+        ("*", "https://go.example.com/a!b", "code code/bang"),
+        ("*", "https://go.example.com/Spring24", "404"),
+        ("*", "https://go.example.com/spring24/x", "404"),
+        ("*", "https://go.example.com/%ff", "400"),
+        // ... and a code wins over a rule for its own path on a code host.
+        ("*", "https://app.shop.com/download?src=box", "code code/download"),
+        // With --public-url, codes only under it; rules everywhere else.
+        (
+            "https://go.example.com/",
+            "https://go.example.com/spring24",
+            "code code/spring24",
+        ),
+        (
+            "https://go.example.com/",
+            "https://GO.example.com:443/spring24",
+            "code code/spring24",
+        ),
+        (
+            "https://go.example.com/",
+            "https://app.shop.com/download?src=box",
+            "rule rule/box",
+        ),
+        (
+            "https://go.example.com/",
+            "https://app.shop.com/download?src=poster",
+            "rule rule/download",
+        ),
+        (
+            "https://go.example.com/",
+            "https://app.shop.com/spring24",
+            "rule rule/spring24",
+        ),
+        ("https://go.example.com/", "https://other.test/spring24", "404"),
+        (
+            "https://example.com/c/",
+            "https://example.com/c/spring24",
+            "code code/spring24",
+        ),
+        ("https://example.com/c/", "https://example.com/spring24", "404"),
+        // Rules: WeChat's prefix semantics, scheme exact.
+        (
+            "https://go.example.com/",
+            "https://app.shop.com/download/x",
+            "pass https://old.shop.com",
+        ),
+        (
+            "https://go.example.com/",
+            "http://app.shop.com/download",
+            "pass https://old.shop.com",
+        ),
+        (
+            "https://go.example.com/",
+            "http://plain.com/any/path",
+            "rule rule/plain",
+        ),
+        ("https://go.example.com/", "https://plain.com/any/path", "404"),
+        // A verification file comes first, exactly at its path.
+        ("*", "https://app.shop.com/download/MP_verify_x.txt", "file verified"),
+        ("*", "https://app.shop.com/MP_verify_x.txt", "pass https://old.shop.com"),
+        // The host's origin catches what no rule matches; a bad escape
+        // there still goes to the old site, as a browser would send it.
+        (
+            "https://go.example.com/",
+            "https://app.shop.com/about?x=1",
+            "pass https://old.shop.com",
+        ),
+        (
+            "https://go.example.com/",
+            "https://app.shop.com/%ff",
+            "pass https://old.shop.com",
+        ),
+    ];
+
+    #[test]
+    fn every_case_decides_as_written() {
+        let snapshot = snapshot();
+        let mut key = String::new();
+        let mut wrong = Vec::new();
+        for &(bases, url, expected) in CASES {
+            let codes = match bases {
+                "*" => CodeHosts::anywhere(),
+                base => CodeHosts::parse(&[base.to_string()]).unwrap(),
+            };
+            let target = split_url(url).unwrap();
+            let got = short(decide(&snapshot, &codes, &target, &mut key));
+            if got != expected {
+                wrong.push(format!("{bases} {url}: expected {expected}, got {got}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
 }
