@@ -424,7 +424,7 @@ const COPY_BATCH_BYTES: usize = 256 * 1024;
 
 fn copy_rows(
     kind: EntryKind,
-    chunks: std::sync::mpsc::Receiver<bytes::Bytes>,
+    mut chunks: tokio::sync::mpsc::Receiver<bytes::Bytes>,
     sink: &mut dyn FnMut(Entry),
 ) -> Result<(), StoreError> {
     let mut pending: Vec<u8> = Vec::new();
@@ -449,7 +449,7 @@ fn copy_rows(
         sink(stored.entry);
         Ok(())
     };
-    for chunk in chunks {
+    while let Some(chunk) = chunks.blocking_recv() {
         pending.extend_from_slice(&chunk);
         let mut start = 0;
         while let Some(end) = pending[start..].iter().position(|&b| b == b'\n') {
@@ -533,7 +533,11 @@ impl Store for PostgresStore {
         let head = read_head(&mut tx).await?;
         for kind in [EntryKind::Code, EntryKind::Rule, EntryKind::Host, EntryKind::File] {
             let s = sql(kind);
-            let (chunks, received) = std::sync::mpsc::sync_channel::<bytes::Bytes>(64);
+            // A tokio channel: when the parser (nice 19) falls behind, the
+            // sender awaits rather than blocking a runtime thread that
+            // scans share (a blocking send stalled a node's scans for
+            // half a second during a rebuild on a busy core).
+            let (chunks, received) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
             let parser = crate::background::run("qrlaunch-snapshot", move || {
                 let result = copy_rows(kind, received, &mut *sink);
                 (result, sink)
@@ -549,13 +553,13 @@ impl Store for PostgresStore {
                     batch.extend_from_slice(&chunk);
                     if batch.len() >= COPY_BATCH_BYTES {
                         let full = std::mem::replace(&mut batch, bytes::BytesMut::with_capacity(COPY_BATCH_BYTES));
-                        if chunks.send(full.freeze()).is_err() {
+                        if chunks.send(full.freeze()).await.is_err() {
                             break;
                         }
                     }
                 }
                 if !batch.is_empty() {
-                    let _ = chunks.send(batch.freeze());
+                    let _ = chunks.send(batch.freeze()).await;
                 }
             }
             drop(chunks);
