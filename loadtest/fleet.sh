@@ -56,8 +56,14 @@ taskset -c 1 $LT propagation --admin "127.0.0.1:$((A + 1))" --token-file "$TOKEN
 import() { # file -> prints seconds
   local t0 t1
   t0=$(date +%s.%N)
-  curl -sf -o "$FLEET_DIR/import.json" -H "Authorization: Bearer $(cat "$TOKEN_FILE")" \
-    -H 'Content-Type: application/x-ndjson' --data-binary "@$1" "http://127.0.0.1:$((A + 1))/admin/v1/import"
+  # -T streams the file (--data-binary reads it all into memory first,
+  # which fails for 10M lines); a failed import ends the script.
+  curl -sS -f -o "$FLEET_DIR/import.json" -H "Authorization: Bearer $(cat "$TOKEN_FILE")" \
+    -H 'Content-Type: application/x-ndjson' -H 'Expect:' -X POST -T "$1" \
+    "http://127.0.0.1:$((A + 1))/admin/v1/import" || {
+    echo "import of $1 failed: $(cat "$FLEET_DIR/import.json" 2>/dev/null)" >&2
+    exit 1
+  }
   t1=$(date +%s.%N)
   python3 -c "print(round($t1 - $t0, 2))"
 }
@@ -140,11 +146,11 @@ for r in rows:
     if "p50_ms" in r:
         print(f"{label} at {r.get('achieved_rate', 0):.1f} writes/s: {r['changes']} arrivals, {r['lost']} lost, "
               f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms (polled every {r['poll_ms']:.0f} ms)")
-    elif "seconds" in r:
-        extra = f", RSS {r['rss_kib']/1024:.0f} MiB" if "rss_kib" in r else ""
-        print(f"{label}: {r['seconds']:.2f} s{extra}")
     elif "rps" in r:
         errors = sum(r.get("errors", {}).values())
         print(f"{label}: {r['rps']:.0f} req/s, p50 {r['p50_us']:.0f} µs, p99 {r['p99_us']:.0f} µs, "
               f"p99.9 {r['p999_us']:.0f} µs, max {r['max_us']:.0f} µs, errors {errors}")
+    elif "seconds" in r:
+        extra = f", RSS {r['rss_kib']/1024:.0f} MiB" if "rss_kib" in r else ""
+        print(f"{label}: {r['seconds']:.2f} s{extra}")
 PY

@@ -28,6 +28,9 @@ pub enum WriteError {
     Task(String),
 }
 
+/// How long an import waits for this node's table to apply it.
+pub const IMPORT_APPLY_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// The store and the table it feeds, for writers.
 #[derive(Clone)]
 pub struct Writer {
@@ -79,9 +82,15 @@ impl Writer {
         self.run(move |store| async move { store.delete(key).await }).await
     }
 
+    /// An import big enough to be a `resync` is applied by rebuilding the
+    /// table from a snapshot, which for ten million codes takes longer than
+    /// a single write may wait; its client is already waiting on a long
+    /// operation, so it waits up to [`IMPORT_APPLY_TIMEOUT`].
     pub async fn import(&self, mode: WriteMode, lines: ImportSource) -> Result<Committed<ImportSummary>, WriteError> {
-        self.run(move |store| async move { store.import(mode, lines).await })
-            .await
+        self.run_waiting(IMPORT_APPLY_TIMEOUT, move |store| async move {
+            store.import(mode, lines).await
+        })
+        .await
     }
 
     /// Commits with `write` and waits for the table, in a task of its own.
@@ -91,9 +100,18 @@ impl Writer {
         F: FnOnce(Arc<dyn Store>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Committed<T>, StoreError>> + Send + 'static,
     {
+        self.run_waiting(self.apply_timeout, write).await
+    }
+
+    /// [`Writer::run`] waiting up to `timeout` for the table.
+    async fn run_waiting<T, F, Fut>(&self, timeout: Duration, write: F) -> Result<Committed<T>, WriteError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<dyn Store>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Committed<T>, StoreError>> + Send + 'static,
+    {
         let store = self.store.clone();
         let replica = self.replica.clone();
-        let timeout = self.apply_timeout;
         let task = tokio::spawn(async move {
             let committed = write(store).await?;
             replica.wait_applied(committed.position, timeout).await?;
