@@ -1,6 +1,6 @@
 # Varnish 7 in front of qrlaunch (Debian: varnish, varnish-modules).
 #
-#   varnishd -a :80 -f /etc/varnish/qrlaunch.vcl -s malloc,256m
+#   varnishd -a :80 -f /etc/varnish/qrlaunch.vcl -s malloc,2g
 #
 # Run qrlaunch with the class header and a purge URL pointing here:
 #
