@@ -13,6 +13,20 @@ pub fn table(spec: Spec) -> Table {
     builder.build()
 }
 
+/// The workload of `codes` codes (from the environment variable `var`,
+/// default 1,000,000), no rules, seed 42: what the end-to-end benches load.
+pub fn codes_spec(var: &str) -> Spec {
+    let codes = std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    Spec {
+        codes,
+        rules: 0,
+        seed: 42,
+    }
+}
+
 /// The VmRSS of this process, in bytes.
 pub fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");

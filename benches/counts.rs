@@ -17,21 +17,14 @@ use qrlaunch::http::{ScanOptions, ScanService, ScanState};
 use qrlaunch::metrics::Metrics;
 use qrlaunch::stats::{self, ScanCounts};
 use qrlaunch::store::{sqlite::SqliteStore, Store};
-use qrlaunch::workload::{self, Spec};
+use qrlaunch::workload;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn main() {
-    let codes: usize = std::env::var("COUNTS_BENCH_CODES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let spec = Spec {
-        codes,
-        rules: 0,
-        seed: 42,
-    };
+    let spec = common::codes_spec("COUNTS_BENCH_CODES");
+    let codes = spec.codes;
     let counts = Arc::new(ScanCounts::new(Vec::<String>::new()));
     let state = Arc::new(
         ScanState::serving(common::table(spec), Metrics::disabled(), ScanOptions::default())

@@ -12,15 +12,8 @@ use qrlaunch::workload::Spec;
 const LIMIT_BYTES_PER_CODE: f64 = 128.0;
 
 fn main() {
-    let codes = std::env::var("MEMORY_BENCH_CODES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let spec = Spec {
-        codes,
-        rules: 0,
-        seed: 42,
-    };
+    let spec = common::codes_spec("MEMORY_BENCH_CODES");
+    let codes = spec.codes;
     // Warm the allocator and the generator so their one-off costs are not counted.
     drop(common::table(Spec {
         codes: 1_000,

@@ -9,7 +9,9 @@
 //! Targets: import of 1M lines at most 15 s, start-up with 1M codes
 //! at most 3 s to ready, scans answered throughout the import.
 
-use qrlaunch::workload::{self, Spec};
+mod common;
+
+use qrlaunch::workload;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -88,15 +90,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
-    let codes: usize = std::env::var("STORE_BENCH_CODES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let spec = Spec {
-        codes,
-        rules: 0,
-        seed: 42,
-    };
+    let spec = common::codes_spec("STORE_BENCH_CODES");
+    let codes = spec.codes;
     let tmp = tempfile::tempdir().expect("a temporary directory");
     let dir = tmp.path();
     let table = dir.join("table.ndjson");
