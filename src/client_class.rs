@@ -137,16 +137,7 @@ pub fn classify(user_agent: Option<&[u8]>) -> ClientClass {
     let Some(ua) = user_agent.filter(|ua| !ua.trim_ascii().is_empty()) else {
         return ClientClass::Other;
     };
-    // Every occurrence of every marker, as an overlapping search would
-    // find them: each search resumes one byte after the last match's
-    // start, and no marker is a prefix of another (a test checks), so no
-    // occurrence is skipped.
-    let mut seen = 0u8;
-    let mut from = 0;
-    while let Some(found) = AUTOMATON.find(Input::new(ua).span(from..ua.len())) {
-        seen |= MARKERS[found.pattern().as_usize()].1.bit();
-        from = found.start() + 1;
-    }
+    let seen = markers_seen(ua);
     let has = |m: Marker| seen & m.bit() != 0;
     if has(Marker::WeCom) {
         return ClientClass::Inapp;
@@ -174,6 +165,19 @@ pub fn classify(user_agent: Option<&[u8]>) -> ClientClass {
         return ClientClass::Android;
     }
     ClientClass::Other
+}
+
+/// The bits of every marker in `ua`, as an overlapping search would find
+/// them: each search resumes one byte after the last match's start, and no
+/// marker is a prefix of another (a test checks), so none is skipped.
+fn markers_seen(ua: &[u8]) -> u8 {
+    let mut seen = 0u8;
+    let mut from = 0;
+    while let Some(found) = AUTOMATON.find(Input::new(ua).span(from..ua.len())) {
+        seen |= MARKERS[found.pattern().as_usize()].1.bit();
+        from = found.start() + 1;
+    }
+    seen
 }
 
 /// [`classify`], remembered per thread for the User-Agents seen lately.
@@ -339,16 +343,6 @@ mod tests {
             .fold(0, |seen, (_, marker)| seen | marker.bit())
     }
 
-    fn seen_by_search(ua: &[u8]) -> u8 {
-        let mut seen = 0u8;
-        let mut from = 0;
-        while let Some(found) = AUTOMATON.find(Input::new(ua).span(from..ua.len())) {
-            seen |= MARKERS[found.pattern().as_usize()].1.bit();
-            from = found.start() + 1;
-        }
-        seen
-    }
-
     #[test]
     fn the_memo_answers_as_the_classifier_does() {
         // Twice through the table (misses, then hits), then more distinct
@@ -405,7 +399,7 @@ mod tests {
         }
         for ua in &cases {
             assert_eq!(
-                seen_by_search(ua),
+                markers_seen(ua),
                 seen_by_reference(ua),
                 "{}",
                 String::from_utf8_lossy(ua)
