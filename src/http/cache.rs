@@ -138,17 +138,12 @@ pub fn answer_keys(out: &mut String, host: &str, code: Option<&str>) -> Option<H
         // The common case, a lower-case name and maybe a port: as it is.
         out.push_str(host);
     } else {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        for b in host.bytes() {
-            let b = b.to_ascii_lowercase();
-            if plain(b) {
-                out.push(b as char);
-            } else {
-                out.push('%');
-                out.push(HEX[usize::from(b >> 4)] as char);
-                out.push(HEX[usize::from(b & 15)] as char);
-            }
-        }
+        // The Host header as sent: lower-cased as stored hosts are, then
+        // escaped exactly as `host_key` escapes them for purges.
+        out.extend(percent_encoding::utf8_percent_encode(
+            &host.to_ascii_lowercase(),
+            KEY_SAFE,
+        ));
     }
     if let Some(code) = code {
         out.push_str(" c-");

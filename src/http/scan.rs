@@ -143,7 +143,7 @@ fn answer_hit(
             class: None,
         };
         let response = respond::page(StatusCode::GONE, page, Some(&lifetime(hit, options, req.now_unix)));
-        return (cacheable(response, req, code_of(hit)), shaped);
+        return (cacheable(response, req, hit.code), shaped);
     }
     if count {
         crate::table::prefetch_counts(hit.counts);
@@ -187,7 +187,7 @@ fn answer_hit(
             respond::page(StatusCode::OK, page, Some(&cache_control)).with_vary(options.vary(from_header, true))
         }
     };
-    let mut response = cacheable(response, req, code_of(hit));
+    let mut response = cacheable(response, req, hit.code);
     response
         .headers_mut()
         .insert(CLASS_HEADER, CLASS_VALUES[class.index()].clone());
@@ -246,14 +246,9 @@ fn cacheable(mut response: Response<Body>, req: &ScanRequest<'_>, code: Option<&
     response
 }
 
-/// The code a code's answer is about, for its key.
-fn code_of<'t>(hit: &Hit<'t>) -> Option<&'t str> {
-    hit.code
-}
-
 /// The last path segment, if it could be a code.
 fn single_segment(path: &str) -> Option<&str> {
-    let segment = &path[path.bytes().rposition(|b| b == b'/').map_or(0, |i| i + 1)..];
+    let segment = path.rsplit('/').next()?;
     (!segment.is_empty() && segment.len() <= 96).then_some(segment)
 }
 

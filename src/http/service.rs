@@ -203,11 +203,7 @@ pub fn valid_host(host: &str) -> bool {
             None => return false,
         }
     } else {
-        match host
-            .bytes()
-            .position(|b| b == b':')
-            .map(|i| (&host[..i], &host[i + 1..]))
-        {
+        match host.split_once(':') {
             Some((name, port)) => (name, Some(port)),
             None => (host, None),
         }
