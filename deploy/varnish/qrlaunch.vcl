@@ -2,9 +2,14 @@
 #
 #   varnishd -a :80 -f /etc/varnish/qrlaunch.vcl -s malloc,2g
 #
-# Run qrlaunch with the class header and a purge URL pointing here:
+# Purges need a shared secret: put one line of at least 32 random
+# characters in /etc/varnish/qrlaunch-purge.secret (readable by varnishd's
+# worker, e.g. mode 0640 root:varnish), and give every qrlaunch node behind
+# this cache the class header, a purge URL pointing here and that secret:
 #
-#   qrlaunch --client-header X-QR-Client --purge-url http://127.0.0.1:80
+#   openssl rand -hex 32 >/etc/varnish/qrlaunch-purge.secret
+#   QRLAUNCH_PURGE_HEADER="Qrlaunch-Purge-Token: $(cat /etc/varnish/qrlaunch-purge.secret)" \
+#     qrlaunch --client-header X-QR-Client --purge-url http://127.0.0.1:80
 #
 # What this does:
 # * classifies clients exactly as qrlaunch does (src/client_class.rs: the
@@ -13,10 +18,18 @@
 #   language is cached instead of one per User-Agent;
 # * sends Accept-Language as `zh` (the first language asked is Chinese)
 #   or `en`, the two languages the pages have;
+# * removes what qrlaunch reads but this cache does not key on (Forwarded,
+#   Cookie), and keys on everything else an answer depends on (URL, Host,
+#   X-Forwarded-Proto, the class, the language): no request can make this
+#   cache store an answer that an ordinary client would not get (see
+#   ARCHITECTURE.md, "What a request may change");
 # * caches scan answers for their s-maxage, keeps them for stale-if-error
-#   while the origin is down, passes /v1/ answers through unchanged;
+#   while the origin is down; never caches /healthz, /readyz, /v1/ or an
+#   answer that says no-store, private or no-cache;
 # * purges by surrogate key (xkey) on `PURGE` with `xkey-purge: KEYS`,
-#   from the purgers ACL only (403 otherwise).
+#   from the purgers ACL and with the shared secret only (403 otherwise):
+#   a TLS terminator on this host makes every client's address loopback,
+#   so the address alone proves nothing.
 vcl 4.1;
 
 import std;
@@ -44,7 +57,12 @@ acl purgers {
 
 sub vcl_recv {
     if (req.method == "PURGE") {
-        if (client.ip !~ purgers) {
+        if (client.ip !~ purgers || !req.http.Qrlaunch-Purge-Token) {
+            return (synth(403, "Forbidden"));
+        }
+        # The secret file is read once; an empty one refuses every purge.
+        if (regsub(std.fileread("/etc/varnish/qrlaunch-purge.secret"), "\s+$", "") == "" ||
+            req.http.Qrlaunch-Purge-Token != regsub(std.fileread("/etc/varnish/qrlaunch-purge.secret"), "\s+$", "")) {
             return (synth(403, "Forbidden"));
         }
         if (!req.http.xkey-purge) {
@@ -56,10 +74,15 @@ sub vcl_recv {
     if (req.method != "GET" && req.method != "HEAD") {
         return (pass);
     }
-    # The resolve API answers mini program pages: never cached here.
-    if (req.url ~ "^/v1/") {
+    unset req.http.Qrlaunch-Purge-Token;
+    # The resolve API answers mini program pages, and health checks must
+    # say how this node is now: never cached here.
+    if (req.url ~ "^/v1/" || req.url ~ "^/(healthz|readyz)(\?|$)") {
         return (pass);
     }
+    # qrlaunch reads the scheme from X-Forwarded-Proto (hashed below) or
+    # Forwarded (not hashed): drop the one this cache does not key on.
+    unset req.http.Forwarded;
     call qrlaunch_classify;
     if (req.http.Accept-Language ~ "^\s*[zZ][hH]") {
         set req.http.Accept-Language = "zh";
@@ -117,14 +140,22 @@ sub vcl_hash {
 }
 
 sub vcl_backend_response {
+    # What the origin says must not be stored is not (health checks, 503s
+    # while loading, 400s): a short hit-for-miss, never a cached object.
+    if (!beresp.http.Cache-Control || beresp.http.Cache-Control ~ "(?i)(no-store|private|no-cache)" ||
+        beresp.status >= 500) {
+        if (beresp.status >= 500 && bereq.is_bgfetch) {
+            return (abandon);
+        }
+        set beresp.ttl = 1s;
+        set beresp.grace = 0s;
+        set beresp.uncacheable = true;
+        return (deliver);
+    }
     # stale-if-error: keep the object this long past its TTL, for when the
     # origin is down (vcl_recv shortens it while the origin is up).
     if (beresp.http.Cache-Control ~ "stale-if-error=[0-9]+") {
         set beresp.grace = std.duration(regsub(beresp.http.Cache-Control, "^.*stale-if-error=([0-9]+).*$", "\1s"), 0s);
-    }
-    # A failing origin must not replace a good stale object.
-    if (beresp.status >= 500 && bereq.is_bgfetch) {
-        return (abandon);
     }
     return (deliver);
 }

@@ -95,15 +95,15 @@ impl CodeHosts {
         self.bases.is_empty() || self.bases.iter().any(|(h, _)| h == host)
     }
 
-    /// The code segment of `path` when `host` is a code host: one segment
-    /// right below the base path.
-    fn segment<'p>(&self, host: &str, path: &'p str) -> Option<&'p str> {
+    /// The code segment of `path` when `host` (any case, no default port)
+    /// is a code host: one segment right below the base path.
+    pub fn segment<'p>(&self, host: &str, path: &'p str) -> Option<&'p str> {
         let rest = if self.bases.is_empty() {
             path.strip_prefix('/')?
         } else {
             self.bases
                 .iter()
-                .filter(|(h, _)| h == host)
+                .filter(|(h, _)| h.eq_ignore_ascii_case(host))
                 .find_map(|(_, base)| path.strip_prefix(base.as_str()))?
         };
         (!rest.is_empty() && rest.len() <= MAX_ENCODED_CODE && !rest.as_bytes().contains(&b'/')).then_some(rest)

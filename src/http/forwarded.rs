@@ -5,7 +5,9 @@
 //! `Forwarded: proto=`. Rules match the scheme exactly, so a forged header
 //! could steer a scan to another rule: the headers are believed only from
 //! peers in the trusted proxy list. Where TLS always ends upstream,
-//! `--assume-https` says so for every request.
+//! `--assume-https` says so for every request, and then no header is read
+//! at all: a cache in front that does not key on these headers cannot be
+//! made to store an `http` answer for everyone by one forged request.
 
 use hyper::header::{HeaderName, FORWARDED};
 use hyper::HeaderMap;
@@ -54,10 +56,14 @@ pub fn is_trusted(peer: IpAddr, trusted: &[IpNet]) -> bool {
 /// Names built once: a header looked up by `&str` is parsed on every call.
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
-/// The scheme of a request: a trusted proxy's `X-Forwarded-Proto`, else
-/// its `Forwarded: proto=`, else `--assume-https`, else `http`.
+/// The scheme of a request: `https` under `--assume-https`, whatever the
+/// headers say; else a trusted proxy's `X-Forwarded-Proto`, else its
+/// `Forwarded: proto=`, else `http`.
 pub fn scheme(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet], assume_https: bool) -> Scheme {
-    if is_trusted(peer, trusted) {
+    if assume_https {
+        return Scheme::Assumed;
+    }
+    if reads_headers(peer, trusted, assume_https) {
         if let Some(value) = headers.get(X_FORWARDED_PROTO) {
             // A chain of proxies appends: the first value is the client's.
             let first = value.as_bytes().split(|&b| b == b',').next().unwrap_or_default();
@@ -68,11 +74,13 @@ pub fn scheme(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet], assume_https
             return Scheme::Forwarded(name);
         }
     }
-    if assume_https {
-        Scheme::Assumed
-    } else {
-        Scheme::Listener
-    }
+    Scheme::Listener
+}
+
+/// Whether the scheme of a request from `peer` depends on its forwarding
+/// headers: then an answer must name them in `Vary`.
+pub fn reads_headers(peer: IpAddr, trusted: &[IpNet], assume_https: bool) -> bool {
+    !assume_https && is_trusted(peer, trusted)
 }
 
 fn known(value: &[u8]) -> Option<&'static str> {
@@ -127,7 +135,9 @@ mod tests {
             (with("x-forwarded-proto", "HTTPS, http"), local, false, "https"),
             (with("x-forwarded-proto", "https"), mapped, false, "https"),
             (with("x-forwarded-proto", "https"), remote, false, "http"),
-            (with("x-forwarded-proto", "http"), local, true, "http"),
+            // --assume-https means https, whatever a proxy's headers say.
+            (with("x-forwarded-proto", "http"), local, true, "https"),
+            (with("forwarded", "proto=http"), local, true, "https"),
             (with("x-forwarded-proto", "gopher"), local, false, "http"),
             (
                 with("forwarded", "for=192.0.2.60;proto=https;by=203.0.113.43"),

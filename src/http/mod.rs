@@ -34,4 +34,4 @@ mod state;
 pub use metrics_service::MetricsService;
 pub use server::{serve, ConnectionOptions, Mode};
 pub use service::ScanService;
-pub use state::{AnswerMode, ScanOptions, ScanState};
+pub use state::{AnswerMode, ClassSource, ScanOptions, ScanState, Varies};

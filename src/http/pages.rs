@@ -71,6 +71,7 @@ struct Texts {
     desktop_message: &'static str,
     device_link: &'static str,
     fallback: &'static str,
+    qr_too_long: &'static str,
     not_found_title: &'static str,
     not_found_message: &'static str,
     gone_title: &'static str,
@@ -93,6 +94,7 @@ static ZH: Texts = Texts {
     desktop_message: "请用手机微信扫描下方二维码，打开小程序。",
     device_link: "在本设备上打开微信",
     fallback: "没有微信？在网页中继续",
+    qr_too_long: "这个链接太长，无法显示为二维码。请在手机浏览器中打开它。",
     not_found_title: "未找到",
     not_found_message: "这个二维码在这里无法识别。",
     gone_title: "二维码已失效",
@@ -115,6 +117,7 @@ static EN: Texts = Texts {
     desktop_message: "Scan the QR code below with WeChat on your phone to open the mini program.",
     device_link: "Open WeChat on this device",
     fallback: "No WeChat? Continue on the web",
+    qr_too_long: "This link is too long to show as a QR code. Open it in a browser on your phone.",
     not_found_title: "Not found",
     not_found_message: "This QR code is not known here.",
     gone_title: "No longer available",
@@ -176,23 +179,27 @@ pub struct Launch<'a> {
     pub lang: Lang,
     /// The `weixin://` URL the tap target opens.
     pub scheme_url: &'a str,
-    /// The URL that was scanned, shown as a QR code where one is needed.
-    pub scanned_url: &'a str,
+    /// The URL shown as a QR code where one is needed: a code's own URL,
+    /// or the scanned URL of a rule (no QR past [`QrCache::MAX_URL`]).
+    ///
+    /// [`QrCache::MAX_URL`]: super::qr_cache::QrCache::MAX_URL
+    pub qr_url: &'a str,
     pub fallback_url: Option<&'a str>,
-    /// Where the QR code of `scanned_url` is drawn (once per URL).
+    /// Where the QR code of `qr_url` is drawn (once per URL).
     pub qr_codes: &'a super::qr_cache::QrCache,
 }
 
 /// The launch page for a client that cannot follow a redirect into WeChat.
 pub fn launch(page: &Launch<'_>) -> String {
     let t = page.lang.texts();
-    let qr = || page.qr_codes.svg(page.scanned_url);
+    let qr = || page.qr_codes.svg(page.qr_url);
     let (svg, rendered);
     match page.class {
         ClientClass::Wechat => {
             svg = qr();
             let mut p = Page::new(t, t.wechat_title, t.wechat_message);
             p.qr_svg = svg.as_deref();
+            p.hint = svg.is_none().then_some(t.qr_too_long);
             p.fallback_url = page.fallback_url;
             rendered = p.render(8 * 1024);
         }
@@ -201,6 +208,7 @@ pub fn launch(page: &Launch<'_>) -> String {
             let mut p = Page::new(t, t.inapp_title, t.inapp_message);
             p.open_url = Some(page.scheme_url);
             p.qr_svg = svg.as_deref();
+            p.hint = svg.is_none().then_some(t.qr_too_long);
             p.fallback_url = page.fallback_url;
             rendered = p.render(8 * 1024);
         }
@@ -208,6 +216,7 @@ pub fn launch(page: &Launch<'_>) -> String {
             svg = qr();
             let mut p = Page::new(t, t.desktop_title, t.desktop_message);
             p.qr_svg = svg.as_deref();
+            p.hint = svg.is_none().then_some(t.qr_too_long);
             p.fallback_url = page.fallback_url;
             // An iPad asks as a Mac; on a touch screen the page opens WeChat.
             p.device_url = Some(page.scheme_url);
@@ -284,7 +293,7 @@ mod tests {
             class: ClientClass::Inapp,
             lang: Lang::Zh,
             scheme_url: scheme,
-            scanned_url: "https://x.example.com/a?b=<c>&d=\"e\"",
+            qr_url: "https://x.example.com/a?b=<c>&d=\"e\"",
             fallback_url: Some("https://example.com/\"><script>alert(1)</script>&x='y'"),
             qr_codes: &crate::http::qr_cache::QrCache::default(),
         });

@@ -41,6 +41,12 @@ impl Default for QrCache {
 }
 
 impl QrCache {
+    /// The longest URL drawn: a rule's page shows the scanned URL, query
+    /// and all, and an attacker picks the query. At 512 bytes a QR code is
+    /// version 17-20 and costs a fixed, bounded time to draw; a longer URL
+    /// gets a page without a QR code that says why.
+    pub const MAX_URL: usize = 512;
+
     /// A cache of at most `bytes` of URLs and SVG text.
     pub fn with_capacity(bytes: u64) -> QrCache {
         QrCache {
@@ -48,8 +54,12 @@ impl QrCache {
         }
     }
 
-    /// The page's QR code for `url`; `None` if a URL is too long for one.
+    /// The page's QR code for `url`; `None` if the URL is longer than
+    /// [`QrCache::MAX_URL`].
     pub fn svg(&self, url: &str) -> Option<Arc<str>> {
+        if url.len() > QrCache::MAX_URL {
+            return None;
+        }
         if let Some(svg) = self.svgs.get(url) {
             return Some(svg);
         }
@@ -73,6 +83,15 @@ mod tests {
         assert_ne!(first, other);
         let fresh = crate::qr::svg("https://go.example.com/b", crate::qr::QrStyle::default()).unwrap();
         assert_eq!(&*other, fresh.as_str());
+    }
+
+    #[test]
+    fn urls_past_the_cap_get_no_code() {
+        let cache = QrCache::default();
+        let at_cap = format!("https://go.example.com/?{}", "x".repeat(QrCache::MAX_URL - 24));
+        assert_eq!(at_cap.len(), QrCache::MAX_URL);
+        assert!(cache.svg(&at_cap).is_some());
+        assert!(cache.svg(&format!("{at_cap}y")).is_none());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::decide::{decide, https_rule_would_match, Decision, Target};
 use super::forwarded::Scheme;
 use super::pages::{self, Lang, Launch, Problem};
 use super::respond::{self, Body};
-use super::state::{AnswerMode, ScanOptions};
+use super::state::{AnswerMode, ClassSource, ScanOptions, Varies};
 use crate::client_class::{self, ClientClass};
 use crate::domain::Availability;
 use crate::metrics::{Kind, Metrics, Outcome};
@@ -22,6 +22,7 @@ use crate::stats::ScanCounts;
 use crate::table::{Hit, Snapshot};
 use hyper::header::{HeaderName, HeaderValue, ACCEPT_LANGUAGE, USER_AGENT};
 use hyper::{HeaderMap, Response, StatusCode};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::net::IpAddr;
 
@@ -60,18 +61,25 @@ pub fn answer(
 ) -> (Response<Body>, Shaped) {
     let decision = KEY.with(|key| decide(table, &options.code_hosts, &req.target, &mut key.borrow_mut()));
     let shaped = |kind, outcome, class| Shaped { kind, outcome, class };
-    match decision {
+    let plain = Varies {
+        class: ClassSource::None,
+        language: false,
+        scheme: options.scheme_from_headers(req.peer),
+    };
+    let (response, shaped, varies) = match decision {
         Decision::Code(hit) => answer_hit(&hit, Kind::Code, options, metrics, counts.is_some(), req),
         Decision::Rule(hit) => answer_hit(&hit, Kind::Rule, options, metrics, counts.is_some(), req),
         Decision::File(body) => (
-            cacheable(respond::file(body, &options.cache.hit), req, None),
+            respond::file(body, &options.cache.hit),
             shaped(Kind::File, Outcome::Found, None),
+            plain,
         ),
         Decision::PassThrough(origin) => {
             let location = format!("{origin}{}", req.target.path_and_query);
             (
-                cacheable(respond::redirect(location, &options.cache.hit, None), req, None),
+                respond::redirect(location, &options.cache.hit, None),
                 shaped(Kind::PassThrough, Outcome::Found, None),
+                plain,
             )
         }
         Decision::NotFound => {
@@ -97,32 +105,44 @@ pub fn answer(
                      X-Forwarded-Proto is not trusted (see --trusted-proxy and --assume-https)"
                 );
             }
-            let lang = language(req.headers);
-            // A code-shaped path carries the code's key: creating the code
-            // purges the cached 404.
-            let code = single_segment(req.target.path).and_then(|c| crate::percent::decode_strict(c.as_bytes()).ok());
             let page = respond::page(
                 StatusCode::NOT_FOUND,
-                pages::error(Problem::NotFound, lang, None),
+                pages::error(Problem::NotFound, language(req.headers), None),
                 Some(&options.cache.miss),
             );
             (
-                cacheable(page, req, code.as_deref()),
+                page,
                 shaped(Kind::None, Outcome::NotFound, None),
+                Varies {
+                    language: true,
+                    ..plain
+                },
             )
         }
         Decision::BadRequest(message) => {
-            let lang = language(req.headers);
-            (
-                respond::page(
-                    StatusCode::BAD_REQUEST,
-                    pages::error(Problem::BadRequest(message), lang, None),
-                    None,
-                ),
-                shaped(Kind::None, Outcome::BadRequest, None),
-            )
+            // Not cacheable (`no-store`): no keys.
+            let page = respond::page(
+                StatusCode::BAD_REQUEST,
+                pages::error(Problem::BadRequest(message), language(req.headers), None),
+                None,
+            );
+            return (page, shaped(Kind::None, Outcome::BadRequest, None));
         }
-    }
+    };
+    let code = match decision {
+        Decision::Code(hit) => hit.code.map(Cow::Borrowed),
+        _ => code_candidate(options, req),
+    };
+    (cacheable(response, req, code.as_deref(), options.vary(varies)), shaped)
+}
+
+/// The code a scan of this URL would open if one existed: every answer on
+/// a code's URL carries the code's key, so creating the code purges the
+/// rule, pass-through or 404 answer cached for it.
+fn code_candidate<'r>(options: &ScanOptions, req: &ScanRequest<'r>) -> Option<Cow<'r, str>> {
+    let host = crate::url_key::strip_default_port(req.scheme.name(), req.target.host);
+    let segment = options.code_hosts.segment(host, req.target.path)?;
+    crate::percent::decode_strict(segment.as_bytes()).ok()
 }
 
 fn answer_hit(
@@ -132,9 +152,10 @@ fn answer_hit(
     metrics: &Metrics,
     count: bool,
     req: &ScanRequest<'_>,
-) -> (Response<Body>, Shaped) {
+) -> (Response<Body>, Shaped, Varies) {
     let fallback = hit.profile.key.fallback_url.as_ref().map(|u| u.as_str());
     let availability = hit.availability(req.now_unix);
+    let scheme = options.scheme_from_headers(req.peer);
     if availability != Availability::Live {
         let page = pages::error(Problem::Gone(availability), language(req.headers), fallback);
         let shaped = Shaped {
@@ -143,7 +164,12 @@ fn answer_hit(
             class: None,
         };
         let response = respond::page(StatusCode::GONE, page, Some(&lifetime(hit, options, req.now_unix)));
-        return (cacheable(response, req, hit.code), shaped);
+        let varies = Varies {
+            class: ClassSource::None,
+            language: true,
+            scheme,
+        };
+        return (response, shaped, varies);
     }
     if count {
         crate::table::prefetch_counts(hit.counts);
@@ -169,29 +195,42 @@ fn answer_hit(
         class: Some(class),
     };
     let cache_control = lifetime(hit, options, req.now_unix);
-    let response = match options.answers[class.index()] {
-        AnswerMode::Redirect => respond::redirect(rendered.url, &cache_control, Some(options.vary(from_header, false))),
+    let mode = options.answers[class.index()];
+    let varies = Varies {
+        class: if from_header {
+            ClassSource::Header
+        } else {
+            ClassSource::UserAgent
+        },
+        language: mode == AnswerMode::Page,
+        scheme,
+    };
+    let mut response = match mode {
+        AnswerMode::Redirect => respond::redirect(rendered.url, &cache_control, None),
         AnswerMode::Page => {
-            let scanned_url = match scanned {
+            // The QR code of a code's page is the code's own URL, whatever
+            // query the request carried (each query would be another image
+            // to draw); a rule's is the scanned URL, which the mini program
+            // receives as `q`.
+            let qr_url = match scanned {
                 Some(url) => url,
-                None => req.target.url(req.scheme.name()),
+                None => req.target.url_without_query(req.scheme.name()),
             };
             let page = pages::launch(&Launch {
                 class,
                 lang: language(req.headers),
                 scheme_url: &rendered.url,
-                scanned_url: &scanned_url,
+                qr_url: &qr_url,
                 fallback_url: fallback,
                 qr_codes: &options.qr_codes,
             });
-            respond::page(StatusCode::OK, page, Some(&cache_control)).with_vary(options.vary(from_header, true))
+            respond::page(StatusCode::OK, page, Some(&cache_control))
         }
     };
-    let mut response = cacheable(response, req, hit.code);
     response
         .headers_mut()
         .insert(CLASS_HEADER, CLASS_VALUES[class.index()].clone());
-    (response, shaped)
+    (response, shaped, varies)
 }
 
 /// The client class: a trusted proxy's header when configured and sent,
@@ -217,6 +256,11 @@ impl Target<'_> {
     pub fn url(&self, scheme: &str) -> String {
         format!("{scheme}://{}{}", self.host, self.path_and_query)
     }
+
+    /// The URL without its query.
+    pub fn url_without_query(&self, scheme: &str) -> String {
+        format!("{scheme}://{}{}", self.host, self.path)
+    }
 }
 
 /// The response header naming the client class an answer was made for.
@@ -233,23 +277,26 @@ const CLASS_VALUES: [HeaderValue; 6] = [
     HeaderValue::from_static("other"),
 ];
 
-/// Adds `Surrogate-Key` and `xkey`: what a cache purges this answer by.
-/// `code` is as stored (decoded).
-fn cacheable(mut response: Response<Body>, req: &ScanRequest<'_>, code: Option<&str>) -> Response<Body> {
+/// Adds `Surrogate-Key` and `xkey` (what a cache purges this answer by)
+/// and `Vary` (what else it depends on). `code` is as stored (decoded).
+fn cacheable(
+    mut response: Response<Body>,
+    req: &ScanRequest<'_>,
+    code: Option<&str>,
+    vary: Option<HeaderValue>,
+) -> Response<Body> {
     let host = crate::url_key::strip_default_port(req.scheme.name(), req.target.host);
     let keys = KEYS.with(|buf| super::cache::answer_keys(&mut buf.borrow_mut(), host, code));
+    let headers = response.headers_mut();
     if let Some(keys) = keys {
-        let headers = response.headers_mut();
         headers.insert(SURROGATE_KEY, keys.clone());
         headers.insert(XKEY, keys);
     }
+    match vary {
+        Some(vary) => headers.insert(hyper::header::VARY, vary),
+        None => headers.remove(hyper::header::VARY),
+    };
     response
-}
-
-/// The last path segment, if it could be a code.
-fn single_segment(path: &str) -> Option<&str> {
-    let segment = path.rsplit('/').next()?;
-    (!segment.is_empty() && segment.len() <= 96).then_some(segment)
 }
 
 /// The Cache-Control of an entry's answer: the configured lifetimes, cut
@@ -273,14 +320,198 @@ fn lifetime(hit: &Hit<'_>, options: &ScanOptions, now: i64) -> HeaderValue {
     }
 }
 
-/// Adds a `Vary` header to a response.
-trait WithVary {
-    fn with_vary(self, vary: HeaderValue) -> Self;
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Entry, EntryKey, EntryKind};
+    use crate::ndjson::{parse_line, Item};
+    use crate::store::Change;
+    use crate::sync::state::{StateBuilder, TableState};
+    use std::collections::BTreeSet;
 
-impl WithVary for Response<Body> {
-    fn with_vary(mut self, vary: HeaderValue) -> Self {
-        self.headers_mut().insert(hyper::header::VARY, vary);
-        self
+    /// The table every answer below is made from.
+    const TABLE: &str = r#"{"code":"spring24","appid":"wx1234567890abcdef","path":"code/spring24"}
+{"code":"gone1","appid":"wx1234567890abcdef","path":"code/gone","disabled":true}
+{"prefix":"https://app.shop.com/download","appid":"wx1234567890abcdef","path":"rule/download"}
+{"host":"app.shop.com","unmatched":"https://old.shop.com"}
+{"host":"app.shop.com","file":"/MP_verify_x.txt","body":"verified"}"#;
+
+    fn entry(line: &str) -> Entry {
+        match parse_line(line).unwrap() {
+            Item::Entry(entry) => entry,
+            Item::Generate(_) => panic!("a line without a code: {line}"),
+        }
+    }
+
+    fn state() -> TableState {
+        let mut builder = StateBuilder::new();
+        for line in TABLE.lines() {
+            builder.add(entry(line));
+        }
+        builder.finish("epoch".into(), 1, None)
+    }
+
+    /// The answer to `url` from `snapshot`, in a few words (status, where
+    /// it leads, the body), and the keys it was tagged with.
+    fn answer_of(snapshot: &Snapshot, url: &str) -> (String, BTreeSet<String>) {
+        let options = ScanOptions::default();
+        let target = crate::http::decide::split_url(url).unwrap();
+        let headers = HeaderMap::new();
+        let request = ScanRequest {
+            headers: &headers,
+            peer: "192.0.2.1".parse().unwrap(),
+            target,
+            scheme: Scheme::Assumed,
+            now_unix: 1_800_000_000,
+        };
+        let (response, _) = answer(snapshot, &options, &Metrics::disabled(), None, &request);
+        let text = |name| {
+            response
+                .headers()
+                .get(name)
+                .map_or(String::new(), |v: &HeaderValue| v.to_str().unwrap().to_string())
+        };
+        let body = {
+            use http_body_util::BodyExt;
+            let bytes = futures_util::FutureExt::now_or_never(response.body().clone().collect())
+                .unwrap()
+                .unwrap()
+                .to_bytes();
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        let seen = format!("{} {} {body}", response.status().as_u16(), text("location"));
+        let keys = text("xkey")
+            .split(' ')
+            .filter(|k| !k.is_empty())
+            .map(String::from)
+            .collect();
+        (seen, keys)
+    }
+
+    /// Every kind of cacheable answer, by a URL that gets it.
+    const ANSWERS: &[(&str, &str)] = &[
+        ("code", "https://go.example.com/spring24"),
+        ("gone", "https://go.example.com/gone1"),
+        ("rule", "https://app.shop.com/download?src=box"),
+        ("pass-through", "https://app.shop.com/about.txt"),
+        ("file", "https://app.shop.com/MP_verify_x.txt"),
+        ("404", "https://go.example.com/lost"),
+    ];
+
+    /// Every kind of change, by name.
+    fn changes() -> Vec<(&'static str, Change)> {
+        let code = |code: &str| {
+            entry(&format!(
+                r#"{{"code":"{code}","appid":"wx1234567890abcdef","path":"new/{code}"}}"#
+            ))
+        };
+        vec![
+            ("put code spring24", Change::Put(code("spring24"))),
+            (
+                "delete code spring24",
+                Change::Delete(EntryKey::from_parts(EntryKind::Code, "spring24".into())),
+            ),
+            ("enable code gone1", Change::Put(code("gone1"))),
+            ("put code download", Change::Put(code("download"))),
+            ("put code about.txt", Change::Put(code("about.txt"))),
+            ("put code MP_verify_x.txt", Change::Put(code("MP_verify_x.txt"))),
+            ("put code lost", Change::Put(code("lost"))),
+            (
+                "put rule download",
+                Change::Put(entry(
+                    r#"{"prefix":"https://app.shop.com/download","appid":"wx1234567890abcdef","path":"rule/new"}"#,
+                )),
+            ),
+            (
+                "put rule about",
+                Change::Put(entry(
+                    r#"{"prefix":"https://app.shop.com/about.txt","appid":"wx1234567890abcdef","path":"rule/about"}"#,
+                )),
+            ),
+            (
+                "delete rule download",
+                Change::Delete(EntryKey::from_parts(
+                    EntryKind::Rule,
+                    crate::url_key::normalize_absolute("https://app.shop.com/download").unwrap(),
+                )),
+            ),
+            (
+                "put host",
+                Change::Put(entry(r#"{"host":"app.shop.com","unmatched":"https://new.shop.com"}"#)),
+            ),
+            (
+                "delete host",
+                Change::Delete(EntryKey::from_parts(EntryKind::Host, "app.shop.com".into())),
+            ),
+            (
+                "put file",
+                Change::Put(entry(
+                    r#"{"host":"app.shop.com","file":"/MP_verify_x.txt","body":"again"}"#,
+                )),
+            ),
+            (
+                "put file about",
+                Change::Put(entry(r#"{"host":"app.shop.com","file":"/about.txt","body":"a file"}"#)),
+            ),
+            (
+                "delete file",
+                Change::Delete(EntryKey::of(&entry(
+                    r#"{"host":"app.shop.com","file":"/MP_verify_x.txt","body":"verified"}"#,
+                ))),
+            ),
+        ]
+    }
+
+    /// Which changes alter which answers: each pair must be purged by the
+    /// keys the answer carries. One line an answer kind; the test below
+    /// checks this list against what the table really answers.
+    const MUST_PURGE: &[(&str, &[&str])] = &[
+        ("code", &["put code spring24", "delete code spring24"]),
+        ("gone", &["enable code gone1"]),
+        (
+            "rule",
+            &["put code download", "put rule download", "delete rule download"],
+        ),
+        (
+            "pass-through",
+            &[
+                "put code about.txt",
+                "put rule about",
+                "put host",
+                "delete host",
+                "put file about",
+            ],
+        ),
+        ("file", &["put file", "delete file"]),
+        ("404", &["put code lost"]),
+    ];
+
+    #[test]
+    fn every_answer_carries_the_key_of_every_change_that_alters_it() {
+        let mut altered: Vec<(&str, Vec<&str>)> = Vec::new();
+        let mut unpurged = Vec::new();
+        for &(kind, url) in ANSWERS {
+            let (before, keys) = answer_of(&state().snapshot(), url);
+            let mut by: Vec<&str> = Vec::new();
+            for (name, change) in changes() {
+                let mut changed = state();
+                changed.apply(2, [change.clone()]);
+                let (after, _) = answer_of(&changed.snapshot(), url);
+                if after == before {
+                    continue;
+                }
+                by.push(name);
+                let purged = crate::http::cache::keys_of([&change]);
+                if purged.is_disjoint(&keys) {
+                    unpurged.push(format!(
+                        "{kind} ({url}, keys {keys:?}) is altered by `{name}`, which purges {purged:?}"
+                    ));
+                }
+            }
+            altered.push((kind, by));
+        }
+        assert!(unpurged.is_empty(), "{}", unpurged.join("\n"));
+        let listed: Vec<(&str, Vec<&str>)> = MUST_PURGE.iter().map(|(k, c)| (*k, c.to_vec())).collect();
+        assert_eq!(altered, listed, "MUST_PURGE no longer says what alters what");
     }
 }

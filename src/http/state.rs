@@ -52,7 +52,70 @@ pub struct ScanOptions {
     pub client_header: Option<HeaderName>,
     /// The QR codes drawn on launch pages, by scanned URL.
     pub qr_codes: Arc<super::qr_cache::QrCache>,
-    vary: [HeaderValue; 4],
+    /// Every `Vary` value an answer can carry, by [`Varies::index`].
+    vary: [Option<HeaderValue>; Varies::COUNT],
+}
+
+/// What a cacheable answer depends on besides its URL and host: each is a
+/// request header a cache must key on, named in `Vary`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Varies {
+    /// What chose the client class, when the answer depends on it.
+    pub class: ClassSource,
+    /// The page's language (`Accept-Language`).
+    pub language: bool,
+    /// The scheme, read from a trusted proxy's `X-Forwarded-Proto` or
+    /// `Forwarded` (never under `--assume-https`).
+    pub scheme: bool,
+}
+
+/// Where a client class came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassSource {
+    /// The answer is the same for every class.
+    None,
+    UserAgent,
+    /// `--client-header`, from a trusted proxy.
+    Header,
+}
+
+impl Varies {
+    const COUNT: usize = 12;
+
+    fn index(self) -> usize {
+        (self.class as usize) * 4 + usize::from(self.language) * 2 + usize::from(self.scheme)
+    }
+
+    /// The `Vary` value, or `None` when the answer depends on nothing else.
+    fn render(self, client_header: Option<&HeaderName>) -> Option<HeaderValue> {
+        let mut names: Vec<&str> = Vec::new();
+        match self.class {
+            ClassSource::None => {}
+            ClassSource::UserAgent => names.push("User-Agent"),
+            ClassSource::Header => names.push(client_header.map_or("User-Agent", HeaderName::as_str)),
+        }
+        if self.language {
+            names.push("Accept-Language");
+        }
+        if self.scheme {
+            names.extend(["X-Forwarded-Proto", "Forwarded"]);
+        }
+        (!names.is_empty()).then(|| HeaderValue::from_str(&names.join(", ")).expect("header names are valid values"))
+    }
+
+    fn all() -> impl Iterator<Item = Varies> {
+        [ClassSource::None, ClassSource::UserAgent, ClassSource::Header]
+            .into_iter()
+            .flat_map(|class| {
+                [(false, false), (false, true), (true, false), (true, true)]
+                    .into_iter()
+                    .map(move |(language, scheme)| Varies {
+                        class,
+                        language,
+                        scheme,
+                    })
+            })
+    }
 }
 
 impl ScanOptions {
@@ -74,12 +137,7 @@ impl ScanOptions {
             answers: default_answers(),
             client_header: None,
             qr_codes: Arc::default(),
-            vary: [
-                HeaderValue::from_static("User-Agent"),
-                HeaderValue::from_static("User-Agent, Accept-Language"),
-                HeaderValue::from_static("User-Agent"),
-                HeaderValue::from_static("User-Agent, Accept-Language"),
-            ],
+            vary: Default::default(),
         };
         options.set_client_header(None);
         options
@@ -96,19 +154,21 @@ impl ScanOptions {
     /// Names the header a trusted proxy classifies clients in; answers
     /// then vary on it rather than on the whole User-Agent.
     pub fn set_client_header(&mut self, header: Option<HeaderName>) {
-        if let Some(name) = &header {
-            let text = name.as_str();
-            let with_lang = format!("{text}, Accept-Language");
-            self.vary[2] = HeaderValue::from_str(text).expect("a header name is a valid value");
-            self.vary[3] = HeaderValue::from_str(&with_lang).expect("a header name is a valid value");
+        for varies in Varies::all() {
+            self.vary[varies.index()] = varies.render(header.as_ref());
         }
         self.client_header = header;
     }
 
-    /// The `Vary` of a scan answer: what chose the class, plus the language
-    /// for pages.
-    pub fn vary(&self, class_from_header: bool, page: bool) -> HeaderValue {
-        self.vary[usize::from(class_from_header) * 2 + usize::from(page)].clone()
+    /// The `Vary` of an answer that depends on `varies`.
+    pub fn vary(&self, varies: Varies) -> Option<HeaderValue> {
+        self.vary[varies.index()].clone()
+    }
+
+    /// Whether the scheme of a request from `peer` is read from its
+    /// forwarding headers (see [`super::forwarded::reads_headers`]).
+    pub fn scheme_from_headers(&self, peer: IpAddr) -> bool {
+        super::forwarded::reads_headers(peer, &self.trusted_proxies, self.assume_https)
     }
 
     pub fn trusts(&self, peer: IpAddr) -> bool {

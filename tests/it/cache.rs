@@ -16,7 +16,14 @@ fn origin_and_cache(extra: &[&str]) -> Option<(Server, Varnish)> {
     // origin starts with a placeholder port that the cache then takes.
     let cache_port = free_port();
     let purge = format!("http://127.0.0.1:{cache_port}");
-    let mut args = vec!["--client-header", "X-QR-Client", "--purge-url", &purge];
+    let mut args = vec![
+        "--client-header",
+        "X-QR-Client",
+        "--purge-url",
+        &purge,
+        "--purge-header",
+        PURGE_HEADER,
+    ];
     args.extend_from_slice(extra);
     let origin = Server::start(&args);
     let varnish = Varnish::start_on(&origin, cache_port)?;
@@ -80,7 +87,12 @@ fn a_repeat_scan_is_a_hit_and_another_class_gets_its_own_answer() {
     assert_eq!(android.status(), 200, "not the iPhone's 302");
     assert_eq!(header(&android, "qrlaunch-class"), "android");
     assert_eq!(header(&android, "x-cache"), "MISS");
-    assert_eq!(header(&android, "vary"), "x-qr-client, Accept-Language");
+    // The scheme comes from the cache's X-Forwarded-Proto (it is a trusted
+    // proxy): the answer says so too.
+    assert_eq!(
+        header(&android, "vary"),
+        "x-qr-client, Accept-Language, X-Forwarded-Proto, Forwarded"
+    );
     assert!(header(&android, "xkey").is_empty(), "keys stay in the cache");
     // /v1/ passes through.
     let resolved = client.get(varnish.url("/v1/resolve?code=spring24")).send().unwrap();
@@ -153,7 +165,7 @@ fn a_change_reaches_scans_through_the_cache_within_a_second() {
 }
 
 #[test]
-fn a_purge_from_outside_the_acl_is_refused() {
+fn a_purge_needs_the_acl_and_the_secret() {
     let Some((_origin, varnish)) = origin_and_cache(&[]) else {
         return;
     };
@@ -161,26 +173,40 @@ fn a_purge_from_outside_the_acl_is_refused() {
         .enable_all()
         .build()
         .unwrap();
+    // From outside the ACL, even with the secret.
     let answer = runtime.block_on(async {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.bind("127.0.0.3:0".parse().unwrap()).unwrap();
         let mut stream = socket.connect(varnish.addr.parse().unwrap()).await.unwrap();
-        stream
-            .write_all(b"PURGE / HTTP/1.1\r\nHost: a\r\nxkey-purge: qrlaunch\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
+        let purge = format!(
+            "PURGE / HTTP/1.1\r\nHost: a\r\nxkey-purge: qrlaunch\r\nQrlaunch-Purge-Token: {PURGE_SECRET}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(purge.as_bytes()).await.unwrap();
         let mut answer = String::new();
         stream.read_to_string(&mut answer).await.unwrap();
         answer
     });
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
-    let allowed = client()
-        .request(Method::from_bytes(b"PURGE").unwrap(), varnish.url("/"))
-        .header("xkey-purge", "qrlaunch")
-        .send()
-        .unwrap();
-    assert_eq!(allowed.status(), 200, "from the ACL");
+    // From the ACL (a TLS terminator on this host makes every client
+    // loopback), without the secret or with a wrong one.
+    let purge = |token: Option<&str>| {
+        let mut request = client()
+            .request(Method::from_bytes(b"PURGE").unwrap(), varnish.url("/"))
+            .header("xkey-purge", "qrlaunch");
+        if let Some(token) = token {
+            request = request.header("qrlaunch-purge-token", token);
+        }
+        request.send().unwrap().status().as_u16()
+    };
+    assert_eq!(purge(None), 403, "no secret");
+    assert_eq!(purge(Some("guess")), 403, "a wrong secret");
+    assert_eq!(
+        purge(Some(&PURGE_SECRET[..PURGE_SECRET.len() - 1])),
+        403,
+        "a prefix of it"
+    );
+    assert_eq!(purge(Some(PURGE_SECRET)), 200, "the ACL and the secret");
 }
 
 #[test]
