@@ -31,6 +31,7 @@
 //! * [`writer`], [`admin`], [`api`]: every change, the admin API on axum,
 //!   and the request and answer types it shares with the CLI;
 //! * [`purge`]: telling the caches in front what a change made stale;
+//! * [`redact`]: URLs without their secrets, for logs;
 //! * [`stats`]: scan counts per entry, day and client class, flushed to the store;
 //! * [`cli`]: the operator commands (`import`, `export`, `code`, `rule`, `host`);
 //! * [`app`]: start-up, seeding, signals, shutdown;
@@ -51,6 +52,7 @@ pub mod ndjson;
 pub mod percent;
 pub mod purge;
 pub mod qr;
+pub mod redact;
 pub mod scheme_url;
 pub mod stats;
 pub mod store;

@@ -42,6 +42,26 @@ impl Listener {
     }
 }
 
+/// Why a connection was closed at once, for `qrlaunch_connections_refused_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Every slot and the reserve were taken.
+    Capacity = 0,
+    /// The client's address held `--max-connections-per-ip` already.
+    PerIp = 1,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 2] = [Refusal::Capacity, Refusal::PerIp];
+
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::Capacity => "capacity",
+            Refusal::PerIp => "per_ip",
+        }
+    }
+}
+
 /// How a purge ended, for `qrlaunch_purges_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PurgeOutcome {
@@ -181,17 +201,21 @@ pub struct Metrics {
     resyncs: Counter,
     write_failures: Vec<Counter>,
     connections: Vec<Gauge>,
+    /// By listener, then by [`Refusal`].
     connections_refused: Vec<Counter>,
     https_rule_missed: Counter,
     query_truncated: Counter,
     purges: Vec<Counter>,
+    purge_position: Gauge,
+    purge_overflows: Counter,
+    admin_auth_throttled: Counter,
     /// Open connections on every listener, readable (gauges are write-only).
     open_connections: std::sync::atomic::AtomicI64,
 }
 
 /// Status codes of the admin API; anything else is counted as `other`.
-const ADMIN_STATUSES: [u16; 16] = [
-    200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 415, 422, 500, 503, 504, 0,
+const ADMIN_STATUSES: [u16; 17] = [
+    200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 415, 422, 429, 500, 503, 504, 0,
 ];
 
 impl Metrics {
@@ -291,7 +315,7 @@ impl Metrics {
         recorder.describe_counter(
             "qrlaunch_connections_refused_total".into(),
             None,
-            "Connections closed at once because the listener was at its cap and reserve.".into(),
+            "Connections closed at once: the listener at its cap and reserve (reason=capacity), or the client address at --max-connections-per-ip (reason=per_ip).".into(),
         );
         recorder.describe_counter(
             "qrlaunch_https_rule_missed_total".into(),
@@ -307,6 +331,21 @@ impl Metrics {
             "qrlaunch_purges_total".into(),
             None,
             "Purge requests to the caches in front, by outcome.".into(),
+        );
+        recorder.describe_gauge(
+            "qrlaunch_purge_position".into(),
+            None,
+            "The change-log position whose purges this node has sent (after applying it).".into(),
+        );
+        recorder.describe_counter(
+            "qrlaunch_purge_overflows_total".into(),
+            None,
+            "Times the purge queue was full and everything was purged instead.".into(),
+        );
+        recorder.describe_counter(
+            "qrlaunch_admin_auth_throttled_total".into(),
+            None,
+            "Admin API requests answered 429 because their address failed authentication too often.".into(),
         );
         recorder.describe_gauge(
             "qrlaunch_build_info".into(),
@@ -377,11 +416,13 @@ impl Metrics {
                 .collect(),
             connections_refused: Listener::ALL
                 .iter()
-                .map(|l| {
-                    counter(
-                        "qrlaunch_connections_refused_total",
-                        vec![Label::new("listener", l.as_str())],
-                    )
+                .flat_map(|l| {
+                    Refusal::ALL.iter().map(|r| {
+                        counter(
+                            "qrlaunch_connections_refused_total",
+                            vec![Label::new("listener", l.as_str()), Label::new("reason", r.label())],
+                        )
+                    })
                 })
                 .collect(),
             https_rule_missed: counter("qrlaunch_https_rule_missed_total", vec![]),
@@ -390,6 +431,9 @@ impl Metrics {
                 .iter()
                 .map(|o| counter("qrlaunch_purges_total", vec![Label::new("outcome", o.label())]))
                 .collect(),
+            purge_position: gauge("qrlaunch_purge_position", vec![]),
+            purge_overflows: counter("qrlaunch_purge_overflows_total", vec![]),
+            admin_auth_throttled: counter("qrlaunch_admin_auth_throttled_total", vec![]),
             open_connections: std::sync::atomic::AtomicI64::new(0),
         }
     }
@@ -482,8 +526,21 @@ impl Metrics {
         self.open_connections.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    pub fn connection_refused(&self, listener: Listener) {
-        self.connections_refused[listener.index()].increment(1);
+    pub fn connection_refused(&self, listener: Listener, reason: Refusal) {
+        self.connections_refused[listener.index() * Refusal::ALL.len() + reason as usize].increment(1);
+    }
+
+    /// Purges for every change up to `position` have been sent.
+    pub fn purge_position(&self, position: i64) {
+        self.purge_position.set(position as f64);
+    }
+
+    pub fn purge_overflow(&self) {
+        self.purge_overflows.increment(1);
+    }
+
+    pub fn admin_auth_throttled(&self) {
+        self.admin_auth_throttled.increment(1);
     }
 
     pub fn write_failure(&self, cause: WriteFailure) {

@@ -45,19 +45,6 @@ pub struct PostgresStore {
     write_pause: Option<u64>,
 }
 
-/// The URL without its password, for logs and messages.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(Some("***"));
-            }
-            parsed.to_string()
-        }
-        Err(_) => "postgres://(unparsable URL)".into(),
-    }
-}
-
 /// A sqlx error in the store's terms: connection trouble is "unavailable".
 fn pg(error: sqlx::Error) -> StoreError {
     match &error {
@@ -86,7 +73,7 @@ impl PostgresStore {
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
         let options: PgConnectOptions = url
             .parse()
-            .map_err(|e: sqlx::Error| StoreError::Failed(format!("{}: {e}", redact(url))))?;
+            .map_err(|e: sqlx::Error| StoreError::Failed(format!("{}: {e}", crate::redact::url(url))))?;
         let options = options.application_name("qrlaunch");
         let mut attempt = 0;
         let pool = loop {
@@ -116,7 +103,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             url: url.to_string(),
-            described: redact(url),
+            described: crate::redact::url(url),
             write_pause,
         })
     }
@@ -949,6 +936,6 @@ mod tests {
             copy_columns(b"a\\tb\t\\N\tc\\\\d\tx\\ny"),
             [Some("a\tb".into()), None, Some("c\\d".into()), Some("x\ny".into())]
         );
-        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(crate::redact::url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
     }
 }

@@ -20,6 +20,7 @@ use super::replica::Replica;
 use super::state::{StateBuilder, TableState};
 use crate::store::{Change, Feed, Position, Store, StoreError, Wakeup, Wakeups};
 use crate::table::Table;
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -33,6 +34,10 @@ pub struct FollowerOptions {
     pub poll: Duration,
     /// Positions read per page of the log.
     pub page: i64,
+    /// A test hook (`--test-apply-delay`): wait this long between applying
+    /// changes read from the log and publishing them, to play a node that
+    /// is slow to make changes live.
+    pub apply_delay: Duration,
 }
 
 impl Default for FollowerOptions {
@@ -40,6 +45,7 @@ impl Default for FollowerOptions {
         FollowerOptions {
             poll: Duration::from_millis(250),
             page: 512,
+            apply_delay: Duration::ZERO,
         }
     }
 }
@@ -115,12 +121,7 @@ impl Follower {
             let progressed = match state.as_mut() {
                 None => match self.bootstrap().await {
                     Ok(fresh) => {
-                        if self.replica.is_bootstrapped() {
-                            // A rebuild: what changed is unknown, so everything.
-                            if let Some(purger) = &self.purger {
-                                purger.purge([crate::http::cache::ALL.to_string()].into());
-                            }
-                        }
+                        let rebuilt = self.replica.is_bootstrapped();
                         self.replica.publish(fresh.snapshot());
                         self.replica.update(|s| {
                             s.bootstrapped = true;
@@ -128,6 +129,13 @@ impl Follower {
                             s.applied = fresh.position;
                             s.store_head = s.store_head.max(fresh.position);
                         });
+                        if rebuilt {
+                            // What changed is unknown, so everything; only
+                            // now that the new table answers.
+                            if let Some(purger) = &self.purger {
+                                purger.purge_all(fresh.position);
+                            }
+                        }
                         state = Some(fresh);
                         compaction = None;
                         Ok(())
@@ -230,13 +238,23 @@ impl Follower {
         loop {
             let feed = self.store.changes_since(state.position, self.options.page).await?;
             self.replica.update(|s| s.store_head = feed.head.position);
-            let last = apply_feed(state, feed, self.replica.metrics(), self.purger.as_ref())?;
+            let last = apply_feed(state, feed, self.replica.metrics())?;
             match last {
                 Progress::Current => return Ok(()),
-                Progress::Applied { more } => {
+                Progress::Applied { more, stale } => {
+                    if !self.options.apply_delay.is_zero() {
+                        // A node slow to make changes live (tests only).
+                        tokio::time::sleep(self.options.apply_delay).await;
+                    }
                     self.replica.publish(state.snapshot());
                     let position = state.position;
                     self.replica.update(|s| s.applied = position);
+                    // Only now that scans get the new answers: a purge sent
+                    // before would let a scan refill the cache from the old
+                    // table.
+                    if let Some(purger) = &self.purger {
+                        purger.purge(position, stale);
+                    }
                     if !more {
                         return Ok(());
                     }
@@ -249,17 +267,13 @@ impl Follower {
 enum Progress {
     /// Nothing after the applied position.
     Current,
-    /// Changes were applied; `more` when the store has further ones.
-    Applied { more: bool },
+    /// Changes were applied; `more` when the store has further ones;
+    /// `stale`: the cache keys of the answers they changed.
+    Applied { more: bool, stale: BTreeSet<String> },
 }
 
 /// Checks a page of the log against the applied position and applies it.
-fn apply_feed(
-    state: &mut TableState,
-    feed: Feed,
-    metrics: &crate::metrics::Metrics,
-    purger: Option<&crate::purge::Purger>,
-) -> Result<Progress, Stop> {
+fn apply_feed(state: &mut TableState, feed: Feed, metrics: &crate::metrics::Metrics) -> Result<Progress, Stop> {
     if feed.head.epoch != state.epoch {
         return Err(Stop::Resync(format!(
             "the store's epoch is {}, the table's {} (a restored or different database)",
@@ -284,6 +298,7 @@ fn apply_feed(
     let now_ms = crate::store::now_ms();
     let mut changes = feed.changes.into_iter().peekable();
     let mut applied_any = false;
+    let mut stale = BTreeSet::new();
     while let Some(first) = changes.next() {
         let position = first.position;
         if position != state.position + 1 {
@@ -304,9 +319,7 @@ fn apply_feed(
         for c in &batch {
             metrics.sync_lag((now_ms - c.committed_at_ms).max(0) as f64 / 1000.0);
         }
-        if let Some(purger) = purger {
-            purger.purge(crate::http::cache::keys_of(batch.iter().map(|c| &c.change)));
-        }
+        stale.extend(crate::http::cache::keys_of(batch.iter().map(|c| &c.change)));
         state.apply(position, batch.into_iter().map(|c| c.change));
         applied_any = true;
     }
@@ -318,6 +331,7 @@ fn apply_feed(
     }
     Ok(Progress::Applied {
         more: state.position < feed.head.position,
+        stale,
     })
 }
 
