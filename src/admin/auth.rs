@@ -4,7 +4,11 @@
 //! Without either, an admin API on a loopback address gets a random token
 //! written to `DATA_DIR/admin-token` (mode 0600), so a fresh install is
 //! usable at once and still never open; on any other address the service
-//! refuses to start. Tokens are compared in constant time.
+//! refuses to start. Tokens are compared in constant time. On an admin
+//! listener that is not loopback, a token shorter than [`MIN_REMOTE_TOKEN`]
+//! characters is refused at start: it could be guessed over the network.
+//! Failed authentications are limited per client address ([`Throttle`]):
+//! past a burst, the address gets `429` until its budget refills.
 
 use rand::distr::{Alphanumeric, SampleString};
 use std::net::SocketAddr;
@@ -29,8 +33,20 @@ pub enum TokenSource {
     Generated(PathBuf),
 }
 
+/// The shortest token accepted on an admin listener that is not loopback.
+pub const MIN_REMOTE_TOKEN: usize = 32;
+
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
+    #[error(
+        "the admin token from {source_name} has {length} characters; on --admin-listen {addr}, which is not a \
+         loopback address, it must have at least {MIN_REMOTE_TOKEN} (e.g. `openssl rand -hex 32`)"
+    )]
+    TooShort {
+        source_name: String,
+        length: usize,
+        addr: SocketAddr,
+    },
     #[error(
         "no admin token configured and --admin-listen {0} is not a loopback address: set QRLAUNCH_ADMIN_TOKEN or \
          --admin-token-file, or listen on 127.0.0.1"
@@ -47,6 +63,27 @@ pub enum TokenError {
 impl AdminToken {
     /// Picks the token as described in the module docs.
     pub fn resolve(
+        env_token: Option<&str>,
+        token_file: Option<&Path>,
+        admin_addr: SocketAddr,
+        data_dir: &Path,
+    ) -> Result<(AdminToken, TokenSource), TokenError> {
+        let (token, source) = AdminToken::pick(env_token, token_file, admin_addr, data_dir)?;
+        if !admin_addr.ip().is_loopback() && token.0.chars().count() < MIN_REMOTE_TOKEN {
+            let source_name = match &source {
+                TokenSource::Env => "QRLAUNCH_ADMIN_TOKEN".to_string(),
+                TokenSource::File(path) | TokenSource::Generated(path) => path.display().to_string(),
+            };
+            return Err(TokenError::TooShort {
+                source_name,
+                length: token.0.chars().count(),
+                addr: admin_addr,
+            });
+        }
+        Ok((token, source))
+    }
+
+    fn pick(
         env_token: Option<&str>,
         token_file: Option<&Path>,
         admin_addr: SocketAddr,
@@ -116,20 +153,98 @@ fn write_private(path: &Path, token: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Middleware: refuses requests without the token (`401`, counted), and
-/// counts every answer by status.
+/// The address an admin request came from, put into its extensions by the
+/// listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+/// Failed authentications per client address: a token bucket of
+/// [`Throttle::BURST`] failures refilled at [`Throttle::PER_SECOND`]; an
+/// address with an empty bucket gets `429` without its token being looked
+/// at, so guessing runs at the refill rate at most.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    buckets: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Bucket>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl Throttle {
+    /// Failures allowed in a row.
+    pub const BURST: f64 = 10.0;
+    /// Failures allowed per second after the burst.
+    pub const PER_SECOND: f64 = 1.0;
+    /// Addresses remembered at most; full buckets are forgotten first.
+    const MAX_ADDRESSES: usize = 10_000;
+
+    /// Whether `client` may try now.
+    pub fn allows(&self, client: std::net::IpAddr) -> bool {
+        let buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        buckets
+            .get(&client)
+            .is_none_or(|b| b.refilled(std::time::Instant::now()) >= 1.0)
+    }
+
+    /// Records a failed authentication of `client`.
+    pub fn failed(&self, client: std::net::IpAddr) {
+        let now = std::time::Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buckets.len() >= Throttle::MAX_ADDRESSES {
+            buckets.retain(|_, b| b.refilled(now) < Throttle::BURST);
+        }
+        let bucket = buckets.entry(client).or_insert(Bucket {
+            tokens: Throttle::BURST,
+            at: now,
+        });
+        *bucket = Bucket {
+            tokens: (bucket.refilled(now) - 1.0).max(0.0),
+            at: now,
+        };
+    }
+}
+
+impl Bucket {
+    fn refilled(&self, now: std::time::Instant) -> f64 {
+        (self.tokens + now.duration_since(self.at).as_secs_f64() * Throttle::PER_SECOND).min(Throttle::BURST)
+    }
+}
+
+/// Middleware: refuses requests without the token (`401`, counted; `429`
+/// for an address that failed too often), and counts every answer by
+/// status.
 pub async fn require_token(
     axum::extract::State(state): axum::extract::State<super::AdminState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+    use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
     use axum::response::IntoResponse;
+    let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
     let presented = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
-    let response = if state.token.accepts(presented) {
+    let throttled = client.is_some_and(|c| !state.auth_throttle.allows(c));
+    let response = if throttled {
+        state.metrics.admin_auth_throttled();
+        let mut response = super::error::ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            "too many failed authentications from this address; wait and try again with the right token",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        response
+    } else if state.token.accepts(presented) {
         next.run(request).await
     } else {
         state.metrics.admin_auth_failure();
+        if let Some(client) = client {
+            state.auth_throttle.failed(client);
+        }
         let mut response = super::error::ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -170,6 +285,32 @@ mod tests {
     }
 
     #[test]
+    fn failures_past_the_burst_are_throttled_per_address() {
+        let throttle = Throttle::default();
+        let (a, b) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        for _ in 0..Throttle::BURST as usize {
+            assert!(throttle.allows(a));
+            throttle.failed(a);
+        }
+        assert!(!throttle.allows(a), "past the burst");
+        assert!(throttle.allows(b), "another address");
+    }
+
+    #[test]
+    fn a_short_token_is_refused_off_loopback() {
+        let dir = tempfile::tempdir().unwrap();
+        let public: SocketAddr = "0.0.0.0:8081".parse().unwrap();
+        let short = "x".repeat(MIN_REMOTE_TOKEN - 1);
+        let error = AdminToken::resolve(Some(&short), None, public, dir.path()).unwrap_err();
+        assert!(matches!(error, TokenError::TooShort { length: 31, .. }), "{error}");
+        assert!(!error.to_string().contains(&short), "the token is not in the message");
+        let long = "x".repeat(MIN_REMOTE_TOKEN);
+        assert!(AdminToken::resolve(Some(&long), None, public, dir.path()).is_ok());
+        let loopback: SocketAddr = "127.0.0.1:8081".parse().unwrap();
+        assert!(AdminToken::resolve(Some("t"), None, loopback, dir.path()).is_ok());
+    }
+
+    #[test]
     fn refuses_an_open_admin_api_off_loopback() {
         let dir = tempfile::tempdir().unwrap();
         let dir = dir.path();
@@ -178,7 +319,7 @@ mod tests {
             AdminToken::resolve(None, None, public, dir),
             Err(TokenError::Required(_))
         ));
-        let (_, source) = AdminToken::resolve(Some("t"), None, public, dir).unwrap();
+        let (_, source) = AdminToken::resolve(Some(&"t".repeat(40)), None, public, dir).unwrap();
         assert_eq!(source, TokenSource::Env);
     }
 }

@@ -73,6 +73,8 @@ pub struct AdminInner {
     pub exports: Arc<tokio::sync::Semaphore>,
     /// This node's pending scan counts (`None` with `--no-stats`).
     pub counts: Option<Arc<crate::stats::ScanCounts>>,
+    /// Failed authentications per client address.
+    pub auth_throttle: auth::Throttle,
 }
 
 impl std::ops::Deref for AdminState {
@@ -98,6 +100,7 @@ impl AdminState {
             options,
             exports: Arc::new(tokio::sync::Semaphore::new(2)),
             counts,
+            auth_throttle: auth::Throttle::default(),
         }))
     }
 }

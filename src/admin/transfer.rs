@@ -40,6 +40,8 @@ enum Chunk {
 /// What the checking pass found.
 struct Checked {
     lines: usize,
+    /// Lines holding an entry (not blank).
+    entries: usize,
     errors: Vec<LineErrorBody>,
     error_count: usize,
     spool: std::fs::File,
@@ -100,17 +102,30 @@ pub async fn import(
             errors,
         ));
     }
+    if checked.entries == 0 {
+        return Err(ApiError::bad_request(
+            "the body holds no table-file line (it is empty): send one JSON object a line; nothing was imported",
+        ));
+    }
     let lines = checked.lines;
     let sample = checked.sample;
     let committed = state.writer.import(mode, spooled_lines(checked.spool)).await?;
-    let mut warnings = Vec::new();
-    for entry in &sample {
-        if warnings.len() >= super::warnings::MAX_WARNINGS {
-            break;
+    // Judged on a low-priority thread: thousands of entries must not hold
+    // up the runtime that scans share.
+    let judged = state.clone();
+    let warnings = crate::background::run("qrlaunch-warnings", move || {
+        let mut warnings = Vec::new();
+        for entry in &sample {
+            if warnings.len() >= super::warnings::MAX_WARNINGS {
+                break;
+            }
+            warnings.extend(super::warnings::for_entry(&judged, entry));
         }
-        warnings.extend(super::warnings::for_entry(&state, entry));
-    }
-    warnings.truncate(super::warnings::MAX_WARNINGS);
+        warnings.truncate(super::warnings::MAX_WARNINGS);
+        warnings
+    })
+    .await
+    .unwrap_or_default();
     let summary = committed.value;
     let answer = ImportAnswer {
         mode: mode.as_str().into(),
@@ -206,19 +221,21 @@ fn check_lines(chunks: mpsc::Receiver<Chunk>, spool: std::fs::File) -> Result<Ch
     let mut errors = Vec::new();
     let mut error_count = 0;
     let mut sample = Vec::new();
+    let mut entries = 0;
     let lines = {
         let mut reader = Reader::new(BufReader::with_capacity(256 * 1024, &mut tee));
         loop {
             match reader.next_item() {
                 Ok(None) => break,
                 Ok(Some(Ok((_, crate::ndjson::Item::Entry(entry))))) => {
+                    entries += 1;
                     if sample.len() < WARNING_SAMPLE
                         && matches!(entry, crate::domain::Entry::Code(_) | crate::domain::Entry::Rule(_))
                     {
                         sample.push(entry);
                     }
                 }
-                Ok(Some(Ok(_))) => {}
+                Ok(Some(Ok(_))) => entries += 1,
                 Ok(Some(Err(bad))) => {
                     error_count += 1;
                     if errors.len() < MAX_REPORTED {
@@ -244,6 +261,7 @@ fn check_lines(chunks: mpsc::Receiver<Chunk>, spool: std::fs::File) -> Result<Ch
     spool.flush().and_then(|()| spool.rewind()).map_err(Unchecked::Spool)?;
     Ok(Checked {
         lines,
+        entries,
         errors,
         error_count,
         spool,

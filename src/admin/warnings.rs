@@ -10,7 +10,6 @@ use crate::domain::{Entry, LaunchCode, Rule};
 use crate::percent;
 use crate::table::Snapshot;
 use crate::url_key;
-use std::collections::BTreeSet;
 
 /// At most this many warnings are listed for one write.
 pub const MAX_WARNINGS: usize = 100;
@@ -26,38 +25,36 @@ pub fn for_entry(state: &AdminState, entry: &Entry) -> Vec<Warning> {
 }
 
 /// Rules whose URLs `code` takes: on each host that has rules and answers
-/// codes, the code's own URL, over http and https.
+/// codes, the code's own URL, over http and https. The cost grows with the
+/// number of rule hosts, not of rules.
 fn code_shadows(snapshot: &Snapshot, hosts: &crate::http::decide::CodeHosts, code: &LaunchCode) -> Vec<Warning> {
-    let rule_hosts: BTreeSet<(String, String)> = snapshot
-        .rule_hits()
-        .filter_map(|hit| hit.prefix_key)
-        .filter_map(|key| {
-            let (scheme, _) = key.split_once("://")?;
-            Some((scheme.to_string(), url_key::host_of_key(key).to_string()))
-        })
-        .filter(|(_, host)| hosts.is_code_host(host))
-        .collect();
     let base = hosts.first().map_or("/", |(_, path)| path);
+    let target = format!("{base}{}", percent::encoded(code.code.as_str()));
     let mut warnings = Vec::new();
     let mut key = String::new();
-    for (scheme, host) in rule_hosts {
-        let target = format!("{base}{}", percent::encoded(code.code.as_str()));
-        if url_key::write_request_key(&mut key, &scheme, &host, &target).is_err() {
-            continue;
-        }
-        if let Some(hit) = snapshot.rule(&key) {
-            let prefix = hit.prefix.unwrap_or_default().to_string();
-            warnings.push(Warning {
-                kind: "code_shadows_rule".into(),
-                message: format!(
-                    "code `{}` takes {scheme}://{host}{target}, which rule `{prefix}` also matches: scans of that URL open the code",
-                    code.code
-                ),
-                code: Some(code.code.to_string()),
-                prefix: Some(prefix),
-            });
-            if warnings.len() >= MAX_WARNINGS {
-                break;
+    for host in snapshot
+        .rule_hosts()
+        .into_iter()
+        .filter(|host| hosts.is_code_host(host))
+    {
+        for scheme in ["http", "https"] {
+            if url_key::write_request_key(&mut key, scheme, host, &target).is_err() {
+                continue;
+            }
+            if let Some(hit) = snapshot.rule(&key) {
+                let prefix = hit.prefix.unwrap_or_default().to_string();
+                warnings.push(Warning {
+                    kind: "code_shadows_rule".into(),
+                    message: format!(
+                        "code `{}` takes {scheme}://{host}{target}, which rule `{prefix}` also matches: scans of that URL open the code",
+                        code.code
+                    ),
+                    code: Some(code.code.to_string()),
+                    prefix: Some(prefix),
+                });
+                if warnings.len() >= MAX_WARNINGS {
+                    return warnings;
+                }
             }
         }
     }

@@ -142,9 +142,12 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         max_connections: args.max_connections.map_or(derived, |n| n as usize),
         reserve: 32,
         max_header_bytes: args.max_header_bytes as usize,
+        max_per_ip: (args.max_connections_per_ip > 0).then_some(args.max_connections_per_ip as usize),
+        per_ip_exempt: args.trusted_nets(),
     };
     tracing::info!(
         max_connections = connection_options.max_connections,
+        max_connections_per_ip = ?connection_options.max_per_ip,
         max_header_bytes = connection_options.max_header_bytes,
         open_files,
         "connection limits"
@@ -153,6 +156,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     let metrics_options = ConnectionOptions {
         max_connections: 64,
         reserve: 8,
+        max_per_ip: None,
         ..connection_options.clone()
     };
     let metrics_service = MetricsService::new(metrics.clone());
@@ -174,12 +178,23 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         shutdown.clone().cancelled_owned(),
     ));
 
-    let store = match open_store(&args).await {
-        Ok(store) => store,
-        Err(error) => {
+    // A stop request ends the connection retries too: a node whose
+    // database is down must still stop promptly.
+    let opened = tokio::select! {
+        opened = open_store(&args) => Some(opened),
+        () = shutdown.cancelled() => None,
+    };
+    let store = match opened {
+        Some(Ok(store)) => store,
+        Some(Err(error)) => {
             shutdown.cancel();
-            let _ = scan_server.await;
+            let _ = tokio::join!(scan_server, metrics_server);
             return Err(error);
+        }
+        None => {
+            tracing::info!("stopped before the store was open");
+            let _ = tokio::join!(scan_server, metrics_server);
+            return Ok(());
         }
     };
     let (token, token_source) = AdminToken::resolve(
@@ -206,11 +221,21 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     let admin_options = ConnectionOptions {
         max_connections: 256,
         reserve: 16,
+        max_per_ip: None,
         ..connection_options
     };
     let admin_server = tokio::spawn(http::serve(
         admin_listener,
-        move |_peer, _mode| hyper_util::service::TowerToHyperService::new(router.clone()),
+        move |peer, _mode| {
+            use tower::ServiceExt;
+            let router = router
+                .clone()
+                .map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(crate::admin::auth::ClientAddr(peer));
+                    request
+                });
+            hyper_util::service::TowerToHyperService::new(router)
+        },
         admin_options,
         metrics.clone(),
         Listener::Admin,
@@ -236,16 +261,20 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         replica.clone(),
         FollowerOptions {
             poll: args.sync_poll,
+            apply_delay: args.test_apply_delay,
             ..FollowerOptions::default()
         },
     )
     .with_resync(resync.clone())
     .with_purger((!args.purge_urls.is_empty()).then(|| {
-        tracing::info!(urls = ?args.purge_urls, style = ?args.purge_style, "changes purge the caches in front");
+        let urls: Vec<String> = args.purge_urls.iter().map(|u| crate::redact::url(u)).collect();
+        tracing::info!(?urls, style = ?args.purge_style, "changes purge the caches in front");
         crate::purge::Purger::start(
-            args.purge_urls.clone(),
-            args.purge_style,
-            args.purge_headers.clone(),
+            crate::purge::PurgeTargets {
+                urls: args.purge_urls.clone(),
+                style: args.purge_style,
+                headers: args.purge_headers.clone(),
+            },
             metrics.clone(),
             shutdown.clone(),
         )
@@ -303,7 +332,7 @@ async fn open_store(args: &ServeArgs) -> Result<Arc<dyn Store>, AppError> {
     let url = args.store_url();
     let described = match &url {
         StoreUrl::Sqlite(dir) => format!("sqlite:{}", dir.display()),
-        StoreUrl::Postgres(url) => crate::store::postgres::redact(url),
+        StoreUrl::Postgres(url) => crate::redact::url(url),
     };
     let store_error = |error| AppError::Store {
         store: described.clone(),

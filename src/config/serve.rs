@@ -21,7 +21,7 @@ pub struct ServeArgs {
 
     /// The store: `sqlite:PATH` (a directory; default: --data) or a
     /// `postgres://user:password@host/db` URL shared by a fleet.
-    #[arg(long, env = "QRLAUNCH_STORE", value_parser = StoreUrl::parse)]
+    #[arg(long, env = "QRLAUNCH_STORE", hide_env_values = true, value_parser = StoreUrl::parse)]
     pub store: Option<StoreUrl>,
 
     /// NDJSON table file imported into a store that was never initialised
@@ -128,16 +128,23 @@ pub struct ServeArgs {
 
     /// A cache to purge after a change is applied (repeat for several),
     /// e.g. http://127.0.0.1:6081 for Varnish.
-    #[arg(long = "purge-url", env = "QRLAUNCH_PURGE_URLS", value_delimiter = ',')]
+    #[arg(
+        long = "purge-url",
+        env = "QRLAUNCH_PURGE_URLS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
     pub purge_urls: Vec<String>,
 
     /// How purges are sent.
     #[arg(long, env = "QRLAUNCH_PURGE_STYLE", value_enum, default_value = "xkey")]
     pub purge_style: crate::purge::PurgeStyle,
 
-    /// A header sent with every purge, `Name: value` (e.g. an API token);
-    /// repeat for several.
-    #[arg(long = "purge-header", value_parser = crate::purge::parse_header)]
+    /// A header sent with every purge, `Name: value`: the shared secret of
+    /// the shipped VCL (`Qrlaunch-Purge-Token: …`) or a CDN's API token;
+    /// repeat for several. Prefer the environment variable (one header) or
+    /// an EnvironmentFile: command lines are visible to other users.
+    #[arg(long = "purge-header", env = "QRLAUNCH_PURGE_HEADER", hide_env_values = true, value_parser = crate::purge::parse_header)]
     pub purge_headers: Vec<(String, String)>,
 
     /// How long a client may take to send its request head (e.g. `10s`, `500ms`).
@@ -149,6 +156,12 @@ pub struct ServeArgs {
     /// check each; beyond those, connections are closed and counted.
     #[arg(long, env = "QRLAUNCH_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: Option<u32>,
+
+    /// Scan connections one client address may hold at once (an IPv6
+    /// client counts by its /64); trusted proxies (--trusted-proxy) are not
+    /// limited. 0: no limit. Past it, connections are closed and counted.
+    #[arg(long, env = "QRLAUNCH_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: u32,
 
     /// Largest request head (request line and headers) in bytes; a larger
     /// one is refused with 431. At least 8192.
@@ -195,6 +208,11 @@ pub struct ServeArgs {
     /// Do not record metrics; the metrics listener's `/metrics` then answers 404.
     #[arg(long, env = "QRLAUNCH_NO_METRICS")]
     pub no_metrics: bool,
+
+    /// For tests: wait this long between applying changes read from the
+    /// store and making them live, to play a lagging node.
+    #[arg(long, env = "QRLAUNCH_TEST_APPLY_DELAY", default_value = "0s", value_parser = humantime::parse_duration, hide = true)]
+    pub test_apply_delay: Duration,
 
     /// Log filter, in tracing's `RUST_LOG` syntax (e.g. `info`, `qrlaunch=debug`).
     #[arg(long, env = "QRLAUNCH_LOG", default_value = "info")]

@@ -7,6 +7,11 @@
 //! partial requests is bounded by `max_connections × max_header_bytes` (plus
 //! hyper's fixed buffers) whatever clients do.
 //!
+//! One client address may hold at most `max_per_ip` of them (an IPv6
+//! client is counted by its /64, what one subscriber usually gets), so one
+//! client cannot take every slot from everyone else; trusted proxies (a
+//! cache in front carries everyone's scans) are not limited.
+//!
 //! Past the cap, a small *reserve* of connections is still served, one
 //! request each with a short deadline, so health checks keep answering
 //! while an attacker holds every normal slot; the service decides what a
@@ -17,7 +22,7 @@
 //! to finish its in-flight request and close; whatever has not finished
 //! after the grace period is dropped.
 
-use crate::metrics::{Listener, Metrics};
+use crate::metrics::{Listener, Metrics, Refusal};
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::Service;
@@ -46,6 +51,10 @@ pub struct ConnectionOptions {
     pub reserve: usize,
     /// Largest request head (request line and headers), in bytes.
     pub max_header_bytes: usize,
+    /// Connections one client address may hold at once (`None`: no limit).
+    pub max_per_ip: Option<usize>,
+    /// Peers the per-address limit does not apply to (trusted proxies).
+    pub per_ip_exempt: Vec<ipnet::IpNet>,
 }
 
 impl Default for ConnectionOptions {
@@ -56,6 +65,8 @@ impl Default for ConnectionOptions {
             max_connections: 4096,
             reserve: 32,
             max_header_bytes: 16 * 1024,
+            max_per_ip: None,
+            per_ip_exempt: Vec::new(),
         }
     }
 }
@@ -102,6 +113,7 @@ where
         .header_read_timeout(options.header_read_timeout.min(Duration::from_secs(1)))
         .keep_alive(false);
     let normal = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let per_ip = PerIp::new(options.max_per_ip, options.per_ip_exempt.clone());
     let reserve = Arc::new(Semaphore::new(options.reserve));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -118,12 +130,17 @@ where
                         continue;
                     }
                 };
+                let Some(held) = per_ip.admit(peer.ip()) else {
+                    metrics.connection_refused(label, Refusal::PerIp);
+                    drop(stream);
+                    continue;
+                };
                 let (permit, mode) = match normal.clone().try_acquire_owned() {
                     Ok(permit) => (permit, Mode::Normal),
                     Err(_) => match reserve.clone().try_acquire_owned() {
                         Ok(permit) => (permit, Mode::Reserve),
                         Err(_) => {
-                            metrics.connection_refused(label);
+                            metrics.connection_refused(label, crate::metrics::Refusal::Capacity);
                             drop(stream);
                             continue;
                         }
@@ -141,6 +158,7 @@ where
                     }
                     metrics.connection_closed(label);
                     drop(permit);
+                    drop(held);
                 });
             }
             () = &mut shutdown => break,
@@ -157,6 +175,84 @@ where
             tracing::warn!(grace = ?options.shutdown_grace, "connections still open after the grace period; closing them");
             false
         }
+    }
+}
+
+/// Connections held per client address.
+struct PerIp {
+    limit: Option<usize>,
+    exempt: Vec<ipnet::IpNet>,
+    held: Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>,
+}
+
+/// One connection counted against its address; uncounted when dropped.
+struct Held {
+    held: Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>,
+    client: Option<IpAddr>,
+}
+
+impl PerIp {
+    fn new(limit: Option<usize>, exempt: Vec<ipnet::IpNet>) -> PerIp {
+        PerIp {
+            limit,
+            exempt,
+            held: Arc::default(),
+        }
+    }
+
+    /// Counts a connection from `peer`, or `None` when its address (or its
+    /// IPv6 /64) holds the limit already. Once per connection, not per
+    /// request.
+    fn admit(&self, peer: IpAddr) -> Option<Held> {
+        let unlimited = Held {
+            held: self.held.clone(),
+            client: None,
+        };
+        let Some(limit) = self.limit else {
+            return Some(unlimited);
+        };
+        if super::forwarded::is_trusted(peer, &self.exempt) {
+            return Some(unlimited);
+        }
+        let client = client_of(peer);
+        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = held.entry(client).or_insert(0);
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(Held {
+            held: self.held.clone(),
+            client: Some(client),
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let Some(client) = self.client else { return };
+        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&client) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&client);
+            }
+        }
+    }
+}
+
+/// The address a client is counted by: IPv4 as it is (also when mapped
+/// into IPv6), IPv6 by its /64.
+fn client_of(peer: IpAddr) -> IpAddr {
+    match peer {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(bits))
+            }
+        },
+        v4 => v4,
     }
 }
 
@@ -188,4 +284,37 @@ pub fn raise_open_files_limit() -> u64 {
     }
     #[cfg(not(unix))]
     1024
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_address_holds_at_most_its_limit() {
+        let limits = PerIp::new(Some(2), vec!["10.0.0.1/32".parse().unwrap()]);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        let first = limits.admit(a).unwrap();
+        let second = limits.admit(mapped).unwrap();
+        assert!(limits.admit(a).is_none(), "the third connection of one address");
+        assert!(limits.admit("192.0.2.2".parse().unwrap()).is_some(), "another address");
+        let proxy: Vec<Held> = (0..5)
+            .map(|_| limits.admit("10.0.0.1".parse().unwrap()).unwrap())
+            .collect();
+        assert_eq!(proxy.len(), 5, "a trusted proxy is not limited");
+        drop(first);
+        assert!(limits.admit(a).is_some(), "a closed connection frees its slot");
+        drop(second);
+        let v6: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let _k = (
+            limits.admit(v6).unwrap(),
+            limits.admit("2001:db8:1:2:bbbb::2".parse().unwrap()).unwrap(),
+        );
+        assert!(limits.admit("2001:db8:1:2::3".parse().unwrap()).is_none(), "one /64");
+        assert!(
+            limits.admit("2001:db8:1:3::3".parse().unwrap()).is_some(),
+            "another /64"
+        );
+    }
 }

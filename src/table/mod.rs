@@ -144,6 +144,11 @@ impl Table {
         }
     }
 
+    /// The hosts (normalized) that this table has rules on.
+    pub fn rule_hosts(&self) -> impl Iterator<Item = &str> + '_ {
+        self.rule_hosts.keys().map(|h| &**h)
+    }
+
     /// Counts a 404 on `host` (normalized) if it is a host of this table's
     /// rules; `false` if it is not.
     pub fn count_not_found(&self, host: &str) -> bool {

@@ -161,6 +161,13 @@ impl Snapshot {
             .chain(self.overlay.rules())
     }
 
+    /// The hosts that rules are on (a host whose rules were all deleted
+    /// since the base was built may still be named): as many as there are
+    /// hosts, whatever the number of rules.
+    pub fn rule_hosts(&self) -> std::collections::BTreeSet<&str> {
+        self.base.rule_hosts().chain(self.overlay.rule_hosts()).collect()
+    }
+
     /// Counts a 404 on `host` if a rule of this snapshot is on it; `false`
     /// otherwise.
     pub fn count_not_found(&self, host: &str) -> bool {

@@ -88,7 +88,7 @@ fn a_flood_of_partial_heads_is_bounded_and_leaves_no_memory_behind() {
     let metrics = server.metrics_text();
     let refused = metrics
         .lines()
-        .find(|l| l.starts_with("qrlaunch_connections_refused_total{listener=\"scan\"}"))
+        .find(|l| l.starts_with("qrlaunch_connections_refused_total{listener=\"scan\",reason=\"capacity\"}"))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(0.0);

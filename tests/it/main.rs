@@ -6,6 +6,7 @@
 mod admin;
 mod cache;
 mod domains;
+mod edge;
 mod faults;
 mod fleet;
 mod hostile;

@@ -601,9 +601,15 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A real `varnishd` with `deploy/varnish/qrlaunch.vcl` in front of a
-/// qrlaunch scan listener, on a free loopback port; its process group is
-/// killed and its directory removed when dropped.
+/// The purge secret the test caches are given (`Qrlaunch-Purge-Token`).
+pub const PURGE_SECRET: &str = "purge-secret-of-the-tests-0123456789abcdef";
+
+/// The flag that makes an origin send [`PURGE_SECRET`] with its purges.
+pub const PURGE_HEADER: &str = "Qrlaunch-Purge-Token: purge-secret-of-the-tests-0123456789abcdef";
+
+/// A real `varnishd` with `deploy/varnish/qrlaunch.vcl` in front of one or
+/// more qrlaunch scan listeners, on a free loopback port; its process group
+/// is killed and its directory removed when dropped.
 pub struct Varnish {
     child: Child,
     pub addr: String,
@@ -614,16 +620,33 @@ impl Varnish {
     /// Starts on `port`, which the origin may already name in its
     /// `--purge-url`; `None` (and a note) when Varnish is missing outside CI.
     pub fn start_on(origin: &Server, port: u16) -> Option<Varnish> {
+        Varnish::start_before(&[origin], port)
+    }
+
+    /// Starts in front of every origin in `origins`, taking turns among
+    /// them (a `directors` round robin, as a fleet behind one cache has).
+    pub fn start_before(origins: &[&Server], port: u16) -> Option<Varnish> {
         use std::os::unix::fs::PermissionsExt;
         use std::os::unix::process::CommandExt;
         let varnishd = require_program("varnishd", "varnish varnish-modules")?;
         let dir = temp_dir();
         // The worker process runs as an unprivileged user and reads here.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let origin_port = origin.scan_addr().rsplit(':').next().unwrap().to_string();
+        let secret = dir.path().join("purge.secret");
+        std::fs::write(&secret, format!("{PURGE_SECRET}\n")).unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let ports: Vec<String> = origins
+            .iter()
+            .map(|o| o.scan_addr().rsplit(':').next().unwrap().to_string())
+            .collect();
         let vcl = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/varnish/qrlaunch.vcl"))
             .unwrap()
-            .replace(".port = \"8080\";", &format!(".port = \"{origin_port}\";"));
+            .replace("/etc/varnish/qrlaunch-purge.secret", secret.to_str().unwrap());
+        let vcl = if ports.len() == 1 {
+            vcl.replace(".port = \"8080\";", &format!(".port = \"{}\";", ports[0]))
+        } else {
+            fleet_vcl(&vcl, &ports)
+        };
         let vcl_path = dir.path().join("qrlaunch.vcl");
         std::fs::write(&vcl_path, vcl).unwrap();
         let addr = format!("127.0.0.1:{port}");
@@ -659,6 +682,44 @@ impl Varnish {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    /// Purges everything (the cache's own ACL and secret).
+    pub fn purge_all(&self) {
+        let purged = Client::new()
+            .request(reqwest::Method::from_bytes(b"PURGE").unwrap(), self.url("/"))
+            .header("xkey-purge", "qrlaunch")
+            .header("qrlaunch-purge-token", PURGE_SECRET)
+            .send()
+            .expect("purge");
+        assert_eq!(purged.status(), 200, "purge everything");
+    }
+}
+
+/// The shipped VCL with its one backend replaced by one per port, taken
+/// in turn by a round-robin director.
+fn fleet_vcl(vcl: &str, ports: &[String]) -> String {
+    let start = vcl.find("backend qrlaunch {").expect("the backend block");
+    let end = start + vcl[start..].find("\n}\n").expect("its end") + 3;
+    let one = &vcl[start..end];
+    let backends: String = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            one.replace("backend qrlaunch {", &format!("backend node{i} {{"))
+                .replace(".port = \"8080\";", &format!(".port = \"{port}\";"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let adds: String = (0..ports.len())
+        .map(|i| format!("    fleet.add_backend(node{i});\n"))
+        .collect();
+    let init = format!("import directors;\n\nsub vcl_init {{\n    new fleet = directors.round_robin();\n{adds}}}\n");
+    let vcl = format!("{}{backends}\n{init}{}", &vcl[..start], &vcl[end..]);
+    vcl.replacen(
+        "sub vcl_recv {\n",
+        "sub vcl_recv {\n    set req.backend_hint = fleet.backend();\n",
+        1,
+    )
 }
 
 impl Drop for Varnish {
