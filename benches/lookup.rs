@@ -192,11 +192,13 @@ fn answer_per_class(c: &mut Criterion) {
     let codes: Vec<String> = (0..KEYS)
         .map(|i| workload::code(spec.seed, i * 241 % spec.codes))
         .collect();
-    let state = Arc::new(ScanState::serving(
-        common::table(spec),
-        Metrics::prometheus(),
-        ScanOptions::default(),
+    // No drawing budget: the bench measures what drawing costs.
+    let mut options = ScanOptions::default();
+    options.qr_codes = Arc::new(qrlaunch::http::qr_cache::QrCache::new(
+        qrlaunch::http::qr_cache::CAPACITY_BYTES,
+        u32::MAX,
     ));
+    let state = Arc::new(ScanState::serving(common::table(spec), Metrics::prometheus(), options));
     let service = ScanService::new(state.clone(), "127.0.0.1".parse().unwrap());
     let agents = [
         ("ios_302", KEYS, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"),
@@ -232,8 +234,37 @@ fn answer_per_class(c: &mut Criterion) {
     group.finish();
 }
 
+/// What one launch-page QR code costs to draw, by URL length: a code's
+/// URL, a typical legacy URL, and the longest a page draws
+/// (`QrCache::MAX_URL`).
+fn qr_draw(c: &mut Criterion) {
+    let mut group = c.benchmark_group("qr_draw");
+    group.measurement_time(Duration::from_secs(4));
+    let lengths = [
+        ("code_url_31", "https://go.example.com/3xK9aB7q".to_string()),
+        (
+            "legacy_url_100",
+            format!(
+                "https://www.example.com/app/download?channel=poster42&{}",
+                "u".repeat(47)
+            ),
+        ),
+        (
+            "at_the_cap_512",
+            format!("https://www.example.com/app/download?x={}", "a".repeat(512 - 39)),
+        ),
+    ];
+    for (name, url) in lengths {
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(qrlaunch::qr::svg(black_box(&url), qrlaunch::qr::QrStyle::default()).is_ok()))
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    qr_draw,
     code_lookup,
     rule_lookup,
     handler,

@@ -55,7 +55,11 @@ log "workload: 1,000,000 codes, 10,000 rules"
 $LT gen-table --codes 1000000 --rules 10000 --out "$WORK/table.ndjson"
 $LT gen-requests --codes 1000000 --rules 10000 --count 100000 --out "$WORK/mix.tsv"
 
-taskset -c 0 "$QR" --threads 1 --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$((PORT + 1))" \
+# The purge secret the VCL checks, readable by varnishd's worker.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/purge.secret"
+chmod 644 "$WORK/purge.secret"
+QRLAUNCH_PURGE_HEADER="Qrlaunch-Purge-Token: $(cat "$WORK/purge.secret")" \
+  taskset -c 0 "$QR" --threads 1 --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$((PORT + 1))" \
   --metrics-listen "127.0.0.1:$((PORT + 2))" --data "$WORK/data" --table "$WORK/table.ndjson" --log warn \
   --client-header X-QR-Client --purge-url "http://127.0.0.1:$CACHE_PORT" 2>"$WORK/qrlaunch.log" >/dev/null &
 PID_QR=$!
@@ -63,7 +67,8 @@ PIDS+=("$PID_QR")
 # Storage: the four classes' answers for 100,000 URLs, the pages with their
 # QR codes, outgrow 1 GB; Varnish then evicts and fails fetches it cannot
 # store (503s and cut bodies in the cold passes).
-sed "s/\.port = \"8080\";/.port = \"$PORT\";/" deploy/varnish/qrlaunch.vcl >"$WORK/qrlaunch.vcl"
+sed -e "s/\.port = \"8080\";/.port = \"$PORT\";/" -e "s|/etc/varnish/qrlaunch-purge.secret|$WORK/purge.secret|" \
+  deploy/varnish/qrlaunch.vcl >"$WORK/qrlaunch.vcl"
 taskset -c 0 varnishd -F -n "$WORK/varnish" -f "$WORK/qrlaunch.vcl" -a "127.0.0.1:$CACHE_PORT" -s malloc,4g \
   >"$WORK/varnish.log" 2>&1 &
 PIDS+=($!)

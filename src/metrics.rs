@@ -209,6 +209,7 @@ pub struct Metrics {
     purge_position: Gauge,
     purge_overflows: Counter,
     admin_auth_throttled: Counter,
+    page_qr_busy: Counter,
     /// Open connections on every listener, readable (gauges are write-only).
     open_connections: std::sync::atomic::AtomicI64,
 }
@@ -343,6 +344,11 @@ impl Metrics {
             "Times the purge queue was full and everything was purged instead.".into(),
         );
         recorder.describe_counter(
+            "qrlaunch_page_qr_busy_total".into(),
+            None,
+            "Launch pages sent without their QR code because the node drew its --page-qr-draws this second.".into(),
+        );
+        recorder.describe_counter(
             "qrlaunch_admin_auth_throttled_total".into(),
             None,
             "Admin API requests answered 429 because their address failed authentication too often.".into(),
@@ -434,6 +440,7 @@ impl Metrics {
             purge_position: gauge("qrlaunch_purge_position", vec![]),
             purge_overflows: counter("qrlaunch_purge_overflows_total", vec![]),
             admin_auth_throttled: counter("qrlaunch_admin_auth_throttled_total", vec![]),
+            page_qr_busy: counter("qrlaunch_page_qr_busy_total", vec![]),
             open_connections: std::sync::atomic::AtomicI64::new(0),
         }
     }
@@ -537,6 +544,10 @@ impl Metrics {
 
     pub fn purge_overflow(&self) {
         self.purge_overflows.increment(1);
+    }
+
+    pub fn page_qr_busy(&self) {
+        self.page_qr_busy.increment(1);
     }
 
     pub fn admin_auth_throttled(&self) {

@@ -111,12 +111,7 @@ async fn run(
     overflow: Arc<Overflow>,
     shutdown: CancellationToken,
 ) {
-    let client = match reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
+    let client = match client() {
         Ok(client) => client,
         Err(error) => {
             tracing::error!(%error, "cannot build the purge client; purges are off");
@@ -160,6 +155,16 @@ async fn run(
         }
         metrics.purge_position(position);
     }
+}
+
+/// The purge client: short timeouts, and no redirects (a `--purge-header`
+/// secret must not travel to whatever host a `30x` names).
+fn client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
 }
 
 /// One purge with retries; its outcome.
@@ -273,6 +278,29 @@ mod tests {
             }
         });
         (url, keys)
+    }
+
+    #[tokio::test]
+    async fn a_purge_follows_no_redirect() {
+        // Where a redirect would lead: it must never be asked.
+        let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = format!("http://{}/", elsewhere.local_addr().unwrap());
+        let redirecting = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", redirecting.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = redirecting.accept().await {
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer).await;
+                let answer = format!("HTTP/1.1 302 Found\r\nlocation: {target}\r\ncontent-length: 0\r\n\r\n");
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        let client = client().unwrap();
+        let headers = vec![("Qrlaunch-Purge-Token".to_string(), "secret".to_string())];
+        let outcome = send(&client, &url, PurgeStyle::Xkey, &headers, "qrlaunch").await;
+        assert_eq!(outcome, PurgeOutcome::Failed, "a 302 is not a purge");
+        let asked = tokio::time::timeout(Duration::from_millis(200), elsewhere.accept()).await;
+        assert!(asked.is_err(), "the secret followed the redirect");
     }
 
     #[tokio::test]

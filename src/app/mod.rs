@@ -112,6 +112,10 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         miss_max_age: args.cache_miss_max_age,
     });
     options.max_lag = args.max_lag;
+    options.qr_codes = Arc::new(crate::http::qr_cache::QrCache::new(
+        crate::http::qr_cache::CAPACITY_BYTES,
+        args.page_qr_draws,
+    ));
     options.assume_https = args.assume_https;
     options.answers = args.answers();
     let code_hosts = CodeHosts::parse(&args.public_urls).map_err(AppError::PublicUrl)?;

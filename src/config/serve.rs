@@ -104,6 +104,12 @@ pub struct ServeArgs {
     #[arg(long, env = "QRLAUNCH_ANSWER_OTHER", value_enum, default_value = "redirect")]
     pub answer_other: AnswerMode,
 
+    /// New QR codes a launch page may draw per second, for the whole node
+    /// (drawing one costs about half a millisecond; drawn codes are kept);
+    /// past it a page goes without its QR code, says so, and is not cached.
+    #[arg(long, env = "QRLAUNCH_PAGE_QR_DRAWS", default_value_t = crate::http::qr_cache::QrCache::DRAWS_PER_SECOND, value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_qr_draws: u32,
+
     /// Browser lifetime (max-age, seconds) of scan answers and resolve answers.
     #[arg(long, env = "QRLAUNCH_CACHE_MAX_AGE", default_value_t = 60)]
     pub cache_max_age: u32,

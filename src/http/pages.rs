@@ -72,6 +72,7 @@ struct Texts {
     device_link: &'static str,
     fallback: &'static str,
     qr_too_long: &'static str,
+    qr_busy: &'static str,
     not_found_title: &'static str,
     not_found_message: &'static str,
     gone_title: &'static str,
@@ -95,6 +96,7 @@ static ZH: Texts = Texts {
     device_link: "在本设备上打开微信",
     fallback: "没有微信？在网页中继续",
     qr_too_long: "这个链接太长，无法显示为二维码。请在手机浏览器中打开它。",
+    qr_busy: "二维码暂时无法显示，请稍后刷新本页。",
     not_found_title: "未找到",
     not_found_message: "这个二维码在这里无法识别。",
     gone_title: "二维码已失效",
@@ -118,6 +120,7 @@ static EN: Texts = Texts {
     device_link: "Open WeChat on this device",
     fallback: "No WeChat? Continue on the web",
     qr_too_long: "This link is too long to show as a QR code. Open it in a browser on your phone.",
+    qr_busy: "The QR code cannot be shown right now. Reload this page in a moment.",
     not_found_title: "Not found",
     not_found_message: "This QR code is not known here.",
     gone_title: "No longer available",
@@ -189,34 +192,51 @@ pub struct Launch<'a> {
     pub qr_codes: &'a super::qr_cache::QrCache,
 }
 
+/// A rendered launch page.
+pub struct Rendered {
+    pub html: String,
+    /// `false` when the page went without the QR code it should have had
+    /// because the node was busy drawing: it must not be cached.
+    pub complete: bool,
+}
+
 /// The launch page for a client that cannot follow a redirect into WeChat.
-pub fn launch(page: &Launch<'_>) -> String {
+pub fn launch(page: &Launch<'_>) -> Rendered {
+    use super::qr_cache::QrImage;
     let t = page.lang.texts();
-    let qr = || page.qr_codes.svg(page.qr_url);
-    let (svg, rendered);
+    let mut complete = true;
+    let mut qr = || match page.qr_codes.svg(page.qr_url) {
+        QrImage::Svg(svg) => (Some(svg), None),
+        QrImage::TooLong => (None, Some(t.qr_too_long)),
+        QrImage::Busy => {
+            complete = false;
+            (None, Some(t.qr_busy))
+        }
+    };
+    let (svg, hint, rendered);
     match page.class {
         ClientClass::Wechat => {
-            svg = qr();
+            (svg, hint) = qr();
             let mut p = Page::new(t, t.wechat_title, t.wechat_message);
             p.qr_svg = svg.as_deref();
-            p.hint = svg.is_none().then_some(t.qr_too_long);
+            p.hint = hint;
             p.fallback_url = page.fallback_url;
             rendered = p.render(8 * 1024);
         }
         ClientClass::Inapp => {
-            svg = qr();
+            (svg, hint) = qr();
             let mut p = Page::new(t, t.inapp_title, t.inapp_message);
             p.open_url = Some(page.scheme_url);
             p.qr_svg = svg.as_deref();
-            p.hint = svg.is_none().then_some(t.qr_too_long);
+            p.hint = hint;
             p.fallback_url = page.fallback_url;
             rendered = p.render(8 * 1024);
         }
         ClientClass::Desktop => {
-            svg = qr();
+            (svg, hint) = qr();
             let mut p = Page::new(t, t.desktop_title, t.desktop_message);
             p.qr_svg = svg.as_deref();
-            p.hint = svg.is_none().then_some(t.qr_too_long);
+            p.hint = hint;
             p.fallback_url = page.fallback_url;
             // An iPad asks as a Mac; on a touch screen the page opens WeChat.
             p.device_url = Some(page.scheme_url);
@@ -231,7 +251,10 @@ pub fn launch(page: &Launch<'_>) -> String {
             rendered = p.render(2 * 1024);
         }
     }
-    rendered
+    Rendered {
+        html: rendered,
+        complete,
+    }
 }
 
 /// Why an error page is shown.
@@ -296,7 +319,8 @@ mod tests {
             qr_url: "https://x.example.com/a?b=<c>&d=\"e\"",
             fallback_url: Some("https://example.com/\"><script>alert(1)</script>&x='y'"),
             qr_codes: &crate::http::qr_cache::QrCache::default(),
-        });
+        })
+        .html;
         assert!(!page.contains("<script>alert"), "{page}");
         assert!(
             page.contains("https://example.com/&#34;&#62;&#60;script&#62;alert(1)"),

@@ -224,7 +224,12 @@ fn answer_hit(
                 fallback_url: fallback,
                 qr_codes: &options.qr_codes,
             });
-            respond::page(StatusCode::OK, page, Some(&cache_control))
+            if !page.complete {
+                metrics.page_qr_busy();
+            }
+            // A page without its QR code (the node was busy drawing) is
+            // not kept by any cache.
+            respond::page(StatusCode::OK, page.html, page.complete.then_some(&cache_control))
         }
     };
     response
