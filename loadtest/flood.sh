@@ -3,9 +3,10 @@
 #
 # A launch page for a desktop (and WeChat, and in-app browsers) carries a QR
 # code. A code's page draws the code's own URL, whatever query came with it;
-# a rule's page draws the scanned URL only up to 512 bytes; and new drawings
-# are limited per second for the whole node (--page-qr-draws), so neither
-# one request's cost nor a flood's is unbounded. This script measures it:
+# a rule's page draws the scanned URL only up to 512 bytes; and the time
+# spent drawing new codes is limited to a share of one core for the whole
+# node (--page-qr-cpu, 10%), so neither one request's cost nor a flood's
+# is unbounded. This script measures it:
 # ordinary iPhone scans in open loop (RATE/s) alone, then while a second
 # generator sends FLOOD_RATE desktop requests a second of each kind below;
 # the ordinary scans' latency is compared side by side.
@@ -14,7 +15,7 @@
 #   one code, 2 KB unique queries      junk queries on a code (each a new URL)
 #   one rule, 2 KB unique queries      legacy URLs past the 512-byte cap (no QR)
 #   one rule, short unique queries     legacy URLs under the cap: a QR drawn for
-#                                      each, up to --page-qr-draws a second
+#                                      each, within --page-qr-cpu
 #
 #   bash loadtest/flood.sh
 #
@@ -126,5 +127,5 @@ for r in rows:
     print(f"{r['label']:<58} {r['rps']:>7.0f} {r['p50_us']:>7.0f} {r['p99_us']:>7.0f} {r['p999_us']:>8.0f} "
           f"{r['max_us']:>7.0f} {errors:>6} {cpu:>10} {late:>8}")
 print("late µs: the generator's own lateness (max); server cpu: qrlaunch's share of its core during the ordinary run")
-print(f"pages sent without their QR code (past --page-qr-draws): {sys.argv[5]}")
+print(f"pages sent without their QR code (past --page-qr-cpu): {sys.argv[5]}")
 PY

@@ -346,7 +346,7 @@ impl Metrics {
         recorder.describe_counter(
             "qrlaunch_page_qr_busy_total".into(),
             None,
-            "Launch pages sent without their QR code because the node drew its --page-qr-draws this second.".into(),
+            "Launch pages sent without their QR code because drawing new ones had used its --page-qr-cpu share.".into(),
         );
         recorder.describe_counter(
             "qrlaunch_admin_auth_throttled_total".into(),

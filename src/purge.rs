@@ -39,12 +39,19 @@ pub enum PurgeStyle {
     SurrogateKey,
 }
 
-/// Keys per purge request.
-const MAX_KEYS: usize = 256;
+/// Bytes of keys per purge request: Varnish refuses a request header over
+/// `http_req_hdr_len` (8 KiB by default).
+const MAX_KEY_BYTES: usize = 6 * 1024;
 /// Attempts per purge before it counts as failed.
 const ATTEMPTS: u32 = 4;
 /// Batches waiting to be sent; past this, everything is purged instead.
 const QUEUE: usize = 1024;
+/// Every purge is sent once more this long after the first: a fetch that
+/// was already on its way to the cache with the old answer when the first
+/// purge arrived is stored after it, and only a later purge removes it.
+const REPEAT_AFTER: Duration = Duration::from_secs(1);
+/// After a purge failed, everything is purged when this much time passed.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// The keys one applied position made stale.
 #[derive(Debug)]
@@ -59,14 +66,28 @@ struct Overflow {
     flag: AtomicBool,
     /// The newest position whose batch was dropped.
     position: AtomicI64,
+    /// Wakes the sender (its queue may be empty by then).
+    wake: tokio::sync::Notify,
 }
 
 /// Where and how purges are sent.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PurgeTargets {
     pub urls: Vec<String>,
     pub style: PurgeStyle,
     pub headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for PurgeTargets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|u| crate::redact::url(u)).collect();
+        let headers: Vec<String> = self.headers.iter().map(|(name, _)| format!("{name}: ***")).collect();
+        f.debug_struct("PurgeTargets")
+            .field("urls", &urls)
+            .field("style", &self.style)
+            .field("headers", &headers)
+            .finish()
+    }
 }
 
 /// The handle the follower tells about applied changes.
@@ -87,7 +108,7 @@ impl Purger {
 
     /// Asks for `keys` to be purged now that `position` is live here,
     /// without waiting. When the queue is full, everything is purged
-    /// instead, later.
+    /// instead, soon.
     pub fn purge(&self, position: Position, keys: BTreeSet<String>) {
         if keys.is_empty() {
             return;
@@ -95,6 +116,7 @@ impl Purger {
         if let Err(mpsc::error::TrySendError::Full(dropped)) = self.queue.try_send(Batch { position, keys }) {
             self.overflow.position.fetch_max(dropped.position, Ordering::Relaxed);
             self.overflow.flag.store(true, Ordering::Release);
+            self.overflow.wake.notify_one();
         }
     }
 
@@ -102,6 +124,14 @@ impl Purger {
     pub fn purge_all(&self, position: Position) {
         self.purge(position, BTreeSet::from([crate::http::cache::ALL.to_string()]));
     }
+}
+
+/// What the sender has to do next.
+enum Work {
+    Batch(Batch),
+    Overflowed,
+    Repeat,
+    Retry,
 }
 
 async fn run(
@@ -118,43 +148,102 @@ async fn run(
             return;
         }
     };
+    // Keys sent once, to be sent again at `repeat_at`.
+    let mut repeat: BTreeSet<String> = BTreeSet::new();
+    let mut repeat_at: Option<tokio::time::Instant> = None;
+    // After a failure: purge everything at `retry_at`.
+    let mut retry_at: Option<tokio::time::Instant> = None;
+    let mut purged = 0;
     loop {
-        let first = tokio::select! {
+        let work = tokio::select! {
             next = batches.recv() => match next {
-                Some(first) => first,
+                Some(batch) => Work::Batch(batch),
                 None => return,
             },
+            () = overflow.wake.notified() => Work::Overflowed,
+            () = until(repeat_at) => Work::Repeat,
+            () = until(retry_at) => Work::Retry,
             () = shutdown.cancelled() => return,
         };
+        let (mut position, mut keys, first) = match work {
+            Work::Batch(batch) => (batch.position, batch.keys, true),
+            Work::Overflowed => (purged, BTreeSet::new(), true),
+            Work::Repeat => {
+                repeat_at = None;
+                (purged, std::mem::take(&mut repeat), false)
+            }
+            Work::Retry => {
+                retry_at = None;
+                (purged, BTreeSet::from([crate::http::cache::ALL.to_string()]), true)
+            }
+        };
         // Whatever else is queued goes in the same requests.
-        let mut position = first.position;
-        let mut keys = first.keys;
         while let Ok(more) = batches.try_recv() {
             position = position.max(more.position);
             keys.extend(more.keys);
         }
-        // Checked after draining: a batch dropped while the queue was full
-        // leaves at least the queue's content to receive, so the flag is
-        // always seen by this loop.
+        // Checked after draining; a batch dropped later wakes this loop.
         if overflow.flag.swap(false, Ordering::Acquire) {
             metrics.purge_overflow();
             tracing::warn!("the purge queue was full: purging everything");
             position = position.max(overflow.position.load(Ordering::Relaxed));
             keys = BTreeSet::from([crate::http::cache::ALL.to_string()]);
         }
+        if keys.is_empty() {
+            continue;
+        }
         if keys.contains(crate::http::cache::ALL) {
             keys = BTreeSet::from([crate::http::cache::ALL.to_string()]);
         }
-        let keys: Vec<String> = keys.into_iter().collect();
-        for chunk in keys.chunks(MAX_KEYS) {
-            let joined = chunk.join(" ");
+        let mut all_sent = true;
+        for chunk in chunks(&keys) {
             for url in &targets.urls {
-                let outcome = send(&client, url, targets.style, &targets.headers, &joined).await;
+                let outcome = send(&client, url, targets.style, &targets.headers, &chunk, position).await;
+                all_sent &= outcome != PurgeOutcome::Failed;
                 metrics.purge(outcome);
             }
         }
-        metrics.purge_position(position);
+        if !all_sent {
+            // The stale answers stay cached until purged: purge everything
+            // once the cache answers again.
+            tracing::warn!(retry_in = ?RETRY_AFTER, "a purge failed: everything will be purged");
+            retry_at = Some(tokio::time::Instant::now() + RETRY_AFTER);
+            continue;
+        }
+        if first {
+            repeat.extend(keys);
+            repeat_at.get_or_insert_with(|| tokio::time::Instant::now() + REPEAT_AFTER);
+        }
+        purged = purged.max(position);
+        metrics.purge_position(purged);
     }
+}
+
+/// Waits until `at`, or forever without one.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `keys` joined with spaces, in requests of at most [`MAX_KEY_BYTES`].
+fn chunks(keys: &BTreeSet<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for key in keys {
+        if !current.is_empty() && current.len() + 1 + key.len() > MAX_KEY_BYTES {
+            out.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(key);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 /// The purge client: short timeouts, and no redirects (a `--purge-header`
@@ -174,6 +263,7 @@ async fn send(
     style: PurgeStyle,
     headers: &[(String, String)],
     keys: &str,
+    position: Position,
 ) -> PurgeOutcome {
     let mut wait = Duration::from_millis(100);
     for attempt in 1..=ATTEMPTS {
@@ -183,9 +273,12 @@ async fn send(
                 .header("xkey-purge", keys),
             PurgeStyle::SurrogateKey => client.post(url).header("surrogate-key", keys),
         };
+        // Which change the purge is for: the cache (and its logs) can tell.
         let request = headers
             .iter()
-            .fold(request, |r, (k, v)| r.header(k.as_str(), v.as_str()));
+            .fold(request.header(crate::sync::POSITION_HEADER, position), |r, (k, v)| {
+                r.header(k.as_str(), v.as_str())
+            });
         match request.send().await {
             Ok(response) if response.status().is_success() => {
                 return if attempt == 1 {
@@ -215,16 +308,21 @@ async fn send(
     PurgeOutcome::Failed
 }
 
-/// `Name: value` of `--purge-header`.
+/// `Name: value` of `--purge-header`. The message never repeats the value
+/// (it is usually a secret).
 pub fn parse_header(text: &str) -> Result<(String, String), String> {
     let (name, value) = text
         .split_once(':')
-        .ok_or_else(|| format!("`{text}` is not `Name: value`"))?;
+        .ok_or_else(|| "--purge-header must be `Name: value` (no `:` found)".to_string())?;
     let name = name.trim();
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        return Err(format!("`{name}` is not a header name"));
+        return Err("--purge-header: the part before `:` is not a header name".to_string());
     }
-    Ok((name.to_string(), value.trim().to_string()))
+    let value = value.trim();
+    if reqwest::header::HeaderValue::from_str(value).is_err() {
+        return Err(format!("--purge-header {name}: the value is not a valid header value"));
+    }
+    Ok((name.to_string(), value.to_string()))
 }
 
 #[cfg(test)]
@@ -280,6 +378,16 @@ mod tests {
         (url, keys)
     }
 
+    #[test]
+    fn keys_go_out_in_requests_varnish_accepts() {
+        let keys: BTreeSet<String> = (0..1000).map(|i| format!("c-{i:032}")).collect();
+        let requests = chunks(&keys);
+        assert!(requests.len() > 1);
+        assert!(requests.iter().all(|r| r.len() <= MAX_KEY_BYTES));
+        let back: BTreeSet<String> = requests.iter().flat_map(|r| r.split(' ')).map(String::from).collect();
+        assert_eq!(back, keys);
+    }
+
     #[tokio::test]
     async fn a_purge_follows_no_redirect() {
         // Where a redirect would lead: it must never be asked.
@@ -297,7 +405,7 @@ mod tests {
         });
         let client = client().unwrap();
         let headers = vec![("Qrlaunch-Purge-Token".to_string(), "secret".to_string())];
-        let outcome = send(&client, &url, PurgeStyle::Xkey, &headers, "qrlaunch").await;
+        let outcome = send(&client, &url, PurgeStyle::Xkey, &headers, "qrlaunch", 1).await;
         assert_eq!(outcome, PurgeOutcome::Failed, "a 302 is not a purge");
         let asked = tokio::time::timeout(Duration::from_millis(200), elsewhere.accept()).await;
         assert!(asked.is_err(), "the secret followed the redirect");
@@ -342,7 +450,7 @@ mod tests {
         .await
         .unwrap_or(false);
         assert!(everything, "no purge of everything after an overflow: {requests:?}");
-        assert!(requests.len() <= 3, "{} requests", requests.len());
+        assert!(requests.len() <= 4, "{} requests", requests.len());
         let text = metrics.render().unwrap();
         assert!(text.contains("qrlaunch_purge_overflows_total 1"), "{text}");
         tokio::time::timeout(Duration::from_secs(5), async {

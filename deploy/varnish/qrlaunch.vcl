@@ -4,8 +4,10 @@
 #
 # Purges need a shared secret: put one line of at least 32 random
 # characters in /etc/varnish/qrlaunch-purge.secret (readable by varnishd's
-# worker, e.g. mode 0640 root:varnish), and give every qrlaunch node behind
-# this cache the class header, a purge URL pointing here and that secret:
+# worker, e.g. mode 0640 root:varnish; it is read once per loaded VCL, so
+# reload the VCL after changing it), and give every qrlaunch node behind
+# this cache the class header, a purge URL pointing here and that secret.
+# The secret shows in varnishlog (VSL) to whoever may read it:
 #
 #   openssl rand -hex 32 >/etc/varnish/qrlaunch-purge.secret
 #   QRLAUNCH_PURGE_HEADER="Qrlaunch-Purge-Token: $(cat /etc/varnish/qrlaunch-purge.secret)" \
@@ -73,6 +75,10 @@ sub vcl_recv {
     }
     if (req.method != "GET" && req.method != "HEAD") {
         return (pass);
+    }
+    # Only origin-form targets (`/path?query`) are looked up.
+    if (req.url !~ "^/") {
+        return (synth(400, "Bad request"));
     }
     unset req.http.Qrlaunch-Purge-Token;
     # The resolve API answers mini program pages, and health checks must
@@ -144,7 +150,10 @@ sub vcl_backend_response {
     # while loading, 400s): a short hit-for-miss, never a cached object.
     if (!beresp.http.Cache-Control || beresp.http.Cache-Control ~ "(?i)(no-store|private|no-cache)" ||
         beresp.status >= 500) {
-        if (beresp.status >= 500 && bereq.is_bgfetch) {
+        # Refreshing a stale object in the background: keep the stale one
+        # rather than let an answer that must not be stored (a failing
+        # origin, a page drawn without its QR code) shadow it.
+        if (bereq.is_bgfetch) {
             return (abandon);
         }
         set beresp.ttl = 1s;

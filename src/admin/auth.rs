@@ -158,13 +158,23 @@ fn write_private(path: &Path, token: &str) -> std::io::Result<()> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub std::net::IpAddr);
 
-/// Failed authentications per client address: a token bucket of
-/// [`Throttle::BURST`] failures refilled at [`Throttle::PER_SECOND`]; an
-/// address with an empty bucket gets `429` without its token being looked
-/// at, so guessing runs at the refill rate at most.
+/// Failed authentications per client address (an IPv6 client by its /64):
+/// a token bucket of [`Throttle::BURST`] attempts refilled at
+/// [`Throttle::PER_SECOND`]. Every attempt takes a token *before* the
+/// token is checked, under one lock, and a right token gives it back: so
+/// concurrent requests cannot slip past the check, and guessing runs at the
+/// refill rate at most. While an address is throttled, even the right
+/// token gets `429` (or a guess would tell right from wrong by the answer).
 #[derive(Debug, Default)]
 pub struct Throttle {
-    buckets: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Bucket>>,
+    buckets: std::sync::Mutex<Buckets>,
+}
+
+#[derive(Debug, Default)]
+struct Buckets {
+    by_client: std::collections::HashMap<std::net::IpAddr, Bucket>,
+    /// When full buckets were last forgotten.
+    swept: Option<std::time::Instant>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -174,36 +184,51 @@ struct Bucket {
 }
 
 impl Throttle {
-    /// Failures allowed in a row.
+    /// Attempts allowed in a row.
     pub const BURST: f64 = 10.0;
-    /// Failures allowed per second after the burst.
+    /// Attempts allowed per second after the burst.
     pub const PER_SECOND: f64 = 1.0;
-    /// Addresses remembered at most; full buckets are forgotten first.
+    /// Addresses remembered at most. Past it, an address not yet known is
+    /// refused (memory stays bounded under attacks from many addresses).
     const MAX_ADDRESSES: usize = 10_000;
 
-    /// Whether `client` may try now.
-    pub fn allows(&self, client: std::net::IpAddr) -> bool {
-        let buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        buckets
-            .get(&client)
-            .is_none_or(|b| b.refilled(std::time::Instant::now()) >= 1.0)
-    }
-
-    /// Records a failed authentication of `client`.
-    pub fn failed(&self, client: std::net::IpAddr) {
+    /// Takes an attempt for `client`; `false` when it has none left.
+    pub fn begin(&self, client: std::net::IpAddr) -> bool {
+        let client = crate::http::server::client_of(client);
         let now = std::time::Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() >= Throttle::MAX_ADDRESSES {
-            buckets.retain(|_, b| b.refilled(now) < Throttle::BURST);
+        if buckets.by_client.len() >= Throttle::MAX_ADDRESSES
+            && !buckets.by_client.contains_key(&client)
+            && buckets
+                .swept
+                .is_none_or(|at| now.duration_since(at) >= std::time::Duration::from_secs(1))
+        {
+            buckets.swept = Some(now);
+            buckets.by_client.retain(|_, b| b.refilled(now) < Throttle::BURST);
         }
-        let bucket = buckets.entry(client).or_insert(Bucket {
+        if buckets.by_client.len() >= Throttle::MAX_ADDRESSES && !buckets.by_client.contains_key(&client) {
+            return false;
+        }
+        let bucket = buckets.by_client.entry(client).or_insert(Bucket {
             tokens: Throttle::BURST,
             at: now,
         });
+        let tokens = bucket.refilled(now);
+        let allowed = tokens >= 1.0;
         *bucket = Bucket {
-            tokens: (bucket.refilled(now) - 1.0).max(0.0),
+            tokens: if allowed { tokens - 1.0 } else { tokens },
             at: now,
         };
+        allowed
+    }
+
+    /// Gives back the attempt of a request whose token was right.
+    pub fn succeeded(&self, client: std::net::IpAddr) {
+        let client = crate::http::server::client_of(client);
+        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(bucket) = buckets.by_client.get_mut(&client) {
+            bucket.tokens = (bucket.tokens + 1.0).min(Throttle::BURST);
+        }
     }
 }
 
@@ -225,7 +250,7 @@ pub async fn require_token(
     use axum::response::IntoResponse;
     let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
     let presented = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
-    let throttled = client.is_some_and(|c| !state.auth_throttle.allows(c));
+    let throttled = client.is_some_and(|c| !state.auth_throttle.begin(c));
     let response = if throttled {
         state.metrics.admin_auth_throttled();
         let mut response = super::error::ApiError::new(
@@ -239,12 +264,12 @@ pub async fn require_token(
             .insert(RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
         response
     } else if state.token.accepts(presented) {
+        if let Some(client) = client {
+            state.auth_throttle.succeeded(client);
+        }
         next.run(request).await
     } else {
         state.metrics.admin_auth_failure();
-        if let Some(client) = client {
-            state.auth_throttle.failed(client);
-        }
         let mut response = super::error::ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -287,13 +312,22 @@ mod tests {
     #[test]
     fn failures_past_the_burst_are_throttled_per_address() {
         let throttle = Throttle::default();
-        let (a, b) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let (a, b): (std::net::IpAddr, std::net::IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
         for _ in 0..Throttle::BURST as usize {
-            assert!(throttle.allows(a));
-            throttle.failed(a);
+            assert!(throttle.begin(a));
         }
-        assert!(!throttle.allows(a), "past the burst");
-        assert!(throttle.allows(b), "another address");
+        assert!(!throttle.begin(a), "past the burst");
+        assert!(throttle.begin(b), "another address");
+        // A right token gives its attempt back.
+        for _ in 0..50 {
+            assert!(throttle.begin(b));
+            throttle.succeeded(b);
+        }
+        // One IPv6 client is one /64.
+        for i in 0..Throttle::BURST as usize {
+            assert!(throttle.begin(format!("2001:db8::{i:x}").parse().unwrap()));
+        }
+        assert!(!throttle.begin("2001:db8::ffff".parse().unwrap()));
     }
 
     #[test]

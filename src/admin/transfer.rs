@@ -114,15 +114,7 @@ pub async fn import(
     // up the runtime that scans share.
     let judged = state.clone();
     let warnings = crate::background::run("qrlaunch-warnings", move || {
-        let mut warnings = Vec::new();
-        for entry in &sample {
-            if warnings.len() >= super::warnings::MAX_WARNINGS {
-                break;
-            }
-            warnings.extend(super::warnings::for_entry(&judged, entry));
-        }
-        warnings.truncate(super::warnings::MAX_WARNINGS);
-        warnings
+        super::warnings::for_entries(&judged, &sample)
     })
     .await
     .unwrap_or_default();

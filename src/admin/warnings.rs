@@ -16,27 +16,48 @@ pub const MAX_WARNINGS: usize = 100;
 
 /// The warnings a write of `entry` earns, judged against this node's table.
 pub fn for_entry(state: &AdminState, entry: &Entry) -> Vec<Warning> {
-    let snapshot = state.writer.replica().load();
-    match entry {
-        Entry::Code(code) => code_shadows(&snapshot, &state.options.code_hosts, code),
-        Entry::Rule(rule) => rule_shadowed(&snapshot, &state.options.code_hosts, rule),
-        Entry::Host(_) | Entry::File(_) => Vec::new(),
-    }
+    for_entries(state, std::slice::from_ref(entry))
 }
 
-/// Rules whose URLs `code` takes: on each host that has rules and answers
-/// codes, the code's own URL, over http and https. The cost grows with the
-/// number of rule hosts, not of rules.
-fn code_shadows(snapshot: &Snapshot, hosts: &crate::http::decide::CodeHosts, code: &LaunchCode) -> Vec<Warning> {
+/// The warnings of many entries (an import), at most [`MAX_WARNINGS`]. The
+/// hosts that have rules are listed once, not once per entry.
+pub fn for_entries(state: &AdminState, entries: &[Entry]) -> Vec<Warning> {
+    let snapshot = state.writer.replica().load();
+    let hosts = &state.options.code_hosts;
+    let rule_hosts: Vec<&str> = snapshot
+        .rule_hosts()
+        .into_iter()
+        .filter(|host| hosts.is_code_host(host))
+        .collect();
+    let mut warnings = Vec::new();
+    for entry in entries {
+        if warnings.len() >= MAX_WARNINGS {
+            break;
+        }
+        match entry {
+            Entry::Code(code) => warnings.extend(code_shadows(&snapshot, hosts, &rule_hosts, code)),
+            Entry::Rule(rule) => warnings.extend(rule_shadowed(&snapshot, hosts, rule)),
+            Entry::Host(_) | Entry::File(_) => {}
+        }
+    }
+    warnings.truncate(MAX_WARNINGS);
+    warnings
+}
+
+/// Rules whose URLs `code` takes: on each of `rule_hosts` (the code hosts
+/// that have rules), the code's own URL, over http and https. The cost
+/// grows with the number of such hosts, not of rules.
+fn code_shadows(
+    snapshot: &Snapshot,
+    hosts: &crate::http::decide::CodeHosts,
+    rule_hosts: &[&str],
+    code: &LaunchCode,
+) -> Vec<Warning> {
     let base = hosts.first().map_or("/", |(_, path)| path);
     let target = format!("{base}{}", percent::encoded(code.code.as_str()));
     let mut warnings = Vec::new();
     let mut key = String::new();
-    for host in snapshot
-        .rule_hosts()
-        .into_iter()
-        .filter(|host| hosts.is_code_host(host))
-    {
+    for host in rule_hosts {
         for scheme in ["http", "https"] {
             if url_key::write_request_key(&mut key, scheme, host, &target).is_err() {
                 continue;

@@ -56,6 +56,9 @@ pub enum AppError {
     PublicUrl(crate::http::decide::BadPublicUrl),
     #[error("--client-header {0:?} is not a valid header name")]
     ClientHeader(String),
+    /// A flag's value is wrong; the message says which flag, never a secret.
+    #[error("{0}")]
+    Flag(String),
 }
 
 /// The addresses a started service listens on, printed as one JSON line on
@@ -69,6 +72,18 @@ pub struct Listening {
 
 /// Runs the service until `shutdown` is cancelled.
 pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), AppError> {
+    // Flags whose values are secrets are checked here, where the message
+    // can leave the value out (clap's would show it).
+    let purge_targets = if args.purge_urls.is_empty() {
+        None
+    } else {
+        Some(crate::purge::PurgeTargets {
+            urls: args.purge_urls.iter().map(|u| u.expose().to_string()).collect(),
+            style: args.purge_style,
+            headers: args.purge_headers().map_err(AppError::Flag)?,
+        })
+    };
+    args.store_url().map_err(AppError::Flag)?;
     let metrics = Arc::new(if args.no_metrics {
         Metrics::disabled()
     } else {
@@ -114,7 +129,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     options.max_lag = args.max_lag;
     options.qr_codes = Arc::new(crate::http::qr_cache::QrCache::new(
         crate::http::qr_cache::CAPACITY_BYTES,
-        args.page_qr_draws,
+        args.page_qr_cpu,
     ));
     options.assume_https = args.assume_https;
     options.answers = args.answers();
@@ -202,7 +217,7 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         }
     };
     let (token, token_source) = AdminToken::resolve(
-        args.admin_token.as_deref(),
+        args.admin_token.as_ref().map(crate::config::Secret::expose),
         args.admin_token_file.as_deref(),
         admin_addr,
         &args.data,
@@ -270,18 +285,9 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         },
     )
     .with_resync(resync.clone())
-    .with_purger((!args.purge_urls.is_empty()).then(|| {
-        let urls: Vec<String> = args.purge_urls.iter().map(|u| crate::redact::url(u)).collect();
-        tracing::info!(?urls, style = ?args.purge_style, "changes purge the caches in front");
-        crate::purge::Purger::start(
-            crate::purge::PurgeTargets {
-                urls: args.purge_urls.clone(),
-                style: args.purge_style,
-                headers: args.purge_headers.clone(),
-            },
-            metrics.clone(),
-            shutdown.clone(),
-        )
+    .with_purger(purge_targets.map(|targets| {
+        tracing::info!(?targets, "changes purge the caches in front");
+        crate::purge::Purger::start(targets, metrics.clone(), shutdown.clone())
     }));
     let follower = tokio::spawn(follower.run(shutdown.clone()));
     tokio::spawn(resync_on_sighup(hangups, resync));
@@ -333,7 +339,7 @@ fn code_hosts_for_counting(public_urls: &[String]) -> Vec<String> {
 }
 
 async fn open_store(args: &ServeArgs) -> Result<Arc<dyn Store>, AppError> {
-    let url = args.store_url();
+    let url = args.store_url().map_err(AppError::Flag)?;
     let described = match &url {
         StoreUrl::Sqlite(dir) => format!("sqlite:{}", dir.display()),
         StoreUrl::Postgres(url) => crate::redact::url(url),

@@ -21,8 +21,8 @@ pub struct ServeArgs {
 
     /// The store: `sqlite:PATH` (a directory; default: --data) or a
     /// `postgres://user:password@host/db` URL shared by a fleet.
-    #[arg(long, env = "QRLAUNCH_STORE", hide_env_values = true, value_parser = StoreUrl::parse)]
-    pub store: Option<StoreUrl>,
+    #[arg(long, env = "QRLAUNCH_STORE", hide_env_values = true)]
+    pub store: Option<Secret>,
 
     /// NDJSON table file imported into a store that was never initialised
     /// (its first start). Without it, a new embedded SQLite store gets the
@@ -49,7 +49,7 @@ pub struct ServeArgs {
     /// The admin API's bearer token (prefer the environment variable or a
     /// file: command lines are visible to other users).
     #[arg(long, env = "QRLAUNCH_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
 
     /// How long an admin client may take to send a body, and the longest
     /// pause inside an import's body (e.g. `30s`).
@@ -104,11 +104,12 @@ pub struct ServeArgs {
     #[arg(long, env = "QRLAUNCH_ANSWER_OTHER", value_enum, default_value = "redirect")]
     pub answer_other: AnswerMode,
 
-    /// New QR codes a launch page may draw per second, for the whole node
-    /// (drawing one costs about half a millisecond; drawn codes are kept);
-    /// past it a page goes without its QR code, says so, and is not cached.
-    #[arg(long, env = "QRLAUNCH_PAGE_QR_DRAWS", default_value_t = crate::http::qr_cache::QrCache::DRAWS_PER_SECOND, value_parser = clap::value_parser!(u32).range(1..))]
-    pub page_qr_draws: u32,
+    /// The share of one core, in percent, that drawing new launch-page QR
+    /// codes may take for the whole node (a drawing takes 0.4-5 ms; drawn
+    /// codes are kept); past it a page goes without its QR code, says so,
+    /// and is not cached.
+    #[arg(long, env = "QRLAUNCH_PAGE_QR_CPU", default_value_t = crate::http::qr_cache::QrCache::CPU_PERCENT, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub page_qr_cpu: u32,
 
     /// Browser lifetime (max-age, seconds) of scan answers and resolve answers.
     #[arg(long, env = "QRLAUNCH_CACHE_MAX_AGE", default_value_t = 60)]
@@ -140,7 +141,7 @@ pub struct ServeArgs {
         hide_env_values = true,
         value_delimiter = ','
     )]
-    pub purge_urls: Vec<String>,
+    pub purge_urls: Vec<Secret>,
 
     /// How purges are sent.
     #[arg(long, env = "QRLAUNCH_PURGE_STYLE", value_enum, default_value = "xkey")]
@@ -150,8 +151,8 @@ pub struct ServeArgs {
     /// the shipped VCL (`Qrlaunch-Purge-Token: …`) or a CDN's API token;
     /// repeat for several. Prefer the environment variable (one header) or
     /// an EnvironmentFile: command lines are visible to other users.
-    #[arg(long = "purge-header", env = "QRLAUNCH_PURGE_HEADER", hide_env_values = true, value_parser = crate::purge::parse_header)]
-    pub purge_headers: Vec<(String, String)>,
+    #[arg(long = "purge-header", env = "QRLAUNCH_PURGE_HEADER", hide_env_values = true)]
+    pub purge_headers: Vec<Secret>,
 
     /// How long a client may take to send its request head (e.g. `10s`, `500ms`).
     #[arg(long, env = "QRLAUNCH_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -225,8 +226,34 @@ pub struct ServeArgs {
     pub log: String,
 }
 
+/// A flag's value that must never be shown: parsing accepts any text (so
+/// clap's errors never echo it; it is checked where it is used, with
+/// messages that do not repeat it), and `Debug` prints `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
 /// Where the store is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     /// A directory holding `qrlaunch.db`.
     Sqlite(PathBuf),
@@ -234,19 +261,32 @@ pub enum StoreUrl {
     Postgres(String),
 }
 
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreUrl::Sqlite(dir) => write!(f, "Sqlite({})", dir.display()),
+            StoreUrl::Postgres(url) => write!(f, "Postgres({})", crate::redact::url(url)),
+        }
+    }
+}
+
 impl StoreUrl {
+    /// Parses `--store`; the message never repeats the value (it may hold
+    /// a password).
     pub fn parse(s: &str) -> Result<StoreUrl, String> {
-        if let Some(path) = s.strip_prefix("sqlite:") {
+        let scheme_is = |prefix: &str| s.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix));
+        if scheme_is("sqlite:") {
+            let path = &s["sqlite:".len()..];
             let path = path.strip_prefix("//").unwrap_or(path);
             if path.is_empty() {
-                return Err("`sqlite:` needs a directory, like `sqlite:/var/lib/qrlaunch`".into());
+                return Err("--store: `sqlite:` needs a directory, like `sqlite:/var/lib/qrlaunch`".into());
             }
             return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
         }
-        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        if scheme_is("postgres://") || scheme_is("postgresql://") {
             return Ok(StoreUrl::Postgres(s.to_string()));
         }
-        Err(format!("`{s}` is neither `sqlite:DIRECTORY` nor a `postgres://…` URL"))
+        Err("--store must be `sqlite:DIRECTORY` or a `postgres://…` URL".into())
     }
 }
 
@@ -282,10 +322,20 @@ impl ServeArgs {
     }
 
     /// The store to open: `--store`, else SQLite in `--data`.
-    pub fn store_url(&self) -> StoreUrl {
-        self.store
-            .clone()
-            .unwrap_or_else(|| StoreUrl::Sqlite(self.data.clone()))
+    pub fn store_url(&self) -> Result<StoreUrl, String> {
+        match &self.store {
+            Some(url) => StoreUrl::parse(url.expose()),
+            None => Ok(StoreUrl::Sqlite(self.data.clone())),
+        }
+    }
+
+    /// `--purge-header`s as `(name, value)`; the message names the flag,
+    /// never the value.
+    pub fn purge_headers(&self) -> Result<Vec<(String, String)>, String> {
+        self.purge_headers
+            .iter()
+            .map(|h| crate::purge::parse_header(h.expose()))
+            .collect()
     }
 }
 

@@ -115,8 +115,8 @@ impl CachePolicy {
         );
         let miss = format!("public, max-age={0}, s-maxage={0}", l.miss_max_age);
         CachePolicy {
-            hit: HeaderValue::try_from(hit).expect("digits make a valid header"),
-            miss: HeaderValue::try_from(miss).expect("digits make a valid header"),
+            hit: super::respond::lasting(hit),
+            miss: super::respond::lasting(miss),
         }
     }
 }

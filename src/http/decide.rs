@@ -95,6 +95,15 @@ impl CodeHosts {
         self.bases.is_empty() || self.bases.iter().any(|(h, _)| h == host)
     }
 
+    /// The base path codes answer below on `host` (any case, no default
+    /// port): `/` without `--public-url`.
+    pub fn base_path(&self, host: &str) -> &str {
+        self.bases
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case(host))
+            .map_or("/", |(_, path)| path.as_str())
+    }
+
     /// The code segment of `path` when `host` (any case, no default port)
     /// is a code host: one segment right below the base path.
     pub fn segment<'p>(&self, host: &str, path: &'p str) -> Option<&'p str> {

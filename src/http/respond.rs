@@ -12,6 +12,14 @@ use serde::Serialize;
 
 pub type Body = Full<Bytes>;
 
+/// A header value made once (at start-up) and never freed: cloning it for
+/// every answer copies a pointer, where a value made from a `String` would
+/// bump a reference count that every scan thread shares. `text` must be
+/// visible ASCII (configuration: header names, digits).
+pub fn lasting(text: String) -> HeaderValue {
+    HeaderValue::from_static(Box::leak(text.into_boxed_str()))
+}
+
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");

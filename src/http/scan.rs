@@ -212,9 +212,10 @@ fn answer_hit(
             // query the request carried (each query would be another image
             // to draw); a rule's is the scanned URL, which the mini program
             // receives as `q`.
-            let qr_url = match scanned {
-                Some(url) => url,
-                None => req.target.url_without_query(req.scheme.name()),
+            let qr_url = match (scanned, hit.code) {
+                (Some(url), _) => url,
+                (None, Some(code)) => code_url(options, req, code),
+                (None, None) => req.target.url_without_query(req.scheme.name()),
             };
             let page = pages::launch(&Launch {
                 class,
@@ -236,6 +237,16 @@ fn answer_hit(
         .headers_mut()
         .insert(CLASS_HEADER, CLASS_VALUES[class.index()].clone());
     (response, shaped, varies)
+}
+
+/// A code's canonical URL on the host it was scanned on: the host as
+/// stored (lower case, no default port), the base path, the code encoded
+/// one way. Every spelling of the same code draws the same QR code.
+fn code_url(options: &ScanOptions, req: &ScanRequest<'_>, code: &str) -> String {
+    let scheme = req.scheme.name();
+    let host = crate::url_key::strip_default_port(scheme, req.target.host).to_ascii_lowercase();
+    let base = options.code_hosts.base_path(&host);
+    format!("{scheme}://{host}{base}{}", crate::percent::encoded(code))
 }
 
 /// The client class: a trusted proxy's header when configured and sent,

@@ -243,7 +243,7 @@ impl Drop for Held {
 
 /// The address a client is counted by: IPv4 as it is (also when mapped
 /// into IPv6), IPv6 by its /64.
-fn client_of(peer: IpAddr) -> IpAddr {
+pub fn client_of(peer: IpAddr) -> IpAddr {
     match peer {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),

@@ -100,7 +100,7 @@ impl Varies {
         if self.scheme {
             names.extend(["X-Forwarded-Proto", "Forwarded"]);
         }
-        (!names.is_empty()).then(|| HeaderValue::from_str(&names.join(", ")).expect("header names are valid values"))
+        (!names.is_empty()).then(|| super::respond::lasting(names.join(", ")))
     }
 
     fn all() -> impl Iterator<Item = Varies> {
@@ -120,8 +120,7 @@ impl Varies {
 
 impl ScanOptions {
     pub fn new(cache_max_age: u32, trusted_proxies: Vec<IpNet>) -> ScanOptions {
-        let cache_control =
-            HeaderValue::try_from(format!("public, max-age={cache_max_age}")).expect("digits are a valid header value");
+        let cache_control = super::respond::lasting(format!("public, max-age={cache_max_age}"));
         let lifetimes = Lifetimes {
             max_age: cache_max_age,
             ..Lifetimes::default()
@@ -147,8 +146,7 @@ impl ScanOptions {
     pub fn set_lifetimes(&mut self, lifetimes: Lifetimes) {
         self.lifetimes = lifetimes;
         self.cache = CachePolicy::new(lifetimes);
-        self.cache_control = HeaderValue::try_from(format!("public, max-age={}", lifetimes.max_age))
-            .expect("digits are a valid header value");
+        self.cache_control = super::respond::lasting(format!("public, max-age={}", lifetimes.max_age));
     }
 
     /// Names the header a trusted proxy classifies clients in; answers

@@ -229,13 +229,13 @@ fn health_checks_and_what_must_not_be_stored_are_never_cached() {
 }
 
 /// A purge receiver standing in for a cache: on every purge, it scans the
-/// origin at once and records what the origin answered. It is bound before
-/// the origin starts (whose `--purge-url` names it) and told the origin's
-/// address afterwards.
+/// origin at once and records the purge's position (`qrlaunch-position`)
+/// with what the origin answered. It is bound before the origin starts
+/// (whose `--purge-url` names it) and told the origin's address afterwards.
 struct ScanningPurgeReceiver {
     port: u16,
     origin: Arc<Mutex<Option<String>>>,
-    seen: Arc<Mutex<Vec<String>>>,
+    seen: Arc<Mutex<Vec<(i64, String)>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -258,13 +258,19 @@ impl ScanningPurgeReceiver {
                 stream.set_nonblocking(false).unwrap();
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut line = String::new();
+                let mut position = -1;
                 while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    if let Some((name, value)) = line.split_once(':') {
+                        if name.eq_ignore_ascii_case("qrlaunch-position") {
+                            position = value.trim().parse().unwrap_or(-1);
+                        }
+                    }
                     line.clear();
                 }
                 // The scan that the purge lets through to the origin.
                 if let Some(addr) = scan_addr.lock().unwrap().clone() {
                     let answer = raw(&addr, &request("GET", target, host, IPHONE, ""));
-                    record.lock().unwrap().push(seen(&answer));
+                    record.lock().unwrap().push((position, seen(&answer)));
                 }
                 let mut stream = stream;
                 let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
@@ -282,15 +288,16 @@ impl ScanningPurgeReceiver {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Waits until `n` purges were received; what the origin answered at each.
-    fn wait_for(&self, n: usize) -> Vec<String> {
+    /// Waits until a purge for `position` (or later) was received; every
+    /// purge so far, with what the origin answered when it arrived.
+    fn wait_for(&self, position: i64) -> Vec<(i64, String)> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let seen = self.seen.lock().unwrap().clone();
-            if seen.len() >= n {
+            if seen.iter().any(|(p, _)| *p >= position) {
                 return seen;
             }
-            assert!(Instant::now() < deadline, "{} of {n} purges arrived", seen.len());
+            assert!(Instant::now() < deadline, "no purge for position {position}: {seen:?}");
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -302,49 +309,88 @@ impl Drop for ScanningPurgeReceiver {
     }
 }
 
+/// Makes `changes` changes through `change(i)` (each answering with its
+/// position), then checks every purge the receiver saw: when a purge for
+/// position `p` arrived, the origin already answered with change `i` for
+/// some `i` made at `p` or later (`answered(i)` says how to recognise it).
+fn check_purges_follow_changes(
+    receiver: &ScanningPurgeReceiver,
+    changes: usize,
+    change: impl Fn(usize) -> i64,
+    answered: impl Fn(usize) -> String,
+) {
+    let mut positions = Vec::new();
+    for i in 0..changes {
+        let position = change(i);
+        positions.push(position);
+        receiver.wait_for(position);
+    }
+    let purges = receiver.seen.lock().unwrap().clone();
+    assert!(purges.len() >= changes, "{} purges for {changes} changes", purges.len());
+    for (purge, answer) in purges {
+        let current = (0..changes).rev().find(|&i| answer.contains(&answered(i)));
+        let Some(current) = current else {
+            // The answer from before the first change: only an early purge
+            // of the first change could see it.
+            panic!("a purge for position {purge} came while the origin answered {answer}");
+        };
+        assert!(
+            positions[current] >= purge,
+            "a purge for position {purge} came while the origin answered change {current} (position {}): {answer}",
+            positions[current]
+        );
+    }
+}
+
+fn position_of(response: &Response) -> i64 {
+    response.headers()["qrlaunch-position"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 #[test]
 fn a_purge_is_sent_only_once_the_change_answers_scans() {
     const CHANGES: usize = 30;
-    // A code changed again and again: when its purge arrives, the origin
-    // must answer with the new query already.
-    // A node a little slow to make changes live widens the window a purge
-    // sent too early would fall into.
+    // A code changed again and again, on a node a little slow to make
+    // changes live (which widens the window a purge sent too early falls
+    // into).
     let receiver = ScanningPurgeReceiver::start("/spring24", "www.example.com");
     let origin = Server::with_table(TABLE, &["--purge-url", &receiver.url(), "--test-apply-delay", "20ms"]);
     *receiver.origin.lock().unwrap() = Some(origin.scan_addr().to_string());
-    for i in 0..CHANGES {
-        let patched = origin.send_json(
-            Method::PATCH,
-            "/admin/v1/codes/spring24",
-            &json!({"query": format!("id={i}")}),
-        );
-        assert_eq!(patched.status(), 200);
-        let seen = receiver.wait_for(i + 1);
-        let want = format!("id%3D{i}");
-        assert!(
-            seen[i].contains(&want),
-            "change {i}: the purge came while the origin still answered {}",
-            seen[i]
-        );
-    }
+    check_purges_follow_changes(
+        &receiver,
+        CHANGES,
+        |i| {
+            let patched = origin.send_json(
+                Method::PATCH,
+                "/admin/v1/codes/spring24",
+                &json!({"query": format!("id={i}")}),
+            );
+            assert_eq!(patched.status(), 200);
+            position_of(&patched)
+        },
+        |i| format!("query=id%3D{i}&"),
+    );
     // A host's pass-through origin changed again and again.
     let receiver = ScanningPurgeReceiver::start("/about", "www.example.com");
     let origin = Server::with_table(TABLE, &["--purge-url", &receiver.url(), "--test-apply-delay", "20ms"]);
     *receiver.origin.lock().unwrap() = Some(origin.scan_addr().to_string());
-    for i in 0..CHANGES {
-        let put = origin.send_json(
-            Method::PUT,
-            "/admin/v1/hosts/www.example.com",
-            &json!({"unmatched": format!("https://old{i}.example.com")}),
-        );
-        assert!(put.status().is_success(), "{}", put.status());
-        let seen = receiver.wait_for(i + 1);
-        assert!(
-            seen[i].contains(&format!("https://old{i}.example.com/about")),
-            "host change {i}: the purge came while the origin still answered {}",
-            seen[i]
-        );
-    }
+    check_purges_follow_changes(
+        &receiver,
+        CHANGES,
+        |i| {
+            let put = origin.send_json(
+                Method::PUT,
+                "/admin/v1/hosts/www.example.com",
+                &json!({"unmatched": format!("https://old{i}.example.com")}),
+            );
+            assert!(put.status().is_success(), "{}", put.status());
+            position_of(&put)
+        },
+        |i| format!("https://old{i}.example.com/about"),
+    );
 }
 
 #[test]
