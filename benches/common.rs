@@ -1,7 +1,7 @@
 //! Tables shared by the benches (included with `#[path]`).
 #![allow(dead_code)]
 
-use qrlaunch::table::{Table, TableBuilder};
+use qrlaunch::model::table::{Table, TableBuilder};
 use qrlaunch::workload::{self, Spec};
 
 /// Builds the workload table for `spec`.

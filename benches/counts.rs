@@ -13,10 +13,10 @@
 #[path = "common.rs"]
 mod common;
 
-use qrlaunch::http::{ScanOptions, ScanService, ScanState};
-use qrlaunch::metrics::Metrics;
-use qrlaunch::stats::{self, ScanCounts};
-use qrlaunch::store::{sqlite::SqliteStore, Store};
+use qrlaunch::edge::http::{ScanOptions, ScanService, ScanState};
+use qrlaunch::replication::metrics::Metrics;
+use qrlaunch::replication::stats::{self, ScanCounts};
+use qrlaunch::replication::store::{sqlite::SqliteStore, Store};
 use qrlaunch::workload;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -114,7 +114,10 @@ fn main() {
     }
     let total = runtime
         .block_on(store.counts(
-            qrlaunch::store::CountSelection::Key(qrlaunch::domain::EntryKind::Code, names[0].clone()),
+            qrlaunch::replication::store::CountSelection::Key(
+                qrlaunch::model::domain::EntryKind::Code,
+                names[0].clone(),
+            ),
             i32::MIN,
             i32::MAX,
         ))

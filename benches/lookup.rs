@@ -8,9 +8,9 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use qrlaunch::http::{ScanOptions, ScanService, ScanState};
-use qrlaunch::metrics::Metrics;
-use qrlaunch::url_key;
+use qrlaunch::edge::http::{ScanOptions, ScanService, ScanState};
+use qrlaunch::model::url_key;
+use qrlaunch::replication::metrics::Metrics;
 use qrlaunch::workload::{self, Mix, RequestKind, Spec};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -164,7 +164,7 @@ fn handler(c: &mut Criterion) {
 /// The User-Agent classifier, on every example of its table in turn and
 /// on the longest (a WeChat UA). Target: well under a microsecond.
 fn client_class(c: &mut Criterion) {
-    use qrlaunch::client_class::{classify, EXAMPLES};
+    use qrlaunch::model::client_class::{classify, EXAMPLES};
     let mut group = c.benchmark_group("client_class");
     group.measurement_time(Duration::from_secs(3));
     let mut i = 0;
@@ -194,8 +194,8 @@ fn answer_per_class(c: &mut Criterion) {
         .collect();
     // All of a core for drawing: the bench measures what drawing costs.
     let mut options = ScanOptions::default();
-    options.qr_codes = Arc::new(qrlaunch::http::qr_cache::QrCache::new(
-        qrlaunch::http::qr_cache::CAPACITY_BYTES,
+    options.qr_codes = Arc::new(qrlaunch::edge::http::qr_cache::QrCache::new(
+        qrlaunch::edge::http::qr_cache::CAPACITY_BYTES,
         100,
     ));
     let state = Arc::new(ScanState::serving(common::table(spec), Metrics::prometheus(), options));
@@ -256,7 +256,9 @@ fn qr_draw(c: &mut Criterion) {
     ];
     for (name, url) in lengths {
         group.bench_function(name, |b| {
-            b.iter(|| black_box(qrlaunch::qr::svg(black_box(&url), qrlaunch::qr::QrStyle::default()).is_ok()))
+            b.iter(|| {
+                black_box(qrlaunch::model::qr::svg(black_box(&url), qrlaunch::model::qr::QrStyle::default()).is_ok())
+            })
         });
     }
     group.finish();

@@ -12,7 +12,7 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use qrlaunch::table::LiveTable;
+use qrlaunch::model::table::LiveTable;
 use qrlaunch::workload::{self, Spec};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,8 +1,8 @@
 //! The `qrlaunch` binary: flags, logging, runtime. Everything else is in the library.
 
 use clap::Parser;
-use qrlaunch::app::{self, TableSource};
-use qrlaunch::config::{AdminArgs, Cli, Command, ServeArgs};
+use qrlaunch::edge::app::{self, TableSource};
+use qrlaunch::edge::config::{AdminArgs, Cli, Command, ServeArgs};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -10,14 +10,14 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Check { file }) => check(file),
         Some(Command::Import { file, mode, out, admin }) => {
-            operate(&admin, |c| qrlaunch::cli::import(c, &file, mode, out.as_deref()))
+            operate(&admin, |c| qrlaunch::edge::cli::import(c, &file, mode, out.as_deref()))
         }
-        Some(Command::Export { file, admin }) => operate(&admin, |c| qrlaunch::cli::export(c, file.as_deref())),
-        Some(Command::Code { action, admin }) => operate(&admin, |c| qrlaunch::cli::code(c, action)),
-        Some(Command::Rule { action, admin }) => operate(&admin, |c| qrlaunch::cli::rule(c, action)),
-        Some(Command::Host { action, admin }) => operate(&admin, |c| qrlaunch::cli::host(c, action)),
-        Some(Command::Qr { args, admin }) => operate(&admin, |c| qrlaunch::cli::all_qr(c, &args)),
-        Some(Command::Stats { args, admin }) => operate(&admin, |c| qrlaunch::cli::stats(c, &args)),
+        Some(Command::Export { file, admin }) => operate(&admin, |c| qrlaunch::edge::cli::export(c, file.as_deref())),
+        Some(Command::Code { action, admin }) => operate(&admin, |c| qrlaunch::edge::cli::code(c, action)),
+        Some(Command::Rule { action, admin }) => operate(&admin, |c| qrlaunch::edge::cli::rule(c, action)),
+        Some(Command::Host { action, admin }) => operate(&admin, |c| qrlaunch::edge::cli::host(c, action)),
+        Some(Command::Qr { args, admin }) => operate(&admin, |c| qrlaunch::edge::cli::all_qr(c, &args)),
+        Some(Command::Stats { args, admin }) => operate(&admin, |c| qrlaunch::edge::cli::stats(c, &args)),
         Some(Command::Serve(args)) => serve(*args),
         None => serve(cli.serve),
     }
@@ -80,9 +80,9 @@ fn serve(args: ServeArgs) -> ExitCode {
 /// Runs a CLI command against the admin API.
 fn operate(
     admin: &AdminArgs,
-    command: impl FnOnce(&qrlaunch::cli::AdminClient) -> Result<(), qrlaunch::cli::CliError>,
+    command: impl FnOnce(&qrlaunch::edge::cli::AdminClient) -> Result<(), qrlaunch::edge::cli::CliError>,
 ) -> ExitCode {
-    match qrlaunch::cli::connect(admin).and_then(|client| command(&client)) {
+    match qrlaunch::edge::cli::connect(admin).and_then(|client| command(&client)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("qrlaunch: {error}");

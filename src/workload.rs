@@ -11,7 +11,7 @@
 //! * Requests: known codes, URLs some rule matches, and unknown codes
 //!   (9 characters, so never in the table), in a given mix.
 
-use crate::domain::Line;
+use crate::model::domain::Line;
 
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,8 +216,8 @@ impl SplitMix64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::TableBuilder;
-    use crate::url_key;
+    use crate::model::table::TableBuilder;
+    use crate::model::url_key;
 
     #[test]
     fn generated_tables_are_valid_and_every_request_resolves_as_intended() {

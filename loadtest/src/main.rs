@@ -23,7 +23,7 @@ mod timer;
 
 use clap::{Args, Parser, Subcommand};
 use client::{Pace, Prepared};
-use qrlaunch::scheme_url;
+use qrlaunch::model::scheme_url;
 use qrlaunch::workload::{self, Mix, RequestKind, Spec};
 use report::{Report, Tally};
 use std::io::{BufRead, BufWriter, Write};
@@ -339,7 +339,7 @@ fn write_lines(out: &PathBuf, lines: impl Iterator<Item = String>) -> Result<(),
 /// `Location` qrlaunch sends (rendered by the same code).
 fn gen_nginx_map(spec: Spec, out: &PathBuf) -> Result<(), String> {
     let spec = Spec { rules: 0, ..spec };
-    let mut builder = qrlaunch::table::TableBuilder::with_capacity(spec.codes);
+    let mut builder = qrlaunch::model::table::TableBuilder::with_capacity(spec.codes);
     for line in workload::table_lines(spec) {
         builder.insert(&line.validate().map_err(|e| e.to_string())?);
     }

@@ -3,7 +3,7 @@
 //! is down, a brief 404 cache, and the VCL's classes equal the classifier's.
 
 use crate::support::*;
-use qrlaunch::client_class::{classify, EXAMPLES};
+use qrlaunch::model::client_class::{classify, EXAMPLES};
 use reqwest::Method;
 use std::time::{Duration, Instant};
 

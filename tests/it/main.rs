@@ -10,6 +10,7 @@ mod edge;
 mod faults;
 mod fleet;
 mod hostile;
+mod layers;
 mod loadtest;
 mod merchants;
 mod phones;

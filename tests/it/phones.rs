@@ -4,7 +4,7 @@
 
 use crate::scan::TABLE;
 use crate::support::*;
-use qrlaunch::client_class::{ClientClass, EXAMPLES};
+use qrlaunch::model::client_class::{ClientClass, EXAMPLES};
 use reqwest::header::{HeaderMap, ACCEPT_LANGUAGE, USER_AGENT};
 
 /// A User-Agent of each class, from the classifier's own table.

@@ -1,0 +1,200 @@
+//! The admin API: its own listener (default `127.0.0.1:8081`), never on the
+//! scan port; ordinary CRUD on axum, with the OpenAPI document generated
+//! from the handlers (utoipa) and served at `/admin/v1/openapi.json`.
+//!
+//! * [`auth`]: the bearer token and the middleware that checks it;
+//! * [`codes`], [`rules`], [`hosts`]: the routes of each kind of entry,
+//!   over the shared logic in [`entries`];
+//! * [`transfer`]: NDJSON import (spooled, then all or nothing) and export;
+//! * [`qr`]: QR images of codes; [`stats`]: scan counts;
+//! * [`body`]: reading bodies with size caps and deadlines, JSON errors that
+//!   name the field; [`error`]: every error answer;
+//! * [`warnings`]: what a write should tell the operator.
+//!
+//! All writes go through [`crate::replication::writer::Writer`]: a `2xx` means committed
+//! and applied to this node's table.
+
+pub mod auth;
+pub mod body;
+pub mod codes;
+pub mod entries;
+pub mod error;
+pub mod hosts;
+pub mod qr;
+pub mod rules;
+pub mod stats;
+pub mod transfer;
+pub mod warnings;
+
+use crate::replication::metrics::Metrics;
+use crate::replication::writer::Writer;
+use auth::AdminToken;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use error::ApiError;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Settings of the admin API.
+#[derive(Debug, Clone)]
+pub struct AdminOptions {
+    /// How long a client may take to send a body (and, for an import, the
+    /// longest pause between two parts of it); also how long an export may
+    /// wait for a client that stopped reading.
+    pub body_timeout: Duration,
+    /// Where imports are spooled before they are written.
+    pub spool_dir: PathBuf,
+    /// Where launch codes answer (`--public-url`), for warnings.
+    pub code_hosts: crate::model::decide::CodeHosts,
+    /// The `--public-url`s: the first is what QR images encode.
+    pub public_urls: Vec<String>,
+    /// This node's scan listener (`http://127.0.0.1:8080`), what QR images
+    /// encode without a `--public-url`.
+    pub scan_base: String,
+}
+
+/// What every admin handler shares; cheap to clone.
+#[derive(Clone)]
+pub struct AdminState(Arc<AdminInner>);
+
+pub struct AdminInner {
+    pub writer: Writer,
+    pub token: AdminToken,
+    pub metrics: Arc<Metrics>,
+    pub options: AdminOptions,
+    /// At most this many exports at once: each holds a database connection.
+    pub exports: Arc<tokio::sync::Semaphore>,
+    /// This node's pending scan counts (`None` with `--no-stats`).
+    pub counts: Option<Arc<crate::replication::stats::ScanCounts>>,
+    /// Failed authentications per client address.
+    pub auth_throttle: auth::Throttle,
+}
+
+impl std::ops::Deref for AdminState {
+    type Target = AdminInner;
+
+    fn deref(&self) -> &AdminInner {
+        &self.0
+    }
+}
+
+impl AdminState {
+    pub fn new(
+        writer: Writer,
+        token: AdminToken,
+        metrics: Arc<Metrics>,
+        options: AdminOptions,
+        counts: Option<Arc<crate::replication::stats::ScanCounts>>,
+    ) -> AdminState {
+        AdminState(Arc::new(AdminInner {
+            writer,
+            token,
+            metrics,
+            options,
+            exports: Arc::new(tokio::sync::Semaphore::new(2)),
+            counts,
+            auth_throttle: auth::Throttle::default(),
+        }))
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "qrlaunch admin API",
+        description = "Codes, rules, host settings and verification files of a qrlaunch node. Every request needs `Authorization: Bearer TOKEN`. A 2xx write is committed and applied to this node's table."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "codes", description = "Launch codes"),
+        (name = "rules", description = "Legacy URL rules"),
+        (name = "hosts", description = "Taken-over hosts: unmatched URLs and verification files"),
+        (name = "transfer", description = "NDJSON import and export"),
+        (name = "stats", description = "Scan counts by day and client class"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The routes and the OpenAPI document generated from them.
+fn routes() -> (Router<AdminState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(codes::list, codes::create, codes::patch_tagged))
+        .routes(routes!(codes::get, codes::put, codes::patch, codes::delete))
+        .routes(routes!(
+            rules::get,
+            rules::create,
+            rules::put,
+            rules::patch,
+            rules::delete
+        ))
+        .routes(routes!(hosts::list))
+        .routes(routes!(hosts::get, hosts::put, hosts::delete))
+        .routes(routes!(hosts::get_files, hosts::put_file, hosts::delete_file))
+        .routes(routes!(transfer::import))
+        .routes(routes!(transfer::export))
+        .routes(routes!(qr::code))
+        .routes(routes!(stats::code))
+        .routes(routes!(stats::rule))
+        .routes(routes!(stats::host))
+        .routes(routes!(stats::tag))
+        .split_for_parts()
+}
+
+/// The OpenAPI 3.1 document of this API, as served.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().1
+}
+
+/// The admin API as a router, ready to serve.
+pub fn router(state: AdminState) -> Router {
+    let (routes, api) = routes();
+    let document: Arc<str> = api.to_pretty_json().unwrap_or_default().into();
+    routes
+        .route(
+            "/admin/v1/openapi.json",
+            axum::routing::get(move || {
+                let document = document.clone();
+                async move {
+                    let mut response = document.to_string().into_response();
+                    response
+                        .headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    response
+                }
+            }),
+        )
+        .fallback(no_route)
+        .method_not_allowed_fallback(not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .with_state(state)
+}
+
+async fn no_route() -> Response {
+    ApiError::not_found("no such admin route; see /admin/v1/openapi.json").into_response()
+}
+
+async fn not_allowed() -> Response {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not answer this method; see /admin/v1/openapi.json",
+    )
+    .into_response()
+}

@@ -1,0 +1,184 @@
+//! Scan counts: `GET …/stats` of a code, a rule, a host (its 404s) or a
+//! tag (a campaign), by UTC day and client class. This node's pending
+//! counts are flushed first, so what was just scanned here shows at once.
+
+use super::error::ApiError;
+use super::AdminState;
+use crate::edge::api::{DayCounts, EntryTotal, ErrorBody, StatsAnswer};
+use crate::model::domain::{EntryKind, FieldError, HostName, RulePrefix};
+use crate::model::percent;
+use crate::replication::stats::{date_string, parse_date, today};
+use crate::replication::store::CountSelection;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use std::collections::BTreeMap;
+
+/// Longest range of one request, in days.
+const MAX_DAYS: i32 = 400;
+
+/// `from` and `to` (inclusive, UTC dates); the last 30 days by default.
+fn range(query: &str) -> Result<(i32, i32), ApiError> {
+    let date = |name: &str| -> Result<Option<i32>, ApiError> {
+        match percent::get(query, name) {
+            None => Ok(None),
+            Some(Ok(text)) => parse_date(&text)
+                .map(Some)
+                .ok_or_else(|| ApiError::bad_request(format!("`{name}` must be a date like 2026-11-24"))),
+            Some(Err(e)) => Err(ApiError::bad_request(format!("`{name}` {}", e.describe()))),
+        }
+    };
+    let to = date("to")?.unwrap_or_else(today);
+    let from = date("from")?.unwrap_or(to - 29);
+    if from > to {
+        return Err(ApiError::bad_request("`from` is after `to`"));
+    }
+    if to - from >= MAX_DAYS {
+        return Err(ApiError::bad_request(format!("at most {MAX_DAYS} days at once")));
+    }
+    Ok((from, to))
+}
+
+async fn answer(
+    state: &AdminState,
+    selection: CountSelection,
+    kind: EntryKind,
+    query: &str,
+) -> Result<Response, ApiError> {
+    let (from, to) = range(query)?;
+    if let Some(counts) = &state.counts {
+        if let Err(error) = crate::replication::stats::flush(counts, state.writer.replica(), state.writer.store()).await
+        {
+            tracing::warn!(%error, "pending scan counts could not be flushed before a stats request");
+        }
+    }
+    let (key, tag) = match &selection {
+        CountSelection::Key(_, key) => (Some(key.clone()), None),
+        CountSelection::Tag(_, tag) => (None, Some(tag.to_string())),
+    };
+    let rows = state.writer.store().counts(selection, from, to).await?;
+    let mut days: BTreeMap<i32, DayCounts> = BTreeMap::new();
+    let mut entries: BTreeMap<String, u64> = BTreeMap::new();
+    let mut total = DayCounts::default();
+    for row in rows {
+        let n = row.count.max(0) as u64;
+        days.entry(row.day).or_default().add(&row.class, n);
+        total.add(&row.class, n);
+        *entries.entry(row.key).or_default() += n;
+    }
+    let days = days
+        .into_iter()
+        .map(|(day, mut counts)| {
+            counts.day = Some(date_string(day));
+            counts
+        })
+        .collect();
+    let mut entries: Vec<EntryTotal> = if tag.is_some() {
+        entries
+            .into_iter()
+            .map(|(key, total)| EntryTotal { key, total })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    entries.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.key.cmp(&b.key)));
+    Ok(Json(StatsAnswer {
+        kind: kind.as_str().into(),
+        key,
+        tag,
+        from: date_string(from),
+        to: date_string(to),
+        days,
+        total,
+        entries,
+    })
+    .into_response())
+}
+
+/// Scans of one code, by UTC day and client class.
+#[utoipa::path(get, path = "/admin/v1/codes/{code}/stats", tag = "stats",
+    params(("code" = String, Path), ("from" = Option<String>, Query, description = "first day, 2026-11-01 (default: 29 days before `to`)"),
+           ("to" = Option<String>, Query, description = "last day (default: today, UTC)")),
+    responses((status = 200, body = StatsAnswer), (status = 400, body = ErrorBody)))]
+pub async fn code(
+    State(state): State<AdminState>,
+    code: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let key = super::codes::key(code)?;
+    answer(
+        &state,
+        CountSelection::Key(EntryKind::Code, key.as_str().to_string()),
+        EntryKind::Code,
+        query.as_deref().unwrap_or(""),
+    )
+    .await
+}
+
+/// Scans of one rule (`?prefix=`), by UTC day and client class.
+#[utoipa::path(get, path = "/admin/v1/rules/stats", tag = "stats",
+    params(("prefix" = String, Query), ("from" = Option<String>, Query), ("to" = Option<String>, Query)),
+    responses((status = 200, body = StatsAnswer), (status = 422, body = ErrorBody)))]
+pub async fn rule(State(state): State<AdminState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let query = query.unwrap_or_default();
+    let prefix = match percent::get(&query, "prefix") {
+        Some(Ok(prefix)) => prefix
+            .parse::<RulePrefix>()
+            .map_err(|e: FieldError| ApiError::invalid(e.field, e.message))?,
+        _ => return Err(ApiError::invalid("prefix", "`?prefix=URL` names the rule")),
+    };
+    answer(
+        &state,
+        CountSelection::Key(EntryKind::Rule, prefix.key().to_string()),
+        EntryKind::Rule,
+        &query,
+    )
+    .await
+}
+
+/// 404s answered on one host, by UTC day: lost posters show up here.
+#[utoipa::path(get, path = "/admin/v1/hosts/{host}/stats", tag = "stats",
+    params(("host" = String, Path, description = "a host, or `(other hosts)` for hosts without rules"),
+           ("from" = Option<String>, Query), ("to" = Option<String>, Query)),
+    responses((status = 200, body = StatsAnswer), (status = 422, body = ErrorBody)))]
+pub async fn host(
+    State(state): State<AdminState>,
+    host: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let Path(host) = host.map_err(|e| ApiError::invalid("host", e.to_string()))?;
+    let key = if host == crate::replication::stats::OTHER_HOSTS {
+        host
+    } else {
+        host.parse::<HostName>()
+            .map_err(|e: FieldError| ApiError::invalid(e.field, e.message))?
+            .to_string()
+    };
+    answer(
+        &state,
+        CountSelection::Key(EntryKind::Host, key),
+        EntryKind::Host,
+        query.as_deref().unwrap_or(""),
+    )
+    .await
+}
+
+/// Scans of every code (or rule) with a tag: a campaign, by day and class,
+/// with each entry's total.
+#[utoipa::path(get, path = "/admin/v1/stats", tag = "stats",
+    params(("tag" = String, Query), ("kind" = Option<String>, Query, description = "`code` (default) or `rule`"),
+           ("from" = Option<String>, Query), ("to" = Option<String>, Query)),
+    responses((status = 200, body = StatsAnswer), (status = 422, body = ErrorBody)))]
+pub async fn tag(State(state): State<AdminState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let query = query.unwrap_or_default();
+    let tag =
+        super::entries::tag_param(&query)?.ok_or_else(|| ApiError::invalid("tag", "`?tag=` names the campaign"))?;
+    let kind = match percent::get(&query, "kind") {
+        None => EntryKind::Code,
+        Some(Ok(k)) if k == "code" => EntryKind::Code,
+        Some(Ok(k)) if k == "rule" => EntryKind::Rule,
+        Some(_) => return Err(ApiError::bad_request("`kind` must be `code` or `rule`")),
+    };
+    answer(&state, CountSelection::Tag(kind, tag), kind, &query).await
+}

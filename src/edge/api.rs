@@ -1,0 +1,204 @@
+//! The admin API's request and response bodies, shared by the server
+//! ([`crate::edge::admin`]), the CLI ([`crate::edge::cli`]) and the tests, so the three
+//! cannot drift apart. Entries travel as [`Line`], the table file's JSON.
+
+use crate::model::domain::{Line, Stored};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// An entry as the admin API shows it: its line plus bookkeeping times.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct StoredEntry {
+    #[serde(flatten)]
+    pub line: Line,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+    /// Things the operator should know about this write (a code that
+    /// shadows a rule's URLs, and the like). Absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+}
+
+impl StoredEntry {
+    pub fn new(stored: &Stored<crate::model::domain::Entry>) -> StoredEntry {
+        StoredEntry {
+            line: Line::from(&stored.entry),
+            created_at: from_ms(stored.created_at),
+            updated_at: from_ms(stored.updated_at),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// A UNIX-millisecond time as a date-time.
+pub fn from_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Something a write did that the operator may not have meant.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct Warning {
+    /// What kind: `code_shadows_rule`.
+    pub kind: String,
+    pub message: String,
+    /// The code involved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The rule prefix involved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+/// One page of a listing, in key order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct Page {
+    pub items: Vec<StoredEntry>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// Every error answer of the admin API.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct ErrorBody {
+    /// `invalid`, `not_found`, `conflict`, `unauthorized`, `bad_request`,
+    /// `too_large`, `timeout`, `unavailable`, `internal`, …
+    pub error: String,
+    /// The field at fault, for `invalid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+    /// A rejected import's first bad lines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<LineErrorBody>,
+}
+
+/// One bad line of a rejected import.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct LineErrorBody {
+    pub line: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// A committed import.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct ImportAnswer {
+    /// `upsert` or `insert`.
+    pub mode: String,
+    /// Lines read, blank ones included.
+    pub lines: usize,
+    pub codes: u64,
+    pub rules: u64,
+    #[serde(default)]
+    pub hosts: u64,
+    #[serde(default)]
+    pub files: u64,
+    /// The codes generated for lines without `code`, by line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generated: Vec<GeneratedCode>,
+    /// The change-log position of the import.
+    #[serde(default)]
+    pub position: i64,
+    /// What the operator should know (a code shadowing a rule, …), for the
+    /// first 10,000 codes and rules of the import, at most 100.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+}
+
+/// A code the server chose for one import line.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct GeneratedCode {
+    pub line: usize,
+    pub code: String,
+}
+
+/// The answer of a change to every entry with one tag.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct BulkAnswer {
+    /// Entries changed.
+    pub changed: usize,
+    pub position: i64,
+}
+
+/// Scans on one UTC day (or over a range), by client class.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct DayCounts {
+    /// `2026-11-24`; absent on totals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<String>,
+    pub ios: u64,
+    pub android: u64,
+    pub wechat: u64,
+    pub inapp: u64,
+    pub desktop: u64,
+    pub other: u64,
+    /// 404s (host statistics only).
+    pub not_found: u64,
+    pub total: u64,
+}
+
+impl DayCounts {
+    /// Adds `n` to the column named `class` and to the total.
+    pub fn add(&mut self, class: &str, n: u64) {
+        let column = match class {
+            "ios" => &mut self.ios,
+            "android" => &mut self.android,
+            "wechat" => &mut self.wechat,
+            "inapp" => &mut self.inapp,
+            "desktop" => &mut self.desktop,
+            "other" => &mut self.other,
+            _ => &mut self.not_found,
+        };
+        *column += n;
+        self.total += n;
+    }
+}
+
+/// One entry's total in a campaign's statistics.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct EntryTotal {
+    /// The code, or the rule's normalized prefix.
+    pub key: String,
+    pub total: u64,
+}
+
+/// Scan counts of an entry, a host or a tag over a range of days.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct StatsAnswer {
+    /// `code`, `rule` or `host`.
+    pub kind: String,
+    /// The code, the rule's normalized prefix, or the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The tag, for a campaign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    pub from: String,
+    pub to: String,
+    /// Days with scans, in order.
+    pub days: Vec<DayCounts>,
+    pub total: DayCounts,
+    /// For a tag: each entry's total, most scanned first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<EntryTotal>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_entry_round_trips_with_its_times() {
+        let json = r#"{"code":"a","appid":"wx1234567890abcdef","path":"p","query":"","env_version":"release","created_at":"2026-11-24T03:54:05.687Z","updated_at":"2026-11-24T03:54:05Z"}"#;
+        let parsed: StoredEntry = serde_json::from_str(json).unwrap();
+        assert_eq!(parsed.line.code.as_deref(), Some("a"));
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), json);
+    }
+}

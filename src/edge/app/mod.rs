@@ -1,0 +1,481 @@
+//! Start-up and shutdown: wires flags, store, follower, metrics and the two
+//! servers together. No request handling here.
+//!
+//! Order: lock the data directory (one process per directory), bind the
+//! scan and admin listeners and print their addresses (so `/healthz`
+//! answers at once and `/readyz` says 503), open the store, seed it if it
+//! was never initialised, start the follower, which builds the table from
+//! a store snapshot and then follows the change log (ready once built).
+//! SIGHUP makes the follower rebuild from a fresh snapshot; SIGTERM/SIGINT
+//! cancel the [`CancellationToken`] every part was given, and the servers
+//! drain.
+//!
+//! * [`datadir`]: the data directory's lock;
+//! * [`seed`]: the first start's table;
+//! * [`signals`]: SIGTERM, SIGINT, SIGHUP.
+
+pub mod datadir;
+pub mod seed;
+pub mod signals;
+
+use crate::edge::admin::auth::{AdminToken, TokenError, TokenSource};
+use crate::edge::admin::{AdminOptions, AdminState};
+use crate::edge::config::{ServeArgs, StoreUrl};
+use crate::edge::http::{self, ConnectionOptions, MetricsService, ScanOptions, ScanService, ScanState};
+use crate::model::decide::CodeHosts;
+use crate::model::percent;
+use crate::model::table::Snapshot;
+use crate::replication::metrics::{Listener, Metrics};
+use crate::replication::stats::ScanCounts;
+use crate::replication::store::sqlite::SqliteStore;
+use crate::replication::store::{Store, StoreError};
+use crate::replication::sync::{Follower, FollowerOptions, Replica};
+use crate::replication::writer::Writer;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use seed::TableSource;
+
+/// Why the service stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    DataDir(#[from] datadir::LockError),
+    #[error("store {store}: {error}")]
+    Store { store: String, error: StoreError },
+    #[error(transparent)]
+    Seed(#[from] seed::SeedError),
+    #[error("admin API: {0}")]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    PublicUrl(crate::model::decide::BadPublicUrl),
+    #[error("--client-header {0:?} is not a valid header name")]
+    ClientHeader(String),
+    /// A flag's value is wrong; the message says which flag, never a secret.
+    #[error("{0}")]
+    Flag(String),
+}
+
+/// The addresses a started service listens on, printed as one JSON line on
+/// standard output so scripts and tests need not read the logs.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Listening {
+    pub scan: String,
+    pub admin: String,
+    pub metrics: String,
+}
+
+/// Runs the service until `shutdown` is cancelled.
+pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), AppError> {
+    // Flags whose values are secrets are checked here, where the message
+    // can leave the value out (clap's would show it).
+    let purge_targets = if args.purge_urls.is_empty() {
+        None
+    } else {
+        Some(crate::replication::purge::PurgeTargets {
+            urls: args.purge_urls.iter().map(|u| u.expose().to_string()).collect(),
+            style: args.purge_style,
+            headers: args.purge_headers().map_err(AppError::Flag)?,
+        })
+    };
+    args.store_url().map_err(AppError::Flag)?;
+    let metrics = Arc::new(if args.no_metrics {
+        Metrics::disabled()
+    } else {
+        Metrics::prometheus()
+    });
+    let lock = datadir::lock(&args.data)?;
+    let listener = bind(args.listen).await?;
+    let admin_listener = bind(args.admin_listen).await?;
+    let metrics_listener = bind(args.metrics_listen).await?;
+    let scan_addr = local_addr(&listener, args.listen)?;
+    let admin_addr = local_addr(&admin_listener, args.admin_listen)?;
+    let metrics_addr = local_addr(&metrics_listener, args.metrics_listen)?;
+    let listening = Listening {
+        scan: format!("http://{scan_addr}"),
+        admin: format!("http://{admin_addr}"),
+        metrics: format!("http://{metrics_addr}"),
+    };
+    println!("{}", serde_json::to_string(&listening).unwrap_or_default());
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        metrics = !args.no_metrics,
+        data = %lock.path.parent().unwrap_or(&args.data).display(),
+        "listening on http://{scan_addr}"
+    );
+
+    let counts = (!args.no_stats).then(|| {
+        let hosts = code_hosts_for_counting(&args.public_urls);
+        Arc::new(ScanCounts::new(hosts))
+    });
+    let replica = match &counts {
+        Some(counts) => Replica::new(metrics.clone()).with_sink(counts.clone()),
+        None => Replica::new(metrics.clone()),
+    };
+    let replica = Arc::new(replica);
+    let mut options = ScanOptions::new(args.cache_max_age, args.trusted_nets());
+    options.set_lifetimes(crate::edge::http::cache::Lifetimes {
+        max_age: args.cache_max_age,
+        s_maxage: args.cache_s_maxage,
+        stale_while_revalidate: args.cache_stale_while_revalidate,
+        stale_if_error: args.cache_stale_if_error,
+        miss_max_age: args.cache_miss_max_age,
+    });
+    options.max_lag = args.max_lag;
+    options.qr_codes = Arc::new(crate::edge::http::qr_cache::QrCache::new(
+        crate::edge::http::qr_cache::CAPACITY_BYTES,
+        args.page_qr_cpu,
+    ));
+    options.assume_https = args.assume_https;
+    options.answers = args.answers();
+    let code_hosts = CodeHosts::parse(&args.public_urls).map_err(AppError::PublicUrl)?;
+    options.code_hosts = code_hosts.clone();
+    if let Some(name) = &args.client_header {
+        let header =
+            hyper::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| AppError::ClientHeader(name.clone()))?;
+        options.set_client_header(Some(header));
+    }
+    if options.code_hosts.is_anywhere() {
+        tracing::info!("launch codes answer on every host (no --public-url)");
+    } else {
+        tracing::info!(public_urls = ?args.public_urls, "launch codes answer only under the public URLs; other hosts answer rules");
+    }
+    let mut scan_state = ScanState::new(replica.clone(), metrics.clone(), options);
+    if let Some(counts) = &counts {
+        scan_state = scan_state.with_counts(counts.clone());
+    }
+    let scan_state = Arc::new(scan_state);
+    let open_files = http::server::raise_open_files_limit();
+    // Keep descriptors for the admin listener, the store and files.
+    let derived = usize::try_from(open_files.saturating_sub(512))
+        .unwrap_or(usize::MAX)
+        .clamp(64, 4096);
+    let connection_options = ConnectionOptions {
+        header_read_timeout: args.header_read_timeout,
+        shutdown_grace: args.shutdown_grace,
+        max_connections: args.max_connections.map_or(derived, |n| n as usize),
+        reserve: 32,
+        max_header_bytes: args.max_header_bytes as usize,
+        max_per_ip: (args.max_connections_per_ip > 0).then_some(args.max_connections_per_ip as usize),
+        per_ip_exempt: args.trusted_nets(),
+    };
+    tracing::info!(
+        max_connections = connection_options.max_connections,
+        max_connections_per_ip = ?connection_options.max_per_ip,
+        max_header_bytes = connection_options.max_header_bytes,
+        open_files,
+        "connection limits"
+    );
+    let upkeep = tokio::spawn(upkeep(metrics.clone(), shutdown.clone()));
+    let metrics_options = ConnectionOptions {
+        max_connections: 64,
+        reserve: 8,
+        max_per_ip: None,
+        ..connection_options.clone()
+    };
+    let metrics_service = MetricsService::new(metrics.clone());
+    let metrics_server = tokio::spawn(http::serve(
+        metrics_listener,
+        move |_peer, _mode| metrics_service.clone(),
+        metrics_options,
+        metrics.clone(),
+        Listener::Metrics,
+        shutdown.clone().cancelled_owned(),
+    ));
+    tracing::info!("metrics on http://{metrics_addr}/metrics");
+    let scan_server = tokio::spawn(http::serve(
+        listener,
+        move |peer, mode| ScanService::with_mode(scan_state.clone(), peer, mode),
+        connection_options.clone(),
+        metrics.clone(),
+        Listener::Scan,
+        shutdown.clone().cancelled_owned(),
+    ));
+
+    // A stop request ends the connection retries too: a node whose
+    // database is down must still stop promptly.
+    let opened = tokio::select! {
+        opened = open_store(&args) => Some(opened),
+        () = shutdown.cancelled() => None,
+    };
+    let store = match opened {
+        Some(Ok(store)) => store,
+        Some(Err(error)) => {
+            shutdown.cancel();
+            let _ = tokio::join!(scan_server, metrics_server);
+            return Err(error);
+        }
+        None => {
+            tracing::info!("stopped before the store was open");
+            let _ = tokio::join!(scan_server, metrics_server);
+            return Ok(());
+        }
+    };
+    let (token, token_source) = AdminToken::resolve(
+        args.admin_token.as_ref().map(crate::edge::config::Secret::expose),
+        args.admin_token_file.as_deref(),
+        admin_addr,
+        &args.data,
+    )?;
+    let writer = Writer::new(store.clone(), replica.clone(), metrics.clone());
+    let admin_state = AdminState::new(
+        writer,
+        token,
+        metrics.clone(),
+        AdminOptions {
+            body_timeout: args.admin_body_timeout,
+            spool_dir: args.data.clone(),
+            code_hosts: code_hosts.clone(),
+            public_urls: args.public_urls.clone(),
+            scan_base: format!("http://{}", public_addr(scan_addr)),
+        },
+        counts.clone(),
+    );
+    let router = crate::edge::admin::router(admin_state);
+    let admin_options = ConnectionOptions {
+        max_connections: 256,
+        reserve: 16,
+        max_per_ip: None,
+        ..connection_options
+    };
+    let admin_server = tokio::spawn(http::serve(
+        admin_listener,
+        move |peer, _mode| {
+            use tower::ServiceExt;
+            let router = router
+                .clone()
+                .map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(crate::edge::admin::auth::ClientAddr(peer));
+                    request
+                });
+            hyper_util::service::TowerToHyperService::new(router)
+        },
+        admin_options,
+        metrics.clone(),
+        Listener::Admin,
+        shutdown.clone().cancelled_owned(),
+    ));
+    match &token_source {
+        TokenSource::Generated(path) => {
+            tracing::info!("admin API on http://{admin_addr}; bearer token in {}", path.display())
+        }
+        TokenSource::Env => tracing::info!("admin API on http://{admin_addr}; token from QRLAUNCH_ADMIN_TOKEN"),
+        TokenSource::File(path) => tracing::info!("admin API on http://{admin_addr}; token from {}", path.display()),
+    }
+
+    let hangups = signals::Hangups::register();
+    if let Err(error) = seed::if_new(&store, args.table.clone()).await {
+        shutdown.cancel();
+        let _ = tokio::join!(scan_server, admin_server);
+        return Err(error.into());
+    }
+    let resync = Arc::new(tokio::sync::Notify::new());
+    let follower = Follower::new(
+        store.clone(),
+        replica.clone(),
+        FollowerOptions {
+            poll: args.sync_poll,
+            apply_delay: args.test_apply_delay,
+            ..FollowerOptions::default()
+        },
+    )
+    .with_resync(resync.clone())
+    .with_purger(purge_targets.map(|targets| {
+        tracing::info!(?targets, "changes purge the caches in front");
+        crate::replication::purge::Purger::start(targets, metrics.clone(), shutdown.clone())
+    }));
+    let follower = tokio::spawn(follower.run(shutdown.clone()));
+    tokio::spawn(resync_on_sighup(hangups, resync));
+    tokio::spawn(prune_log(store.clone(), args.change_log_keep, shutdown.clone()));
+    tokio::spawn(announce_ready(
+        replica.clone(),
+        scan_addr,
+        store.describe(),
+        shutdown.clone(),
+    ));
+
+    // Stopped only once the servers have drained, so that the scans still in
+    // flight at SIGTERM are counted too.
+    let flusher_stop = CancellationToken::new();
+    let flusher = counts.map(|counts| {
+        tokio::spawn(crate::replication::stats::run_flusher(
+            counts,
+            replica.clone(),
+            store.clone(),
+            args.stats_flush,
+            args.stats_keep_days,
+            flusher_stop.clone(),
+        ))
+    });
+
+    let scan_drained = scan_server.await.unwrap_or(false);
+    let admin_drained = admin_server.await.unwrap_or(false);
+    let _ = metrics_server.await;
+    let _ = follower.await;
+    if let Some(flusher) = flusher {
+        // Tables retired in the last moments drain their counts as they go.
+        crate::replication::background::retired(Duration::from_secs(2)).await;
+        flusher_stop.cancel();
+        let _ = flusher.await;
+    }
+    let _ = upkeep.await;
+    tracing::info!(clean = scan_drained && admin_drained, "stopped");
+    drop(lock);
+    Ok(())
+}
+
+/// The hosts of the public URLs, normalized, for counting their 404s.
+fn code_hosts_for_counting(public_urls: &[String]) -> Vec<String> {
+    public_urls
+        .iter()
+        .filter_map(|u| crate::model::url_key::normalize_absolute(u).ok())
+        .map(|key| crate::model::url_key::host_of_key(&key).to_string())
+        .collect()
+}
+
+async fn open_store(args: &ServeArgs) -> Result<Arc<dyn Store>, AppError> {
+    let url = args.store_url().map_err(AppError::Flag)?;
+    let described = match &url {
+        StoreUrl::Sqlite(dir) => format!("sqlite:{}", dir.display()),
+        StoreUrl::Postgres(url) => crate::replication::redact::url(url),
+    };
+    let store_error = |error| AppError::Store {
+        store: described.clone(),
+        error,
+    };
+    Ok(match url {
+        StoreUrl::Sqlite(dir) => Arc::new(SqliteStore::open(&dir).await.map_err(store_error)?),
+        StoreUrl::Postgres(url) => Arc::new(
+            crate::replication::store::postgres::PostgresStore::connect(&url)
+                .await
+                .map_err(store_error)?,
+        ),
+    })
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, AppError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { addr, source })
+}
+
+fn local_addr(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, AppError> {
+    listener
+        .local_addr()
+        .map_err(|source| AppError::Bind { addr: asked, source })
+}
+
+/// Drains histogram samples into buckets. Often, so that each drain is
+/// short: at 100,000 requests a second a 5 s interval meant draining half a
+/// million samples at once, a pause of milliseconds on the scan thread.
+///
+/// Also gives memory back after a crowd of connections has gone: each holds
+/// tens of KiB of buffers, which the allocator keeps after they close
+/// (measured: RSS stayed at 114 MiB after 4,096 connections with partial
+/// headers closed, from 20 MiB before). Once the count has fallen by
+/// [`TRIM_AFTER`] from its peak, free memory is returned to the kernel.
+async fn upkeep(metrics: Arc<Metrics>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut peak = 0i64;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                metrics.upkeep();
+                let open = metrics.open_connections();
+                peak = peak.max(open);
+                if peak - open >= TRIM_AFTER {
+                    peak = open;
+                    crate::replication::background::run("qrlaunch-trim", crate::replication::background::release_free_memory).await;
+                }
+            }
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Connections that must have closed before free memory is trimmed.
+const TRIM_AFTER: i64 = 256;
+
+/// Every SIGHUP asks the follower for a rebuild from a new snapshot.
+async fn resync_on_sighup(mut hangups: signals::Hangups, resync: Arc<tokio::sync::Notify>) {
+    while hangups.next().await {
+        tracing::info!("SIGHUP received: rebuilding the table from the store");
+        resync.notify_one();
+    }
+}
+
+/// Trims the change log once a minute.
+async fn prune_log(store: Arc<dyn Store>, keep: i64, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(error) = store.prune_log(keep.max(1)).await {
+                    tracing::warn!(%error, "trimming the change log failed");
+                }
+            }
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Logs "ready" and two commands to try once the first table is served.
+async fn announce_ready(replica: Arc<Replica>, addr: SocketAddr, store: String, shutdown: CancellationToken) {
+    while !replica.is_bootstrapped() {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+    let table = replica.load();
+    tracing::info!(
+        store,
+        codes = table.code_count(),
+        rules = table.rule_count(),
+        position = table.position(),
+        "table loaded; ready"
+    );
+    for hint in try_hints(&table, addr) {
+        tracing::info!("try: {hint}");
+    }
+}
+
+/// `addr`, with an unspecified IP replaced by loopback (for printed URLs).
+fn public_addr(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        ip if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port()),
+        _ => addr,
+    }
+}
+
+/// Two commands a person can paste to see the service answer: a launch
+/// code and a legacy URL, both live right now.
+fn try_hints(table: &Snapshot, addr: SocketAddr) -> Vec<String> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port()),
+        _ => addr,
+    };
+    let mut hints = Vec::new();
+    let live = crate::model::domain::Availability::Live;
+    if let Some((code, _)) = table.base().codes().find(|(_, hit)| hit.availability(now) == live) {
+        hints.push(format!("curl -si http://{host}/{}", percent::encoded(code)));
+    }
+    let rule = table.base().rules().find(|hit| hit.availability(now) == live);
+    if let Some(prefix) = rule.and_then(|hit| hit.prefix) {
+        hints.push(format!(
+            "curl -s 'http://{host}/v1/resolve?url={}'",
+            percent::encoded(prefix)
+        ));
+    }
+    hints
+}

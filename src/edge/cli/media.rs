@@ -1,0 +1,198 @@
+//! `qrlaunch code qr`, `qrlaunch qr --all` and `qrlaunch stats`.
+
+use super::client::{AdminClient, CliError};
+use super::output;
+use crate::edge::api::{DayCounts, Page, StatsAnswer};
+use crate::edge::config::{QrAllArgs, QrArgs, QrFormat, StatsArgs};
+use crate::model::percent::encoded;
+use reqwest::Method;
+use std::path::Path;
+
+/// The format for `path`: the flag, else its extension, else SVG.
+fn format_for(style: &QrArgs, path: &Path) -> QrFormat {
+    style.format.unwrap_or_else(|| {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("png") => QrFormat::Png,
+            _ => QrFormat::Svg,
+        }
+    })
+}
+
+fn qr_path(code: &str, format: QrFormat, style: &QrArgs) -> String {
+    format!(
+        "/admin/v1/codes/{}/qr?format={}&size={}&margin={}&ec={}",
+        encoded(code),
+        format.extension(),
+        style.size,
+        style.margin,
+        encoded(&style.ec)
+    )
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    std::fs::write(path, bytes).map_err(|e| CliError::File {
+        path: path.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// Writes one code's QR image to `out`.
+pub fn code_qr(client: &AdminClient, code: &str, out: &Path, style: &QrArgs) -> Result<(), CliError> {
+    let format = format_for(style, out);
+    let response = client.send(client.request(Method::GET, &qr_path(code, format, style)))?;
+    let url = response
+        .headers()
+        .get(crate::edge::admin::qr::QR_URL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let bytes = response.bytes().map_err(|e| CliError::Answer(e.to_string()))?;
+    write_file(out, &bytes)?;
+    eprintln!("{}: {url}", out.display());
+    Ok(())
+}
+
+/// Writes a QR image for every code (with a tag) into a directory, named
+/// by code.
+pub fn all_qr(client: &AdminClient, args: &QrAllArgs) -> Result<(), CliError> {
+    std::fs::create_dir_all(&args.out).map_err(|e| CliError::File {
+        path: args.out.clone(),
+        reason: e.to_string(),
+    })?;
+    let format = args.style.format.unwrap_or(QrFormat::Png);
+    let mut after: Option<String> = None;
+    let mut written = 0usize;
+    loop {
+        let mut path = "/admin/v1/codes?limit=1000".to_string();
+        if let Some(tag) = &args.tag {
+            path.push_str(&format!("&tag={}", encoded(tag)));
+        }
+        if let Some(after) = &after {
+            path.push_str(&format!("&after={}", encoded(after)));
+        }
+        let page: Page = client.json(client.request(Method::GET, &path))?;
+        for item in &page.items {
+            let Some(code) = &item.line.code else { continue };
+            let bytes = client
+                .send(client.request(Method::GET, &qr_path(code, format, &args.style)))?
+                .bytes()
+                .map_err(|e| CliError::Answer(e.to_string()))?;
+            write_file(&args.out.join(format!("{code}.{}", format.extension())), &bytes)?;
+            written += 1;
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    if written == 0 {
+        return Err(CliError::Usage {
+            field: "tag".into(),
+            message: "no code matched: nothing was written".into(),
+        });
+    }
+    eprintln!("{written} QR images written to {}", args.out.display());
+    Ok(())
+}
+
+/// Prints scan counts as a table or CSV.
+pub fn stats(client: &AdminClient, args: &StatsArgs) -> Result<(), CliError> {
+    let mut path = match (&args.code, &args.rule, &args.tag, &args.host) {
+        (Some(code), ..) => format!("/admin/v1/codes/{}/stats?", encoded(code)),
+        (_, Some(rule), ..) => format!("/admin/v1/rules/stats?prefix={}&", encoded(rule)),
+        (_, _, Some(tag), _) => format!("/admin/v1/stats?tag={}&kind={}&", encoded(tag), args.kind),
+        (_, _, _, Some(host)) => format!("/admin/v1/hosts/{}/stats?", encoded(host)),
+        _ => {
+            return Err(CliError::Usage {
+                field: "code".into(),
+                message: "name a code, --rule, --tag or --host".into(),
+            })
+        }
+    };
+    if let Some(from) = &args.from {
+        path.push_str(&format!("from={}&", encoded(from)));
+    }
+    if let Some(to) = &args.to {
+        path.push_str(&format!("to={}&", encoded(to)));
+    }
+    let answer: StatsAnswer = client.json(client.request(Method::GET, path.trim_end_matches(['&', '?'])))?;
+    output::finish(print_stats(&answer, args.csv))
+}
+
+fn print_stats(answer: &StatsAnswer, csv: bool) -> Result<(), output::Closed> {
+    let host = answer.kind == "host";
+    let columns: &[&str] = if host {
+        &["day", "not_found"]
+    } else {
+        &["day", "ios", "android", "wechat", "inapp", "desktop", "other", "total"]
+    };
+    let cells = |label: &str, d: &DayCounts| -> Vec<String> {
+        let mut row = vec![label.to_string()];
+        if host {
+            row.push(d.not_found.to_string());
+        } else {
+            for n in [d.ios, d.android, d.wechat, d.inapp, d.desktop, d.other, d.total] {
+                row.push(n.to_string());
+            }
+        }
+        row
+    };
+    let mut rows: Vec<Vec<String>> = answer
+        .days
+        .iter()
+        .map(|d| cells(d.day.as_deref().unwrap_or(""), d))
+        .collect();
+    rows.push(cells("total", &answer.total));
+    if csv {
+        output::line(&columns.join(","))?;
+        for row in &rows {
+            output::line(&row.join(","))?;
+        }
+    } else {
+        let what = answer.key.as_deref().or(answer.tag.as_deref()).unwrap_or("");
+        output::line(&format!(
+            "{} {what}, {} to {} (UTC)",
+            answer.kind, answer.from, answer.to
+        ))?;
+        let widths: Vec<usize> = (0..columns.len())
+            .map(|i| {
+                rows.iter()
+                    .map(|r| r[i].len())
+                    .chain([columns[i].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let render = |row: &[&str]| {
+            row.iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(i, (cell, w))| {
+                    if i == 0 {
+                        format!("{cell:<w$}")
+                    } else {
+                        format!("{cell:>w$}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("  ")
+        };
+        output::line(&render(columns))?;
+        for row in &rows {
+            output::line(&render(&row.iter().map(String::as_str).collect::<Vec<_>>()))?;
+        }
+    }
+    if !answer.entries.is_empty() && !csv {
+        output::line("")?;
+        output::line("by entry:")?;
+        for entry in &answer.entries {
+            output::line(&format!("  {}  {}", entry.key, entry.total))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! The operator CLI: `qrlaunch import|export|code|rule|host|qr|stats …`, a thin
+//! client of the admin API on the same request and answer types as the
+//! server ([`crate::edge::api`]). Synchronous (reqwest's blocking client);
+//! entries print as one JSON object a line, errors as `qrlaunch: field: message`.
+
+mod client;
+mod entries;
+mod media;
+mod output;
+mod transfer;
+
+pub use client::{AdminClient, CliError};
+pub use entries::{code, host, rule};
+pub use media::{all_qr, stats};
+pub use transfer::{export, import};
+
+use crate::edge::config::AdminArgs;
+
+/// Connects with the token from the environment, the flag or the data dir.
+pub fn connect(admin: &AdminArgs) -> Result<AdminClient, CliError> {
+    let env_token = std::env::var("QRLAUNCH_ADMIN_TOKEN").ok();
+    AdminClient::new(
+        &admin.admin_url,
+        env_token.as_deref(),
+        admin.admin_token_file.as_deref(),
+        &admin.data,
+    )
+}

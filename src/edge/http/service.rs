@@ -1,0 +1,277 @@
+//! The hyper service: checks each request, routes it, times and counts it.
+
+use super::respond::{self, Body};
+use super::server::Mode;
+use super::state::ScanState;
+use super::{forwarded, resolve, scan};
+use crate::model::decide::Target;
+use crate::replication::metrics::Route;
+use hyper::body::Incoming;
+use hyper::header::HOST;
+use hyper::{Method, Request, Response, StatusCode};
+use std::convert::Infallible;
+use std::future::{ready, Ready};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Longest request target (path and query) answered; longer gets `414`.
+pub const MAX_TARGET_LEN: usize = 8 * 1024;
+
+/// One connection's service: the shared state and who is on the other end.
+#[derive(Clone, Debug)]
+pub struct ScanService {
+    state: Arc<ScanState>,
+    peer: IpAddr,
+    mode: Mode,
+}
+
+impl ScanService {
+    pub fn new(state: Arc<ScanState>, peer: IpAddr) -> ScanService {
+        ScanService::with_mode(state, peer, Mode::Normal)
+    }
+
+    /// A service for a connection served in `mode`: a reserve connection
+    /// (beyond the connection cap) answers health checks only.
+    pub fn with_mode(state: Arc<ScanState>, peer: IpAddr, mode: Mode) -> ScanService {
+        ScanService { state, peer, mode }
+    }
+
+    /// Answers one request. Generic over the body, which is never read, so
+    /// benches can drive it without a socket.
+    pub fn handle<B>(&self, req: &Request<B>) -> Response<Body> {
+        let metrics = &self.state.metrics;
+        let started = metrics.enabled().then(Instant::now);
+        let (route, response) = self.route(req);
+        if let Some(started) = started {
+            metrics.request(route, response.status().as_u16(), started.elapsed().as_secs_f64());
+        }
+        response
+    }
+
+    fn route<B>(&self, req: &Request<B>) -> (Route, Response<Body>) {
+        let uri = req.uri();
+        let path = uri.path();
+        let (route, json) = match path {
+            "/healthz" => (Route::Healthz, false),
+            "/readyz" => (Route::Readyz, false),
+            p if p.starts_with("/v1/") => (Route::Resolve, true),
+            _ => (Route::Scan, false),
+        };
+        let target = uri.path_and_query().map_or(path, |pq| pq.as_str());
+        if target.len() > MAX_TARGET_LEN {
+            let message = "The request target is longer than 8 KiB.";
+            return (
+                route,
+                respond::error(json, StatusCode::URI_TOO_LONG, "uri_too_long", message),
+            );
+        }
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return (route, respond::method_not_allowed(json));
+        }
+        let host = match request_host(req) {
+            Ok(host) => host,
+            Err(message) => {
+                return (
+                    route,
+                    respond::error(json, StatusCode::BAD_REQUEST, "bad_request", message),
+                )
+            }
+        };
+        if self.mode == Mode::Reserve && !matches!(route, Route::Healthz | Route::Readyz) {
+            return (route, respond::over_capacity(json));
+        }
+        let response = match route {
+            Route::Healthz => respond::text(StatusCode::OK, "ok\n", None),
+            Route::Readyz => self.readyz(),
+            _ if !self.state.replica.is_bootstrapped() => respond::not_ready(json),
+            Route::Resolve if path != "/v1/resolve" => {
+                respond::json_error(StatusCode::NOT_FOUND, "not_found", "No such API route.")
+            }
+            Route::Resolve => self.resolve(uri.query().unwrap_or("")),
+            Route::Scan | Route::Metrics => self.scan(req, host, target, path),
+        };
+        (route, response)
+    }
+
+    fn scan<B>(&self, req: &Request<B>, host: &str, target: &str, path: &str) -> Response<Body> {
+        let state = &*self.state;
+        let options = &state.options;
+        let scheme = forwarded::scheme(req.headers(), self.peer, &options.trusted_proxies, options.assume_https);
+        let request = scan::ScanRequest {
+            headers: req.headers(),
+            peer: self.peer,
+            target: Target {
+                scheme: scheme.name(),
+                host,
+                path,
+                path_and_query: target,
+            },
+            scheme,
+            now_unix: now_unix(),
+        };
+        let (response, shaped) = scan::answer(
+            &state.replica.load(),
+            options,
+            &state.metrics,
+            state.counts.as_deref(),
+            &request,
+        );
+        state.metrics.resolve(shaped.kind, shaped.outcome);
+        response
+    }
+
+    fn resolve(&self, query: &str) -> Response<Body> {
+        let state = &*self.state;
+        let (response, kind, outcome) = resolve::answer(
+            &state.replica.load(),
+            &state.options.code_hosts,
+            &state.options.cache_control,
+            query,
+            now_unix(),
+        );
+        state.metrics.resolve(kind, outcome);
+        response
+    }
+
+    /// `200 ready` once the table is built and not behind the store by more
+    /// than `--max-lag`; `503` otherwise. The body says where it stands.
+    fn readyz(&self) -> Response<Body> {
+        let status = self.state.replica.status();
+        let (code, word) = match (status.bootstrapped, self.state.is_ready()) {
+            (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "loading"),
+            (true, false) => (StatusCode::SERVICE_UNAVAILABLE, "lagging"),
+            (true, true) => (StatusCode::OK, "ready"),
+        };
+        let body = format!(
+            "{word}\nposition: {}\nstore_position: {}\nlag_ms: {}\n",
+            status.applied,
+            status.store_head,
+            status.lag().as_millis()
+        );
+        let mut response = respond::text(code, body, None);
+        if let Ok(value) = hyper::header::HeaderValue::try_from(status.applied.to_string()) {
+            response
+                .headers_mut()
+                .insert(crate::replication::sync::POSITION_HEADER, value);
+        }
+        response
+    }
+}
+
+/// The host a request is for (RFC 9112 §3.2): the authority of an
+/// absolute-form target wins over `Host`; otherwise exactly one `Host`
+/// header, holding a host name or address and an optional port.
+fn request_host<B>(req: &Request<B>) -> Result<&str, &'static str> {
+    let host = match req.uri().authority() {
+        Some(authority) => {
+            if authority.as_str().contains('@') {
+                return Err("The request target must not carry user information.");
+            }
+            authority.as_str()
+        }
+        None => {
+            let mut hosts = req.headers().get_all(HOST).iter();
+            let Some(first) = hosts.next() else {
+                return Err("The Host header is missing.");
+            };
+            if hosts.next().is_some() {
+                return Err("The request has more than one Host header.");
+            }
+            first.to_str().map_err(|_| "The Host header is not valid.")?
+        }
+    };
+    if valid_host(host) {
+        Ok(host)
+    } else {
+        Err("The Host header is not valid.")
+    }
+}
+
+/// `name[:port]` or `[v6]:port`, as a request may name a host.
+pub fn valid_host(host: &str) -> bool {
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((v6, after)) => {
+                let port = match after {
+                    "" => None,
+                    p => match p.strip_prefix(':') {
+                        Some(port) => Some(port),
+                        None => return false,
+                    },
+                };
+                (v6, port)
+            }
+            None => return false,
+        }
+    } else {
+        match host.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        }
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':'));
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    name_ok && port_ok
+}
+
+impl hyper::service::Service<Request<Incoming>> for ScanService {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<Body>, Infallible>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        ready(Ok(self.handle(&req)))
+    }
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_as_rfc_9112_has_them() {
+        let request = |target: &str, hosts: &[&str]| {
+            let mut builder = Request::builder().uri(target);
+            for host in hosts {
+                builder = builder.header(HOST, *host);
+            }
+            builder.body(()).unwrap()
+        };
+        let cases: &[(&str, &[&str], Result<&str, ()>)] = &[
+            ("/a", &["go.example.com"], Ok("go.example.com")),
+            ("/a", &["go.example.com:8080"], Ok("go.example.com:8080")),
+            ("/a", &["[::1]:8080"], Ok("[::1]:8080")),
+            ("/a", &["127.0.0.1"], Ok("127.0.0.1")),
+            ("/a", &[], Err(())),
+            ("/a", &["a.com", "b.com"], Err(())),
+            ("/a", &[""], Err(())),
+            ("/a", &["a b"], Err(())),
+            ("/a", &["a.com/x"], Err(())),
+            ("/a", &["a.com:80x"], Err(())),
+            ("/a", &["[::1"], Err(())),
+            (
+                "http://abs.example.com/a",
+                &["other.example.com"],
+                Ok("abs.example.com"),
+            ),
+            ("http://abs.example.com:81/a", &[], Ok("abs.example.com:81")),
+            ("http://u@abs.example.com/a", &["abs.example.com"], Err(())),
+        ];
+        for (target, hosts, want) in cases {
+            let req = request(target, hosts);
+            let got = request_host(&req).map_err(drop);
+            assert_eq!(got, *want, "{target} {hosts:?}");
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! What the outside world talks to, on top of [`crate::model`] and
+//! [`crate::replication`].
+//!
+//! * [`http`]: the scan path on plain hyper (`/{code}`, legacy URLs,
+//!   `/v1/resolve`, health), the metrics listener;
+//! * [`admin`]: the admin API on axum, with its OpenAPI document;
+//! * [`api`]: the request and answer types the admin API shares with the
+//!   CLI and the tests;
+//! * [`cli`]: the operator commands, clients of the admin API;
+//! * [`config`]: command-line flags and their environment variables;
+//! * [`app`]: start-up, seeding, signals, shutdown: the wiring.
+
+pub mod admin;
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod http;

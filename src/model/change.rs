@@ -1,0 +1,17 @@
+//! The change log's vocabulary: positions and what one logged change did.
+//! The table, the follower, the purges and the stores all speak it.
+
+use super::domain::{Entry, EntryKey};
+
+/// A place in the change log; `0` before the first write.
+pub type Position = i64;
+
+/// What one logged change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Put(Entry),
+    /// A tombstone.
+    Delete(EntryKey),
+    /// Too much changed to log entry by entry (a large import): reload.
+    Resync,
+}

@@ -1,0 +1,63 @@
+//! Per-host settings the scan path needs: where unmatched URLs go, and the
+//! verification files served on a host. A few entries: rebuilt whole on
+//! every change.
+
+use crate::model::domain::{HostSettings, Origin, Unmatched, VerificationFile};
+use std::collections::HashMap;
+
+/// What qrlaunch knows about one host.
+#[derive(Debug, Default, Clone)]
+pub struct HostEntry {
+    /// Where URLs no rule matches go; `None`: `404`.
+    pub unmatched: Option<Origin>,
+    files: HashMap<Box<str>, Box<str>>,
+}
+
+impl HostEntry {
+    /// The verification file at exactly `path`.
+    pub fn file(&self, path: &str) -> Option<&str> {
+        self.files.get(path).map(|body| &**body)
+    }
+}
+
+/// Every host with settings or files, by lower-case host name.
+#[derive(Debug, Default, Clone)]
+pub struct HostTable {
+    hosts: HashMap<Box<str>, HostEntry, ahash::RandomState>,
+}
+
+impl HostTable {
+    pub fn build<'a>(
+        settings: impl IntoIterator<Item = &'a HostSettings>,
+        files: impl IntoIterator<Item = &'a VerificationFile>,
+    ) -> HostTable {
+        let mut hosts: HashMap<Box<str>, HostEntry, ahash::RandomState> = HashMap::default();
+        for s in settings {
+            let entry = hosts.entry(s.host.as_str().into()).or_default();
+            entry.unmatched = match &s.unmatched {
+                Unmatched::NotFound => None,
+                Unmatched::PassThrough(origin) => Some(origin.clone()),
+            };
+        }
+        for f in files {
+            hosts
+                .entry(f.host.as_str().into())
+                .or_default()
+                .files
+                .insert(f.path.as_str().into(), f.body.as_str().into());
+        }
+        HostTable { hosts }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+
+    /// The entry of a normalized host (lower-case, no default port).
+    pub fn get(&self, host: &str) -> Option<&HostEntry> {
+        if self.hosts.is_empty() {
+            return None;
+        }
+        self.hosts.get(host)
+    }
+}

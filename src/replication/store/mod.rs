@@ -1,0 +1,320 @@
+//! The durable store: the source of truth for every entry, and the
+//! commit-ordered change log that every node's table follows.
+//!
+//! Two backends sit behind one async [`Store`] trait, each with the driver
+//! made for it: [`sqlite`] (rusqlite, the embedded default for one node)
+//! and [`postgres`] (sqlx, one database shared by a fleet). Neither
+//! library's types cross the trait: errors are [`StoreError`] values that
+//! say what the caller should answer (`409`, `503`, `500`, …).
+//!
+//! Every write is one transaction that first takes the next **position**
+//! from a single counter row (`UPDATE meta SET position = position + 1
+//! RETURNING position`) and records what it changed in `changes` under that
+//! position. Taking the counter row's lock serialises writers, so positions
+//! are handed out in commit order with no gaps: a reader that has seen
+//! position `n` has seen every position before it. (A `bigserial` would
+//! not do: a transaction holding 10 can commit after 11 is visible.) See
+//! ARCHITECTURE.md, "One road for every change".
+
+pub mod migrate;
+pub mod postgres;
+mod rows;
+pub mod sqlite;
+
+pub use crate::model::change::{Change, Position};
+use crate::model::domain::{Entry, EntryKey, EntryKind, FieldError, Line, Stored, Tag};
+use async_trait::async_trait;
+
+/// Writes that change more entries than this are logged as one
+/// [`Change::Resync`] instead of entry by entry: followers reload the whole
+/// table, which is cheaper than applying a million single changes.
+pub const MAX_LOGGED_CHANGES: usize = 4096;
+
+/// The database's identity and how far its change log has come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// Random, made when the database was created: a restored or different
+    /// database has another one, and followers resync.
+    pub epoch: String,
+    pub position: Position,
+}
+
+/// One row of the change log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedChange {
+    pub position: Position,
+    /// Wall-clock time of the commit on the writing node, UNIX ms.
+    pub committed_at_ms: i64,
+    pub change: Change,
+}
+
+/// The log after some position, read in one transaction with the head.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    pub head: Head,
+    /// The oldest position the log still holds (`head.position + 1` when
+    /// it holds none): a follower behind it must resync.
+    pub oldest: Position,
+    /// Every change with a position in the asked range, in order.
+    pub changes: Vec<LoggedChange>,
+}
+
+/// A committed write and its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed<T> {
+    pub value: T,
+    pub position: Position,
+}
+
+/// What a put did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Put {
+    pub stored: Stored<Entry>,
+    /// `true` when the key did not exist before (`201`), decided inside the
+    /// transaction.
+    pub created: bool,
+}
+
+/// How a write treats an existing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Create or replace.
+    Upsert,
+    /// Create only; an existing key is a conflict.
+    Insert,
+}
+
+impl WriteMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteMode::Upsert => "upsert",
+            WriteMode::Insert => "insert",
+        }
+    }
+}
+
+/// A change of one stored entry, run inside the write transaction: gets the
+/// entry and returns its new value, or the reason it cannot be changed.
+pub type ModifyFn = Box<dyn FnOnce(Stored<Entry>) -> Result<Entry, FieldError> + Send>;
+
+/// A change of many entries, run inside one transaction.
+pub type ModifyEachFn = Box<dyn Fn(Stored<Entry>) -> Result<Entry, FieldError> + Send + Sync>;
+
+/// One line of an import, already validated.
+#[derive(Debug, Clone)]
+pub struct ImportLine {
+    pub line: usize,
+    pub item: crate::model::table_file::Item,
+}
+
+/// The lines of an import, read on a blocking thread (a spooled body or a
+/// table file). An `Err` ends the import and rolls it back.
+pub type ImportSource = Box<dyn Iterator<Item = Result<ImportLine, StoreError>> + Send>;
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub lines: usize,
+    pub codes: u64,
+    pub rules: u64,
+    pub hosts: u64,
+    pub files: u64,
+    /// `(line, code)` for every line that asked for a generated code.
+    pub generated: Vec<(usize, String)>,
+}
+
+/// Which entries a listing returns.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub kind: EntryKind,
+    /// Keys after this one, in key order.
+    pub after: Option<String>,
+    pub limit: u32,
+    /// Only entries with this tag.
+    pub tag: Option<Tag>,
+}
+
+/// Scans of one entry (or 404s on one host) on one UTC day by one class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountRow {
+    /// `Code`, `Rule`, or `Host` (404s on that host).
+    pub kind: EntryKind,
+    pub key: String,
+    /// Days since 1970-01-01, UTC.
+    pub day: i32,
+    /// A client class name, or `not_found`.
+    pub class: String,
+    pub count: i64,
+}
+
+/// Which counts to read.
+#[derive(Debug, Clone)]
+pub enum CountSelection {
+    /// One entry (or host).
+    Key(EntryKind, String),
+    /// Every entry of a kind with a tag.
+    Tag(EntryKind, Tag),
+}
+
+/// Why a store operation failed, in the terms a caller answers with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("no such entry")]
+    NotFound,
+    #[error("the key exists already")]
+    Conflict,
+    /// The change itself is invalid (from a [`ModifyFn`]).
+    #[error(transparent)]
+    Rejected(FieldError),
+    /// An insert-mode import met keys that exist: these lines.
+    #[error("{} line(s) name keys that exist already", .0.len())]
+    Conflicts(Vec<usize>),
+    /// The database cannot be reached now; try again later (`503`).
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// The database refused or failed the operation: disk full, I/O error,
+    /// files removed (`500`). Nothing was committed.
+    #[error("the store failed: {0}")]
+    Failed(String),
+    /// A stored row does not validate: the database was edited by hand.
+    #[error("a stored row is invalid ({0}); was the database edited by hand?")]
+    Corrupt(String),
+}
+
+/// Wake-ups for a follower: something may have been committed.
+#[async_trait]
+pub trait Wakeups: Send {
+    /// Waits for the next wake-up. `Reconnected` means notifications may
+    /// have been missed: catch up. `Err` means no more will come (poll).
+    async fn next(&mut self) -> Result<Wakeup, StoreError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wakeup {
+    /// A commit at this position or later happened.
+    Committed(Position),
+    /// The notification channel was re-established.
+    Reconnected,
+}
+
+/// The operations the service needs from a database.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite:PATH` or the PostgreSQL URL without its password, for logs.
+    fn describe(&self) -> String;
+
+    /// Whether this store may be seeded with the embedded example table on
+    /// its first start (the embedded single-node default only).
+    fn seeds_example(&self) -> bool;
+
+    /// The database's epoch and latest committed position.
+    async fn head(&self) -> Result<Head, StoreError>;
+
+    /// Whether any write or import was ever committed (or the store was
+    /// seeded): such a store is never seeded again, even when empty.
+    async fn initialised(&self) -> Result<bool, StoreError>;
+
+    /// Marks the store initialised without changing entries (an empty seed).
+    async fn mark_initialised(&self) -> Result<(), StoreError>;
+
+    /// Calls `sink` with every entry as of one moment (one read
+    /// transaction), on a low-priority thread, and returns that moment's
+    /// head: a follower starts from it.
+    async fn snapshot(&self, sink: Box<dyn FnMut(Entry) + Send>) -> Result<Head, StoreError>;
+
+    /// The changes with positions in `(after, after + max_positions]`, the
+    /// head and the oldest logged position, all from one read transaction.
+    async fn changes_since(&self, after: Position, max_positions: i64) -> Result<Feed, StoreError>;
+
+    /// Wake-ups after commits (local or, for PostgreSQL, any node's).
+    async fn wakeups(&self) -> Result<Box<dyn Wakeups>, StoreError>;
+
+    async fn get(&self, key: &EntryKey) -> Result<Option<Stored<Entry>>, StoreError>;
+    async fn list(&self, query: ListQuery) -> Result<Vec<Stored<Entry>>, StoreError>;
+
+    /// Creates or replaces (`Insert`: creates only, else `Conflict`).
+    async fn put(&self, entry: Entry, mode: WriteMode) -> Result<Committed<Put>, StoreError>;
+    /// Reads, changes and writes one entry in one transaction (`NotFound`
+    /// when there is none).
+    async fn modify(&self, key: EntryKey, change: ModifyFn) -> Result<Committed<Stored<Entry>>, StoreError>;
+    /// Changes every entry of `kind` with `tag` in one transaction; the
+    /// number changed (`NotFound` when none has the tag).
+    async fn modify_tagged(
+        &self,
+        kind: EntryKind,
+        tag: Tag,
+        change: ModifyEachFn,
+    ) -> Result<Committed<usize>, StoreError>;
+    /// Deletes one entry (`NotFound` when there is none); a delete leaves a
+    /// tombstone in the change log.
+    async fn delete(&self, key: EntryKey) -> Result<Committed<()>, StoreError>;
+
+    /// Writes every line in one transaction: all or nothing. Lines that ask
+    /// for a generated code get one (never colliding with any code).
+    async fn import(&self, mode: WriteMode, lines: ImportSource) -> Result<Committed<ImportSummary>, StoreError>;
+
+    /// Sends every entry, as of one moment, into `out`, in key order:
+    /// codes, rules, hosts, files. Stops early when `out` is closed.
+    async fn export(&self, out: tokio::sync::mpsc::Sender<Entry>) -> Result<(), StoreError>;
+
+    /// Drops change-log rows older than the newest `keep` positions.
+    async fn prune_log(&self, keep: i64) -> Result<u64, StoreError>;
+
+    /// Adds `rows` to the stored counts in one transaction (adds, never
+    /// overwrites: nodes sharing a store sum up).
+    async fn add_counts(&self, rows: Vec<CountRow>) -> Result<(), StoreError>;
+
+    /// The counts of `selection` from `from_day` to `to_day`, inclusive,
+    /// ordered by key, day and class.
+    async fn counts(&self, selection: CountSelection, from_day: i32, to_day: i32) -> Result<Vec<CountRow>, StoreError>;
+
+    /// Drops counts of days before `before_day`.
+    async fn prune_counts(&self, before_day: i32) -> Result<u64, StoreError>;
+}
+
+/// The change-log form of a batch of changes: entry by entry, or one
+/// [`Change::Resync`] when there are more than [`MAX_LOGGED_CHANGES`].
+pub(crate) fn log_form(changes: Vec<Change>) -> Vec<Change> {
+    if changes.len() > MAX_LOGGED_CHANGES {
+        vec![Change::Resync]
+    } else {
+        changes
+    }
+}
+
+/// The `(kind, key, line)` columns of a logged change; `line` is the
+/// entry's table-file JSON, `None` for a tombstone or a resync.
+pub(crate) fn change_columns(change: &Change) -> (&'static str, String, Option<String>) {
+    match change {
+        Change::Put(entry) => (
+            entry.kind().as_str(),
+            entry.key().as_str().to_string(),
+            Some(serde_json::to_string(&Line::from(entry)).unwrap_or_default()),
+        ),
+        Change::Delete(key) => (key.kind().as_str(), key.as_str().to_string(), None),
+        Change::Resync => ("resync", String::new(), None),
+    }
+}
+
+/// The inverse of [`change_columns`].
+pub(crate) fn change_from_columns(kind: &str, key: String, line: Option<&str>) -> Result<Change, StoreError> {
+    if kind == "resync" {
+        return Ok(Change::Resync);
+    }
+    let kind = EntryKind::parse(kind).ok_or_else(|| StoreError::Corrupt(format!("change of unknown kind {kind:?}")))?;
+    match line {
+        None => Ok(Change::Delete(EntryKey::from_parts(kind, key))),
+        Some(line) => {
+            let parsed: Line = serde_json::from_str(line).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let entry = parsed.validate().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(Change::Put(entry))
+        }
+    }
+}
+
+/// Now, UNIX milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

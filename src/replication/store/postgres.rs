@@ -1,0 +1,944 @@
+//! The PostgreSQL store (through sqlx), shared by a fleet of nodes.
+//!
+//! The same schema and change log as SQLite (`src/store/migrations/postgres/`,
+//! applied by sqlx's migrator under an advisory lock, so nodes starting
+//! together migrate once). A write transaction takes the next position from
+//! the `meta` row (its row lock serialises writers, so positions follow
+//! commit order) and sends `NOTIFY qrlaunch_changes` with it; NOTIFY is only
+//! a wake-up: followers always read the log. Snapshots and log reads run in
+//! `REPEATABLE READ` transactions, so the head and the rows they return are
+//! of one moment. A whole-table snapshot streams through `COPY … TO STDOUT`
+//! and is parsed on a low-priority thread.
+//!
+//! Connection failures are [`StoreError::Unavailable`] (admin writes answer
+//! `503`); the pool gives up acquiring after a few seconds, so a database
+//! outage never hangs an admin request for long.
+
+use super::rows::{self, entry_from_row, sql, Value};
+use super::{
+    change_columns, change_from_columns, log_form, now_ms, Change, Committed, CountRow, CountSelection, Feed, Head,
+    ImportLine, ImportSource, ImportSummary, ListQuery, LoggedChange, ModifyEachFn, ModifyFn, Position, Put, Store,
+    StoreError, Wakeup, Wakeups, WriteMode, MAX_LOGGED_CHANGES,
+};
+use crate::model::domain::{Entry, EntryKey, EntryKind, Stored, Tag};
+use crate::model::table_file::Item;
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, Postgres, Row, Transaction};
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// The channel commits are announced on.
+pub const CHANNEL: &str = "qrlaunch_changes";
+/// Rows per bulk statement of an import or a count flush.
+const BATCH: usize = 1000;
+
+/// A PostgreSQL store.
+pub struct PostgresStore {
+    pool: PgPool,
+    url: String,
+    described: String,
+    /// A test hook (`QRLAUNCH_TEST_WRITE_PAUSE_MS`): a random pause inside
+    /// every write transaction, after its position is taken, to show that
+    /// slow transactions cannot reorder the log.
+    write_pause: Option<u64>,
+}
+
+/// A sqlx error in the store's terms: connection trouble is "unavailable".
+fn pg(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => StoreError::Unavailable(error.to_string()),
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // 08: connection exception; 57P01-03: shutting down, cannot connect now.
+            if code.starts_with("08") || code.starts_with("57P") {
+                StoreError::Unavailable(error.to_string())
+            } else {
+                StoreError::Failed(error.to_string())
+            }
+        }
+        _ => StoreError::Failed(error.to_string()),
+    }
+}
+
+impl PostgresStore {
+    /// Connects (retrying for a few seconds while the database starts) and
+    /// brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let options: PgConnectOptions = url
+            .parse()
+            .map_err(|e: sqlx::Error| StoreError::Failed(format!("{}: {e}", crate::replication::redact::url(url))))?;
+        let options = options.application_name("qrlaunch");
+        let mut attempt = 0;
+        let pool = loop {
+            let connected = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(3))
+                .connect_with(options.clone())
+                .await;
+            match connected {
+                Ok(pool) => break pool,
+                Err(e) if attempt < 10 => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "cannot reach PostgreSQL yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(pg(e)),
+            }
+        };
+        sqlx::migrate!("src/replication/store/migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Failed(format!("migrating the schema: {e}")))?;
+        let write_pause = std::env::var("QRLAUNCH_TEST_WRITE_PAUSE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&ms| ms > 0);
+        Ok(PostgresStore {
+            pool,
+            url: url.to_string(),
+            described: crate::replication::redact::url(url),
+            write_pause,
+        })
+    }
+
+    /// Starts a write: a transaction holding the next position.
+    async fn begin_write(&self) -> Result<(Transaction<'static, Postgres>, Position), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(pg)?;
+        let position: Position = sqlx::query_scalar(rows::BUMP).fetch_one(&mut *tx).await.map_err(pg)?;
+        if let Some(max) = self.write_pause {
+            use rand::Rng;
+            let pause = rand::rng().random_range(0..=max);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+        Ok((tx, position))
+    }
+
+    /// Logs `changes` under `position`, announces it and commits.
+    async fn finish_write(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        position: Position,
+        changes: Vec<Change>,
+    ) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        let logged = log_form(changes);
+        let (mut seqs, mut kinds, mut keys, mut lines) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (seq, change) in logged.iter().enumerate() {
+            let (kind, key, line) = change_columns(change);
+            seqs.push(seq as i32);
+            kinds.push(kind.to_string());
+            keys.push(key);
+            lines.push(line);
+        }
+        sqlx::query(
+            "INSERT INTO changes (position, seq, kind, key, line, committed_at) \
+             SELECT $1, s, k, key, l, $2 FROM UNNEST($3::int4[], $4::text[], $5::text[], $6::text[]) AS t(s, k, key, l)",
+        )
+        .bind(position)
+        .bind(now_ms())
+        .bind(seqs)
+        .bind(kinds)
+        .bind(keys)
+        .bind(lines)
+        .execute(&mut *tx)
+        .await
+        .map_err(pg)?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(position.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(pg)?;
+        tx.commit().await.map_err(|e| match pg(e) {
+            StoreError::Failed(m) => StoreError::Failed(format!("commit: {m}")),
+            other => other,
+        })
+    }
+
+    /// A read transaction that sees one moment.
+    async fn begin_read(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(pg)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(pg)?;
+        Ok(tx)
+    }
+}
+
+fn bind_values<'q>(
+    mut query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    values: &'q [Value],
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    for value in values {
+        query = match value {
+            Value::Text(s) => query.bind(s.as_str()),
+            Value::OptText(s) => query.bind(s.as_deref()),
+            Value::OptInt(i) => query.bind(*i),
+            Value::Int(i) => query.bind(*i),
+            Value::Bool(b) => query.bind(*b),
+        };
+    }
+    query
+}
+
+fn row_entry(kind: EntryKind, row: &PgRow) -> Result<Stored<Entry>, StoreError> {
+    entry_from_row(
+        kind,
+        &mut |i| row.try_get::<Option<String>, _>(i).map_err(pg),
+        &mut |i| row.try_get::<Option<i64>, _>(i).map_err(pg),
+        &mut |i| row.try_get::<bool, _>(i).map_err(pg),
+    )
+}
+
+async fn select_by_key(conn: &mut PgConnection, key: &EntryKey) -> Result<Option<Stored<Entry>>, StoreError> {
+    let s = sql(key.kind());
+    let statement = format!("SELECT {} FROM {} WHERE {} = $1", s.select, s.table, s.key);
+    let row = sqlx::query(&statement)
+        .bind(key.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(pg)?;
+    row.map(|row| row_entry(key.kind(), &row)).transpose()
+}
+
+async fn set_tags(conn: &mut PgConnection, entry: &Entry) -> Result<(), StoreError> {
+    let Some(tags) = entry.tags() else { return Ok(()) };
+    let (kind, key) = (entry.kind().as_str(), entry.key());
+    sqlx::query(rows::DELETE_TAGS)
+        .bind(kind)
+        .bind(key.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(pg)?;
+    if !tags.is_empty() {
+        sqlx::query("INSERT INTO entry_tags (tag, kind, key) SELECT t, $2, $3 FROM UNNEST($1::text[]) AS t ON CONFLICT DO NOTHING")
+            .bind(tags.to_strings())
+            .bind(kind)
+            .bind(key.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(pg)?;
+    }
+    Ok(())
+}
+
+async fn upsert(conn: &mut PgConnection, entry: &Entry, created_at: i64, now: i64) -> Result<(), StoreError> {
+    let values = rows::upsert_values(entry, created_at, now);
+    bind_values(sqlx::query(sql(entry.kind()).upsert), &values)
+        .execute(&mut *conn)
+        .await
+        .map_err(pg)?;
+    set_tags(conn, entry).await
+}
+
+/// The columns of `entries` (all of one kind), as PostgreSQL arrays.
+enum Column {
+    Text(Vec<String>),
+    OptText(Vec<Option<String>>),
+    OptInt(Vec<Option<i64>>),
+    Int(Vec<i64>),
+    Bool(Vec<bool>),
+}
+
+fn columns_of(entries: &[Entry], now: i64) -> Vec<Column> {
+    let rows: Vec<Vec<Value>> = entries.iter().map(|e| rows::upsert_values(e, now, now)).collect();
+    let width = rows.first().map_or(0, Vec::len);
+    (0..width)
+        .map(|c| match &rows[0][c] {
+            Value::Text(_) => Column::Text(
+                rows.iter()
+                    .map(|r| match &r[c] {
+                        Value::Text(s) => s.clone(),
+                        _ => String::new(),
+                    })
+                    .collect(),
+            ),
+            Value::OptText(_) => Column::OptText(
+                rows.iter()
+                    .map(|r| match &r[c] {
+                        Value::OptText(s) => s.clone(),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Value::OptInt(_) => Column::OptInt(
+                rows.iter()
+                    .map(|r| match &r[c] {
+                        Value::OptInt(i) => *i,
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Value::Int(_) => Column::Int(
+                rows.iter()
+                    .map(|r| match &r[c] {
+                        Value::Int(i) => *i,
+                        _ => 0,
+                    })
+                    .collect(),
+            ),
+            Value::Bool(_) => Column::Bool(rows.iter().map(|r| matches!(&r[c], Value::Bool(true))).collect()),
+        })
+        .collect()
+}
+
+/// Writes `entries` (all of one kind) in one statement; returns the keys
+/// written (in insert mode, the existing ones are not).
+async fn bulk_write(
+    conn: &mut PgConnection,
+    kind: EntryKind,
+    entries: &[Entry],
+    mode: WriteMode,
+    now: i64,
+) -> Result<HashSet<String>, StoreError> {
+    if entries.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let s = sql(kind);
+    let names: Vec<&str> = s.columns.iter().map(|(n, _)| *n).collect();
+    let params: Vec<String> = s
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, (_, ty))| format!("${}::{ty}", i + 1))
+        .collect();
+    let conflict = match mode {
+        WriteMode::Upsert => format!("DO UPDATE SET {}", s.update_set),
+        WriteMode::Insert => "DO NOTHING".to_string(),
+    };
+    let statement = format!(
+        "INSERT INTO {} ({}) SELECT * FROM UNNEST({}) ON CONFLICT ({}) {conflict} RETURNING {}",
+        s.table,
+        names.join(", "),
+        params.join(", "),
+        s.key,
+        s.key
+    );
+    let mut query = sqlx::query_scalar::<_, String>(&statement);
+    for column in columns_of(entries, now) {
+        query = match column {
+            Column::Text(v) => query.bind(v),
+            Column::OptText(v) => query.bind(v),
+            Column::OptInt(v) => query.bind(v),
+            Column::Int(v) => query.bind(v),
+            Column::Bool(v) => query.bind(v),
+        };
+    }
+    let written: Vec<String> = query.fetch_all(&mut *conn).await.map_err(pg)?;
+    let written: HashSet<String> = written.into_iter().collect();
+    // Tags of what was written.
+    let tagged: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.tags().is_some() && written.contains(e.key().as_str()))
+        .collect();
+    if !tagged.is_empty() {
+        let keys: Vec<String> = tagged.iter().map(|e| e.key().as_str().to_string()).collect();
+        sqlx::query("DELETE FROM entry_tags WHERE kind = $1 AND key = ANY($2)")
+            .bind(kind.as_str())
+            .bind(&keys)
+            .execute(&mut *conn)
+            .await
+            .map_err(pg)?;
+        let (mut tags, mut tag_keys) = (Vec::new(), Vec::new());
+        for entry in tagged {
+            for tag in entry.tags().into_iter().flat_map(|t| t.iter()) {
+                tags.push(tag.to_string());
+                tag_keys.push(entry.key().as_str().to_string());
+            }
+        }
+        if !tags.is_empty() {
+            sqlx::query(
+                "INSERT INTO entry_tags (tag, kind, key) SELECT t, $2, k FROM UNNEST($1::text[], $3::text[]) AS x(t, k) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(tags)
+            .bind(kind.as_str())
+            .bind(tag_keys)
+            .execute(&mut *conn)
+            .await
+            .map_err(pg)?;
+        }
+    }
+    Ok(written)
+}
+
+/// Parses one line of `COPY … TO STDOUT` text format into its columns
+/// (`None` for `\N`), undoing its backslash escapes.
+fn copy_columns(line: &[u8]) -> Vec<Option<String>> {
+    line.split(|&b| b == b'\t')
+        .map(|field| {
+            if field == b"\\N" {
+                return None;
+            }
+            let mut out = Vec::with_capacity(field.len());
+            let mut i = 0;
+            while i < field.len() {
+                if field[i] == b'\\' && i + 1 < field.len() {
+                    let c = field[i + 1];
+                    out.push(match c {
+                        b'n' => b'\n',
+                        b't' => b'\t',
+                        b'r' => b'\r',
+                        b'b' => 8,
+                        b'f' => 12,
+                        b'v' => 11,
+                        other => other,
+                    });
+                    i += 2;
+                } else {
+                    out.push(field[i]);
+                    i += 1;
+                }
+            }
+            Some(String::from_utf8_lossy(&out).into_owned())
+        })
+        .collect()
+}
+
+/// Turns `COPY` text rows of `kind` into entries for `sink`.
+/// How much of a snapshot's COPY stream is handed to the parser at a time.
+const COPY_BATCH_BYTES: usize = 256 * 1024;
+
+fn copy_rows(
+    kind: EntryKind,
+    mut chunks: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    sink: &mut dyn FnMut(Entry),
+) -> Result<(), StoreError> {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut handle = |line: &[u8]| -> Result<(), StoreError> {
+        if line.is_empty() {
+            return Ok(());
+        }
+        let columns = copy_columns(line);
+        let stored = entry_from_row(
+            kind,
+            &mut |i| Ok(columns.get(i).cloned().flatten()),
+            &mut |i| {
+                columns
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .map(|v| v.parse::<i64>().map_err(|e| StoreError::Corrupt(e.to_string())))
+                    .transpose()
+            },
+            &mut |i| Ok(columns.get(i).cloned().flatten().as_deref() == Some("t")),
+        )?;
+        sink(stored.entry);
+        Ok(())
+    };
+    while let Some(chunk) = chunks.blocking_recv() {
+        pending.extend_from_slice(&chunk);
+        let mut start = 0;
+        while let Some(end) = pending[start..].iter().position(|&b| b == b'\n') {
+            handle(&pending[start..start + end])?;
+            start += end + 1;
+        }
+        pending.drain(..start);
+    }
+    handle(&pending)
+}
+
+fn count_row(row: &PgRow) -> Result<CountRow, StoreError> {
+    let kind: String = row.try_get(0).map_err(pg)?;
+    Ok(CountRow {
+        kind: EntryKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("count of unknown kind {kind:?}")))?,
+        key: row.try_get(1).map_err(pg)?,
+        day: row.try_get(2).map_err(pg)?,
+        class: row.try_get(3).map_err(pg)?,
+        count: row.try_get(4).map_err(pg)?,
+    })
+}
+
+async fn read_head(conn: &mut PgConnection) -> Result<Head, StoreError> {
+    let row = sqlx::query(rows::HEAD).fetch_one(&mut *conn).await.map_err(pg)?;
+    Ok(Head {
+        epoch: row.try_get(0).map_err(pg)?,
+        position: row.try_get(1).map_err(pg)?,
+    })
+}
+
+/// Wake-ups from `LISTEN qrlaunch_changes` on a connection of its own.
+struct Listener {
+    listener: PgListener,
+}
+
+#[async_trait]
+impl Wakeups for Listener {
+    async fn next(&mut self) -> Result<Wakeup, StoreError> {
+        match self.listener.try_recv().await {
+            Ok(Some(notification)) => Ok(Wakeup::Committed(notification.payload().parse().unwrap_or(0))),
+            // The connection was lost; the next call reconnects and listens
+            // again. Whatever was announced meanwhile is missed: catch up.
+            Ok(None) => Ok(Wakeup::Reconnected),
+            Err(e) => Err(pg(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn describe(&self) -> String {
+        self.described.clone()
+    }
+
+    fn seeds_example(&self) -> bool {
+        false
+    }
+
+    async fn head(&self) -> Result<Head, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(pg)?;
+        read_head(&mut conn).await
+    }
+
+    async fn initialised(&self) -> Result<bool, StoreError> {
+        sqlx::query_scalar("SELECT initialised FROM meta WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(pg)
+    }
+
+    async fn mark_initialised(&self) -> Result<(), StoreError> {
+        sqlx::query("UPDATE meta SET initialised = TRUE WHERE id = 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(pg)
+    }
+
+    async fn snapshot(&self, mut sink: Box<dyn FnMut(Entry) + Send>) -> Result<Head, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let head = read_head(&mut tx).await?;
+        for kind in [EntryKind::Code, EntryKind::Rule, EntryKind::Host, EntryKind::File] {
+            let s = sql(kind);
+            // A tokio channel: when the parser (nice 19) falls behind, the
+            // sender awaits rather than blocking a runtime thread that
+            // scans share (a blocking send stalled a node's scans for
+            // half a second during a rebuild on a busy core).
+            let (chunks, received) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
+            let parser = crate::replication::background::run("qrlaunch-snapshot", move || {
+                let result = copy_rows(kind, received, &mut *sink);
+                (result, sink)
+            });
+            {
+                let statement = format!("COPY (SELECT {} FROM {}) TO STDOUT", s.select, s.table);
+                let mut stream = tx.copy_out_raw(&statement).await.map_err(pg)?;
+                // PostgreSQL sends one message per row: handing each to the
+                // parser thread woke it a million times, and the context
+                // switches cost more than the parsing (perf, 1M codes).
+                let mut batch = bytes::BytesMut::with_capacity(COPY_BATCH_BYTES);
+                while let Some(chunk) = stream.try_next().await.map_err(pg)? {
+                    batch.extend_from_slice(&chunk);
+                    if batch.len() >= COPY_BATCH_BYTES {
+                        let full = std::mem::replace(&mut batch, bytes::BytesMut::with_capacity(COPY_BATCH_BYTES));
+                        if chunks.send(full.freeze()).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                if !batch.is_empty() {
+                    let _ = chunks.send(batch.freeze()).await;
+                }
+            }
+            drop(chunks);
+            let (result, back) = parser
+                .await
+                .ok_or_else(|| StoreError::Failed("the snapshot parser stopped".into()))?;
+            result?;
+            sink = back;
+        }
+        tx.rollback().await.map_err(pg)?;
+        Ok(head)
+    }
+
+    async fn changes_since(&self, after: Position, max_positions: i64) -> Result<Feed, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let head = read_head(&mut tx).await?;
+        let oldest: Option<Position> = sqlx::query_scalar(rows::OLDEST).fetch_one(&mut *tx).await.map_err(pg)?;
+        let found = sqlx::query(rows::FEED)
+            .bind(after)
+            .bind(after.saturating_add(max_positions))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(pg)?;
+        tx.rollback().await.map_err(pg)?;
+        let mut changes = Vec::with_capacity(found.len());
+        for row in found {
+            let kind: String = row.try_get(1).map_err(pg)?;
+            let line: Option<String> = row.try_get(3).map_err(pg)?;
+            changes.push(LoggedChange {
+                position: row.try_get(0).map_err(pg)?,
+                committed_at_ms: row.try_get(4).map_err(pg)?,
+                change: change_from_columns(&kind, row.try_get(2).map_err(pg)?, line.as_deref())?,
+            });
+        }
+        Ok(Feed {
+            oldest: oldest.unwrap_or(head.position + 1),
+            head,
+            changes,
+        })
+    }
+
+    async fn wakeups(&self) -> Result<Box<dyn Wakeups>, StoreError> {
+        let mut listener = PgListener::connect(&self.url).await.map_err(pg)?;
+        listener.listen(CHANNEL).await.map_err(pg)?;
+        Ok(Box::new(Listener { listener }))
+    }
+
+    async fn get(&self, key: &EntryKey) -> Result<Option<Stored<Entry>>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(pg)?;
+        select_by_key(&mut conn, key).await
+    }
+
+    async fn list(&self, query: ListQuery) -> Result<Vec<Stored<Entry>>, StoreError> {
+        let s = sql(query.kind);
+        let columns = s
+            .select
+            .split(", ")
+            .map(|c| format!("e.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let join = if query.tag.is_some() {
+            format!(
+                "JOIN entry_tags t ON t.kind = '{}' AND t.key = e.{} AND t.tag = $3",
+                query.kind.as_str(),
+                s.key
+            )
+        } else {
+            String::new()
+        };
+        let statement = format!(
+            "SELECT {columns} FROM {} e {join} WHERE e.{key} > $1 ORDER BY e.{key} LIMIT $2",
+            s.table,
+            key = s.key
+        );
+        let mut select = sqlx::query(&statement)
+            .bind(query.after.unwrap_or_default())
+            .bind(i64::from(query.limit));
+        if let Some(tag) = &query.tag {
+            select = select.bind(tag.as_str());
+        }
+        let found = select.fetch_all(&self.pool).await.map_err(pg)?;
+        found.iter().map(|row| row_entry(query.kind, row)).collect()
+    }
+
+    async fn put(&self, entry: Entry, mode: WriteMode) -> Result<Committed<Put>, StoreError> {
+        let (mut tx, position) = self.begin_write().await?;
+        let now = now_ms();
+        let existing = select_by_key(&mut tx, &entry.key()).await?;
+        if existing.is_some() && mode == WriteMode::Insert {
+            return Err(StoreError::Conflict);
+        }
+        let created_at = existing.as_ref().map_or(now, |e| e.created_at);
+        upsert(&mut tx, &entry, created_at, now).await?;
+        let change = Change::Put(entry.clone());
+        self.finish_write(tx, position, vec![change]).await?;
+        Ok(Committed {
+            value: Put {
+                stored: Stored {
+                    entry,
+                    created_at,
+                    updated_at: now,
+                },
+                created: existing.is_none(),
+            },
+            position,
+        })
+    }
+
+    async fn modify(&self, key: EntryKey, change: ModifyFn) -> Result<Committed<Stored<Entry>>, StoreError> {
+        let (mut tx, position) = self.begin_write().await?;
+        let current = select_by_key(&mut tx, &key).await?.ok_or(StoreError::NotFound)?;
+        let created_at = current.created_at;
+        let entry = change(current).map_err(StoreError::Rejected)?;
+        if entry.key() != key {
+            return Err(StoreError::Failed("a change may not rename an entry".into()));
+        }
+        let now = now_ms();
+        upsert(&mut tx, &entry, created_at, now).await?;
+        self.finish_write(tx, position, vec![Change::Put(entry.clone())])
+            .await?;
+        Ok(Committed {
+            value: Stored {
+                entry,
+                created_at,
+                updated_at: now,
+            },
+            position,
+        })
+    }
+
+    async fn modify_tagged(
+        &self,
+        kind: EntryKind,
+        tag: Tag,
+        change: ModifyEachFn,
+    ) -> Result<Committed<usize>, StoreError> {
+        let (mut tx, position) = self.begin_write().await?;
+        let s = sql(kind);
+        let columns = s
+            .select
+            .split(", ")
+            .map(|c| format!("e.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let statement = format!(
+            "SELECT {columns} FROM {} e JOIN entry_tags t ON t.kind = $1 AND t.key = e.{} AND t.tag = $2",
+            s.table, s.key
+        );
+        let found = sqlx::query(&statement)
+            .bind(kind.as_str())
+            .bind(tag.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(pg)?;
+        let now = now_ms();
+        let count = found.len();
+        let mut changes = Vec::new();
+        for row in &found {
+            let stored = row_entry(kind, row)?;
+            let (key, created_at) = (stored.entry.key(), stored.created_at);
+            let entry = change(stored).map_err(StoreError::Rejected)?;
+            if entry.key() != key {
+                return Err(StoreError::Failed("a change may not rename an entry".into()));
+            }
+            upsert(&mut tx, &entry, created_at, now).await?;
+            if changes.len() <= MAX_LOGGED_CHANGES {
+                changes.push(Change::Put(entry));
+            }
+        }
+        self.finish_write(tx, position, changes).await?;
+        Ok(Committed { value: count, position })
+    }
+
+    async fn delete(&self, key: EntryKey) -> Result<Committed<()>, StoreError> {
+        let (mut tx, position) = self.begin_write().await?;
+        let s = sql(key.kind());
+        let deleted = sqlx::query(&format!("DELETE FROM {} WHERE {} = $1", s.table, s.key))
+            .bind(key.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(pg)?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(rows::DELETE_TAGS)
+            .bind(key.kind().as_str())
+            .bind(key.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(pg)?;
+        self.finish_write(tx, position, vec![Change::Delete(key)]).await?;
+        Ok(Committed { value: (), position })
+    }
+
+    async fn import(&self, mode: WriteMode, lines: ImportSource) -> Result<Committed<ImportSummary>, StoreError> {
+        // The lines come from a file: read them on a blocking thread.
+        let (batches, mut received) = tokio::sync::mpsc::channel::<Result<Vec<ImportLine>, StoreError>>(4);
+        std::thread::spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            for line in lines {
+                match line {
+                    Ok(line) => batch.push(line),
+                    Err(e) => {
+                        let _ = batches.blocking_send(Err(e));
+                        return;
+                    }
+                }
+                if batch.len() == BATCH && batches.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+                    return;
+                }
+            }
+            if !batch.is_empty() {
+                let _ = batches.blocking_send(Ok(batch));
+            }
+        });
+        let (mut tx, position) = self.begin_write().await?;
+        let now = now_ms();
+        let mut summary = ImportSummary::default();
+        let mut changes: Vec<Change> = Vec::new();
+        let mut conflicts = Vec::new();
+        let mut generate: Vec<(usize, crate::model::domain::Line)> = Vec::new();
+        let record = |entry: &Entry, summary: &mut ImportSummary, changes: &mut Vec<Change>| {
+            match entry.kind() {
+                EntryKind::Code => summary.codes += 1,
+                EntryKind::Rule => summary.rules += 1,
+                EntryKind::Host => summary.hosts += 1,
+                EntryKind::File => summary.files += 1,
+            }
+            if changes.len() <= MAX_LOGGED_CHANGES {
+                changes.push(Change::Put(entry.clone()));
+            }
+        };
+        while let Some(batch) = received.recv().await {
+            let batch = batch?;
+            for kind in [EntryKind::Code, EntryKind::Rule, EntryKind::Host, EntryKind::File] {
+                let (lines, entries): (Vec<usize>, Vec<Entry>) = batch
+                    .iter()
+                    .filter_map(|l| match &l.item {
+                        Item::Entry(e) if e.kind() == kind => Some((l.line, e.clone())),
+                        _ => None,
+                    })
+                    .unzip();
+                let written = bulk_write(&mut tx, kind, &entries, mode, now).await?;
+                for (line, entry) in lines.into_iter().zip(&entries) {
+                    if written.contains(entry.key().as_str()) {
+                        record(entry, &mut summary, &mut changes);
+                    } else {
+                        conflicts.push(line);
+                    }
+                }
+            }
+            for l in &batch {
+                summary.lines = summary.lines.max(l.line);
+                if let Item::Generate(fields) = &l.item {
+                    generate.push((l.line, fields.clone()));
+                }
+            }
+        }
+        if !conflicts.is_empty() {
+            conflicts.sort_unstable();
+            return Err(StoreError::Conflicts(conflicts));
+        }
+        // After every explicit line, so a generated code never takes a name
+        // a later line of the same import asks for.
+        for chunk in generate.chunks(BATCH) {
+            let mut todo: Vec<(usize, crate::model::domain::Line)> = chunk.to_vec();
+            for _ in 0..16 {
+                if todo.is_empty() {
+                    break;
+                }
+                let entries: Vec<Entry> = todo
+                    .iter_mut()
+                    .map(|(line, fields)| {
+                        fields.code = Some(crate::model::domain::generate_code().to_string());
+                        fields
+                            .validate()
+                            .map_err(|e| StoreError::Failed(format!("line {line}: {e}")))
+                    })
+                    .collect::<Result<_, _>>()?;
+                let written = bulk_write(&mut tx, EntryKind::Code, &entries, WriteMode::Insert, now).await?;
+                let mut retry = Vec::new();
+                for ((line, fields), entry) in todo.into_iter().zip(entries) {
+                    if written.contains(entry.key().as_str()) {
+                        summary.generated.push((line, entry.key().as_str().to_string()));
+                        record(&entry, &mut summary, &mut changes);
+                    } else {
+                        retry.push((line, fields));
+                    }
+                }
+                todo = retry;
+            }
+            if !todo.is_empty() {
+                return Err(StoreError::Failed("could not find free generated codes".into()));
+            }
+        }
+        summary.generated.sort_unstable();
+        self.finish_write(tx, position, changes).await?;
+        Ok(Committed {
+            value: summary,
+            position,
+        })
+    }
+
+    async fn export(&self, out: tokio::sync::mpsc::Sender<Entry>) -> Result<(), StoreError> {
+        let mut tx = self.begin_read().await?;
+        for kind in [EntryKind::Code, EntryKind::Rule, EntryKind::Host, EntryKind::File] {
+            let s = sql(kind);
+            let statement = format!("SELECT {} FROM {} ORDER BY {}", s.select, s.table, s.key);
+            let mut rows = sqlx::query(&statement).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await.map_err(pg)? {
+                if out.send(row_entry(kind, &row)?.entry).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn prune_log(&self, keep: i64) -> Result<u64, StoreError> {
+        sqlx::query("DELETE FROM changes WHERE position <= (SELECT position FROM meta WHERE id = 1) - $1")
+            .bind(keep)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(pg)
+    }
+
+    async fn add_counts(&self, rows: Vec<CountRow>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(pg)?;
+        for chunk in rows.chunks(BATCH) {
+            let kinds: Vec<&str> = chunk.iter().map(|r| r.kind.as_str()).collect();
+            let keys: Vec<&str> = chunk.iter().map(|r| r.key.as_str()).collect();
+            let days: Vec<i32> = chunk.iter().map(|r| r.day).collect();
+            let classes: Vec<&str> = chunk.iter().map(|r| r.class.as_str()).collect();
+            let counts: Vec<i64> = chunk.iter().map(|r| r.count).collect();
+            sqlx::query(
+                "INSERT INTO scan_counts (kind, key, day, class, count) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::int4[], $4::text[], $5::int8[]) \
+                 ON CONFLICT (kind, key, day, class) DO UPDATE SET count = scan_counts.count + excluded.count",
+            )
+            .bind(kinds)
+            .bind(keys)
+            .bind(days)
+            .bind(classes)
+            .bind(counts)
+            .execute(&mut *tx)
+            .await
+            .map_err(pg)?;
+        }
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn counts(&self, selection: CountSelection, from_day: i32, to_day: i32) -> Result<Vec<CountRow>, StoreError> {
+        let (statement, kind, key) = match &selection {
+            CountSelection::Key(kind, key) => (rows::COUNTS_BY_KEY, *kind, key.clone()),
+            CountSelection::Tag(kind, tag) => (rows::COUNTS_BY_TAG, *kind, tag.to_string()),
+        };
+        let found = sqlx::query(statement)
+            .bind(kind.as_str())
+            .bind(key)
+            .bind(from_day)
+            .bind(to_day)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg)?;
+        found.iter().map(count_row).collect()
+    }
+
+    async fn prune_counts(&self, before_day: i32) -> Result<u64, StoreError> {
+        sqlx::query(rows::PRUNE_COUNTS)
+            .bind(before_day)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(pg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_fields_are_unescaped() {
+        assert_eq!(
+            copy_columns(b"a\\tb\t\\N\tc\\\\d\tx\\ny"),
+            [Some("a\tb".into()), None, Some("c\\d".into()), Some("x\ny".into())]
+        );
+        assert_eq!(
+            crate::replication::redact::url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+    }
+}

@@ -1,0 +1,912 @@
+//! The embedded store: SQLite through rusqlite, for one node.
+//!
+//! * WAL journal, `synchronous=FULL`: a commit is in the fsynced WAL before
+//!   `COMMIT` returns, and every write is an explicit transaction whose
+//!   `COMMIT` result is checked, so a write on a full disk is an error,
+//!   never an acknowledgement.
+//! * The `unix-excl` VFS: the process holds the database exclusively (a
+//!   second process cannot open it), and the WAL index lives in heap memory
+//!   instead of a memory-mapped `-shm` file, which, made unwritable under a
+//!   running process, would kill it with SIGBUS.
+//! * Before each commit the database and WAL files are checked to still be
+//!   the ones opened: a write to a file deleted under the process would be
+//!   acknowledged and then gone at the next start.
+//! * One writer connection (writes are serialised anyway), a few reader
+//!   connections; WAL lets them read while a write runs. Every call runs on
+//!   a blocking thread, heavy ones (snapshot, import) at low priority.
+
+use super::rows::{self, entry_from_row, sql, Value};
+use super::{
+    change_columns, change_from_columns, log_form, now_ms, Change, Committed, CountRow, CountSelection, Feed, Head,
+    ImportLine, ImportSource, ImportSummary, ListQuery, LoggedChange, ModifyEachFn, ModifyFn, Position, Put, Store,
+    StoreError, Wakeup, Wakeups, WriteMode,
+};
+use crate::model::domain::{Code, Entry, EntryKey, EntryKind, Stored, Tag};
+use crate::model::table_file::Item;
+use async_trait::async_trait;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, Transaction, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "qrlaunch.db";
+/// Reader connections kept open (exports and admin reads).
+const READERS: usize = 4;
+
+/// The SQLite store; cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    read_slots: Semaphore,
+    identity: FileIdentity,
+    committed: watch::Sender<Position>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish()
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Failed(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (or creates) `dir/qrlaunch.db` and brings its schema up to date.
+    /// Files that cannot be written fail here, with their name, rather than
+    /// in the middle of serving.
+    pub async fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || SqliteStore::open_blocking(&dir))
+            .await
+            .map_err(failed)?
+    }
+
+    fn open_blocking(dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Failed(format!("creating {}: {e}", dir.display())))?;
+        let path = dir.join(DB_FILE);
+        preflight(dir, &path)?;
+        let mut writer = open_connection(&path, false)?;
+        super::migrate::sqlite(&mut writer).map_err(StoreError::Failed)?;
+        // The WAL file exists once the database has been read in WAL mode.
+        let position: Position = writer
+            .query_row("SELECT position FROM meta WHERE id = 1", [], |r| r.get(0))
+            .map_err(failed)?;
+        let identity = FileIdentity::of(&path)?;
+        let (committed, _) = watch::channel(position);
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                read_slots: Semaphore::new(READERS),
+                identity,
+                committed,
+            }),
+        })
+    }
+
+    /// Runs `f` with a reader connection on a blocking thread.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let _slot = self.inner.read_slots.acquire().await.map_err(failed)?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.with_reader(f))
+            .await
+            .map_err(failed)?
+    }
+
+    /// Runs one write transaction on a blocking thread; see [`Inner::write`].
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<(T, Vec<Change>), StoreError> + Send + 'static,
+    ) -> Result<Committed<T>, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.write(f))
+            .await
+            .map_err(failed)?
+    }
+}
+
+impl Inner {
+    fn with_reader<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().map_err(failed)?.pop();
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => open_connection(&self.path, true)?,
+        };
+        let result = f(&mut conn);
+        if conn.is_autocommit() {
+            if let Ok(mut readers) = self.readers.lock() {
+                readers.push(conn);
+            }
+        }
+        result
+    }
+
+    /// One write transaction: take the next position, run `f`, log what it
+    /// changed under that position, check the files, commit. Any error
+    /// (including the commit's) rolls back and is returned: nothing is
+    /// acknowledged that is not on disk.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<(T, Vec<Change>), StoreError>,
+    ) -> Result<Committed<T>, StoreError> {
+        let mut conn = self.writer.lock().map_err(failed)?;
+        self.identity.check()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed)?;
+        let position: Position = tx.query_row(rows::BUMP, [], |r| r.get(0)).map_err(failed)?;
+        let (value, changes) = f(&tx)?;
+        if changes.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        log_changes(&tx, position, log_form(changes))?;
+        self.identity.check()?;
+        tx.commit().map_err(|e| StoreError::Failed(format!("commit: {e}")))?;
+        self.committed.send_replace(position);
+        Ok(Committed { value, position })
+    }
+}
+
+/// The shared SQL's `$n` parameters as SQLite's `?n`: SQLite reads `$1` as
+/// a *named* parameter and numbers names by first appearance, which breaks
+/// positional binding when a statement mentions `$3` before `$1`.
+fn q(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn log_changes(tx: &Transaction<'_>, position: Position, changes: Vec<Change>) -> Result<(), StoreError> {
+    let now = now_ms();
+    let mut insert = tx.prepare_cached(&q(rows::LOG_CHANGE)).map_err(failed)?;
+    for (seq, change) in changes.iter().enumerate() {
+        let (kind, key, line) = change_columns(change);
+        insert
+            .execute(rusqlite::params![position, seq as i64, kind, key, line, now])
+            .map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// Opens a connection on the `unix-excl` VFS with the store's settings.
+fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags_and_vfs(path, flags, "unix-excl")
+        .map_err(|e| StoreError::Failed(format!("opening {}: {e}", path.display())))?;
+    conn.busy_timeout(Duration::from_secs(30)).map_err(failed)?;
+    if read_only {
+        return Ok(conn);
+    }
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| StoreError::Failed(format!("{}: {e}", path.display())))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Failed(format!(
+            "{}: cannot switch to WAL journal mode (got {mode})",
+            path.display()
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL").map_err(failed)?;
+    Ok(conn)
+}
+
+/// Fails with the file's name when the directory or an existing database
+/// file cannot be written (read-only mount, `chattr +i`, wrong owner).
+fn preflight(dir: &Path, db: &Path) -> Result<(), StoreError> {
+    let probe = dir.join(".qrlaunch-write-test");
+    std::fs::write(&probe, b"ok")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| StoreError::Failed(format!("the data directory {} is not writable: {e}", dir.display())))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", db.display()));
+        if file.exists() {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&file)
+                .map_err(|e| StoreError::Failed(format!("{} cannot be written: {e}", file.display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// The device and inode of the database and its WAL as opened: a write is
+/// refused once either file was deleted or replaced under the process.
+#[derive(Debug)]
+struct FileIdentity {
+    files: Vec<(PathBuf, (u64, u64))>,
+}
+
+impl FileIdentity {
+    fn of(db: &Path) -> Result<FileIdentity, StoreError> {
+        let wal = PathBuf::from(format!("{}-wal", db.display()));
+        let mut files = Vec::new();
+        for file in [db.to_path_buf(), wal] {
+            let id = identity(&file).ok_or_else(|| StoreError::Failed(format!("{} is missing", file.display())))?;
+            files.push((file, id));
+        }
+        Ok(FileIdentity { files })
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        for (file, id) in &self.files {
+            if identity(file) != Some(*id) {
+                return Err(StoreError::Failed(format!(
+                    "{} was deleted or replaced while the store was open; restart qrlaunch",
+                    file.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::OptText(Some(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::OptText(None) | Value::OptInt(None) => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::OptInt(Some(i)) | Value::Int(i) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(*i)),
+            Value::Bool(b) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(i64::from(*b))),
+        })
+    }
+}
+
+/// Reads a stored entry of `kind` from a row selected with its `select` columns.
+fn row_entry(kind: EntryKind, row: &rusqlite::Row<'_>) -> Result<Stored<Entry>, StoreError> {
+    entry_from_row(
+        kind,
+        &mut |i| row.get::<_, Option<String>>(i).map_err(failed),
+        &mut |i| row.get::<_, Option<i64>>(i).map_err(failed),
+        &mut |i| row.get::<_, bool>(i).map_err(failed),
+    )
+}
+
+fn select_by_key(conn: &Connection, key: &EntryKey) -> Result<Option<Stored<Entry>>, StoreError> {
+    let s = sql(key.kind());
+    let query = format!("SELECT {} FROM {} WHERE {} = $1", s.select, s.table, s.key);
+    let mut statement = conn.prepare_cached(&q(&query)).map_err(failed)?;
+    let mut found = statement.query([key.as_str()]).map_err(failed)?;
+    match found.next().map_err(failed)? {
+        Some(row) => Ok(Some(row_entry(key.kind(), row)?)),
+        None => Ok(None),
+    }
+}
+
+/// Writes `entry` (creating or replacing) with its tags; its created time
+/// is kept when it existed.
+fn upsert(tx: &Transaction<'_>, entry: &Entry, created_at: i64, now: i64) -> Result<(), StoreError> {
+    let s = sql(entry.kind());
+    let values = rows::upsert_values(entry, created_at, now);
+    tx.prepare_cached(&q(s.upsert))
+        .and_then(|mut st| st.execute(rusqlite::params_from_iter(values.iter())))
+        .map_err(failed)?;
+    set_tags(tx, entry)
+}
+
+fn set_tags(tx: &Transaction<'_>, entry: &Entry) -> Result<(), StoreError> {
+    let Some(tags) = entry.tags() else { return Ok(()) };
+    let (kind, key) = (entry.kind().as_str(), entry.key());
+    tx.prepare_cached(&q(rows::DELETE_TAGS))
+        .and_then(|mut st| st.execute(rusqlite::params![kind, key.as_str()]))
+        .map_err(failed)?;
+    let mut add = tx.prepare_cached(&q(rows::ADD_TAG)).map_err(failed)?;
+    for tag in tags.iter() {
+        add.execute(rusqlite::params![tag.as_str(), kind, key.as_str()])
+            .map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// Inserts `entry` only if its key is free; `false` when it exists.
+fn insert_new(tx: &Transaction<'_>, entry: &Entry, now: i64) -> Result<bool, StoreError> {
+    let s = sql(entry.kind());
+    let values = rows::upsert_values(entry, now, now);
+    let inserted = tx
+        .prepare_cached(&q(s.insert_new))
+        .and_then(|mut st| st.execute(rusqlite::params_from_iter(values.iter())))
+        .map_err(failed)?;
+    if inserted == 1 {
+        set_tags(tx, entry)?;
+    }
+    Ok(inserted == 1)
+}
+
+fn put_in(tx: &Transaction<'_>, entry: Entry, mode: WriteMode) -> Result<Put, StoreError> {
+    let now = now_ms();
+    let existing = select_by_key(tx, &entry.key())?;
+    if existing.is_some() && mode == WriteMode::Insert {
+        return Err(StoreError::Conflict);
+    }
+    let created_at = existing.as_ref().map_or(now, |e| e.created_at);
+    upsert(tx, &entry, created_at, now)?;
+    Ok(Put {
+        stored: Stored {
+            entry,
+            created_at,
+            updated_at: now,
+        },
+        created: existing.is_none(),
+    })
+}
+
+/// A code for an import line without one, free in the store.
+fn free_generated_code(tx: &Transaction<'_>) -> Result<Code, StoreError> {
+    for _ in 0..16 {
+        let code = crate::model::domain::generate_code();
+        let taken: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM codes WHERE code = $1)",
+                [code.as_str()],
+                |r| r.get(0),
+            )
+            .map_err(failed)?;
+        if !taken {
+            return Ok(code);
+        }
+    }
+    Err(StoreError::Failed("could not find a free generated code".into()))
+}
+
+fn delete_in(tx: &Transaction<'_>, key: &EntryKey) -> Result<bool, StoreError> {
+    let s = sql(key.kind());
+    let deleted = tx
+        .prepare_cached(&q(&format!("DELETE FROM {} WHERE {} = $1", s.table, s.key)))
+        .and_then(|mut st| st.execute([key.as_str()]))
+        .map_err(failed)?;
+    tx.prepare_cached(&q(rows::DELETE_TAGS))
+        .and_then(|mut st| st.execute(rusqlite::params![key.kind().as_str(), key.as_str()]))
+        .map_err(failed)?;
+    Ok(deleted > 0)
+}
+
+/// Writes an import's lines; see [`Store::import`].
+fn import_in(
+    tx: &Transaction<'_>,
+    mode: WriteMode,
+    lines: ImportSource,
+) -> Result<(ImportSummary, Vec<Change>), StoreError> {
+    let now = now_ms();
+    let mut summary = ImportSummary::default();
+    let mut changes = Vec::new();
+    let mut conflicts = Vec::new();
+    let mut generate: Vec<(usize, crate::model::domain::Line)> = Vec::new();
+    let record = |entry: Entry, summary: &mut ImportSummary, changes: &mut Vec<Change>| {
+        match entry.kind() {
+            EntryKind::Code => summary.codes += 1,
+            EntryKind::Rule => summary.rules += 1,
+            EntryKind::Host => summary.hosts += 1,
+            EntryKind::File => summary.files += 1,
+        }
+        if changes.len() <= super::MAX_LOGGED_CHANGES {
+            changes.push(Change::Put(entry));
+        }
+    };
+    for line in lines {
+        let ImportLine { line, item } = line?;
+        summary.lines = summary.lines.max(line);
+        match item {
+            Item::Entry(entry) => {
+                let written = match mode {
+                    WriteMode::Upsert => {
+                        let created_at = tx
+                            .prepare_cached(&format!(
+                                "SELECT created_at FROM {} WHERE {} = $1",
+                                sql(entry.kind()).table,
+                                sql(entry.kind()).key
+                            ))
+                            .and_then(|mut st| st.query_row([entry.key().as_str()], |r| r.get(0)).optional())
+                            .map_err(failed)?
+                            .unwrap_or(now);
+                        upsert(tx, &entry, created_at, now)?;
+                        true
+                    }
+                    WriteMode::Insert => insert_new(tx, &entry, now)?,
+                };
+                if written {
+                    record(entry, &mut summary, &mut changes);
+                } else {
+                    conflicts.push(line);
+                }
+            }
+            Item::Generate(fields) => generate.push((line, fields)),
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(StoreError::Conflicts(conflicts));
+    }
+    // After every explicit line, so a generated code never takes a name a
+    // later line of the same import asks for.
+    for (line, mut fields) in generate {
+        let code = free_generated_code(tx)?;
+        fields.code = Some(code.to_string());
+        let entry = fields
+            .validate()
+            .map_err(|e| StoreError::Failed(format!("line {line}: {e}")))?;
+        insert_new(tx, &entry, now)?;
+        summary.generated.push((line, code.to_string()));
+        record(entry, &mut summary, &mut changes);
+    }
+    Ok((summary, changes))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.inner.path.display())
+    }
+
+    fn seeds_example(&self) -> bool {
+        true
+    }
+
+    async fn head(&self) -> Result<Head, StoreError> {
+        self.read(|conn| read_head(conn)).await
+    }
+
+    async fn initialised(&self) -> Result<bool, StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT initialised FROM meta WHERE id = 1", [], |r| r.get(0))
+                .map_err(failed)
+        })
+        .await
+    }
+
+    async fn mark_initialised(&self) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.writer.lock().map_err(failed)?;
+            inner.identity.check()?;
+            conn.execute("UPDATE meta SET initialised = TRUE WHERE id = 1", [])
+                .map(drop)
+                .map_err(failed)
+        })
+        .await
+        .map_err(failed)?
+    }
+
+    async fn snapshot(&self, mut sink: Box<dyn FnMut(Entry) + Send>) -> Result<Head, StoreError> {
+        let inner = self.inner.clone();
+        crate::replication::background::run("qrlaunch-snapshot", move || {
+            inner.with_reader(|conn| {
+                let tx = conn.transaction().map_err(failed)?;
+                let head = read_head(&tx)?;
+                for kind in [EntryKind::Code, EntryKind::Rule, EntryKind::Host, EntryKind::File] {
+                    let s = sql(kind);
+                    let mut select = tx
+                        .prepare(&q(&format!("SELECT {} FROM {}", s.select, s.table)))
+                        .map_err(failed)?;
+                    let mut found = select.query([]).map_err(failed)?;
+                    while let Some(row) = found.next().map_err(failed)? {
+                        sink(row_entry(kind, row)?.entry);
+                    }
+                }
+                tx.rollback().map_err(failed)?;
+                Ok(head)
+            })
+        })
+        .await
+        .ok_or_else(|| StoreError::Failed("the snapshot thread stopped".into()))?
+    }
+
+    async fn changes_since(&self, after: Position, max_positions: i64) -> Result<Feed, StoreError> {
+        self.read(move |conn| {
+            let tx = conn.transaction().map_err(failed)?;
+            let head = read_head(&tx)?;
+            let oldest: Option<Position> = tx.query_row(rows::OLDEST, [], |r| r.get(0)).map_err(failed)?;
+            let mut select = tx.prepare_cached(&q(rows::FEED)).map_err(failed)?;
+            let mut found = select
+                .query(rusqlite::params![after, after.saturating_add(max_positions)])
+                .map_err(failed)?;
+            let mut changes = Vec::new();
+            while let Some(row) = found.next().map_err(failed)? {
+                let kind: String = row.get(1).map_err(failed)?;
+                let line: Option<String> = row.get(3).map_err(failed)?;
+                changes.push(LoggedChange {
+                    position: row.get(0).map_err(failed)?,
+                    committed_at_ms: row.get(4).map_err(failed)?,
+                    change: change_from_columns(&kind, row.get(2).map_err(failed)?, line.as_deref())?,
+                });
+            }
+            drop(found);
+            drop(select);
+            tx.rollback().map_err(failed)?;
+            Ok(Feed {
+                oldest: oldest.unwrap_or(head.position + 1),
+                head,
+                changes,
+            })
+        })
+        .await
+    }
+
+    async fn wakeups(&self) -> Result<Box<dyn Wakeups>, StoreError> {
+        Ok(Box::new(LocalWakeups(self.inner.committed.subscribe())))
+    }
+
+    async fn get(&self, key: &EntryKey) -> Result<Option<Stored<Entry>>, StoreError> {
+        let key = key.clone();
+        self.read(move |conn| select_by_key(conn, &key)).await
+    }
+
+    async fn list(&self, query: ListQuery) -> Result<Vec<Stored<Entry>>, StoreError> {
+        self.read(move |conn| {
+            let s = sql(query.kind);
+            let columns = s
+                .select
+                .split(", ")
+                .map(|c| format!("e.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let (join, tag) = match &query.tag {
+                Some(tag) => (
+                    format!(
+                        "JOIN entry_tags t ON t.kind = '{}' AND t.key = e.{} AND t.tag = $3",
+                        query.kind.as_str(),
+                        s.key
+                    ),
+                    Some(tag.as_str().to_string()),
+                ),
+                None => (String::new(), None),
+            };
+            let statement = format!(
+                "SELECT {columns} FROM {} e {join} WHERE e.{key} > $1 ORDER BY e.{key} LIMIT $2",
+                s.table,
+                key = s.key
+            );
+            let mut select = conn.prepare_cached(&q(&statement)).map_err(failed)?;
+            let after = query.after.unwrap_or_default();
+            let limit = i64::from(query.limit);
+            let mut found = match &tag {
+                Some(tag) => select.query(rusqlite::params![after, limit, tag]),
+                None => select.query(rusqlite::params![after, limit]),
+            }
+            .map_err(failed)?;
+            let mut entries = Vec::new();
+            while let Some(row) = found.next().map_err(failed)? {
+                entries.push(row_entry(query.kind, row)?);
+            }
+            Ok(entries)
+        })
+        .await
+    }
+
+    async fn put(&self, entry: Entry, mode: WriteMode) -> Result<Committed<Put>, StoreError> {
+        self.write(move |tx| {
+            let put = put_in(tx, entry, mode)?;
+            let change = Change::Put(put.stored.entry.clone());
+            Ok((put, vec![change]))
+        })
+        .await
+    }
+
+    async fn modify(&self, key: EntryKey, change: ModifyFn) -> Result<Committed<Stored<Entry>>, StoreError> {
+        self.write(move |tx| {
+            let current = select_by_key(tx, &key)?.ok_or(StoreError::NotFound)?;
+            let created_at = current.created_at;
+            let entry = change(current).map_err(StoreError::Rejected)?;
+            if entry.key() != key {
+                return Err(StoreError::Failed("a change may not rename an entry".into()));
+            }
+            let now = now_ms();
+            upsert(tx, &entry, created_at, now)?;
+            let logged = Change::Put(entry.clone());
+            Ok((
+                Stored {
+                    entry,
+                    created_at,
+                    updated_at: now,
+                },
+                vec![logged],
+            ))
+        })
+        .await
+    }
+
+    async fn modify_tagged(
+        &self,
+        kind: EntryKind,
+        tag: Tag,
+        change: ModifyEachFn,
+    ) -> Result<Committed<usize>, StoreError> {
+        self.write(move |tx| {
+            let s = sql(kind);
+            let columns = s
+                .select
+                .split(", ")
+                .map(|c| format!("e.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let statement = format!(
+                "SELECT {columns} FROM {} e JOIN entry_tags t ON t.kind = $1 AND t.key = e.{} AND t.tag = $2",
+                s.table, s.key
+            );
+            let mut current = Vec::new();
+            {
+                let mut select = tx.prepare(&q(&statement)).map_err(failed)?;
+                let mut found = select
+                    .query(rusqlite::params![kind.as_str(), tag.as_str()])
+                    .map_err(failed)?;
+                while let Some(row) = found.next().map_err(failed)? {
+                    current.push(row_entry(kind, row)?);
+                }
+            }
+            let now = now_ms();
+            let mut changes = Vec::with_capacity(current.len().min(super::MAX_LOGGED_CHANGES + 1));
+            let count = current.len();
+            for stored in current {
+                let (key, created_at) = (stored.entry.key(), stored.created_at);
+                let entry = change(stored).map_err(StoreError::Rejected)?;
+                if entry.key() != key {
+                    return Err(StoreError::Failed("a change may not rename an entry".into()));
+                }
+                upsert(tx, &entry, created_at, now)?;
+                if changes.len() <= super::MAX_LOGGED_CHANGES {
+                    changes.push(Change::Put(entry));
+                }
+            }
+            Ok((count, changes))
+        })
+        .await
+    }
+
+    async fn delete(&self, key: EntryKey) -> Result<Committed<()>, StoreError> {
+        self.write(move |tx| {
+            if !delete_in(tx, &key)? {
+                return Err(StoreError::NotFound);
+            }
+            Ok(((), vec![Change::Delete(key)]))
+        })
+        .await
+    }
+
+    async fn import(&self, mode: WriteMode, lines: ImportSource) -> Result<Committed<ImportSummary>, StoreError> {
+        let inner = self.inner.clone();
+        crate::replication::background::run("qrlaunch-import", move || inner.write(|tx| import_in(tx, mode, lines)))
+            .await
+            .ok_or_else(|| StoreError::Failed("the import thread stopped".into()))?
+    }
+
+    async fn export(&self, out: tokio::sync::mpsc::Sender<Entry>) -> Result<(), StoreError> {
+        self.read(move |conn| {
+            let tx = conn.transaction().map_err(failed)?;
+            for kind in [EntryKind::Code, EntryKind::Rule, EntryKind::Host, EntryKind::File] {
+                let s = sql(kind);
+                let mut select = tx
+                    .prepare(&q(&format!("SELECT {} FROM {} ORDER BY {}", s.select, s.table, s.key)))
+                    .map_err(failed)?;
+                let mut found = select.query([]).map_err(failed)?;
+                while let Some(row) = found.next().map_err(failed)? {
+                    if out.blocking_send(row_entry(kind, row)?.entry).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn add_counts(&self, rows: Vec<CountRow>) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        crate::replication::background::run("qrlaunch-flush", move || {
+            let mut rows = rows;
+            // In primary-key order every B-tree page is written once and
+            // stays in the page cache while it is; in the table's own
+            // (hash) order a million rows miss the cache on almost every
+            // row (measured in benches/counts.rs).
+            rows.sort_unstable_by(|a, b| {
+                (a.kind.as_str(), &a.key, a.day, &a.class).cmp(&(b.kind.as_str(), &b.key, b.day, &b.class))
+            });
+            let mut conn = inner.writer.lock().map_err(failed)?;
+            inner.identity.check()?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(failed)?;
+            {
+                let mut add = tx.prepare_cached(&q(rows::ADD_COUNT)).map_err(failed)?;
+                for row in &rows {
+                    add.execute(rusqlite::params![
+                        row.kind.as_str(),
+                        row.key,
+                        row.day,
+                        row.class,
+                        row.count
+                    ])
+                    .map_err(failed)?;
+                }
+            }
+            inner.identity.check()?;
+            tx.commit().map_err(|e| StoreError::Failed(format!("commit: {e}")))
+        })
+        .await
+        .ok_or_else(|| StoreError::Failed("the flush thread stopped".into()))?
+    }
+
+    async fn counts(&self, selection: CountSelection, from_day: i32, to_day: i32) -> Result<Vec<CountRow>, StoreError> {
+        self.read(move |conn| {
+            let (sql, kind, key) = match &selection {
+                CountSelection::Key(kind, key) => (rows::COUNTS_BY_KEY, *kind, key.clone()),
+                CountSelection::Tag(kind, tag) => (rows::COUNTS_BY_TAG, *kind, tag.to_string()),
+            };
+            let mut select = conn.prepare_cached(&q(sql)).map_err(failed)?;
+            let mut found = select
+                .query(rusqlite::params![kind.as_str(), key, from_day, to_day])
+                .map_err(failed)?;
+            let mut out = Vec::new();
+            while let Some(row) = found.next().map_err(failed)? {
+                out.push(count_row(row)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn prune_counts(&self, before_day: i32) -> Result<u64, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.writer.lock().map_err(failed)?;
+            inner.identity.check()?;
+            conn.execute(&q(rows::PRUNE_COUNTS), [before_day])
+                .map(|n| n as u64)
+                .map_err(failed)
+        })
+        .await
+        .map_err(failed)?
+    }
+
+    async fn prune_log(&self, keep: i64) -> Result<u64, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.writer.lock().map_err(failed)?;
+            inner.identity.check()?;
+            conn.execute(
+                "DELETE FROM changes WHERE position <= (SELECT position FROM meta WHERE id = 1) - $1",
+                [keep],
+            )
+            .map(|n| n as u64)
+            .map_err(failed)
+        })
+        .await
+        .map_err(failed)?
+    }
+}
+
+fn count_row(row: &rusqlite::Row<'_>) -> Result<CountRow, StoreError> {
+    let kind: String = row.get(0).map_err(failed)?;
+    Ok(CountRow {
+        kind: EntryKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("count of unknown kind {kind:?}")))?,
+        key: row.get(1).map_err(failed)?,
+        day: row.get(2).map_err(failed)?,
+        class: row.get(3).map_err(failed)?,
+        count: row.get(4).map_err(failed)?,
+    })
+}
+
+fn read_head(conn: &Connection) -> Result<Head, StoreError> {
+    conn.query_row(rows::HEAD, [], |r| {
+        Ok(Head {
+            epoch: r.get(0)?,
+            position: r.get(1)?,
+        })
+    })
+    .map_err(failed)
+}
+
+/// Wake-ups from this process's own commits (nothing else writes the file).
+struct LocalWakeups(watch::Receiver<Position>);
+
+#[async_trait]
+impl Wakeups for LocalWakeups {
+    async fn next(&mut self) -> Result<Wakeup, StoreError> {
+        self.0
+            .changed()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store was closed".into()))?;
+        Ok(Wakeup::Committed(*self.0.borrow_and_update()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::table_file::parse_line;
+
+    fn entry(line: &str) -> Entry {
+        match parse_line(line).unwrap() {
+            Item::Entry(e) => e,
+            Item::Generate(_) => panic!("no code"),
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_survive_reopening_and_every_write_has_the_next_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        assert!(!store.initialised().await.unwrap());
+        let head = store.head().await.unwrap();
+        assert_eq!(head.position, 0);
+        let a = entry(
+            r#"{"code":"a1","appid":"wx1234567890abcdef","path":"p","query":"x=1","valid_until":"2030-01-01T00:00:00Z","tags":["t"]}"#,
+        );
+        let put = store.put(a.clone(), WriteMode::Insert).await.unwrap();
+        assert!(put.value.created);
+        assert_eq!(put.position, 1);
+        assert_eq!(store.put(a.clone(), WriteMode::Insert).await, Err(StoreError::Conflict));
+        let again = store.put(a.clone(), WriteMode::Upsert).await.unwrap();
+        assert!(!again.value.created);
+        assert_eq!(again.position, 2, "a refused write takes no position");
+        drop(store);
+
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        assert!(store.initialised().await.unwrap());
+        assert_eq!(store.head().await.unwrap().epoch, head.epoch);
+        assert_eq!(store.get(&a.key()).await.unwrap().unwrap().entry, a);
+        let tagged = ListQuery {
+            kind: EntryKind::Code,
+            after: None,
+            limit: 10,
+            tag: Some("t".parse().unwrap()),
+        };
+        assert_eq!(store.list(tagged).await.unwrap().len(), 1);
+        assert_eq!(store.delete(a.key()).await.unwrap().position, 3);
+        assert_eq!(store.delete(a.key()).await, Err(StoreError::NotFound));
+
+        let feed = store.changes_since(0, 100).await.unwrap();
+        assert_eq!(feed.head.position, 3);
+        assert_eq!(feed.oldest, 1);
+        let positions: Vec<Position> = feed.changes.iter().map(|c| c.position).collect();
+        assert_eq!(positions, [1, 2, 3]);
+        assert_eq!(feed.changes[2].change, Change::Delete(a.key()));
+        assert_eq!(store.prune_log(1).await.unwrap(), 2);
+        assert_eq!(store.changes_since(0, 100).await.unwrap().oldest, 3);
+    }
+
+    #[tokio::test]
+    async fn no_shm_file_is_mapped_and_readers_see_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store
+            .put(
+                entry(r#"{"code":"a","appid":"wx1234567890abcdef","path":"p"}"#),
+                WriteMode::Upsert,
+            )
+            .await
+            .unwrap();
+        assert!(!dir.path().join("qrlaunch.db-shm").exists());
+        // A reader connection of the same process sees what the writer wrote.
+        assert_eq!(store.head().await.unwrap().position, 1);
+    }
+}

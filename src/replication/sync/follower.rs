@@ -1,0 +1,362 @@
+//! The follower task: the one writer of this node's live table.
+//!
+//! 1. Bootstrap: read a snapshot of the whole store (one read transaction)
+//!    with the position it was taken at, build the table, publish, ready.
+//! 2. Catch up: read the log after the applied position, in pages of
+//!    positions; each position must be the one after the last applied. A
+//!    gap, another epoch (a restored or different database), a store head
+//!    behind the table, a log that no longer reaches back, or a logged
+//!    `Resync` (a bulk import) means a full resync from a new snapshot.
+//! 3. Wait for a wake-up (this node's commit, or PostgreSQL's `NOTIFY` from
+//!    any node), a poll tick (a half-open notification socket must not
+//!    stall the node), or shutdown; then catch up again.
+//!
+//! A store that cannot be reached leaves the last table serving; the
+//! follower retries with backoff and catches up when the store returns.
+//! Overlays past [`crate::model::table::COMPACT_AT`] entries are folded into a new
+//! base on a low-priority thread while changes keep being applied.
+
+use super::replica::Replica;
+use super::state::{StateBuilder, TableState};
+use crate::model::table::Table;
+use crate::replication::store::{Change, Feed, Position, Store, StoreError, Wakeup, Wakeups};
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How the follower paces itself.
+#[derive(Debug, Clone)]
+pub struct FollowerOptions {
+    /// Catch up at least this often, whatever the wake-ups say.
+    pub poll: Duration,
+    /// Positions read per page of the log.
+    pub page: i64,
+    /// A test hook (`--test-apply-delay`): wait this long between applying
+    /// changes read from the log and publishing them, to play a node that
+    /// is slow to make changes live.
+    pub apply_delay: Duration,
+}
+
+impl Default for FollowerOptions {
+    fn default() -> Self {
+        FollowerOptions {
+            poll: Duration::from_millis(250),
+            page: 512,
+            apply_delay: Duration::ZERO,
+        }
+    }
+}
+
+/// Why a catch-up could not continue from the applied position.
+#[derive(Debug)]
+enum Stop {
+    Resync(String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Stop {
+        Stop::Store(e)
+    }
+}
+
+type Compaction = Pin<Box<dyn Future<Output = Option<(Table, Position)>> + Send>>;
+
+/// The follower of one store, feeding one replica.
+pub struct Follower {
+    store: Arc<dyn Store>,
+    replica: Arc<Replica>,
+    options: FollowerOptions,
+    /// Notified to rebuild from a fresh snapshot (SIGHUP).
+    resync: Arc<tokio::sync::Notify>,
+    /// Told what each applied change made stale in the caches in front.
+    purger: Option<crate::replication::purge::Purger>,
+}
+
+impl Follower {
+    pub fn new(store: Arc<dyn Store>, replica: Arc<Replica>, options: FollowerOptions) -> Follower {
+        Follower {
+            store,
+            replica,
+            options,
+            resync: Arc::new(tokio::sync::Notify::new()),
+            purger: None,
+        }
+    }
+
+    /// Purges the caches in front after every applied change.
+    pub fn with_purger(mut self, purger: Option<crate::replication::purge::Purger>) -> Follower {
+        self.purger = purger;
+        self
+    }
+
+    /// Rebuilds from a fresh snapshot whenever `resync` is notified.
+    pub fn with_resync(mut self, resync: Arc<tokio::sync::Notify>) -> Follower {
+        self.resync = resync;
+        self
+    }
+
+    /// Runs until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut state: Option<TableState> = None;
+        let mut wakeups: Option<Box<dyn Wakeups>> = None;
+        let mut compaction: Option<Compaction> = None;
+        let mut backoff = Duration::from_millis(100);
+        let mut subscribed_at: Option<Instant> = None;
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            // (Re)subscribe at most every few seconds: polling covers the gap.
+            if wakeups.is_none() && subscribed_at.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                subscribed_at = Some(Instant::now());
+                match self.store.wakeups().await {
+                    Ok(w) => wakeups = Some(w),
+                    Err(error) => tracing::warn!(%error, "no change notifications; polling"),
+                }
+            }
+            let progressed = match state.as_mut() {
+                None => match self.bootstrap().await {
+                    Ok(fresh) => {
+                        let rebuilt = self.replica.is_bootstrapped();
+                        self.replica.publish(fresh.snapshot());
+                        self.replica.update(|s| {
+                            s.bootstrapped = true;
+                            s.epoch = fresh.epoch.clone();
+                            s.applied = fresh.position;
+                            s.store_head = s.store_head.max(fresh.position);
+                        });
+                        if rebuilt {
+                            // What changed is unknown, so everything; only
+                            // now that the new table answers.
+                            if let Some(purger) = &self.purger {
+                                purger.purge_all(fresh.position);
+                            }
+                        }
+                        state = Some(fresh);
+                        compaction = None;
+                        Ok(())
+                    }
+                    Err(e) => Err(Stop::Store(e)),
+                },
+                Some(current) => self.catch_up(current).await,
+            };
+            match progressed {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(Stop::Resync(reason)) => {
+                    tracing::warn!(%reason, "resyncing the table from a new snapshot");
+                    self.replica.metrics().resync();
+                    state = None;
+                    continue;
+                }
+                Err(Stop::Store(error)) => {
+                    tracing::warn!(%error, retry_in = ?backoff, "cannot read the store; still serving the last table");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = shutdown.cancelled() => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            }
+            if let Some(current) = state.as_ref() {
+                if compaction.is_none() && current.wants_compaction() {
+                    compaction = Some(compact(current));
+                }
+            }
+            tokio::select! {
+                woke = next_wakeup(&mut wakeups) => match woke {
+                    Ok(Wakeup::Committed(_)) => {}
+                    Ok(Wakeup::Reconnected) => {
+                        // Notifications sent meanwhile are lost: the catch-up
+                        // at the top of the loop reads the log instead.
+                        self.replica.metrics().feed_reconnect();
+                        tracing::info!("change notifications reconnected; catching up");
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "change notifications stopped; polling until they return");
+                        wakeups = None;
+                    }
+                },
+                done = wait_compaction(&mut compaction) => {
+                    compaction = None;
+                    if let (Some((base, built_at)), Some(current)) = (done, state.as_mut()) {
+                        if let Some(sink) = self.replica.sink() {
+                            base.attach_sink(sink);
+                        }
+                        current.install_base(base, built_at);
+                        self.replica.publish(current.snapshot());
+                        tracing::info!(position = built_at, overlay = current.overlay_len(), "overlay folded into a new base table");
+                    }
+                }
+                () = self.resync.notified() => {
+                    tracing::info!("rebuilding the table from a new snapshot, as asked");
+                    state = None;
+                }
+                () = tokio::time::sleep(self.options.poll) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    async fn bootstrap(&self) -> Result<TableState, StoreError> {
+        let started = Instant::now();
+        let builder = Arc::new(std::sync::Mutex::new(Some(StateBuilder::new())));
+        let sink = builder.clone();
+        let head = self
+            .store
+            .snapshot(Box::new(move |entry| {
+                if let Some(b) = sink.lock().ok().as_mut().and_then(|b| b.as_mut()) {
+                    b.add(entry);
+                }
+            }))
+            .await?;
+        let taken = builder.lock().ok().and_then(|mut b| b.take());
+        let builder = taken.ok_or_else(|| StoreError::Failed("the snapshot builder was lost".into()))?;
+        let sink = self.replica.sink();
+        let state = crate::replication::background::run("qrlaunch-build", move || {
+            builder.finish(head.epoch, head.position, sink)
+        })
+        .await
+        .ok_or_else(|| StoreError::Failed("the table build stopped".into()))?;
+        let snapshot_counts = state.snapshot();
+        tracing::info!(
+            position = state.position,
+            codes = snapshot_counts.code_count(),
+            rules = snapshot_counts.rule_count(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "table built from a store snapshot"
+        );
+        Ok(state)
+    }
+
+    /// Applies every change after `state.position`, page by page.
+    async fn catch_up(&self, state: &mut TableState) -> Result<(), Stop> {
+        loop {
+            let feed = self.store.changes_since(state.position, self.options.page).await?;
+            self.replica.update(|s| s.store_head = feed.head.position);
+            let last = apply_feed(state, feed, self.replica.metrics())?;
+            match last {
+                Progress::Current => return Ok(()),
+                Progress::Applied { more, stale } => {
+                    if !self.options.apply_delay.is_zero() {
+                        // A node slow to make changes live (tests only).
+                        tokio::time::sleep(self.options.apply_delay).await;
+                    }
+                    self.replica.publish(state.snapshot());
+                    let position = state.position;
+                    self.replica.update(|s| s.applied = position);
+                    // Only now that scans get the new answers: a purge sent
+                    // before would let a scan refill the cache from the old
+                    // table.
+                    if let Some(purger) = &self.purger {
+                        purger.purge(position, stale);
+                    }
+                    if !more {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum Progress {
+    /// Nothing after the applied position.
+    Current,
+    /// Changes were applied; `more` when the store has further ones;
+    /// `stale`: the cache keys of the answers they changed.
+    Applied { more: bool, stale: BTreeSet<String> },
+}
+
+/// Checks a page of the log against the applied position and applies it.
+fn apply_feed(
+    state: &mut TableState,
+    feed: Feed,
+    metrics: &crate::replication::metrics::Metrics,
+) -> Result<Progress, Stop> {
+    if feed.head.epoch != state.epoch {
+        return Err(Stop::Resync(format!(
+            "the store's epoch is {}, the table's {} (a restored or different database)",
+            feed.head.epoch, state.epoch
+        )));
+    }
+    if feed.head.position < state.position {
+        return Err(Stop::Resync(format!(
+            "the store is at position {}, behind the table's {}",
+            feed.head.position, state.position
+        )));
+    }
+    if feed.head.position == state.position {
+        return Ok(Progress::Current);
+    }
+    if feed.oldest > state.position + 1 {
+        return Err(Stop::Resync(format!(
+            "the change log starts at {}, after the table's position {}",
+            feed.oldest, state.position
+        )));
+    }
+    let now_ms = crate::replication::store::now_ms();
+    let mut changes = feed.changes.into_iter().peekable();
+    let mut applied_any = false;
+    let mut stale = BTreeSet::new();
+    while let Some(first) = changes.next() {
+        let position = first.position;
+        if position != state.position + 1 {
+            return Err(Stop::Resync(format!(
+                "position {position} follows {} in the log: a gap",
+                state.position
+            )));
+        }
+        let mut batch = vec![first];
+        while let Some(next) = changes.next_if(|c| c.position == position) {
+            batch.push(next);
+        }
+        if batch.iter().any(|c| c.change == Change::Resync) {
+            return Err(Stop::Resync(format!(
+                "position {position} changed too much to log entry by entry"
+            )));
+        }
+        for c in &batch {
+            metrics.sync_lag((now_ms - c.committed_at_ms).max(0) as f64 / 1000.0);
+        }
+        stale.extend(crate::model::keys::keys_of(batch.iter().map(|c| &c.change)));
+        state.apply(position, batch.into_iter().map(|c| c.change));
+        applied_any = true;
+    }
+    if !applied_any {
+        return Err(Stop::Resync(format!(
+            "the store is at {} but the log after {} is empty",
+            feed.head.position, state.position
+        )));
+    }
+    Ok(Progress::Applied {
+        more: state.position < feed.head.position,
+        stale,
+    })
+}
+
+fn compact(state: &TableState) -> Compaction {
+    let snapshot = state.snapshot();
+    let at = state.position;
+    Box::pin(
+        async move { crate::replication::background::run("qrlaunch-compact", move || (snapshot.compact(), at)).await },
+    )
+}
+
+async fn wait_compaction(compaction: &mut Option<Compaction>) -> Option<(Table, Position)> {
+    match compaction {
+        Some(running) => running.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_wakeup(wakeups: &mut Option<Box<dyn Wakeups>>) -> Result<Wakeup, StoreError> {
+    match wakeups {
+        Some(w) => w.next().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,219 @@
+//! The follower's working state: the base table, the overlay of changes
+//! since it was built, the host settings and files, and the position they
+//! reflect. Applying a batch of changes yields the next [`Snapshot`].
+
+use crate::model::domain::{Entry, EntryKey, HostSettings, VerificationFile};
+use crate::model::table::{HostTable, Overlay, OverlayEntry, Snapshot, Table, TableBuilder, COMPACT_AT};
+use crate::replication::store::{Change, Position};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Everything a snapshot is built from.
+pub struct TableState {
+    pub epoch: String,
+    pub position: Position,
+    base: Arc<Table>,
+    overlay: Overlay,
+    hosts: BTreeMap<String, HostSettings>,
+    files: BTreeMap<String, VerificationFile>,
+    host_table: Arc<HostTable>,
+}
+
+/// Collects a store snapshot into a [`TableState`].
+pub struct StateBuilder {
+    table: TableBuilder,
+    hosts: BTreeMap<String, HostSettings>,
+    files: BTreeMap<String, VerificationFile>,
+}
+
+impl Default for StateBuilder {
+    fn default() -> Self {
+        StateBuilder::new()
+    }
+}
+
+impl StateBuilder {
+    pub fn new() -> StateBuilder {
+        StateBuilder {
+            table: TableBuilder::new(),
+            hosts: BTreeMap::new(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, entry: Entry) {
+        match entry {
+            Entry::Host(h) => {
+                self.hosts.insert(h.host.to_string(), h);
+            }
+            Entry::File(f) => {
+                self.files
+                    .insert(EntryKey::of(&Entry::File(f.clone())).as_str().to_string(), f);
+            }
+            other => self.table.insert(&other),
+        }
+    }
+
+    pub fn finish(
+        self,
+        epoch: String,
+        position: Position,
+        sink: Option<Arc<dyn crate::model::table::CountSink>>,
+    ) -> TableState {
+        let host_table = Arc::new(HostTable::build(self.hosts.values(), self.files.values()));
+        let base = self.table.build();
+        if let Some(sink) = sink {
+            base.attach_sink(sink);
+        }
+        TableState {
+            epoch,
+            position,
+            base: Arc::new(base),
+            overlay: Overlay::new(),
+            hosts: self.hosts,
+            files: self.files,
+            host_table,
+        }
+    }
+}
+
+impl TableState {
+    /// The snapshot scans should read now.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::build(self.base.clone(), &self.overlay, self.host_table.clone(), self.position)
+    }
+
+    /// Applies the changes logged at `position` (the next one). The caller
+    /// has checked the order; a `Resync` is the caller's to handle.
+    pub fn apply(&mut self, position: Position, changes: impl IntoIterator<Item = Change>) {
+        let mut hosts_changed = false;
+        for change in changes {
+            match change {
+                Change::Put(Entry::Host(h)) => {
+                    self.hosts.insert(h.host.to_string(), h);
+                    hosts_changed = true;
+                }
+                Change::Put(Entry::File(f)) => {
+                    let key = EntryKey::of(&Entry::File(f.clone())).as_str().to_string();
+                    self.files.insert(key, f);
+                    hosts_changed = true;
+                }
+                Change::Delete(EntryKey::Host(h)) => {
+                    hosts_changed |= self.hosts.remove(&h).is_some();
+                }
+                Change::Delete(EntryKey::File(f)) => {
+                    hosts_changed |= self.files.remove(&f).is_some();
+                }
+                Change::Put(entry) => {
+                    self.overlay.insert(
+                        entry.key(),
+                        OverlayEntry {
+                            position,
+                            entry: Some(entry),
+                        },
+                    );
+                }
+                Change::Delete(key) => {
+                    self.overlay.insert(key, OverlayEntry { position, entry: None });
+                }
+                Change::Resync => {}
+            }
+        }
+        if hosts_changed {
+            self.host_table = Arc::new(HostTable::build(self.hosts.values(), self.files.values()));
+        }
+        self.position = position;
+    }
+
+    /// Whether the overlay has grown enough to fold into a new base.
+    pub fn wants_compaction(&self) -> bool {
+        self.overlay.len() >= COMPACT_AT
+    }
+
+    /// Installs `base`, built from the snapshot at `built_at`: overlay
+    /// entries from then or before are in it and go.
+    pub fn install_base(&mut self, base: Table, built_at: Position) {
+        self.base = Arc::new(base);
+        self.overlay.retain(|_, change| change.position > built_at);
+    }
+
+    pub fn overlay_len(&self) -> usize {
+        self.overlay.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::domain::{Code, EntryPoint, LaunchCode, Schedule, Tags};
+    use std::collections::BTreeMap;
+
+    fn code(name: &str, page: u32) -> Entry {
+        Entry::Code(LaunchCode {
+            code: name.parse::<Code>().unwrap(),
+            entry: EntryPoint {
+                appid: "wx1234567890abcdef".parse().unwrap(),
+                path: format!("p/{page}").parse().unwrap(),
+                query: "".parse().unwrap(),
+                env_version: "release".parse().unwrap(),
+                fallback_url: None,
+            },
+            schedule: Schedule::default(),
+            tags: Tags::default(),
+        })
+    }
+
+    fn page_of(snapshot: &Snapshot, name: &str) -> Option<String> {
+        snapshot.code(name).map(|hit| hit.profile.key.path.to_string())
+    }
+
+    /// Random puts and deletes, with compactions at random moments, against
+    /// a plain map: the snapshot must answer exactly as the map does.
+    #[test]
+    fn the_overlay_agrees_with_a_plain_map() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut builder = StateBuilder::new();
+        let mut model: BTreeMap<String, u32> = BTreeMap::new();
+        for i in 0..50 {
+            builder.add(code(&format!("k{i}"), i));
+            model.insert(format!("k{i}"), i);
+        }
+        let mut state = builder.finish("e".into(), 0, None);
+        let mut pending_base: Option<(Table, Position)> = None;
+        for position in 1..=3000 {
+            let name = format!("k{}", next() % 80);
+            let change = if next() % 3 == 0 {
+                model.remove(&name);
+                Change::Delete(EntryKey::Code(name))
+            } else {
+                let page = (next() % 1000) as u32;
+                model.insert(name.clone(), page);
+                Change::Put(code(&name, page))
+            };
+            state.apply(position, [change]);
+            // A compaction starts from one snapshot and lands a few changes later.
+            if next() % 97 == 0 {
+                if let Some((base, at)) = pending_base.take() {
+                    state.install_base(base, at);
+                }
+                pending_base = Some((state.snapshot().compact(), position));
+            }
+            if position % 50 == 0 {
+                let snapshot = state.snapshot();
+                for i in 0..80 {
+                    let name = format!("k{i}");
+                    let want = model.get(&name).map(|p| format!("p/{p}"));
+                    assert_eq!(page_of(&snapshot, &name), want, "{name} at {position}");
+                }
+                assert_eq!(snapshot.code_count(), model.len());
+                assert_eq!(snapshot.position(), position);
+            }
+        }
+    }
+}
