@@ -2,8 +2,8 @@
 //! error names a field or says the JSON is bad.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use qrlaunch::admin::body::parse;
-use qrlaunch::domain::Line;
+use qrlaunch::edge::admin::body::parse;
+use qrlaunch::model::domain::Line;
 
 fuzz_target!(|data: &[u8]| {
     match parse::<Line>(data) {

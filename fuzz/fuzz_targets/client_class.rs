@@ -1,7 +1,7 @@
 //! The User-Agent classifier: total and deterministic on any bytes.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use qrlaunch::client_class::{classify, ClientClass};
+use qrlaunch::model::client_class::{classify, ClientClass};
 
 fuzz_target!(|data: &[u8]| {
     let class = classify(Some(data));

@@ -2,7 +2,7 @@
 //! decodes to itself; query parameters are found or not, never mangled.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use qrlaunch::percent::{decode_strict, encoded, get};
+use qrlaunch::model::percent::{decode_strict, encoded, get};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(decoded) = decode_strict(data) {

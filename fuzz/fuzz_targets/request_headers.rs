@@ -2,9 +2,9 @@
 //! forwarding headers. Never a panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use qrlaunch::http::forwarded::{loopback, scheme};
-use qrlaunch::http::pages::language;
-use qrlaunch::http::service::valid_host;
+use qrlaunch::edge::http::forwarded::{loopback, scheme};
+use qrlaunch::edge::http::pages::language;
+use qrlaunch::edge::http::service::valid_host;
 
 fuzz_target!(|data: &[u8]| {
     let _ = language(Some(data));

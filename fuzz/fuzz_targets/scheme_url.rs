@@ -5,10 +5,10 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use percent_encoding::percent_decode_str;
-use qrlaunch::domain::Line;
-use qrlaunch::ndjson::{parse_line, Item};
-use qrlaunch::scheme_url::{query_param, render, LegacyScan, MAX_QUERY};
-use qrlaunch::table::{Snapshot, TableBuilder};
+use qrlaunch::model::domain::Line;
+use qrlaunch::model::table_file::{parse_line, Item};
+use qrlaunch::model::scheme_url::{query_param, render, LegacyScan, MAX_QUERY};
+use qrlaunch::model::table::{Snapshot, TableBuilder};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(scanned.starts_with(&*value), "{value:?} is a prefix of {scanned:?}");
         }
     } else {
-        let want_q = percent_encoding::utf8_percent_encode(scanned, qrlaunch::percent::COMPONENT).to_string();
+        let want_q = percent_encoding::utf8_percent_encode(scanned, qrlaunch::model::percent::COMPONENT).to_string();
         assert_eq!(rest, format!("q={want_q}&scancode_time={time}"));
     }
 });

@@ -2,8 +2,8 @@
 //! round trip through its own JSON form unchanged.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use qrlaunch::domain::Line;
-use qrlaunch::ndjson::{parse_line, Item, Reader};
+use qrlaunch::model::domain::Line;
+use qrlaunch::model::table_file::{parse_line, Item, Reader};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {

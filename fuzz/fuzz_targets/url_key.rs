@@ -2,7 +2,7 @@
 //! own normal form (normalizing it again changes nothing).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use qrlaunch::url_key::{host_of_key, normalize_absolute, prefix_matches, write_request_key};
+use qrlaunch::model::url_key::{host_of_key, normalize_absolute, prefix_matches, write_request_key};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
