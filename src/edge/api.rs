@@ -2,6 +2,7 @@
 //! ([`crate::edge::admin`]), the CLI ([`crate::edge::cli`]) and the tests, so the three
 //! cannot drift apart. Entries travel as [`Line`], the table file's JSON.
 
+use crate::model::client_class::{ClientClass, CountClass};
 use crate::model::domain::{Line, Stored};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -145,19 +146,36 @@ pub struct DayCounts {
 }
 
 impl DayCounts {
-    /// Adds `n` to the column named `class` and to the total.
-    pub fn add(&mut self, class: &str, n: u64) {
-        let column = match class {
-            "ios" => &mut self.ios,
-            "android" => &mut self.android,
-            "wechat" => &mut self.wechat,
-            "inapp" => &mut self.inapp,
-            "desktop" => &mut self.desktop,
-            "other" => &mut self.other,
-            _ => &mut self.not_found,
-        };
-        *column += n;
+    /// The column of `class`.
+    fn column(&mut self, class: CountClass) -> &mut u64 {
+        match class {
+            CountClass::Client(ClientClass::Ios) => &mut self.ios,
+            CountClass::Client(ClientClass::Android) => &mut self.android,
+            CountClass::Client(ClientClass::Wechat) => &mut self.wechat,
+            CountClass::Client(ClientClass::Inapp) => &mut self.inapp,
+            CountClass::Client(ClientClass::Desktop) => &mut self.desktop,
+            CountClass::Client(ClientClass::Other) => &mut self.other,
+            CountClass::NotFound => &mut self.not_found,
+        }
+    }
+
+    /// Adds `n` to the column of `class` and to the total.
+    pub fn add(&mut self, class: CountClass, n: u64) {
+        *self.column(class) += n;
         self.total += n;
+    }
+
+    /// The count of `class`.
+    pub fn of(&self, class: CountClass) -> u64 {
+        match class {
+            CountClass::Client(ClientClass::Ios) => self.ios,
+            CountClass::Client(ClientClass::Android) => self.android,
+            CountClass::Client(ClientClass::Wechat) => self.wechat,
+            CountClass::Client(ClientClass::Inapp) => self.inapp,
+            CountClass::Client(ClientClass::Desktop) => self.desktop,
+            CountClass::Client(ClientClass::Other) => self.other,
+            CountClass::NotFound => self.not_found,
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use aho_corasick::{AhoCorasick, Input, MatchKind};
 use std::sync::LazyLock;
 
 /// What a client can do with a scan answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, enum_map::Enum)]
 pub enum ClientClass {
     /// iPhone, iPad and iPod browsers: follow a `302` to the scheme.
     Ios,
@@ -59,6 +59,40 @@ impl ClientClass {
 
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// The `qrlaunch-class` header value of an answer made for this class.
+    pub fn header_value(self) -> hyper::header::HeaderValue {
+        hyper::header::HeaderValue::from_static(self.as_str())
+    }
+}
+
+/// The class column of a scan count: the client class of a scan, or a 404
+/// (which has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CountClass {
+    Client(ClientClass),
+    NotFound,
+}
+
+impl CountClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CountClass::Client(class) => class.as_str(),
+            CountClass::NotFound => "not_found",
+        }
+    }
+
+    /// The class a stored count names; `None` for a name no build knows
+    /// (never taken for another class).
+    pub fn parse(name: &str) -> Option<CountClass> {
+        if name == "not_found" {
+            return Some(CountClass::NotFound);
+        }
+        ClientClass::ALL
+            .into_iter()
+            .find(|c| c.as_str() == name)
+            .map(CountClass::Client)
     }
 }
 

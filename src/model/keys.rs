@@ -26,48 +26,73 @@ const KEY_SAFE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b':');
 
-/// The key of a launch code (and of the 404 of a code-shaped path).
-pub fn code_key(code: &str) -> String {
-    format!("c-{}", percent_encoding::utf8_percent_encode(code, KEY_SAFE))
+/// One surrogate key: a token without spaces or commas (xkey splits on
+/// them), escaped the same way for answers and purges.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SurrogateKey(String);
+
+impl SurrogateKey {
+    /// [`ALL`]: every cacheable answer.
+    pub fn all() -> SurrogateKey {
+        SurrogateKey(ALL.to_string())
+    }
+
+    /// The key of a launch code (and of every answer on the code's URL).
+    pub fn code(code: &str) -> SurrogateKey {
+        SurrogateKey(format!("c-{}", percent_encoding::utf8_percent_encode(code, KEY_SAFE)))
+    }
+
+    /// The key of a host (normalized: lower-case, no default port).
+    pub fn host(host: &str) -> SurrogateKey {
+        SurrogateKey(format!("h-{}", percent_encoding::utf8_percent_encode(host, KEY_SAFE)))
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.0 == ALL
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-/// The key of a host (normalized: lower-case, no default port).
-pub fn host_key(host: &str) -> String {
-    format!("h-{}", percent_encoding::utf8_percent_encode(host, KEY_SAFE))
+impl std::fmt::Display for SurrogateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// The keys to purge once `changes` are applied.
-pub fn keys_of<'a>(changes: impl IntoIterator<Item = &'a Change>) -> BTreeSet<String> {
+pub fn keys_of<'a>(changes: impl IntoIterator<Item = &'a Change>) -> BTreeSet<SurrogateKey> {
     let mut keys = BTreeSet::new();
     for change in changes {
         match change {
             Change::Put(Entry::Code(c)) => {
-                keys.insert(code_key(c.code.as_str()));
+                keys.insert(SurrogateKey::code(c.code.as_str()));
             }
             Change::Delete(EntryKey::Code(code)) => {
-                keys.insert(code_key(code));
+                keys.insert(SurrogateKey::code(code));
             }
             Change::Put(Entry::Rule(r)) => {
-                keys.insert(host_key(super::url_key::host_of_key(r.prefix.key())));
+                keys.insert(SurrogateKey::host(super::url_key::host_of_key(r.prefix.key())));
             }
             Change::Delete(EntryKey::Rule(key)) => {
-                keys.insert(host_key(super::url_key::host_of_key(key)));
+                keys.insert(SurrogateKey::host(super::url_key::host_of_key(key)));
             }
             Change::Put(Entry::Host(h)) => {
-                keys.insert(host_key(h.host.as_str()));
+                keys.insert(SurrogateKey::host(h.host.as_str()));
             }
             Change::Delete(EntryKey::Host(host)) => {
-                keys.insert(host_key(host));
+                keys.insert(SurrogateKey::host(host));
             }
             Change::Put(Entry::File(f)) => {
-                keys.insert(host_key(f.host.as_str()));
+                keys.insert(SurrogateKey::host(f.host.as_str()));
             }
             Change::Delete(EntryKey::File(key)) => {
-                let host = key.split('/').next().unwrap_or(key);
-                keys.insert(host_key(host));
+                keys.insert(SurrogateKey::host(key.host()));
             }
             Change::Resync => {
-                keys.insert(ALL.to_string());
+                keys.insert(SurrogateKey::all());
             }
         }
     }
@@ -109,11 +134,11 @@ mod tests {
         let mut out = String::new();
         let value = answer_keys(&mut out, "Go.Example.com", Some("a,b c!")).unwrap();
         assert_eq!(value, "qrlaunch h-go.example.com c-a%2Cb%20c%21");
-        assert_eq!(code_key("a,b c!"), "c-a%2Cb%20c%21");
-        assert_eq!(host_key("go.example.com"), "h-go.example.com");
+        assert_eq!(SurrogateKey::code("a,b c!").as_str(), "c-a%2Cb%20c%21");
+        assert_eq!(SurrogateKey::host("go.example.com").as_str(), "h-go.example.com");
         let value = answer_keys(&mut out, "[::1]:8080", None).unwrap();
         assert_eq!(value, "qrlaunch h-%5B::1%5D:8080");
-        assert_eq!(host_key("[::1]:8080"), "h-%5B::1%5D:8080");
-        assert!(!code_key("x,y").contains(','));
+        assert_eq!(SurrogateKey::host("[::1]:8080").as_str(), "h-%5B::1%5D:8080");
+        assert!(!SurrogateKey::code("x,y").as_str().contains(','));
     }
 }

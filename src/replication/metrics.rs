@@ -190,8 +190,6 @@ pub struct Metrics {
     duration: Histogram,
     table_codes: Gauge,
     table_rules: Gauge,
-    reloads_ok: Counter,
-    reloads_failed: Counter,
     admin_requests: Vec<Counter>,
     admin_auth_failures: Counter,
     table_position: Gauge,
@@ -262,11 +260,6 @@ impl Metrics {
             "qrlaunch_table_entries".into(),
             None,
             "Entries in the live table, by kind.".into(),
-        );
-        recorder.describe_counter(
-            "qrlaunch_table_reloads_total".into(),
-            None,
-            "Table reloads (SIGHUP), by outcome.".into(),
         );
         recorder.describe_counter(
             "qrlaunch_admin_requests_total".into(),
@@ -397,8 +390,6 @@ impl Metrics {
             duration,
             table_codes: gauge("qrlaunch_table_entries", vec![Label::new("kind", "code")]),
             table_rules: gauge("qrlaunch_table_entries", vec![Label::new("kind", "rule")]),
-            reloads_ok: counter("qrlaunch_table_reloads_total", vec![Label::new("outcome", "ok")]),
-            reloads_failed: counter("qrlaunch_table_reloads_total", vec![Label::new("outcome", "failed")]),
             admin_requests: ADMIN_STATUSES
                 .iter()
                 .map(|&s| {
@@ -466,10 +457,6 @@ impl Metrics {
     pub fn table_size(&self, codes: usize, rules: usize) {
         self.table_codes.set(codes as f64);
         self.table_rules.set(rules as f64);
-    }
-
-    pub fn reload(&self, ok: bool) {
-        if ok { &self.reloads_ok } else { &self.reloads_failed }.increment(1);
     }
 
     pub fn admin_request(&self, status: u16) {

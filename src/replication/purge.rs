@@ -19,8 +19,9 @@
 //! `--purge-header` secret must not travel to whatever host a `30x` names),
 //! and URLs are logged without their user info.
 
+use crate::model::change::Position;
+use crate::model::keys::SurrogateKey;
 use crate::replication::metrics::{Metrics, PurgeOutcome};
-use crate::replication::store::Position;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
@@ -57,7 +58,7 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 struct Batch {
     position: Position,
-    keys: BTreeSet<String>,
+    keys: BTreeSet<SurrogateKey>,
 }
 
 /// Set when a batch could not be queued: the sender purges everything.
@@ -109,7 +110,7 @@ impl Purger {
     /// Asks for `keys` to be purged now that `position` is live here,
     /// without waiting. When the queue is full, everything is purged
     /// instead, soon.
-    pub fn purge(&self, position: Position, keys: BTreeSet<String>) {
+    pub fn purge(&self, position: Position, keys: BTreeSet<SurrogateKey>) {
         if keys.is_empty() {
             return;
         }
@@ -122,7 +123,7 @@ impl Purger {
 
     /// Asks for everything to be purged (a rebuild: what changed is unknown).
     pub fn purge_all(&self, position: Position) {
-        self.purge(position, BTreeSet::from([crate::model::keys::ALL.to_string()]));
+        self.purge(position, BTreeSet::from([SurrogateKey::all()]));
     }
 }
 
@@ -149,7 +150,7 @@ async fn run(
         }
     };
     // Keys sent once, to be sent again at `repeat_at`.
-    let mut repeat: BTreeSet<String> = BTreeSet::new();
+    let mut repeat: BTreeSet<SurrogateKey> = BTreeSet::new();
     let mut repeat_at: Option<tokio::time::Instant> = None;
     // After a failure: purge everything at `retry_at`.
     let mut retry_at: Option<tokio::time::Instant> = None;
@@ -174,7 +175,7 @@ async fn run(
             }
             Work::Retry => {
                 retry_at = None;
-                (purged, BTreeSet::from([crate::model::keys::ALL.to_string()]), true)
+                (purged, BTreeSet::from([SurrogateKey::all()]), true)
             }
         };
         // Whatever else is queued goes in the same requests.
@@ -187,13 +188,13 @@ async fn run(
             metrics.purge_overflow();
             tracing::warn!("the purge queue was full: purging everything");
             position = position.max(overflow.position.load(Ordering::Relaxed));
-            keys = BTreeSet::from([crate::model::keys::ALL.to_string()]);
+            keys = BTreeSet::from([SurrogateKey::all()]);
         }
         if keys.is_empty() {
             continue;
         }
-        if keys.contains(crate::model::keys::ALL) {
-            keys = BTreeSet::from([crate::model::keys::ALL.to_string()]);
+        if keys.iter().any(SurrogateKey::is_all) {
+            keys = BTreeSet::from([SurrogateKey::all()]);
         }
         let mut all_sent = true;
         for chunk in chunks(&keys) {
@@ -228,10 +229,11 @@ async fn until(at: Option<tokio::time::Instant>) {
 }
 
 /// `keys` joined with spaces, in requests of at most [`MAX_KEY_BYTES`].
-fn chunks(keys: &BTreeSet<String>) -> Vec<String> {
+fn chunks(keys: &BTreeSet<SurrogateKey>) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     for key in keys {
+        let key = key.as_str();
         if !current.is_empty() && current.len() + 1 + key.len() > MAX_KEY_BYTES {
             out.push(std::mem::take(&mut current));
         }
@@ -379,12 +381,12 @@ mod tests {
 
     #[test]
     fn keys_go_out_in_requests_varnish_accepts() {
-        let keys: BTreeSet<String> = (0..1000).map(|i| format!("c-{i:032}")).collect();
+        let keys: BTreeSet<SurrogateKey> = (0..1000).map(|i| SurrogateKey::code(&format!("{i:032}"))).collect();
         let requests = chunks(&keys);
         assert!(requests.len() > 1);
         assert!(requests.iter().all(|r| r.len() <= MAX_KEY_BYTES));
-        let back: BTreeSet<String> = requests.iter().flat_map(|r| r.split(' ')).map(String::from).collect();
-        assert_eq!(back, keys);
+        let back: BTreeSet<&str> = requests.iter().flat_map(|r| r.split(' ')).collect();
+        assert_eq!(back, keys.iter().map(SurrogateKey::as_str).collect());
     }
 
     #[tokio::test]
@@ -422,7 +424,7 @@ mod tests {
             headers: Vec::new(),
         };
         let purger = Purger::start(targets, metrics.clone(), shutdown.clone());
-        purger.purge(1, BTreeSet::from(["c-first".to_string()]));
+        purger.purge(1, BTreeSet::from([SurrogateKey::code("first")]));
         // The sender is now stuck on the first purge; fill the queue past
         // its bound with 1,300 changes of their own.
         tokio::time::timeout(Duration::from_secs(10), async {
@@ -433,7 +435,10 @@ mod tests {
         .await
         .expect("the first purge was taken");
         for position in 2..=1301 {
-            purger.purge(position, BTreeSet::from([format!("c-code{position}")]));
+            purger.purge(
+                position,
+                BTreeSet::from([SurrogateKey::code(&format!("code{position}"))]),
+            );
         }
         let _ = release.send(());
         let mut requests = Vec::new();

@@ -11,7 +11,7 @@
 //! so totals sum across a fleet. A clean stop flushes everything; a SIGKILL
 //! loses at most one flush interval.
 
-use crate::model::client_class::ClientClass;
+use crate::model::client_class::CountClass;
 use crate::model::domain::EntryKind;
 use crate::model::table::CountSink;
 use crate::replication::store::{CountRow, Store};
@@ -22,13 +22,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// The class column of a 404 count.
-pub const NOT_FOUND: &str = "not_found";
 /// The key of 404s on hosts that have neither rules nor a public URL.
 pub const OTHER_HOSTS: &str = "(other hosts)";
 
-/// What a pending count is of: entry kind, key, class (`None`: 404), day.
-type CountKey = (EntryKind, Box<str>, Option<ClientClass>, i32);
+/// What a pending count is of: entry kind, key, class, day.
+type CountKey = (EntryKind, Box<str>, CountClass, i32);
 
 /// Counts on their way to the store.
 pub struct ScanCounts {
@@ -99,7 +97,9 @@ impl ScanCounts {
         for (host, n) in hosts.chain(std::iter::once((OTHER_HOSTS, &self.other_hosts))) {
             let n = n.swap(0, Ordering::Relaxed);
             if n != 0 {
-                *pending.entry((EntryKind::Host, host.into(), None, day)).or_default() += n;
+                *pending
+                    .entry((EntryKind::Host, host.into(), CountClass::NotFound, day))
+                    .or_default() += n;
             }
         }
     }
@@ -113,7 +113,7 @@ impl ScanCounts {
                 kind,
                 key: key.into(),
                 day,
-                class: class.map_or(NOT_FOUND, ClientClass::as_str).to_string(),
+                class,
                 count: i64::try_from(n).unwrap_or(i64::MAX),
             })
             .collect()
@@ -123,8 +123,9 @@ impl ScanCounts {
     fn restore(&self, rows: Vec<CountRow>) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         for row in rows {
-            let class = ClientClass::parse(row.class.as_bytes());
-            *pending.entry((row.kind, row.key.into(), class, row.day)).or_default() += row.count as u64;
+            *pending
+                .entry((row.kind, row.key.into(), row.class, row.day))
+                .or_default() += row.count as u64;
         }
     }
 
@@ -135,7 +136,7 @@ impl ScanCounts {
 }
 
 impl CountSink for ScanCounts {
-    fn add(&self, kind: EntryKind, key: &str, class: Option<ClientClass>, n: u64) {
+    fn add(&self, kind: EntryKind, key: &str, class: CountClass, n: u64) {
         let day = self.day.load(Ordering::Relaxed);
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         *pending.entry((kind, key.into(), class, day)).or_default() += n;
@@ -216,6 +217,7 @@ pub async fn run_flusher(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::client_class::ClientClass;
 
     #[test]
     fn days_and_dates() {
@@ -231,14 +233,18 @@ mod tests {
     #[test]
     fn pending_counts_add_up_and_survive_a_refused_flush() {
         let counts = ScanCounts::new(["go.example.com".to_string()]);
-        counts.add(EntryKind::Code, "a", Some(ClientClass::Ios), 2);
-        counts.add(EntryKind::Code, "a", Some(ClientClass::Ios), 3);
-        counts.add(EntryKind::Code, "a", Some(ClientClass::Android), 1);
+        let (ios, android) = (
+            CountClass::Client(ClientClass::Ios),
+            CountClass::Client(ClientClass::Android),
+        );
+        counts.add(EntryKind::Code, "a", ios, 2);
+        counts.add(EntryKind::Code, "a", ios, 3);
+        counts.add(EntryKind::Code, "a", android, 1);
         counts.count_not_found_elsewhere("go.example.com");
         counts.count_not_found_elsewhere("x.example.com");
         counts.drain_own();
         let mut rows = counts.take_rows();
-        rows.sort_by(|a, b| (&a.key, &a.class).cmp(&(&b.key, &b.class)));
+        rows.sort_by(|a, b| (&a.key, a.class.as_str()).cmp(&(&b.key, b.class.as_str())));
         let summary: Vec<(&str, &str, i64)> = rows
             .iter()
             .map(|r| (r.key.as_str(), r.class.as_str(), r.count))

@@ -8,6 +8,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+/// Line errors listed in a refused import's answer.
+pub const MAX_REPORTED: usize = 100;
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
@@ -86,7 +89,7 @@ impl From<StoreError> for ApiError {
                 let count = lines.len();
                 let errors = lines
                     .into_iter()
-                    .take(super::transfer::MAX_REPORTED)
+                    .take(MAX_REPORTED)
                     .map(|line| LineErrorBody {
                         line,
                         field: None,

@@ -7,7 +7,7 @@ use super::error::ApiError;
 use super::AdminState;
 use crate::edge::api::{ErrorBody, Page, StoredEntry};
 use crate::model::domain::{
-    file_key, Entry, EntryKey, EntryKind, FieldError, FileBody, FilePath, HostName, Line, VerificationFile,
+    Entry, EntryKey, EntryKind, FieldError, FileBody, FileKey, FilePath, HostName, Line, VerificationFile,
 };
 use crate::model::percent;
 use crate::replication::store::ListQuery;
@@ -88,7 +88,7 @@ pub async fn get_files(
 ) -> Result<Response, ApiError> {
     let host = host(path)?;
     match file_path(&query)? {
-        Some(file) => entries::get(&state, EntryKey::File(file_key(&host, &file))).await,
+        Some(file) => entries::get(&state, EntryKey::File(FileKey::new(&host, &file))).await,
         None => {
             // A host has a handful of files: one page holds them all.
             let after = format!("{host}/");
@@ -157,5 +157,5 @@ pub async fn delete_file(
 ) -> Result<Response, ApiError> {
     let host = host(path)?;
     let file = file_path(&query)?.ok_or_else(|| ApiError::invalid("file", "`?path=/name.txt` names the file"))?;
-    entries::delete(&state, EntryKey::File(file_key(&host, &file))).await
+    entries::delete(&state, EntryKey::File(FileKey::new(&host, &file))).await
 }

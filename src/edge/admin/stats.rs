@@ -63,8 +63,8 @@ async fn answer(
     let mut total = DayCounts::default();
     for row in rows {
         let n = row.count.max(0) as u64;
-        days.entry(row.day).or_default().add(&row.class, n);
-        total.add(&row.class, n);
+        days.entry(row.day).or_default().add(row.class, n);
+        total.add(row.class, n);
         *entries.entry(row.key).or_default() += n;
     }
     let days = days

@@ -7,8 +7,10 @@
 //! body that arrived whole and without a bad line is then written, in one
 //! transaction, from the spool. A bad body is answered `422` with the
 //! first [`MAX_REPORTED`] errors, and nothing is written.
+//!
+//! [`MAX_REPORTED`]: super::error::MAX_REPORTED
 
-use super::error::ApiError;
+use super::error::{ApiError, MAX_REPORTED};
 use super::AdminState;
 use crate::edge::api::{ErrorBody, GeneratedCode, ImportAnswer, LineErrorBody};
 use crate::model::domain::Entry;
@@ -26,9 +28,6 @@ use http_body_util::BodyExt;
 use std::io::{BufReader, Read, Seek, Write};
 use std::time::Duration;
 use tokio::sync::mpsc;
-
-/// Errors listed in a failed import's answer.
-pub const MAX_REPORTED: usize = 100;
 
 /// A piece of the request body on its way to the checking thread; `End`
 /// says the body arrived whole.

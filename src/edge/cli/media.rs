@@ -4,6 +4,7 @@ use super::client::{AdminClient, CliError};
 use super::output;
 use crate::edge::api::{DayCounts, Page, StatsAnswer};
 use crate::edge::config::{QrAllArgs, QrArgs, QrFormat, StatsArgs};
+use crate::model::client_class::{ClientClass, CountClass};
 use crate::model::percent::encoded;
 use reqwest::Method;
 use std::path::Path;
@@ -126,19 +127,21 @@ pub fn stats(client: &AdminClient, args: &StatsArgs) -> Result<(), CliError> {
 
 fn print_stats(answer: &StatsAnswer, csv: bool) -> Result<(), output::Closed> {
     let host = answer.kind == "host";
-    let columns: &[&str] = if host {
-        &["day", "not_found"]
+    let classes: Vec<CountClass> = if host {
+        vec![CountClass::NotFound]
     } else {
-        &["day", "ios", "android", "wechat", "inapp", "desktop", "other", "total"]
+        ClientClass::ALL.into_iter().map(CountClass::Client).collect()
     };
+    let mut columns = vec!["day"];
+    columns.extend(classes.iter().map(|c| c.as_str()));
+    if !host {
+        columns.push("total");
+    }
     let cells = |label: &str, d: &DayCounts| -> Vec<String> {
         let mut row = vec![label.to_string()];
-        if host {
-            row.push(d.not_found.to_string());
-        } else {
-            for n in [d.ios, d.android, d.wechat, d.inapp, d.desktop, d.other, d.total] {
-                row.push(n.to_string());
-            }
+        row.extend(classes.iter().map(|&c| d.of(c).to_string()));
+        if !host {
+            row.push(d.total.to_string());
         }
         row
     };
@@ -182,7 +185,7 @@ fn print_stats(answer: &StatsAnswer, csv: bool) -> Result<(), output::Closed> {
                 .collect::<Vec<_>>()
                 .join("  ")
         };
-        output::line(&render(columns))?;
+        output::line(&render(&columns))?;
         for row in &rows {
             output::line(&render(&row.iter().map(String::as_str).collect::<Vec<_>>()))?;
         }

@@ -1,6 +1,7 @@
 //! The server's flags.
 
 use crate::edge::http::AnswerMode;
+use crate::model::client_class::ClientClass;
 use clap::Args;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
@@ -309,16 +310,16 @@ impl ServeArgs {
             .collect()
     }
 
-    /// The answer for each client class, in [`crate::model::client_class::ClientClass::ALL`] order.
-    pub fn answers(&self) -> [AnswerMode; 6] {
-        [
-            self.answer_ios,
-            self.answer_android,
-            self.answer_wechat,
-            self.answer_inapp,
-            self.answer_desktop,
-            self.answer_other,
-        ]
+    /// The answer for each client class.
+    pub fn answers(&self) -> enum_map::EnumMap<ClientClass, AnswerMode> {
+        enum_map::EnumMap::from_fn(|class| match class {
+            ClientClass::Ios => self.answer_ios,
+            ClientClass::Android => self.answer_android,
+            ClientClass::Wechat => self.answer_wechat,
+            ClientClass::Inapp => self.answer_inapp,
+            ClientClass::Desktop => self.answer_desktop,
+            ClientClass::Other => self.answer_other,
+        })
     }
 
     /// The store to open: `--store`, else SQLite in `--data`.

@@ -195,7 +195,7 @@ fn answer_hit(
         class: Some(class),
     };
     let cache_control = lifetime(hit, options, req.now_unix);
-    let mode = options.answers[class.index()];
+    let mode = options.answers[class];
     let varies = Varies {
         class: if from_header {
             ClassSource::Header
@@ -233,9 +233,7 @@ fn answer_hit(
             respond::page(StatusCode::OK, page.html, page.complete.then_some(&cache_control))
         }
     };
-    response
-        .headers_mut()
-        .insert(CLASS_HEADER, CLASS_VALUES[class.index()].clone());
+    response.headers_mut().insert(CLASS_HEADER, class.header_value());
     (response, shaped, varies)
 }
 
@@ -284,14 +282,6 @@ pub const CLASS_HEADER: HeaderName = HeaderName::from_static("qrlaunch-class");
 /// The surrogate-key headers: Fastly's and others', and Varnish xkey's.
 const SURROGATE_KEY: HeaderName = HeaderName::from_static("surrogate-key");
 const XKEY: HeaderName = HeaderName::from_static("xkey");
-const CLASS_VALUES: [HeaderValue; 6] = [
-    HeaderValue::from_static("ios"),
-    HeaderValue::from_static("android"),
-    HeaderValue::from_static("wechat"),
-    HeaderValue::from_static("inapp"),
-    HeaderValue::from_static("desktop"),
-    HeaderValue::from_static("other"),
-];
 
 /// Adds `Surrogate-Key` and `xkey` (what a cache purges this answer by)
 /// and `Vary` (what else it depends on). `code` is as stored (decoded).
@@ -517,7 +507,10 @@ mod tests {
                     continue;
                 }
                 by.push(name);
-                let purged = crate::model::keys::keys_of([&change]);
+                let purged: BTreeSet<String> = crate::model::keys::keys_of([&change])
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect();
                 if purged.is_disjoint(&keys) {
                     unpurged.push(format!(
                         "{kind} ({url}, keys {keys:?}) is altered by `{name}`, which purges {purged:?}"

@@ -18,6 +18,27 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 /// Longest request target (path and query) answered; longer gets `414`.
 pub const MAX_TARGET_LEN: usize = 8 * 1024;
 
+/// What the scan listener answers, by path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Healthz,
+    Readyz,
+    Resolve,
+    Scan,
+}
+
+impl Endpoint {
+    /// The `route` label of its metrics.
+    fn route(self) -> Route {
+        match self {
+            Endpoint::Healthz => Route::Healthz,
+            Endpoint::Readyz => Route::Readyz,
+            Endpoint::Resolve => Route::Resolve,
+            Endpoint::Scan => Route::Scan,
+        }
+    }
+}
+
 /// One connection's service: the shared state and who is on the other end.
 #[derive(Clone, Debug)]
 pub struct ScanService {
@@ -52,12 +73,13 @@ impl ScanService {
     fn route<B>(&self, req: &Request<B>) -> (Route, Response<Body>) {
         let uri = req.uri();
         let path = uri.path();
-        let (route, json) = match path {
-            "/healthz" => (Route::Healthz, false),
-            "/readyz" => (Route::Readyz, false),
-            p if p.starts_with("/v1/") => (Route::Resolve, true),
-            _ => (Route::Scan, false),
+        let endpoint = match path {
+            "/healthz" => Endpoint::Healthz,
+            "/readyz" => Endpoint::Readyz,
+            p if p.starts_with("/v1/") => Endpoint::Resolve,
+            _ => Endpoint::Scan,
         };
+        let (route, json) = (endpoint.route(), endpoint == Endpoint::Resolve);
         let target = uri.path_and_query().map_or(path, |pq| pq.as_str());
         if target.len() > MAX_TARGET_LEN {
             let message = "The request target is longer than 8 KiB.";
@@ -78,18 +100,18 @@ impl ScanService {
                 )
             }
         };
-        if self.mode == Mode::Reserve && !matches!(route, Route::Healthz | Route::Readyz) {
+        if self.mode == Mode::Reserve && !matches!(endpoint, Endpoint::Healthz | Endpoint::Readyz) {
             return (route, respond::over_capacity(json));
         }
-        let response = match route {
-            Route::Healthz => respond::text(StatusCode::OK, "ok\n", None),
-            Route::Readyz => self.readyz(),
+        let response = match endpoint {
+            Endpoint::Healthz => respond::text(StatusCode::OK, "ok\n", None),
+            Endpoint::Readyz => self.readyz(),
             _ if !self.state.replica.is_bootstrapped() => respond::not_ready(json),
-            Route::Resolve if path != "/v1/resolve" => {
+            Endpoint::Resolve if path != "/v1/resolve" => {
                 respond::json_error(StatusCode::NOT_FOUND, "not_found", "No such API route.")
             }
-            Route::Resolve => self.resolve(uri.query().unwrap_or("")),
-            Route::Scan | Route::Metrics => self.scan(req, host, target, path),
+            Endpoint::Resolve => self.resolve(uri.query().unwrap_or("")),
+            Endpoint::Scan => self.scan(req, host, target, path),
         };
         (route, response)
     }

@@ -3,6 +3,7 @@ use crate::model::client_class::ClientClass;
 use crate::model::decide::CodeHosts;
 use crate::replication::metrics::Metrics;
 use crate::replication::sync::Replica;
+use enum_map::EnumMap;
 use hyper::header::{HeaderName, HeaderValue};
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -46,8 +47,8 @@ pub struct ScanOptions {
     pub max_lag: Duration,
     /// Where codes answer (`--public-url`).
     pub code_hosts: CodeHosts,
-    /// The answer for each client class, by [`ClientClass::index`].
-    pub answers: [AnswerMode; 6],
+    /// The answer for each client class.
+    pub answers: EnumMap<ClientClass, AnswerMode>,
     /// A header in which a trusted proxy names the client class.
     pub client_header: Option<HeaderName>,
     /// The QR codes drawn on launch pages, by scanned URL.
@@ -175,11 +176,11 @@ impl ScanOptions {
 }
 
 /// iOS and tools follow a `302`; everyone else gets a page.
-pub fn default_answers() -> [AnswerMode; 6] {
-    let mut answers = [AnswerMode::Page; 6];
-    answers[ClientClass::Ios.index()] = AnswerMode::Redirect;
-    answers[ClientClass::Other.index()] = AnswerMode::Redirect;
-    answers
+pub fn default_answers() -> EnumMap<ClientClass, AnswerMode> {
+    enum_map::enum_map! {
+        ClientClass::Ios | ClientClass::Other => AnswerMode::Redirect,
+        _ => AnswerMode::Page,
+    }
 }
 
 impl Default for ScanOptions {

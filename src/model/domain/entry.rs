@@ -54,8 +54,43 @@ pub enum EntryKey {
     Code(String),
     Rule(String),
     Host(String),
-    /// `host` + `path` (the path starts with `/`, which no host holds).
-    File(String),
+    File(FileKey),
+}
+
+/// The key of a verification file: its host and its path, stored as one
+/// string (`host` + `path`; the path starts with `/`, which no host holds).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileKey {
+    stored: String,
+    host_len: usize,
+}
+
+impl FileKey {
+    pub fn new(host: &HostName, path: &FilePath) -> FileKey {
+        let host = host.as_str();
+        FileKey {
+            stored: format!("{host}{path}"),
+            host_len: host.len(),
+        }
+    }
+
+    /// The key as the store holds it; the host ends at the first `/`.
+    pub fn from_stored(stored: String) -> FileKey {
+        let host_len = stored.find('/').unwrap_or(stored.len());
+        FileKey { stored, host_len }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.stored[..self.host_len]
+    }
+
+    pub fn path(&self) -> &str {
+        &self.stored[self.host_len..]
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.stored
+    }
 }
 
 impl EntryKey {
@@ -64,7 +99,7 @@ impl EntryKey {
             Entry::Code(c) => EntryKey::Code(c.code.to_string()),
             Entry::Rule(r) => EntryKey::Rule(r.prefix.key().to_string()),
             Entry::Host(h) => EntryKey::Host(h.host.to_string()),
-            Entry::File(f) => EntryKey::File(file_key(&f.host, &f.path)),
+            Entry::File(f) => EntryKey::File(FileKey::new(&f.host, &f.path)),
         }
     }
 
@@ -73,7 +108,7 @@ impl EntryKey {
             EntryKind::Code => EntryKey::Code(key),
             EntryKind::Rule => EntryKey::Rule(key),
             EntryKind::Host => EntryKey::Host(key),
-            EntryKind::File => EntryKey::File(key),
+            EntryKind::File => EntryKey::File(FileKey::from_stored(key)),
         }
     }
 
@@ -88,14 +123,10 @@ impl EntryKey {
 
     pub fn as_str(&self) -> &str {
         match self {
-            EntryKey::Code(k) | EntryKey::Rule(k) | EntryKey::Host(k) | EntryKey::File(k) => k,
+            EntryKey::Code(k) | EntryKey::Rule(k) | EntryKey::Host(k) => k,
+            EntryKey::File(k) => k.as_str(),
         }
     }
-}
-
-/// The store key of a verification file.
-pub fn file_key(host: &HostName, path: &FilePath) -> String {
-    format!("{host}{path}")
 }
 
 impl Entry {

@@ -21,7 +21,7 @@ mod tags;
 
 pub use app_id::AppId;
 pub use code::{generate_code, Code, GENERATED_CODE_LEN};
-pub use entry::{file_key, Entry, EntryKey, EntryKind, Line, Stored};
+pub use entry::{Entry, EntryKey, EntryKind, FileKey, Line, Stored};
 pub use entry_point::EntryPoint;
 pub use env_version::EnvVersion;
 pub use fallback_url::FallbackUrl;

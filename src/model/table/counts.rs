@@ -7,7 +7,7 @@
 //! itself into its sink when it is dropped, so replacing a table (every
 //! change of the overlay, every compaction) never loses a count.
 
-use crate::model::client_class::ClientClass;
+use crate::model::client_class::{ClientClass, CountClass};
 use crate::model::domain::EntryKind;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -19,7 +19,7 @@ pub const CLASSES: usize = ClientClass::ALL.len();
 pub trait CountSink: Send + Sync + 'static {
     /// `n` scans of the entry `kind`/`key` by clients of class `class`
     /// (`None`: a 404 on host `key`).
-    fn add(&self, kind: EntryKind, key: &str, class: Option<ClientClass>, n: u64);
+    fn add(&self, kind: EntryKind, key: &str, class: CountClass, n: u64);
 }
 
 /// Starts fetching a record's counters into the cache, so that the add a
@@ -69,7 +69,7 @@ impl Counts {
             if cell.load(Ordering::Relaxed) != 0 {
                 let n = cell.swap(0, Ordering::Relaxed);
                 if n != 0 {
-                    sink.add(kind, key, Some(*class), u64::from(n));
+                    sink.add(kind, key, CountClass::Client(*class), u64::from(n));
                 }
             }
         }
@@ -80,7 +80,7 @@ impl Counts {
         if cell.load(Ordering::Relaxed) != 0 {
             let n = cell.swap(0, Ordering::Relaxed);
             if n != 0 {
-                sink.add(EntryKind::Host, host, None, u64::from(n));
+                sink.add(EntryKind::Host, host, CountClass::NotFound, u64::from(n));
             }
         }
     }

@@ -111,11 +111,6 @@ impl Snapshot {
         &self.hosts
     }
 
-    /// The host table, shared with the next snapshot.
-    pub fn hosts_arc(&self) -> &Arc<HostTable> {
-        &self.hosts
-    }
-
     /// The entry for a launch code, matched exactly.
     pub fn code(&self, code: &str) -> Option<Hit<'_>> {
         // Every overlay key is also hidden, so with nothing hidden there is no

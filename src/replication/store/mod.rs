@@ -142,8 +142,7 @@ pub struct CountRow {
     pub key: String,
     /// Days since 1970-01-01, UTC.
     pub day: i32,
-    /// A client class name, or `not_found`.
-    pub class: String,
+    pub class: crate::model::client_class::CountClass,
     pub count: i64,
 }
 
@@ -310,6 +309,13 @@ pub(crate) fn change_from_columns(kind: &str, key: String, line: Option<&str>) -
             Ok(Change::Put(entry))
         }
     }
+}
+
+/// The class column of a stored count; a name this build does not know is
+/// an error, never counted as another class.
+pub(crate) fn count_class(name: &str) -> Result<crate::model::client_class::CountClass, StoreError> {
+    crate::model::client_class::CountClass::parse(name)
+        .ok_or_else(|| StoreError::Corrupt(format!("count of unknown class {name:?}")))
 }
 
 /// Now, UNIX milliseconds.

@@ -454,7 +454,7 @@ fn count_row(row: &PgRow) -> Result<CountRow, StoreError> {
         kind: EntryKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("count of unknown kind {kind:?}")))?,
         key: row.try_get(1).map_err(pg)?,
         day: row.try_get(2).map_err(pg)?,
-        class: row.try_get(3).map_err(pg)?,
+        class: super::count_class(&row.try_get::<String, _>(3).map_err(pg)?)?,
         count: row.try_get(4).map_err(pg)?,
     })
 }

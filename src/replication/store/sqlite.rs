@@ -728,7 +728,12 @@ impl Store for SqliteStore {
             // (hash) order a million rows miss the cache on almost every
             // row (measured in benches/counts.rs).
             rows.sort_unstable_by(|a, b| {
-                (a.kind.as_str(), &a.key, a.day, &a.class).cmp(&(b.kind.as_str(), &b.key, b.day, &b.class))
+                (a.kind.as_str(), &a.key, a.day, a.class.as_str()).cmp(&(
+                    b.kind.as_str(),
+                    &b.key,
+                    b.day,
+                    b.class.as_str(),
+                ))
             });
             let mut conn = inner.writer.lock().map_err(failed)?;
             inner.identity.check()?;
@@ -742,7 +747,7 @@ impl Store for SqliteStore {
                         row.kind.as_str(),
                         row.key,
                         row.day,
-                        row.class,
+                        row.class.as_str(),
                         row.count
                     ])
                     .map_err(failed)?;
@@ -810,7 +815,7 @@ fn count_row(row: &rusqlite::Row<'_>) -> Result<CountRow, StoreError> {
         kind: EntryKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("count of unknown kind {kind:?}")))?,
         key: row.get(1).map_err(failed)?,
         day: row.get(2).map_err(failed)?,
-        class: row.get(3).map_err(failed)?,
+        class: super::count_class(&row.get::<_, String>(3).map_err(failed)?)?,
         count: row.get(4).map_err(failed)?,
     })
 }

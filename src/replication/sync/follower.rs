@@ -18,6 +18,7 @@
 
 use super::replica::Replica;
 use super::state::{StateBuilder, TableState};
+use crate::model::keys::SurrogateKey;
 use crate::model::table::Table;
 use crate::replication::store::{Change, Feed, Position, Store, StoreError, Wakeup, Wakeups};
 use std::collections::BTreeSet;
@@ -194,6 +195,7 @@ impl Follower {
                 }
                 () = self.resync.notified() => {
                     tracing::info!("rebuilding the table from a new snapshot, as asked");
+                    self.replica.metrics().resync();
                     state = None;
                 }
                 () = tokio::time::sleep(self.options.poll) => {}
@@ -269,7 +271,7 @@ enum Progress {
     Current,
     /// Changes were applied; `more` when the store has further ones;
     /// `stale`: the cache keys of the answers they changed.
-    Applied { more: bool, stale: BTreeSet<String> },
+    Applied { more: bool, stale: BTreeSet<SurrogateKey> },
 }
 
 /// Checks a page of the log against the applied position and applies it.

@@ -93,10 +93,6 @@ impl Replica {
         self.table.load()
     }
 
-    pub fn table(&self) -> &LiveTable {
-        &self.table
-    }
-
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }

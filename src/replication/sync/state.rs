@@ -102,7 +102,7 @@ impl TableState {
                     hosts_changed |= self.hosts.remove(&h).is_some();
                 }
                 Change::Delete(EntryKey::File(f)) => {
-                    hosts_changed |= self.files.remove(&f).is_some();
+                    hosts_changed |= self.files.remove(f.as_str()).is_some();
                 }
                 Change::Put(entry) => {
                     self.overlay.insert(
