@@ -15,4 +15,5 @@ mod loadtest;
 mod merchants;
 mod phones;
 mod scan;
+mod store_contract;
 mod support;

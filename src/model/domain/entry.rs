@@ -26,6 +26,9 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
+    /// Every kind, in the order exports list them.
+    pub const ALL: [EntryKind; 4] = [EntryKind::Code, EntryKind::Rule, EntryKind::Host, EntryKind::File];
+
     /// The name used in the store and in messages.
     pub fn as_str(self) -> &'static str {
         match self {

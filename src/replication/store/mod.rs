@@ -19,6 +19,7 @@
 pub mod migrate;
 pub mod postgres;
 mod rows;
+pub(crate) mod rules;
 pub mod sqlite;
 
 pub use crate::model::change::{Change, Position};
@@ -196,9 +197,16 @@ pub enum Wakeup {
     Reconnected,
 }
 
-/// The operations the service needs from a database.
+/// What a node needs from a database: five contracts, one per job, which
+/// both backends implement and `tests/it/store_contract.rs` holds to, one
+/// suite run against SQLite and PostgreSQL alike.
+pub trait Store: StartUp + ChangeLog + Entries + Bulk + Counts {}
+
+impl<T: StartUp + ChangeLog + Entries + Bulk + Counts> Store for T {}
+
+/// What the store is, and whether it was ever initialised.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait StartUp: Send + Sync + 'static {
     /// `sqlite:PATH` or the PostgreSQL URL without its password, for logs.
     fn describe(&self) -> String;
 
@@ -206,20 +214,19 @@ pub trait Store: Send + Sync + 'static {
     /// its first start (the embedded single-node default only).
     fn seeds_example(&self) -> bool;
 
-    /// The database's epoch and latest committed position.
-    async fn head(&self) -> Result<Head, StoreError>;
-
     /// Whether any write or import was ever committed (or the store was
     /// seeded): such a store is never seeded again, even when empty.
     async fn initialised(&self) -> Result<bool, StoreError>;
 
     /// Marks the store initialised without changing entries (an empty seed).
     async fn mark_initialised(&self) -> Result<(), StoreError>;
+}
 
-    /// Calls `sink` with every entry as of one moment (one read
-    /// transaction), on a low-priority thread, and returns that moment's
-    /// head: a follower starts from it.
-    async fn snapshot(&self, sink: Box<dyn FnMut(Entry) + Send>) -> Result<Head, StoreError>;
+/// The commit-ordered change log that every node's table follows.
+#[async_trait]
+pub trait ChangeLog: Send + Sync + 'static {
+    /// The database's epoch and latest committed position.
+    async fn head(&self) -> Result<Head, StoreError>;
 
     /// The changes with positions in `(after, after + max_positions]`, the
     /// head and the oldest logged position, all from one read transaction.
@@ -228,6 +235,14 @@ pub trait Store: Send + Sync + 'static {
     /// Wake-ups after commits (local or, for PostgreSQL, any node's).
     async fn wakeups(&self) -> Result<Box<dyn Wakeups>, StoreError>;
 
+    /// Drops change-log rows older than the newest `keep` positions.
+    async fn prune_log(&self, keep: i64) -> Result<u64, StoreError>;
+}
+
+/// Entries one at a time (or one tag at a time); every write takes the next
+/// position and logs what it changed, in one transaction.
+#[async_trait]
+pub trait Entries: Send + Sync + 'static {
     async fn get(&self, key: &EntryKey) -> Result<Option<Stored<Entry>>, StoreError>;
     async fn list(&self, query: ListQuery) -> Result<Vec<Stored<Entry>>, StoreError>;
 
@@ -247,18 +262,30 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes one entry (`NotFound` when there is none); a delete leaves a
     /// tombstone in the change log.
     async fn delete(&self, key: EntryKey) -> Result<Committed<()>, StoreError>;
+}
+
+/// Everything at once: the snapshot a table is built from, imports and
+/// exports.
+#[async_trait]
+pub trait Bulk: Send + Sync + 'static {
+    /// Calls `sink` with every entry as of one moment (one read
+    /// transaction), on a low-priority thread, and returns that moment's
+    /// head: a follower starts from it.
+    async fn snapshot(&self, sink: Box<dyn FnMut(Entry) + Send>) -> Result<Head, StoreError>;
 
     /// Writes every line in one transaction: all or nothing. Lines that ask
-    /// for a generated code get one (never colliding with any code).
+    /// for a generated code get one (never colliding with any code), after
+    /// every explicit line ([`rules::ImportPlan`]).
     async fn import(&self, mode: WriteMode, lines: ImportSource) -> Result<Committed<ImportSummary>, StoreError>;
 
     /// Sends every entry, as of one moment, into `out`, in key order:
     /// codes, rules, hosts, files. Stops early when `out` is closed.
     async fn export(&self, out: tokio::sync::mpsc::Sender<Entry>) -> Result<(), StoreError>;
+}
 
-    /// Drops change-log rows older than the newest `keep` positions.
-    async fn prune_log(&self, keep: i64) -> Result<u64, StoreError>;
-
+/// Scan counts per entry, day and class.
+#[async_trait]
+pub trait Counts: Send + Sync + 'static {
     /// Adds `rows` to the stored counts in one transaction (adds, never
     /// overwrites: nodes sharing a store sum up).
     async fn add_counts(&self, rows: Vec<CountRow>) -> Result<(), StoreError>;

@@ -1,6 +1,6 @@
 //! The PostgreSQL store (through sqlx), shared by a fleet of nodes.
 //!
-//! The same schema and change log as SQLite (`src/store/migrations/postgres/`,
+//! The same schema and change log as SQLite (`src/replication/store/migrations/postgres/`,
 //! applied by sqlx's migrator under an advisory lock, so nodes starting
 //! together migrate once). A write transaction takes the next position from
 //! the `meta` row (its row lock serialises writers, so positions follow
@@ -16,12 +16,11 @@
 
 use super::rows::{self, entry_from_row, sql, Value};
 use super::{
-    change_columns, change_from_columns, log_form, now_ms, Change, Committed, CountRow, CountSelection, Feed, Head,
-    ImportLine, ImportSource, ImportSummary, ListQuery, LoggedChange, ModifyEachFn, ModifyFn, Position, Put, Store,
-    StoreError, Wakeup, Wakeups, WriteMode, MAX_LOGGED_CHANGES,
+    change_columns, change_from_columns, now_ms, rules, Bulk, Change, ChangeLog, Committed, CountRow, CountSelection,
+    Counts, Entries, Feed, Head, ImportLine, ImportSource, ImportSummary, ListQuery, LoggedChange, ModifyEachFn,
+    ModifyFn, Position, Put, StartUp, StoreError, Wakeup, Wakeups, WriteMode,
 };
 use crate::model::domain::{Entry, EntryKey, EntryKind, Stored, Tag};
-use crate::model::table_file::Item;
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
@@ -127,10 +126,7 @@ impl PostgresStore {
         position: Position,
         changes: Vec<Change>,
     ) -> Result<(), StoreError> {
-        if changes.is_empty() {
-            return Err(StoreError::NotFound);
-        }
-        let logged = log_form(changes);
+        let logged = rules::to_log(changes)?;
         let (mut seqs, mut kinds, mut keys, mut lines) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (seq, change) in logged.iter().enumerate() {
             let (kind, key, line) = change_columns(change);
@@ -191,19 +187,27 @@ fn bind_values<'q>(
     query
 }
 
+/// A selected row, read by column.
+struct PgRowReader<'r>(&'r PgRow);
+
+impl rows::RowReader for PgRowReader<'_> {
+    fn text(&mut self, i: usize) -> Result<Option<String>, StoreError> {
+        self.0.try_get(i).map_err(pg)
+    }
+    fn int(&mut self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.0.try_get(i).map_err(pg)
+    }
+    fn boolean(&mut self, i: usize) -> Result<bool, StoreError> {
+        self.0.try_get(i).map_err(pg)
+    }
+}
+
 fn row_entry(kind: EntryKind, row: &PgRow) -> Result<Stored<Entry>, StoreError> {
-    entry_from_row(
-        kind,
-        &mut |i| row.try_get::<Option<String>, _>(i).map_err(pg),
-        &mut |i| row.try_get::<Option<i64>, _>(i).map_err(pg),
-        &mut |i| row.try_get::<bool, _>(i).map_err(pg),
-    )
+    entry_from_row(kind, &mut PgRowReader(row))
 }
 
 async fn select_by_key(conn: &mut PgConnection, key: &EntryKey) -> Result<Option<Stored<Entry>>, StoreError> {
-    let s = sql(key.kind());
-    let statement = format!("SELECT {} FROM {} WHERE {} = $1", s.select, s.table, s.key);
-    let row = sqlx::query(&statement)
+    let row = sqlx::query(&rows::select_by_key(key.kind()))
         .bind(key.as_str())
         .fetch_optional(&mut *conn)
         .await
@@ -234,7 +238,7 @@ async fn set_tags(conn: &mut PgConnection, entry: &Entry) -> Result<(), StoreErr
 
 async fn upsert(conn: &mut PgConnection, entry: &Entry, created_at: i64, now: i64) -> Result<(), StoreError> {
     let values = rows::upsert_values(entry, created_at, now);
-    bind_values(sqlx::query(sql(entry.kind()).upsert), &values)
+    bind_values(sqlx::query(&sql(entry.kind()).upsert), &values)
         .execute(&mut *conn)
         .await
         .map_err(pg)?;
@@ -305,12 +309,12 @@ async fn bulk_write(
         return Ok(HashSet::new());
     }
     let s = sql(kind);
-    let names: Vec<&str> = s.columns.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = s.columns.iter().map(|c| c.name).collect();
     let params: Vec<String> = s
         .columns
         .iter()
         .enumerate()
-        .map(|(i, (_, ty))| format!("${}::{ty}", i + 1))
+        .map(|(i, c)| format!("${}::{}", i + 1, c.array))
         .collect();
     let conflict = match mode {
         WriteMode::Upsert => format!("DO UPDATE SET {}", s.update_set),
@@ -405,10 +409,27 @@ fn copy_columns(line: &[u8]) -> Vec<Option<String>> {
         .collect()
 }
 
-/// Turns `COPY` text rows of `kind` into entries for `sink`.
+/// The columns of one `COPY` text row, read as a selected row.
+struct CopyRow(Vec<Option<String>>);
+
+impl rows::RowReader for CopyRow {
+    fn text(&mut self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.0.get_mut(i).and_then(Option::take))
+    }
+    fn int(&mut self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.text(i)?
+            .map(|v| v.parse::<i64>().map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    }
+    fn boolean(&mut self, i: usize) -> Result<bool, StoreError> {
+        Ok(self.text(i)?.as_deref() == Some("t"))
+    }
+}
+
 /// How much of a snapshot's COPY stream is handed to the parser at a time.
 const COPY_BATCH_BYTES: usize = 256 * 1024;
 
+/// Turns `COPY` text rows of `kind` into entries for `sink`.
 fn copy_rows(
     kind: EntryKind,
     mut chunks: tokio::sync::mpsc::Receiver<bytes::Bytes>,
@@ -419,20 +440,7 @@ fn copy_rows(
         if line.is_empty() {
             return Ok(());
         }
-        let columns = copy_columns(line);
-        let stored = entry_from_row(
-            kind,
-            &mut |i| Ok(columns.get(i).cloned().flatten()),
-            &mut |i| {
-                columns
-                    .get(i)
-                    .cloned()
-                    .flatten()
-                    .map(|v| v.parse::<i64>().map_err(|e| StoreError::Corrupt(e.to_string())))
-                    .transpose()
-            },
-            &mut |i| Ok(columns.get(i).cloned().flatten().as_deref() == Some("t")),
-        )?;
+        let stored = entry_from_row(kind, &mut CopyRow(copy_columns(line)))?;
         sink(stored.entry);
         Ok(())
     };
@@ -486,7 +494,7 @@ impl Wakeups for Listener {
 }
 
 #[async_trait]
-impl Store for PostgresStore {
+impl StartUp for PostgresStore {
     fn describe(&self) -> String {
         self.described.clone()
     }
@@ -495,69 +503,27 @@ impl Store for PostgresStore {
         false
     }
 
-    async fn head(&self) -> Result<Head, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(pg)?;
-        read_head(&mut conn).await
-    }
-
     async fn initialised(&self) -> Result<bool, StoreError> {
-        sqlx::query_scalar("SELECT initialised FROM meta WHERE id = 1")
+        sqlx::query_scalar(rows::INITIALISED)
             .fetch_one(&self.pool)
             .await
             .map_err(pg)
     }
 
     async fn mark_initialised(&self) -> Result<(), StoreError> {
-        sqlx::query("UPDATE meta SET initialised = TRUE WHERE id = 1")
+        sqlx::query(rows::MARK_INITIALISED)
             .execute(&self.pool)
             .await
             .map(drop)
             .map_err(pg)
     }
+}
 
-    async fn snapshot(&self, mut sink: Box<dyn FnMut(Entry) + Send>) -> Result<Head, StoreError> {
-        let mut tx = self.begin_read().await?;
-        let head = read_head(&mut tx).await?;
-        for kind in [EntryKind::Code, EntryKind::Rule, EntryKind::Host, EntryKind::File] {
-            let s = sql(kind);
-            // A tokio channel: when the parser (nice 19) falls behind, the
-            // sender awaits rather than blocking a runtime thread that
-            // scans share (a blocking send stalled a node's scans for
-            // half a second during a rebuild on a busy core).
-            let (chunks, received) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
-            let parser = crate::replication::background::run("qrlaunch-snapshot", move || {
-                let result = copy_rows(kind, received, &mut *sink);
-                (result, sink)
-            });
-            {
-                let statement = format!("COPY (SELECT {} FROM {}) TO STDOUT", s.select, s.table);
-                let mut stream = tx.copy_out_raw(&statement).await.map_err(pg)?;
-                // PostgreSQL sends one message per row: handing each to the
-                // parser thread woke it a million times, and the context
-                // switches cost more than the parsing (perf, 1M codes).
-                let mut batch = bytes::BytesMut::with_capacity(COPY_BATCH_BYTES);
-                while let Some(chunk) = stream.try_next().await.map_err(pg)? {
-                    batch.extend_from_slice(&chunk);
-                    if batch.len() >= COPY_BATCH_BYTES {
-                        let full = std::mem::replace(&mut batch, bytes::BytesMut::with_capacity(COPY_BATCH_BYTES));
-                        if chunks.send(full.freeze()).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-                if !batch.is_empty() {
-                    let _ = chunks.send(batch.freeze()).await;
-                }
-            }
-            drop(chunks);
-            let (result, back) = parser
-                .await
-                .ok_or_else(|| StoreError::Failed("the snapshot parser stopped".into()))?;
-            result?;
-            sink = back;
-        }
-        tx.rollback().await.map_err(pg)?;
-        Ok(head)
+#[async_trait]
+impl ChangeLog for PostgresStore {
+    async fn head(&self) -> Result<Head, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(pg)?;
+        read_head(&mut conn).await
     }
 
     async fn changes_since(&self, after: Position, max_positions: i64) -> Result<Feed, StoreError> {
@@ -594,33 +560,25 @@ impl Store for PostgresStore {
         Ok(Box::new(Listener { listener }))
     }
 
+    async fn prune_log(&self, keep: i64) -> Result<u64, StoreError> {
+        sqlx::query(rows::PRUNE_LOG)
+            .bind(keep)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(pg)
+    }
+}
+
+#[async_trait]
+impl Entries for PostgresStore {
     async fn get(&self, key: &EntryKey) -> Result<Option<Stored<Entry>>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(pg)?;
         select_by_key(&mut conn, key).await
     }
 
     async fn list(&self, query: ListQuery) -> Result<Vec<Stored<Entry>>, StoreError> {
-        let s = sql(query.kind);
-        let columns = s
-            .select
-            .split(", ")
-            .map(|c| format!("e.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let join = if query.tag.is_some() {
-            format!(
-                "JOIN entry_tags t ON t.kind = '{}' AND t.key = e.{} AND t.tag = $3",
-                query.kind.as_str(),
-                s.key
-            )
-        } else {
-            String::new()
-        };
-        let statement = format!(
-            "SELECT {columns} FROM {} e {join} WHERE e.{key} > $1 ORDER BY e.{key} LIMIT $2",
-            s.table,
-            key = s.key
-        );
+        let statement = rows::list_page(query.kind, query.tag.is_some());
         let mut select = sqlx::query(&statement)
             .bind(query.after.unwrap_or_default())
             .bind(i64::from(query.limit));
@@ -635,22 +593,12 @@ impl Store for PostgresStore {
         let (mut tx, position) = self.begin_write().await?;
         let now = now_ms();
         let existing = select_by_key(&mut tx, &entry.key()).await?;
-        if existing.is_some() && mode == WriteMode::Insert {
-            return Err(StoreError::Conflict);
-        }
-        let created_at = existing.as_ref().map_or(now, |e| e.created_at);
+        let (created_at, created) = rules::put(existing.as_ref(), mode, now)?;
         upsert(&mut tx, &entry, created_at, now).await?;
         let change = Change::Put(entry.clone());
         self.finish_write(tx, position, vec![change]).await?;
         Ok(Committed {
-            value: Put {
-                stored: Stored {
-                    entry,
-                    created_at,
-                    updated_at: now,
-                },
-                created: existing.is_none(),
-            },
+            value: rules::put_answer(entry, created_at, created, now),
             position,
         })
     }
@@ -658,11 +606,7 @@ impl Store for PostgresStore {
     async fn modify(&self, key: EntryKey, change: ModifyFn) -> Result<Committed<Stored<Entry>>, StoreError> {
         let (mut tx, position) = self.begin_write().await?;
         let current = select_by_key(&mut tx, &key).await?.ok_or(StoreError::NotFound)?;
-        let created_at = current.created_at;
-        let entry = change(current).map_err(StoreError::Rejected)?;
-        if entry.key() != key {
-            return Err(StoreError::Failed("a change may not rename an entry".into()));
-        }
+        let (entry, created_at) = rules::modified(current, change)?;
         let now = now_ms();
         upsert(&mut tx, &entry, created_at, now).await?;
         self.finish_write(tx, position, vec![Change::Put(entry.clone())])
@@ -684,18 +628,7 @@ impl Store for PostgresStore {
         change: ModifyEachFn,
     ) -> Result<Committed<usize>, StoreError> {
         let (mut tx, position) = self.begin_write().await?;
-        let s = sql(kind);
-        let columns = s
-            .select
-            .split(", ")
-            .map(|c| format!("e.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let statement = format!(
-            "SELECT {columns} FROM {} e JOIN entry_tags t ON t.kind = $1 AND t.key = e.{} AND t.tag = $2",
-            s.table, s.key
-        );
-        let found = sqlx::query(&statement)
+        let found = sqlx::query(&rows::select_tagged(kind))
             .bind(kind.as_str())
             .bind(tag.as_str())
             .fetch_all(&mut *tx)
@@ -703,27 +636,19 @@ impl Store for PostgresStore {
             .map_err(pg)?;
         let now = now_ms();
         let count = found.len();
-        let mut changes = Vec::new();
+        let mut changes = rules::Changes::default();
         for row in &found {
-            let stored = row_entry(kind, row)?;
-            let (key, created_at) = (stored.entry.key(), stored.created_at);
-            let entry = change(stored).map_err(StoreError::Rejected)?;
-            if entry.key() != key {
-                return Err(StoreError::Failed("a change may not rename an entry".into()));
-            }
+            let (entry, created_at) = rules::modified(row_entry(kind, row)?, &change)?;
             upsert(&mut tx, &entry, created_at, now).await?;
-            if changes.len() <= MAX_LOGGED_CHANGES {
-                changes.push(Change::Put(entry));
-            }
+            changes.push(Change::Put(entry));
         }
-        self.finish_write(tx, position, changes).await?;
+        self.finish_write(tx, position, changes.into_inner()).await?;
         Ok(Committed { value: count, position })
     }
 
     async fn delete(&self, key: EntryKey) -> Result<Committed<()>, StoreError> {
         let (mut tx, position) = self.begin_write().await?;
-        let s = sql(key.kind());
-        let deleted = sqlx::query(&format!("DELETE FROM {} WHERE {} = $1", s.table, s.key))
+        let deleted = sqlx::query(&rows::delete_by_key(key.kind()))
             .bind(key.as_str())
             .execute(&mut *tx)
             .await
@@ -740,6 +665,53 @@ impl Store for PostgresStore {
             .map_err(pg)?;
         self.finish_write(tx, position, vec![Change::Delete(key)]).await?;
         Ok(Committed { value: (), position })
+    }
+}
+
+#[async_trait]
+impl Bulk for PostgresStore {
+    async fn snapshot(&self, mut sink: Box<dyn FnMut(Entry) + Send>) -> Result<Head, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let head = read_head(&mut tx).await?;
+        for kind in EntryKind::ALL {
+            // A tokio channel: when the parser (nice 19) falls behind, the
+            // sender awaits rather than blocking a runtime thread that
+            // scans share (a blocking send stalled a node's scans for
+            // half a second during a rebuild on a busy core).
+            let (chunks, received) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
+            let parser = crate::replication::background::run("qrlaunch-snapshot", move || {
+                let result = copy_rows(kind, received, &mut *sink);
+                (result, sink)
+            });
+            {
+                let statement = format!("COPY ({}) TO STDOUT", rows::select_all(kind, false));
+                let mut stream = tx.copy_out_raw(&statement).await.map_err(pg)?;
+                // PostgreSQL sends one message per row: handing each to the
+                // parser thread woke it a million times, and the context
+                // switches cost more than the parsing (perf, 1M codes).
+                let mut batch = bytes::BytesMut::with_capacity(COPY_BATCH_BYTES);
+                while let Some(chunk) = stream.try_next().await.map_err(pg)? {
+                    batch.extend_from_slice(&chunk);
+                    if batch.len() >= COPY_BATCH_BYTES {
+                        let full = std::mem::replace(&mut batch, bytes::BytesMut::with_capacity(COPY_BATCH_BYTES));
+                        if chunks.send(full.freeze()).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                if !batch.is_empty() {
+                    let _ = chunks.send(batch.freeze()).await;
+                }
+            }
+            drop(chunks);
+            let (result, back) = parser
+                .await
+                .ok_or_else(|| StoreError::Failed("the snapshot parser stopped".into()))?;
+            result?;
+            sink = back;
+        }
+        tx.rollback().await.map_err(pg)?;
+        Ok(head)
     }
 
     async fn import(&self, mode: WriteMode, lines: ImportSource) -> Result<Committed<ImportSummary>, StoreError> {
@@ -765,85 +737,19 @@ impl Store for PostgresStore {
         });
         let (mut tx, position) = self.begin_write().await?;
         let now = now_ms();
-        let mut summary = ImportSummary::default();
-        let mut changes: Vec<Change> = Vec::new();
-        let mut conflicts = Vec::new();
-        let mut generate: Vec<(usize, crate::model::domain::Line)> = Vec::new();
-        let record = |entry: &Entry, summary: &mut ImportSummary, changes: &mut Vec<Change>| {
-            match entry.kind() {
-                EntryKind::Code => summary.codes += 1,
-                EntryKind::Rule => summary.rules += 1,
-                EntryKind::Host => summary.hosts += 1,
-                EntryKind::File => summary.files += 1,
-            }
-            if changes.len() <= MAX_LOGGED_CHANGES {
-                changes.push(Change::Put(entry.clone()));
-            }
-        };
+        let mut plan = rules::ImportPlan::new(mode);
         while let Some(batch) = received.recv().await {
-            let batch = batch?;
-            for kind in [EntryKind::Code, EntryKind::Rule, EntryKind::Host, EntryKind::File] {
-                let (lines, entries): (Vec<usize>, Vec<Entry>) = batch
-                    .iter()
-                    .filter_map(|l| match &l.item {
-                        Item::Entry(e) if e.kind() == kind => Some((l.line, e.clone())),
-                        _ => None,
-                    })
-                    .unzip();
-                let written = bulk_write(&mut tx, kind, &entries, mode, now).await?;
-                for (line, entry) in lines.into_iter().zip(&entries) {
-                    if written.contains(entry.key().as_str()) {
-                        record(entry, &mut summary, &mut changes);
-                    } else {
-                        conflicts.push(line);
-                    }
-                }
-            }
-            for l in &batch {
-                summary.lines = summary.lines.max(l.line);
-                if let Item::Generate(fields) = &l.item {
-                    generate.push((l.line, fields.clone()));
-                }
+            for kind_batch in plan.batch(batch?) {
+                let written = bulk_write(&mut tx, kind_batch.kind, &kind_batch.entries, mode, now).await?;
+                plan.written(kind_batch, &written);
             }
         }
-        if !conflicts.is_empty() {
-            conflicts.sort_unstable();
-            return Err(StoreError::Conflicts(conflicts));
+        plan.check_conflicts()?;
+        while let Some(generated) = plan.next_generated()? {
+            let written = bulk_write(&mut tx, EntryKind::Code, &generated.entries, WriteMode::Insert, now).await?;
+            plan.generated(generated, &written);
         }
-        // After every explicit line, so a generated code never takes a name
-        // a later line of the same import asks for.
-        for chunk in generate.chunks(BATCH) {
-            let mut todo: Vec<(usize, crate::model::domain::Line)> = chunk.to_vec();
-            for _ in 0..16 {
-                if todo.is_empty() {
-                    break;
-                }
-                let entries: Vec<Entry> = todo
-                    .iter_mut()
-                    .map(|(line, fields)| {
-                        fields.code = Some(crate::model::domain::generate_code().to_string());
-                        fields
-                            .validate()
-                            .map_err(|e| StoreError::Failed(format!("line {line}: {e}")))
-                    })
-                    .collect::<Result<_, _>>()?;
-                let written = bulk_write(&mut tx, EntryKind::Code, &entries, WriteMode::Insert, now).await?;
-                let mut retry = Vec::new();
-                for ((line, fields), entry) in todo.into_iter().zip(entries) {
-                    if written.contains(entry.key().as_str()) {
-                        summary.generated.push((line, entry.key().as_str().to_string()));
-                        record(&entry, &mut summary, &mut changes);
-                    } else {
-                        retry.push((line, fields));
-                    }
-                }
-                todo = retry;
-            }
-            if !todo.is_empty() {
-                return Err(StoreError::Failed("could not find free generated codes".into()));
-            }
-        }
-        summary.generated.sort_unstable();
+        let (summary, changes) = plan.finish();
         self.finish_write(tx, position, changes).await?;
         Ok(Committed {
             value: summary,
@@ -853,9 +759,8 @@ impl Store for PostgresStore {
 
     async fn export(&self, out: tokio::sync::mpsc::Sender<Entry>) -> Result<(), StoreError> {
         let mut tx = self.begin_read().await?;
-        for kind in [EntryKind::Code, EntryKind::Rule, EntryKind::Host, EntryKind::File] {
-            let s = sql(kind);
-            let statement = format!("SELECT {} FROM {} ORDER BY {}", s.select, s.table, s.key);
+        for kind in EntryKind::ALL {
+            let statement = rows::select_all(kind, true);
             let mut rows = sqlx::query(&statement).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await.map_err(pg)? {
                 if out.send(row_entry(kind, &row)?.entry).await.is_err() {
@@ -865,16 +770,10 @@ impl Store for PostgresStore {
         }
         Ok(())
     }
+}
 
-    async fn prune_log(&self, keep: i64) -> Result<u64, StoreError> {
-        sqlx::query("DELETE FROM changes WHERE position <= (SELECT position FROM meta WHERE id = 1) - $1")
-            .bind(keep)
-            .execute(&self.pool)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(pg)
-    }
-
+#[async_trait]
+impl Counts for PostgresStore {
     async fn add_counts(&self, rows: Vec<CountRow>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(pg)?;
         for chunk in rows.chunks(BATCH) {

@@ -1,152 +1,134 @@
-//! Columns ⇄ entries, shared by both backends: each backend reads its
-//! driver's row into these plain values, and the SQL text is the same.
+//! Columns ⇄ entries, shared by both backends. Each entry table's columns
+//! are listed once ([`KindSql::columns`]); the select list, the upsert and
+//! insert statements, the bulk-write types, the values of an entry and the
+//! reading of a row are all derived from that list, so a new field is a
+//! line here and a migration, nothing else. Each backend only moves its
+//! driver's values in and out.
 
 use super::StoreError;
 use crate::model::domain::{Entry, EntryKind, EntryPoint, FieldError, Line, Schedule, Stored, Tags};
+use std::sync::LazyLock;
 
-/// Per-kind SQL: table, key column, the columns a select returns (the key
-/// first) and an upsert with `$n` parameters in column order.
+/// One column of an entry table.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Column {
+    pub name: &'static str,
+    /// Its PostgreSQL array type, for bulk writes (`UNNEST`).
+    pub array: &'static str,
+}
+
+const fn column(name: &'static str, array: &'static str) -> Column {
+    Column { name, array }
+}
+
+/// The columns an entry point (a code's or a rule's) adds.
+macro_rules! point_columns {
+    () => {
+        [
+            column("appid", "text[]"),
+            column("path", "text[]"),
+            column("query", "text[]"),
+            column("env_version", "text[]"),
+            column("fallback_url", "text[]"),
+            column("valid_from", "int8[]"),
+            column("valid_until", "int8[]"),
+            column("disabled", "bool[]"),
+            column("tags", "text[]"),
+        ]
+    };
+}
+
+const CREATED_AT: Column = column("created_at", "int8[]");
+const UPDATED_AT: Column = column("updated_at", "int8[]");
+
+/// Per-kind SQL, derived from the kind's columns (the key first).
 pub(crate) struct KindSql {
     pub table: &'static str,
     pub key: &'static str,
-    pub select: &'static str,
-    pub upsert: &'static str,
-    pub insert_new: &'static str,
-    /// The columns of [`upsert_values`], in order, with PostgreSQL array
-    /// types for bulk inserts (`UNNEST`).
-    pub columns: &'static [(&'static str, &'static str)],
-    /// `SET …` of an upsert (what a replace changes).
-    pub update_set: &'static str,
+    pub columns: Vec<Column>,
+    /// `code, appid, …`: what every select of the kind returns.
+    pub select: String,
+    /// Create or replace, `$n` parameters in column order; a replace keeps
+    /// the key and `created_at`.
+    pub upsert: String,
+    /// Create only; an existing key is left alone (no row changed).
+    pub insert_new: String,
+    /// `SET …` of a replace: every column but the key and `created_at`.
+    pub update_set: String,
 }
 
-const POINT_TYPES: [(&str, &str); 11] = [
-    ("appid", "text[]"),
-    ("path", "text[]"),
-    ("query", "text[]"),
-    ("env_version", "text[]"),
-    ("fallback_url", "text[]"),
-    ("valid_from", "int8[]"),
-    ("valid_until", "int8[]"),
-    ("disabled", "bool[]"),
-    ("tags", "text[]"),
-    ("created_at", "int8[]"),
-    ("updated_at", "int8[]"),
-];
+impl KindSql {
+    fn new(table: &'static str, own: &[Column]) -> KindSql {
+        let mut columns = own.to_vec();
+        columns.extend([CREATED_AT, UPDATED_AT]);
+        let key = columns[0].name;
+        let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
+        let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+        let update_set = names
+            .iter()
+            .filter(|n| **n != key && **n != CREATED_AT.name)
+            .map(|n| format!("{n} = excluded.{n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let insert = format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            names.join(", "),
+            params.join(", ")
+        );
+        KindSql {
+            table,
+            key,
+            select: names.join(", "),
+            upsert: format!("{insert} ON CONFLICT ({key}) DO UPDATE SET {update_set}"),
+            insert_new: format!("{insert} ON CONFLICT ({key}) DO NOTHING"),
+            update_set,
+            columns,
+        }
+    }
 
-const fn code_columns() -> [(&'static str, &'static str); 12] {
-    let p = POINT_TYPES;
+    /// The position of `name` among the columns (and in a selected row).
+    fn at(&self, name: &str) -> usize {
+        self.columns
+            .iter()
+            .position(|c| c.name == name)
+            .unwrap_or_else(|| panic!("{} has no column {name}", self.table))
+    }
+}
+
+static SQL: LazyLock<[KindSql; 4]> = LazyLock::new(|| {
+    let point = point_columns!();
+    let with_point = |own: &[Column]| {
+        let mut all = own.to_vec();
+        all.extend(point);
+        all
+    };
     [
-        ("code", "text[]"),
-        p[0],
-        p[1],
-        p[2],
-        p[3],
-        p[4],
-        p[5],
-        p[6],
-        p[7],
-        p[8],
-        p[9],
-        p[10],
+        KindSql::new("codes", &with_point(&[column("code", "text[]")])),
+        KindSql::new(
+            "rules",
+            &with_point(&[column("prefix_key", "text[]"), column("prefix", "text[]")]),
+        ),
+        KindSql::new("hosts", &[column("host", "text[]"), column("unmatched", "text[]")]),
+        KindSql::new(
+            "files",
+            &[
+                column("file_key", "text[]"),
+                column("host", "text[]"),
+                column("path", "text[]"),
+                column("body", "text[]"),
+            ],
+        ),
     ]
-}
-
-const fn rule_columns() -> [(&'static str, &'static str); 13] {
-    let p = POINT_TYPES;
-    [
-        ("prefix_key", "text[]"),
-        ("prefix", "text[]"),
-        p[0],
-        p[1],
-        p[2],
-        p[3],
-        p[4],
-        p[5],
-        p[6],
-        p[7],
-        p[8],
-        p[9],
-        p[10],
-    ]
-}
-
-const CODE_COLUMNS: [(&str, &str); 12] = code_columns();
-const RULE_COLUMNS: [(&str, &str); 13] = rule_columns();
-const POINT_UPDATE: &str = "appid = excluded.appid, path = excluded.path, query = excluded.query, \
-    env_version = excluded.env_version, fallback_url = excluded.fallback_url, valid_from = excluded.valid_from, \
-    valid_until = excluded.valid_until, disabled = excluded.disabled, tags = excluded.tags, updated_at = excluded.updated_at";
-
-pub(crate) const CODES: KindSql = KindSql {
-    table: "codes",
-    key: "code",
-    select: "code, appid, path, query, env_version, fallback_url, valid_from, valid_until, disabled, tags, created_at, updated_at",
-    upsert: "INSERT INTO codes (code, appid, path, query, env_version, fallback_url, valid_from, valid_until, disabled, tags, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (code) DO UPDATE SET appid = excluded.appid, path = excluded.path, query = excluded.query, \
-             env_version = excluded.env_version, fallback_url = excluded.fallback_url, valid_from = excluded.valid_from, \
-             valid_until = excluded.valid_until, disabled = excluded.disabled, tags = excluded.tags, updated_at = excluded.updated_at",
-    insert_new: "INSERT INTO codes (code, appid, path, query, env_version, fallback_url, valid_from, valid_until, disabled, tags, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (code) DO NOTHING",
-    columns: &CODE_COLUMNS,
-    update_set: POINT_UPDATE,
-};
-
-pub(crate) const RULES: KindSql = KindSql {
-    table: "rules",
-    key: "prefix_key",
-    select: "prefix_key, prefix, appid, path, query, env_version, fallback_url, valid_from, valid_until, disabled, tags, created_at, updated_at",
-    upsert: "INSERT INTO rules (prefix_key, prefix, appid, path, query, env_version, fallback_url, valid_from, valid_until, disabled, tags, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-             ON CONFLICT (prefix_key) DO UPDATE SET prefix = excluded.prefix, appid = excluded.appid, path = excluded.path, \
-             query = excluded.query, env_version = excluded.env_version, fallback_url = excluded.fallback_url, \
-             valid_from = excluded.valid_from, valid_until = excluded.valid_until, disabled = excluded.disabled, \
-             tags = excluded.tags, updated_at = excluded.updated_at",
-    insert_new: "INSERT INTO rules (prefix_key, prefix, appid, path, query, env_version, fallback_url, valid_from, valid_until, disabled, tags, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (prefix_key) DO NOTHING",
-    columns: &RULE_COLUMNS,
-    update_set: "prefix = excluded.prefix, appid = excluded.appid, path = excluded.path, query = excluded.query, \
-        env_version = excluded.env_version, fallback_url = excluded.fallback_url, valid_from = excluded.valid_from, \
-        valid_until = excluded.valid_until, disabled = excluded.disabled, tags = excluded.tags, updated_at = excluded.updated_at",
-};
-
-pub(crate) const HOSTS: KindSql = KindSql {
-    table: "hosts",
-    key: "host",
-    select: "host, unmatched, created_at, updated_at",
-    upsert: "INSERT INTO hosts (host, unmatched, created_at, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (host) DO UPDATE SET unmatched = excluded.unmatched, updated_at = excluded.updated_at",
-    insert_new: "INSERT INTO hosts (host, unmatched, created_at, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (host) DO NOTHING",
-    columns: &[("host", "text[]"), ("unmatched", "text[]"), ("created_at", "int8[]"), ("updated_at", "int8[]")],
-    update_set: "unmatched = excluded.unmatched, updated_at = excluded.updated_at",
-};
-
-pub(crate) const FILES: KindSql = KindSql {
-    table: "files",
-    key: "file_key",
-    select: "file_key, host, path, body, created_at, updated_at",
-    upsert: "INSERT INTO files (file_key, host, path, body, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (file_key) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
-    insert_new:
-        "INSERT INTO files (file_key, host, path, body, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (file_key) DO NOTHING",
-    columns: &[
-        ("file_key", "text[]"),
-        ("host", "text[]"),
-        ("path", "text[]"),
-        ("body", "text[]"),
-        ("created_at", "int8[]"),
-        ("updated_at", "int8[]"),
-    ],
-    update_set: "body = excluded.body, updated_at = excluded.updated_at",
-};
+});
 
 pub(crate) fn sql(kind: EntryKind) -> &'static KindSql {
-    match kind {
-        EntryKind::Code => &CODES,
-        EntryKind::Rule => &RULES,
-        EntryKind::Host => &HOSTS,
-        EntryKind::File => &FILES,
-    }
+    let index = match kind {
+        EntryKind::Code => 0,
+        EntryKind::Rule => 1,
+        EntryKind::Host => 2,
+        EntryKind::File => 3,
+    };
+    &SQL[index]
 }
 
 /// Adds one count (the flush of every node adds; none overwrites).
@@ -163,13 +145,81 @@ pub(crate) const PRUNE_COUNTS: &str = "DELETE FROM scan_counts WHERE day < $1";
 pub(crate) const BUMP: &str =
     "UPDATE meta SET position = position + 1, initialised = TRUE WHERE id = 1 RETURNING position";
 pub(crate) const HEAD: &str = "SELECT epoch, position FROM meta WHERE id = 1";
+pub(crate) const INITIALISED: &str = "SELECT initialised FROM meta WHERE id = 1";
+pub(crate) const MARK_INITIALISED: &str = "UPDATE meta SET initialised = TRUE WHERE id = 1";
 pub(crate) const LOG_CHANGE: &str =
     "INSERT INTO changes (position, seq, kind, key, line, committed_at) VALUES ($1, $2, $3, $4, $5, $6)";
 pub(crate) const FEED: &str = "SELECT position, kind, key, line, committed_at FROM changes \
                                WHERE position > $1 AND position <= $2 ORDER BY position, seq";
 pub(crate) const OLDEST: &str = "SELECT MIN(position) FROM changes";
+pub(crate) const PRUNE_LOG: &str =
+    "DELETE FROM changes WHERE position <= (SELECT position FROM meta WHERE id = 1) - $1";
 pub(crate) const DELETE_TAGS: &str = "DELETE FROM entry_tags WHERE kind = $1 AND key = $2";
 pub(crate) const ADD_TAG: &str = "INSERT INTO entry_tags (tag, kind, key) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+
+/// `SELECT … FROM table WHERE key = $1`.
+pub(crate) fn select_by_key(kind: EntryKind) -> String {
+    let s = sql(kind);
+    format!("SELECT {} FROM {} WHERE {} = $1", s.select, s.table, s.key)
+}
+
+/// `DELETE FROM table WHERE key = $1`.
+pub(crate) fn delete_by_key(kind: EntryKind) -> String {
+    let s = sql(kind);
+    format!("DELETE FROM {} WHERE {} = $1", s.table, s.key)
+}
+
+/// Every entry of a kind in key order (export), or in no order (snapshot).
+pub(crate) fn select_all(kind: EntryKind, ordered: bool) -> String {
+    let s = sql(kind);
+    let order = if ordered {
+        format!(" ORDER BY {}", s.key)
+    } else {
+        String::new()
+    };
+    format!("SELECT {} FROM {}{order}", s.select, s.table)
+}
+
+/// The columns of a kind, prefixed `e.` for joins.
+fn joined_select(s: &KindSql) -> String {
+    s.columns
+        .iter()
+        .map(|c| format!("e.{}", c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A page of a listing: keys after `$1`, at most `$2`, with tag `$3` when
+/// `tagged`.
+pub(crate) fn list_page(kind: EntryKind, tagged: bool) -> String {
+    let s = sql(kind);
+    let join = if tagged {
+        format!(
+            "JOIN entry_tags t ON t.kind = '{}' AND t.key = e.{} AND t.tag = $3",
+            kind.as_str(),
+            s.key
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "SELECT {} FROM {} e {join} WHERE e.{key} > $1 ORDER BY e.{key} LIMIT $2",
+        joined_select(s),
+        s.table,
+        key = s.key
+    )
+}
+
+/// Every entry of kind `$1` with tag `$2`.
+pub(crate) fn select_tagged(kind: EntryKind) -> String {
+    let s = sql(kind);
+    format!(
+        "SELECT {} FROM {} e JOIN entry_tags t ON t.kind = $1 AND t.key = e.{} AND t.tag = $2",
+        joined_select(s),
+        s.table,
+        s.key
+    )
+}
 
 /// One value bound to a statement parameter.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,122 +231,164 @@ pub(crate) enum Value {
     Bool(bool),
 }
 
-/// The parameters of [`KindSql::upsert`] for `entry`, with its times.
+/// The parameters of [`KindSql::upsert`] for `entry`, with its times, in
+/// column order.
 pub(crate) fn upsert_values(entry: &Entry, created_at: i64, updated_at: i64) -> Vec<Value> {
-    use Value::*;
-    let point = |values: &mut Vec<Value>, p: &EntryPoint, s: &Schedule, tags: &Tags| {
-        values.extend([
-            Text(p.appid.to_string()),
-            Text(p.path.to_string()),
-            Text(p.query.to_string()),
-            Text(p.env_version.to_string()),
-            OptText(p.fallback_url.as_ref().map(ToString::to_string)),
-            OptInt(s.valid_from),
-            OptInt(s.valid_until),
-            Bool(s.disabled),
-            Text(tags.joined()),
-        ]);
-    };
-    let mut values = Vec::with_capacity(13);
-    match entry {
-        Entry::Code(c) => {
-            values.push(Text(c.code.to_string()));
-            point(&mut values, &c.entry, &c.schedule, &c.tags);
-        }
-        Entry::Rule(r) => {
-            values.push(Text(r.prefix.key().to_string()));
-            values.push(Text(r.prefix.to_string()));
-            point(&mut values, &r.entry, &r.schedule, &r.tags);
-        }
-        Entry::Host(h) => {
-            let line = Line::from(entry);
-            values.push(Text(h.host.to_string()));
-            values.push(OptText(line.unmatched));
-        }
-        Entry::File(f) => {
-            values.push(Text(entry.key().as_str().to_string()));
-            values.push(Text(f.host.to_string()));
-            values.push(Text(f.path.to_string()));
-            values.push(Text(f.body.as_str().to_string()));
-        }
-    }
-    values.push(Int(created_at));
-    values.push(Int(updated_at));
-    values
+    sql(entry.kind())
+        .columns
+        .iter()
+        .map(|c| value(entry, c.name, created_at, updated_at))
+        .collect()
 }
 
-/// Builds a stored entry from a selected row. `text(i)` and `int(i)` read
-/// column `i` of the backend's row.
-pub(crate) fn entry_from_row(
-    kind: EntryKind,
-    text: &mut dyn FnMut(usize) -> Result<Option<String>, StoreError>,
-    int: &mut dyn FnMut(usize) -> Result<Option<i64>, StoreError>,
-    boolean: &mut dyn FnMut(usize) -> Result<bool, StoreError>,
-) -> Result<Stored<Entry>, StoreError> {
+/// The value of column `name` of `entry`.
+fn value(entry: &Entry, name: &str, created_at: i64, updated_at: i64) -> Value {
+    use Value::*;
+    match (entry, name) {
+        (_, "created_at") => Int(created_at),
+        (_, "updated_at") => Int(updated_at),
+        (Entry::Code(c), "code") => Text(c.code.to_string()),
+        (Entry::Rule(r), "prefix_key") => Text(r.prefix.key().to_string()),
+        (Entry::Rule(r), "prefix") => Text(r.prefix.to_string()),
+        (Entry::Code(c), point) => point_value(&c.entry, &c.schedule, &c.tags, point),
+        (Entry::Rule(r), point) => point_value(&r.entry, &r.schedule, &r.tags, point),
+        (Entry::Host(h), "host") => Text(h.host.to_string()),
+        (Entry::Host(_), "unmatched") => OptText(Line::from(entry).unmatched),
+        (Entry::File(_), "file_key") => Text(entry.key().as_str().to_string()),
+        (Entry::File(f), "host") => Text(f.host.to_string()),
+        (Entry::File(f), "path") => Text(f.path.to_string()),
+        (Entry::File(f), "body") => Text(f.body.as_str().to_string()),
+        (_, other) => unreachable!("no value for column {other} of a {}", entry.kind().as_str()),
+    }
+}
+
+fn point_value(p: &EntryPoint, s: &Schedule, tags: &Tags, name: &str) -> Value {
+    use Value::*;
+    match name {
+        "appid" => Text(p.appid.to_string()),
+        "path" => Text(p.path.to_string()),
+        "query" => Text(p.query.to_string()),
+        "env_version" => Text(p.env_version.to_string()),
+        "fallback_url" => OptText(p.fallback_url.as_ref().map(ToString::to_string)),
+        "valid_from" => OptInt(s.valid_from),
+        "valid_until" => OptInt(s.valid_until),
+        "disabled" => Bool(s.disabled),
+        "tags" => Text(tags.joined()),
+        other => unreachable!("no entry-point column {other}"),
+    }
+}
+
+/// A selected row, as each backend's driver reads column `i`.
+pub(crate) trait RowReader {
+    fn text(&mut self, i: usize) -> Result<Option<String>, StoreError>;
+    fn int(&mut self, i: usize) -> Result<Option<i64>, StoreError>;
+    fn boolean(&mut self, i: usize) -> Result<bool, StoreError>;
+}
+
+/// Builds a stored entry of `kind` from a row selected with its `select`
+/// columns; every column is found by name.
+pub(crate) fn entry_from_row(kind: EntryKind, row: &mut dyn RowReader) -> Result<Stored<Entry>, StoreError> {
+    let s = sql(kind);
     let corrupt = |e: FieldError| StoreError::Corrupt(e.to_string());
-    let req = |i: usize, text: &mut dyn FnMut(usize) -> Result<Option<String>, StoreError>| {
-        text(i)?.ok_or_else(|| StoreError::Corrupt(format!("column {i} is NULL")))
+    let mut text = |name: &str| row.text(s.at(name));
+    let mut required = |name: &str| -> Result<String, StoreError> {
+        text(name)?.ok_or_else(|| StoreError::Corrupt(format!("{}.{name} is NULL", s.table)))
     };
     let mut line = Line::default();
-    let first_point = match kind {
-        EntryKind::Code => {
-            line.code = Some(req(0, text)?);
-            1
-        }
-        EntryKind::Rule => {
-            line.prefix = Some(req(1, text)?);
-            2
-        }
+    match kind {
+        EntryKind::Code => line.code = Some(required("code")?),
+        EntryKind::Rule => line.prefix = Some(required("prefix")?),
         EntryKind::Host => {
-            line.host = Some(req(0, text)?);
-            line.unmatched = text(1)?;
-            2
+            line.host = Some(required("host")?);
+            line.unmatched = row.text(s.at("unmatched"))?;
         }
         EntryKind::File => {
-            line.host = Some(req(1, text)?);
-            line.file = Some(req(2, text)?);
-            line.body = Some(req(3, text)?);
-            4
+            line.host = Some(required("host")?);
+            line.file = Some(required("path")?);
+            line.body = Some(required("body")?);
         }
-    };
-    let times_at = if matches!(kind, EntryKind::Code | EntryKind::Rule) {
-        let p = first_point;
-        line.appid = Some(req(p, text)?);
-        line.path = Some(req(p + 1, text)?);
-        line.query = Some(req(p + 2, text)?);
-        line.env_version = Some(req(p + 3, text)?);
-        line.fallback_url = text(p + 4)?;
-        let valid_from = int(p + 5)?;
-        let valid_until = int(p + 6)?;
-        line.disabled = boolean(p + 7)?;
-        let tags = req(p + 8, text)?;
+    }
+    let mut schedule = None;
+    if matches!(kind, EntryKind::Code | EntryKind::Rule) {
+        let mut required = |name: &str| -> Result<String, StoreError> {
+            row.text(s.at(name))?
+                .ok_or_else(|| StoreError::Corrupt(format!("{}.{name} is NULL", s.table)))
+        };
+        line.appid = Some(required("appid")?);
+        line.path = Some(required("path")?);
+        line.query = Some(required("query")?);
+        line.env_version = Some(required("env_version")?);
+        let tags = required("tags")?;
         line.tags = tags.split(' ').filter(|t| !t.is_empty()).map(str::to_string).collect();
-        let mut entry = line.validate().map_err(corrupt)?;
-        // Times are stored as UNIX seconds; keep them exactly.
-        match &mut entry {
-            Entry::Code(c) => {
-                c.schedule.valid_from = valid_from;
-                c.schedule.valid_until = valid_until;
-            }
-            Entry::Rule(r) => {
-                r.schedule.valid_from = valid_from;
-                r.schedule.valid_until = valid_until;
-            }
-            _ => {}
+        line.fallback_url = row.text(s.at("fallback_url"))?;
+        line.disabled = row.boolean(s.at("disabled"))?;
+        schedule = Some((row.int(s.at("valid_from"))?, row.int(s.at("valid_until"))?));
+    }
+    let mut entry = line.validate().map_err(corrupt)?;
+    // Validity times are stored as UNIX seconds: keep them exactly.
+    if let Some((valid_from, valid_until)) = schedule {
+        if let Entry::Code(c) = &mut entry {
+            (c.schedule.valid_from, c.schedule.valid_until) = (valid_from, valid_until);
         }
-        let at = p + 9;
-        return Ok(Stored {
-            entry,
-            created_at: int(at)?.unwrap_or(0),
-            updated_at: int(at + 1)?.unwrap_or(0),
-        });
-    } else {
-        first_point
-    };
-    let entry = line.validate().map_err(corrupt)?;
+        if let Entry::Rule(r) = &mut entry {
+            (r.schedule.valid_from, r.schedule.valid_until) = (valid_from, valid_until);
+        }
+    }
     Ok(Stored {
         entry,
-        created_at: int(times_at)?.unwrap_or(0),
-        updated_at: int(times_at + 1)?.unwrap_or(0),
+        created_at: row.int(s.at("created_at"))?.unwrap_or(0),
+        updated_at: row.int(s.at("updated_at"))?.unwrap_or(0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::table_file::{parse_line, Item};
+
+    /// Reads the values an entry was written with back as a row.
+    struct Written(Vec<Value>);
+
+    impl RowReader for Written {
+        fn text(&mut self, i: usize) -> Result<Option<String>, StoreError> {
+            Ok(match &self.0[i] {
+                Value::Text(t) => Some(t.clone()),
+                Value::OptText(t) => t.clone(),
+                other => panic!("column {i} is {other:?}"),
+            })
+        }
+        fn int(&mut self, i: usize) -> Result<Option<i64>, StoreError> {
+            Ok(match &self.0[i] {
+                Value::Int(n) => Some(*n),
+                Value::OptInt(n) => *n,
+                other => panic!("column {i} is {other:?}"),
+            })
+        }
+        fn boolean(&mut self, i: usize) -> Result<bool, StoreError> {
+            Ok(matches!(self.0[i], Value::Bool(true)))
+        }
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_its_columns() {
+        let lines = [
+            r#"{"code":"a1","appid":"wx1234567890abcdef","path":"p","query":"x=1","fallback_url":"https://e.com/","valid_from":"2030-01-01T00:00:00Z","valid_until":"2031-01-01T00:00:00Z","disabled":true,"tags":["t","u"]}"#,
+            r#"{"prefix":"https://WWW.example.com/a?b=","appid":"wx1234567890abcdef","path":"p"}"#,
+            r#"{"host":"www.example.com","unmatched":"https://old.example.com"}"#,
+            r#"{"host":"www.example.com"}"#,
+            r#"{"host":"www.example.com","file":"/MP_verify_a.txt","body":"a"}"#,
+        ];
+        for line in lines {
+            let Item::Entry(entry) = parse_line(line).unwrap() else {
+                panic!()
+            };
+            let s = sql(entry.kind());
+            let values = upsert_values(&entry, 5, 6);
+            assert_eq!(values.len(), s.columns.len(), "{line}");
+            let back = entry_from_row(entry.kind(), &mut Written(values)).unwrap();
+            assert_eq!((back.entry, back.created_at, back.updated_at), (entry, 5, 6), "{line}");
+            assert!(s.upsert.contains(&format!("${}", s.columns.len())));
+            assert!(!s.update_set.contains("created_at") && !s.update_set.contains(&format!("{} =", s.key)));
+        }
+    }
 }

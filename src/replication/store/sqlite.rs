@@ -17,15 +17,15 @@
 
 use super::rows::{self, entry_from_row, sql, Value};
 use super::{
-    change_columns, change_from_columns, log_form, now_ms, Change, Committed, CountRow, CountSelection, Feed, Head,
-    ImportLine, ImportSource, ImportSummary, ListQuery, LoggedChange, ModifyEachFn, ModifyFn, Position, Put, Store,
-    StoreError, Wakeup, Wakeups, WriteMode,
+    change_columns, change_from_columns, now_ms, rules, Bulk, Change, ChangeLog, Committed, CountRow, CountSelection,
+    Counts, Entries, Feed, Head, ImportSource, ImportSummary, ListQuery, LoggedChange, ModifyEachFn, ModifyFn,
+    Position, Put, StartUp, StoreError, Wakeup, Wakeups, WriteMode,
 };
-use crate::model::domain::{Code, Entry, EntryKey, EntryKind, Stored, Tag};
-use crate::model::table_file::Item;
+use crate::model::domain::{Entry, EntryKey, EntryKind, Stored, Tag};
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, ToSql, Transaction, TransactionBehavior};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -108,6 +108,22 @@ impl SqliteStore {
             .map_err(failed)?
     }
 
+    /// Runs `f` with the writer connection on a blocking thread, outside
+    /// the change log (flags, pruning).
+    async fn write_unlogged<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.writer.lock().map_err(failed)?;
+            inner.identity.check()?;
+            f(&conn)
+        })
+        .await
+        .map_err(failed)?
+    }
+
     /// Runs one write transaction on a blocking thread; see [`Inner::write`].
     async fn write<T: Send + 'static>(
         &self,
@@ -151,10 +167,7 @@ impl Inner {
             .map_err(failed)?;
         let position: Position = tx.query_row(rows::BUMP, [], |r| r.get(0)).map_err(failed)?;
         let (value, changes) = f(&tx)?;
-        if changes.is_empty() {
-            return Err(StoreError::NotFound);
-        }
-        log_changes(&tx, position, log_form(changes))?;
+        log_changes(&tx, position, rules::to_log(changes)?)?;
         self.identity.check()?;
         tx.commit().map_err(|e| StoreError::Failed(format!("commit: {e}")))?;
         self.committed.send_replace(position);
@@ -284,33 +297,52 @@ impl ToSql for Value {
     }
 }
 
-/// Reads a stored entry of `kind` from a row selected with its `select` columns.
-fn row_entry(kind: EntryKind, row: &rusqlite::Row<'_>) -> Result<Stored<Entry>, StoreError> {
-    entry_from_row(
-        kind,
-        &mut |i| row.get::<_, Option<String>>(i).map_err(failed),
-        &mut |i| row.get::<_, Option<i64>>(i).map_err(failed),
-        &mut |i| row.get::<_, bool>(i).map_err(failed),
-    )
-}
+/// A rusqlite row, read by column.
+struct SqliteRow<'r, 's>(&'r rusqlite::Row<'s>);
 
-fn select_by_key(conn: &Connection, key: &EntryKey) -> Result<Option<Stored<Entry>>, StoreError> {
-    let s = sql(key.kind());
-    let query = format!("SELECT {} FROM {} WHERE {} = $1", s.select, s.table, s.key);
-    let mut statement = conn.prepare_cached(&q(&query)).map_err(failed)?;
-    let mut found = statement.query([key.as_str()]).map_err(failed)?;
-    match found.next().map_err(failed)? {
-        Some(row) => Ok(Some(row_entry(key.kind(), row)?)),
-        None => Ok(None),
+impl rows::RowReader for SqliteRow<'_, '_> {
+    fn text(&mut self, i: usize) -> Result<Option<String>, StoreError> {
+        self.0.get(i).map_err(failed)
+    }
+    fn int(&mut self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.0.get(i).map_err(failed)
+    }
+    fn boolean(&mut self, i: usize) -> Result<bool, StoreError> {
+        self.0.get(i).map_err(failed)
     }
 }
 
-/// Writes `entry` (creating or replacing) with its tags; its created time
-/// is kept when it existed.
+/// Reads a stored entry of `kind` from a row selected with its `select` columns.
+fn row_entry(kind: EntryKind, row: &rusqlite::Row<'_>) -> Result<Stored<Entry>, StoreError> {
+    entry_from_row(kind, &mut SqliteRow(row))
+}
+
+/// Every entry a statement selects (with its kind's `select` columns).
+fn select_entries(
+    conn: &Connection,
+    kind: EntryKind,
+    statement: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Stored<Entry>>, StoreError> {
+    let mut select = conn.prepare_cached(&q(statement)).map_err(failed)?;
+    let mut found = select.query(params).map_err(failed)?;
+    let mut entries = Vec::new();
+    while let Some(row) = found.next().map_err(failed)? {
+        entries.push(row_entry(kind, row)?);
+    }
+    Ok(entries)
+}
+
+fn select_by_key(conn: &Connection, key: &EntryKey) -> Result<Option<Stored<Entry>>, StoreError> {
+    let found = select_entries(conn, key.kind(), &rows::select_by_key(key.kind()), [key.as_str()])?;
+    Ok(found.into_iter().next())
+}
+
+/// Writes `entry` (creating or replacing) with its tags; a replace keeps
+/// the stored created time whatever `created_at` says.
 fn upsert(tx: &Transaction<'_>, entry: &Entry, created_at: i64, now: i64) -> Result<(), StoreError> {
-    let s = sql(entry.kind());
     let values = rows::upsert_values(entry, created_at, now);
-    tx.prepare_cached(&q(s.upsert))
+    tx.prepare_cached(&q(&sql(entry.kind()).upsert))
         .and_then(|mut st| st.execute(rusqlite::params_from_iter(values.iter())))
         .map_err(failed)?;
     set_tags(tx, entry)
@@ -330,60 +362,42 @@ fn set_tags(tx: &Transaction<'_>, entry: &Entry) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Inserts `entry` only if its key is free; `false` when it exists.
-fn insert_new(tx: &Transaction<'_>, entry: &Entry, now: i64) -> Result<bool, StoreError> {
-    let s = sql(entry.kind());
-    let values = rows::upsert_values(entry, now, now);
-    let inserted = tx
-        .prepare_cached(&q(s.insert_new))
-        .and_then(|mut st| st.execute(rusqlite::params_from_iter(values.iter())))
-        .map_err(failed)?;
-    if inserted == 1 {
-        set_tags(tx, entry)?;
-    }
-    Ok(inserted == 1)
-}
-
-fn put_in(tx: &Transaction<'_>, entry: Entry, mode: WriteMode) -> Result<Put, StoreError> {
-    let now = now_ms();
-    let existing = select_by_key(tx, &entry.key())?;
-    if existing.is_some() && mode == WriteMode::Insert {
-        return Err(StoreError::Conflict);
-    }
-    let created_at = existing.as_ref().map_or(now, |e| e.created_at);
-    upsert(tx, &entry, created_at, now)?;
-    Ok(Put {
-        stored: Stored {
-            entry,
-            created_at,
-            updated_at: now,
-        },
-        created: existing.is_none(),
-    })
-}
-
-/// A code for an import line without one, free in the store.
-fn free_generated_code(tx: &Transaction<'_>) -> Result<Code, StoreError> {
-    for _ in 0..16 {
-        let code = crate::model::domain::generate_code();
-        let taken: bool = tx
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM codes WHERE code = $1)",
-                [code.as_str()],
-                |r| r.get(0),
-            )
+/// Writes `entries` (all of one kind); the keys written (in insert mode,
+/// the existing ones are not). What PostgreSQL does with one `UNNEST`
+/// statement, row by row through one prepared statement: SQLite in
+/// process has no round trip to save.
+fn write_batch(
+    tx: &Transaction<'_>,
+    entries: &[Entry],
+    mode: WriteMode,
+    now: i64,
+) -> Result<HashSet<String>, StoreError> {
+    let mut written = HashSet::with_capacity(entries.len());
+    let Some(first) = entries.first() else {
+        return Ok(written);
+    };
+    let s = sql(first.kind());
+    let statement = match mode {
+        WriteMode::Upsert => &s.upsert,
+        WriteMode::Insert => &s.insert_new,
+    };
+    let mut write = tx.prepare_cached(&q(statement)).map_err(failed)?;
+    for entry in entries {
+        let values = rows::upsert_values(entry, now, now);
+        let changed = write
+            .execute(rusqlite::params_from_iter(values.iter()))
             .map_err(failed)?;
-        if !taken {
-            return Ok(code);
+        if changed == 1 {
+            set_tags(tx, entry)?;
+            written.insert(entry.key().as_str().to_string());
         }
     }
-    Err(StoreError::Failed("could not find a free generated code".into()))
+    Ok(written)
 }
 
 fn delete_in(tx: &Transaction<'_>, key: &EntryKey) -> Result<bool, StoreError> {
-    let s = sql(key.kind());
     let deleted = tx
-        .prepare_cached(&q(&format!("DELETE FROM {} WHERE {} = $1", s.table, s.key)))
+        .prepare_cached(&q(&rows::delete_by_key(key.kind())))
         .and_then(|mut st| st.execute([key.as_str()]))
         .map_err(failed)?;
     tx.prepare_cached(&q(rows::DELETE_TAGS))
@@ -392,78 +406,36 @@ fn delete_in(tx: &Transaction<'_>, key: &EntryKey) -> Result<bool, StoreError> {
     Ok(deleted > 0)
 }
 
-/// Writes an import's lines; see [`Store::import`].
+/// An import, by [`rules::ImportPlan`]: batches of lines, each written kind
+/// by kind, then the generated codes.
 fn import_in(
     tx: &Transaction<'_>,
     mode: WriteMode,
     lines: ImportSource,
 ) -> Result<(ImportSummary, Vec<Change>), StoreError> {
     let now = now_ms();
-    let mut summary = ImportSummary::default();
-    let mut changes = Vec::new();
-    let mut conflicts = Vec::new();
-    let mut generate: Vec<(usize, crate::model::domain::Line)> = Vec::new();
-    let record = |entry: Entry, summary: &mut ImportSummary, changes: &mut Vec<Change>| {
-        match entry.kind() {
-            EntryKind::Code => summary.codes += 1,
-            EntryKind::Rule => summary.rules += 1,
-            EntryKind::Host => summary.hosts += 1,
-            EntryKind::File => summary.files += 1,
-        }
-        if changes.len() <= super::MAX_LOGGED_CHANGES {
-            changes.push(Change::Put(entry));
-        }
-    };
-    for line in lines {
-        let ImportLine { line, item } = line?;
-        summary.lines = summary.lines.max(line);
-        match item {
-            Item::Entry(entry) => {
-                let written = match mode {
-                    WriteMode::Upsert => {
-                        let created_at = tx
-                            .prepare_cached(&format!(
-                                "SELECT created_at FROM {} WHERE {} = $1",
-                                sql(entry.kind()).table,
-                                sql(entry.kind()).key
-                            ))
-                            .and_then(|mut st| st.query_row([entry.key().as_str()], |r| r.get(0)).optional())
-                            .map_err(failed)?
-                            .unwrap_or(now);
-                        upsert(tx, &entry, created_at, now)?;
-                        true
-                    }
-                    WriteMode::Insert => insert_new(tx, &entry, now)?,
-                };
-                if written {
-                    record(entry, &mut summary, &mut changes);
-                } else {
-                    conflicts.push(line);
-                }
-            }
-            Item::Generate(fields) => generate.push((line, fields)),
+    let mut plan = rules::ImportPlan::new(mode);
+    let mut lines = lines.peekable();
+    while lines.peek().is_some() {
+        let batch = lines.by_ref().take(BATCH).collect::<Result<Vec<_>, _>>()?;
+        for kind_batch in plan.batch(batch) {
+            let written = write_batch(tx, &kind_batch.entries, plan.mode(), now)?;
+            plan.written(kind_batch, &written);
         }
     }
-    if !conflicts.is_empty() {
-        return Err(StoreError::Conflicts(conflicts));
+    plan.check_conflicts()?;
+    while let Some(generated) = plan.next_generated()? {
+        let written = write_batch(tx, &generated.entries, WriteMode::Insert, now)?;
+        plan.generated(generated, &written);
     }
-    // After every explicit line, so a generated code never takes a name a
-    // later line of the same import asks for.
-    for (line, mut fields) in generate {
-        let code = free_generated_code(tx)?;
-        fields.code = Some(code.to_string());
-        let entry = fields
-            .validate()
-            .map_err(|e| StoreError::Failed(format!("line {line}: {e}")))?;
-        insert_new(tx, &entry, now)?;
-        summary.generated.push((line, code.to_string()));
-        record(entry, &mut summary, &mut changes);
-    }
-    Ok((summary, changes))
+    Ok(plan.finish())
 }
 
+/// Lines an import takes at a time (as PostgreSQL's bulk writes do).
+const BATCH: usize = 4096;
+
 #[async_trait]
-impl Store for SqliteStore {
+impl StartUp for SqliteStore {
     fn describe(&self) -> String {
         format!("sqlite:{}", self.inner.path.display())
     }
@@ -472,53 +444,21 @@ impl Store for SqliteStore {
         true
     }
 
-    async fn head(&self) -> Result<Head, StoreError> {
-        self.read(|conn| read_head(conn)).await
-    }
-
     async fn initialised(&self) -> Result<bool, StoreError> {
-        self.read(|conn| {
-            conn.query_row("SELECT initialised FROM meta WHERE id = 1", [], |r| r.get(0))
-                .map_err(failed)
-        })
-        .await
+        self.read(|conn| conn.query_row(rows::INITIALISED, [], |r| r.get(0)).map_err(failed))
+            .await
     }
 
     async fn mark_initialised(&self) -> Result<(), StoreError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = inner.writer.lock().map_err(failed)?;
-            inner.identity.check()?;
-            conn.execute("UPDATE meta SET initialised = TRUE WHERE id = 1", [])
-                .map(drop)
-                .map_err(failed)
-        })
-        .await
-        .map_err(failed)?
+        self.write_unlogged(|conn| conn.execute(rows::MARK_INITIALISED, []).map(drop).map_err(failed))
+            .await
     }
+}
 
-    async fn snapshot(&self, mut sink: Box<dyn FnMut(Entry) + Send>) -> Result<Head, StoreError> {
-        let inner = self.inner.clone();
-        crate::replication::background::run("qrlaunch-snapshot", move || {
-            inner.with_reader(|conn| {
-                let tx = conn.transaction().map_err(failed)?;
-                let head = read_head(&tx)?;
-                for kind in [EntryKind::Code, EntryKind::Rule, EntryKind::Host, EntryKind::File] {
-                    let s = sql(kind);
-                    let mut select = tx
-                        .prepare(&q(&format!("SELECT {} FROM {}", s.select, s.table)))
-                        .map_err(failed)?;
-                    let mut found = select.query([]).map_err(failed)?;
-                    while let Some(row) = found.next().map_err(failed)? {
-                        sink(row_entry(kind, row)?.entry);
-                    }
-                }
-                tx.rollback().map_err(failed)?;
-                Ok(head)
-            })
-        })
-        .await
-        .ok_or_else(|| StoreError::Failed("the snapshot thread stopped".into()))?
+#[async_trait]
+impl ChangeLog for SqliteStore {
+    async fn head(&self) -> Result<Head, StoreError> {
+        self.read(|conn| read_head(conn)).await
     }
 
     async fn changes_since(&self, after: Position, max_positions: i64) -> Result<Feed, StoreError> {
@@ -556,6 +496,18 @@ impl Store for SqliteStore {
         Ok(Box::new(LocalWakeups(self.inner.committed.subscribe())))
     }
 
+    async fn prune_log(&self, keep: i64) -> Result<u64, StoreError> {
+        self.write_unlogged(move |conn| {
+            conn.execute(&q(rows::PRUNE_LOG), [keep])
+                .map(|n| n as u64)
+                .map_err(failed)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Entries for SqliteStore {
     async fn get(&self, key: &EntryKey) -> Result<Option<Stored<Entry>>, StoreError> {
         let key = key.clone();
         self.read(move |conn| select_by_key(conn, &key)).await
@@ -563,51 +515,30 @@ impl Store for SqliteStore {
 
     async fn list(&self, query: ListQuery) -> Result<Vec<Stored<Entry>>, StoreError> {
         self.read(move |conn| {
-            let s = sql(query.kind);
-            let columns = s
-                .select
-                .split(", ")
-                .map(|c| format!("e.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let (join, tag) = match &query.tag {
-                Some(tag) => (
-                    format!(
-                        "JOIN entry_tags t ON t.kind = '{}' AND t.key = e.{} AND t.tag = $3",
-                        query.kind.as_str(),
-                        s.key
-                    ),
-                    Some(tag.as_str().to_string()),
-                ),
-                None => (String::new(), None),
-            };
-            let statement = format!(
-                "SELECT {columns} FROM {} e {join} WHERE e.{key} > $1 ORDER BY e.{key} LIMIT $2",
-                s.table,
-                key = s.key
-            );
-            let mut select = conn.prepare_cached(&q(&statement)).map_err(failed)?;
+            let statement = rows::list_page(query.kind, query.tag.is_some());
             let after = query.after.unwrap_or_default();
             let limit = i64::from(query.limit);
-            let mut found = match &tag {
-                Some(tag) => select.query(rusqlite::params![after, limit, tag]),
-                None => select.query(rusqlite::params![after, limit]),
+            match &query.tag {
+                Some(tag) => select_entries(
+                    conn,
+                    query.kind,
+                    &statement,
+                    rusqlite::params![after, limit, tag.as_str()],
+                ),
+                None => select_entries(conn, query.kind, &statement, rusqlite::params![after, limit]),
             }
-            .map_err(failed)?;
-            let mut entries = Vec::new();
-            while let Some(row) = found.next().map_err(failed)? {
-                entries.push(row_entry(query.kind, row)?);
-            }
-            Ok(entries)
         })
         .await
     }
 
     async fn put(&self, entry: Entry, mode: WriteMode) -> Result<Committed<Put>, StoreError> {
         self.write(move |tx| {
-            let put = put_in(tx, entry, mode)?;
-            let change = Change::Put(put.stored.entry.clone());
-            Ok((put, vec![change]))
+            let now = now_ms();
+            let existing = select_by_key(tx, &entry.key())?;
+            let (created_at, created) = rules::put(existing.as_ref(), mode, now)?;
+            upsert(tx, &entry, created_at, now)?;
+            let change = Change::Put(entry.clone());
+            Ok((rules::put_answer(entry, created_at, created, now), vec![change]))
         })
         .await
     }
@@ -615,22 +546,16 @@ impl Store for SqliteStore {
     async fn modify(&self, key: EntryKey, change: ModifyFn) -> Result<Committed<Stored<Entry>>, StoreError> {
         self.write(move |tx| {
             let current = select_by_key(tx, &key)?.ok_or(StoreError::NotFound)?;
-            let created_at = current.created_at;
-            let entry = change(current).map_err(StoreError::Rejected)?;
-            if entry.key() != key {
-                return Err(StoreError::Failed("a change may not rename an entry".into()));
-            }
+            let (entry, created_at) = rules::modified(current, change)?;
             let now = now_ms();
             upsert(tx, &entry, created_at, now)?;
             let logged = Change::Put(entry.clone());
-            Ok((
-                Stored {
-                    entry,
-                    created_at,
-                    updated_at: now,
-                },
-                vec![logged],
-            ))
+            let stored = Stored {
+                entry,
+                created_at,
+                updated_at: now,
+            };
+            Ok((stored, vec![logged]))
         })
         .await
     }
@@ -642,42 +567,17 @@ impl Store for SqliteStore {
         change: ModifyEachFn,
     ) -> Result<Committed<usize>, StoreError> {
         self.write(move |tx| {
-            let s = sql(kind);
-            let columns = s
-                .select
-                .split(", ")
-                .map(|c| format!("e.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let statement = format!(
-                "SELECT {columns} FROM {} e JOIN entry_tags t ON t.kind = $1 AND t.key = e.{} AND t.tag = $2",
-                s.table, s.key
-            );
-            let mut current = Vec::new();
-            {
-                let mut select = tx.prepare(&q(&statement)).map_err(failed)?;
-                let mut found = select
-                    .query(rusqlite::params![kind.as_str(), tag.as_str()])
-                    .map_err(failed)?;
-                while let Some(row) = found.next().map_err(failed)? {
-                    current.push(row_entry(kind, row)?);
-                }
-            }
+            let statement = rows::select_tagged(kind);
+            let current = select_entries(tx, kind, &statement, rusqlite::params![kind.as_str(), tag.as_str()])?;
             let now = now_ms();
-            let mut changes = Vec::with_capacity(current.len().min(super::MAX_LOGGED_CHANGES + 1));
             let count = current.len();
+            let mut changes = rules::Changes::default();
             for stored in current {
-                let (key, created_at) = (stored.entry.key(), stored.created_at);
-                let entry = change(stored).map_err(StoreError::Rejected)?;
-                if entry.key() != key {
-                    return Err(StoreError::Failed("a change may not rename an entry".into()));
-                }
+                let (entry, created_at) = rules::modified(stored, &change)?;
                 upsert(tx, &entry, created_at, now)?;
-                if changes.len() <= super::MAX_LOGGED_CHANGES {
-                    changes.push(Change::Put(entry));
-                }
+                changes.push(Change::Put(entry));
             }
-            Ok((count, changes))
+            Ok((count, changes.into_inner()))
         })
         .await
     }
@@ -691,6 +591,30 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+#[async_trait]
+impl Bulk for SqliteStore {
+    async fn snapshot(&self, mut sink: Box<dyn FnMut(Entry) + Send>) -> Result<Head, StoreError> {
+        let inner = self.inner.clone();
+        crate::replication::background::run("qrlaunch-snapshot", move || {
+            inner.with_reader(|conn| {
+                let tx = conn.transaction().map_err(failed)?;
+                let head = read_head(&tx)?;
+                for kind in EntryKind::ALL {
+                    let mut select = tx.prepare(&q(&rows::select_all(kind, false))).map_err(failed)?;
+                    let mut found = select.query([]).map_err(failed)?;
+                    while let Some(row) = found.next().map_err(failed)? {
+                        sink(row_entry(kind, row)?.entry);
+                    }
+                }
+                tx.rollback().map_err(failed)?;
+                Ok(head)
+            })
+        })
+        .await
+        .ok_or_else(|| StoreError::Failed("the snapshot thread stopped".into()))?
+    }
 
     async fn import(&self, mode: WriteMode, lines: ImportSource) -> Result<Committed<ImportSummary>, StoreError> {
         let inner = self.inner.clone();
@@ -702,11 +626,8 @@ impl Store for SqliteStore {
     async fn export(&self, out: tokio::sync::mpsc::Sender<Entry>) -> Result<(), StoreError> {
         self.read(move |conn| {
             let tx = conn.transaction().map_err(failed)?;
-            for kind in [EntryKind::Code, EntryKind::Rule, EntryKind::Host, EntryKind::File] {
-                let s = sql(kind);
-                let mut select = tx
-                    .prepare(&q(&format!("SELECT {} FROM {} ORDER BY {}", s.select, s.table, s.key)))
-                    .map_err(failed)?;
+            for kind in EntryKind::ALL {
+                let mut select = tx.prepare(&q(&rows::select_all(kind, true))).map_err(failed)?;
                 let mut found = select.query([]).map_err(failed)?;
                 while let Some(row) = found.next().map_err(failed)? {
                     if out.blocking_send(row_entry(kind, row)?.entry).is_err() {
@@ -718,7 +639,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl Counts for SqliteStore {
     async fn add_counts(&self, rows: Vec<CountRow>) -> Result<(), StoreError> {
         let inner = self.inner.clone();
         crate::replication::background::run("qrlaunch-flush", move || {
@@ -780,32 +704,12 @@ impl Store for SqliteStore {
     }
 
     async fn prune_counts(&self, before_day: i32) -> Result<u64, StoreError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = inner.writer.lock().map_err(failed)?;
-            inner.identity.check()?;
+        self.write_unlogged(move |conn| {
             conn.execute(&q(rows::PRUNE_COUNTS), [before_day])
                 .map(|n| n as u64)
                 .map_err(failed)
         })
         .await
-        .map_err(failed)?
-    }
-
-    async fn prune_log(&self, keep: i64) -> Result<u64, StoreError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = inner.writer.lock().map_err(failed)?;
-            inner.identity.check()?;
-            conn.execute(
-                "DELETE FROM changes WHERE position <= (SELECT position FROM meta WHERE id = 1) - $1",
-                [keep],
-            )
-            .map(|n| n as u64)
-            .map_err(failed)
-        })
-        .await
-        .map_err(failed)?
     }
 }
 
@@ -847,7 +751,7 @@ impl Wakeups for LocalWakeups {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::table_file::parse_line;
+    use crate::model::table_file::{parse_line, Item};
 
     fn entry(line: &str) -> Entry {
         match parse_line(line).unwrap() {
