@@ -101,3 +101,14 @@ pub fn lower_priority() {
         libc::setpriority(libc::PRIO_PROCESS, 0, 19);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn a_job_that_panics_is_reported_not_propagated() {
+        let done = super::run("qrlaunch-test", || 7).await;
+        assert_eq!(done, Some(7));
+        let panicked = super::run("qrlaunch-test", || -> u8 { panic!("a bug in a build") }).await;
+        assert_eq!(panicked, None);
+    }
+}

@@ -419,6 +419,7 @@ fn a_client_that_vanishes_cannot_leave_store_and_table_apart() {
     let body: String = (0..20_000)
         .map(|i| code_line(&format!("bulk{i}"), "v=2") + "\n")
         .collect();
+    let answered = server.metric("qrlaunch_admin_requests_total{");
     send_and_vanish(
         &server.admin,
         &format!(
@@ -427,7 +428,12 @@ fn a_client_that_vanishes_cannot_leave_store_and_table_apart() {
             body.len()
         ),
     );
-    std::thread::sleep(Duration::from_millis(500));
+    // The import is answered (to no one) once it is committed or refused.
+    eventually(
+        Duration::from_secs(10),
+        "the vanished client's import was answered",
+        || server.metric("qrlaunch_admin_requests_total{") > answered,
+    );
     wait_current(&server);
     for i in 0..100 {
         let stored = server.get_admin(&format!("/admin/v1/codes/gone{i}")).status();
@@ -551,7 +557,11 @@ fn a_stalled_import_holds_no_writer() {
         server.token
     )
     .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    eventually(
+        Duration::from_secs(5),
+        "the stalled import's connection is open",
+        || server.metric("qrlaunch_connections{listener=\"admin\"}") >= 1.0,
+    );
     let started = Instant::now();
     let put = server.send_json(Method::PUT, "/admin/v1/codes/meanwhile", &code_body("p", ""));
     assert_eq!(put.status(), 201);
@@ -609,10 +619,14 @@ fn stalled_exports_do_not_starve_the_admin_api() {
     );
     assert!(started.elapsed() < Duration::from_secs(1));
     // After the deadline the stalled exports are given up and a new one runs.
-    std::thread::sleep(Duration::from_secs(4));
-    let fresh = server.get_admin("/admin/v1/export");
-    assert_eq!(fresh.status(), 200);
-    assert_eq!(fresh.text().unwrap().lines().count(), 30_001);
+    let mut fresh = None;
+    eventually(Duration::from_secs(15), "a new export runs after the deadline", || {
+        let answer = server.get_admin("/admin/v1/export");
+        let ok = answer.status() == 200;
+        fresh = ok.then_some(answer);
+        ok
+    });
+    assert_eq!(fresh.unwrap().text().unwrap().lines().count(), 30_001);
     drop(stalled);
 }
 

@@ -230,7 +230,9 @@ fn a_killed_notification_connection_is_replaced_and_nodes_still_converge() {
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'",
     );
     assert_eq!(killed, "2", "both nodes' listeners were terminated");
-    std::thread::sleep(Duration::from_millis(300));
+    eventually(Duration::from_secs(5), "B's notifications reconnected", || {
+        b.metric("qrlaunch_feed_reconnects_total") >= 1.0
+    });
     assert_eq!(put(&a, "after", "v=2"), 201);
     // With a 10 s poll, only a re-established LISTEN makes this fast.
     let took = converge(&[&b], Duration::from_secs(1), |n| served(n, "after").is_some());
@@ -288,7 +290,7 @@ fn a_database_outage_keeps_scans_answering_and_refuses_writes() {
     let deadline = Instant::now() + Duration::from_secs(15);
     while put(&a, "after", "v=2") != 201 {
         assert!(Instant::now() < deadline, "writes did not come back");
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(50));
     }
     converge(&[&a, &b], Duration::from_secs(2), |n| served(n, "after").is_some());
     assert_eq!(served(&b, "during"), None, "a refused write did not happen");
@@ -325,9 +327,13 @@ fn a_restarted_node_and_a_new_node_catch_up_and_are_ready_only_when_current() {
             }
         })
     };
-    std::thread::sleep(Duration::from_millis(500));
+    let written_now = || *written.lock().unwrap();
+    eventually(Duration::from_secs(10), "writes are flowing", || written_now() > 10);
     b.kill9();
-    std::thread::sleep(Duration::from_millis(300));
+    let at_kill = written_now();
+    eventually(Duration::from_secs(10), "writes go on while B is down", || {
+        written_now() > at_kill + 5
+    });
     let head_before: i64 = cluster.psql("fleet_join", "SELECT position FROM meta").parse().unwrap();
     // Ready (the helper waits for /readyz 200) means built from a snapshot
     // at least as new as the store was when it started.
@@ -338,7 +344,10 @@ fn a_restarted_node_and_a_new_node_catch_up_and_are_ready_only_when_current() {
     );
     let (_d3, d) = node(&url, &[], &[]);
     assert!(position(&d).unwrap() >= head_before, "new node ready behind the store");
-    std::thread::sleep(Duration::from_millis(500));
+    let at_join = written_now();
+    eventually(Duration::from_secs(10), "writes go on after the joins", || {
+        written_now() > at_join + 10
+    });
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
     assert!(*written.lock().unwrap() > 20);

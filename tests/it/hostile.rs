@@ -50,7 +50,9 @@ fn a_flood_of_partial_heads_is_bounded_and_leaves_no_memory_behind() {
     let before = rss_kib(server.pid());
 
     let mut held: Vec<TcpStream> = (0..1000).map(|_| hold(&addr, 15_000)).collect();
-    std::thread::sleep(Duration::from_millis(500));
+    eventually(Duration::from_secs(10), "every connection is held", || {
+        server.metric("qrlaunch_connections{listener=\"scan\"}") >= 1000.0
+    });
     let during = rss_kib(server.pid());
     assert!(
         during > before + 5_000,

@@ -262,7 +262,9 @@ fn scan_counts_survive_a_clean_stop_and_a_crash_loses_at_most_one_interval() {
 
     // A crash after a flush interval has passed loses nothing either.
     scan_as(&restarted, "/spring24", &[ANDROID], 20);
-    std::thread::sleep(Duration::from_millis(1200));
+    eventually(Duration::from_secs(10), "a flush stored the 20 scans", || {
+        stats(&restarted, "/admin/v1/codes/spring24/stats")["total"]["total"] == 67
+    });
     restarted.kill9();
     let again = Server::start_on(&data, &[]);
     let counted = stats(&again, "/admin/v1/codes/spring24/stats");

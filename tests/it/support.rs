@@ -14,6 +14,27 @@ use std::time::{Duration, Instant};
 pub use reqwest::blocking::{Client, Response};
 pub use serde_json::{json, Value};
 
+/// Waits until `check` holds, looking every few milliseconds; fails with
+/// `what` after `limit`. Tests await conditions instead of sleeping.
+pub fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The seed of a randomised test: `QRLAUNCH_TEST_SEED` when set, else
+/// drawn; printed either way, so a failing run can be repeated.
+pub fn test_seed(test: &str) -> u64 {
+    let seed = std::env::var("QRLAUNCH_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::random());
+    eprintln!("{test}: seed {seed} (QRLAUNCH_TEST_SEED={seed} repeats it)");
+    seed
+}
+
 /// A new temporary directory, removed when dropped.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -211,6 +232,20 @@ impl Server {
     /// The Prometheus text of `/metrics`.
     pub fn metrics_text(&self) -> String {
         self.metrics_response().text().expect("metrics text")
+    }
+
+    /// The value of one series (`name{labels}` exactly as exposed), summed
+    /// over every series that starts with `series` when it ends in `{`.
+    pub fn metric(&self, series: &str) -> f64 {
+        let text = self.metrics_text();
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| match series.strip_suffix('{') {
+                Some(name) => l.starts_with(&format!("{name}{{")),
+                None => l.split(' ').next() == Some(series),
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 
     /// A scan of `path` on the scan listener.
@@ -446,14 +481,14 @@ impl PgCluster {
     /// `None` (and a note) when PostgreSQL is missing outside CI.
     pub fn start() -> Option<PgCluster> {
         let bin = find_postgres_bin()?;
-        let dir = temp_dir();
-        let run_as_postgres = unsafe { libc::geteuid() } == 0;
+        let dir = shared_temp_dir();
+        let run_as_postgres = rustix::process::geteuid().is_root();
         if run_as_postgres {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         }
         let port = free_port();
-        let cluster = PgCluster {
+        let mut cluster = PgCluster {
             dir,
             bin,
             port,
@@ -471,8 +506,16 @@ impl PgCluster {
             "initdb: {}",
             String::from_utf8_lossy(&init.stderr)
         );
-        cluster.pg_ctl_start();
-        Some(cluster)
+        // Another test may take the port between its draw and the bind:
+        // then draw again.
+        for attempt in 1..=5 {
+            match cluster.try_pg_ctl_start() {
+                Ok(()) => return Some(cluster),
+                Err(log) if attempt < 5 && log.contains("Address already in use") => cluster.port = free_port(),
+                Err(log) => panic!("pg_ctl start: {log}"),
+            }
+        }
+        unreachable!()
     }
 
     fn data(&self) -> PathBuf {
@@ -493,6 +536,12 @@ impl PgCluster {
     }
 
     fn pg_ctl_start(&self) {
+        if let Err(log) = self.try_pg_ctl_start() {
+            panic!("pg_ctl start: {log}");
+        }
+    }
+
+    fn try_pg_ctl_start(&self) -> Result<(), String> {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
             self.port,
@@ -507,12 +556,14 @@ impl PgCluster {
             .args(["-w", "start"])
             .output()
             .expect("run pg_ctl");
-        assert!(
-            started.status.success(),
-            "pg_ctl start: {}{}",
+        if started.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "{}{}",
             String::from_utf8_lossy(&started.stderr),
             std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
-        );
+        ))
     }
 
     /// Stops the server (an outage), to be started again with [`PgCluster::resume`].
@@ -593,12 +644,39 @@ fn find_postgres_bin() -> Option<PathBuf> {
     found
 }
 
-/// A loopback port nothing listens on now.
+/// A loopback port nothing listens on now, for a program that must be
+/// told its port before it starts (varnishd, PostgreSQL, a closed port).
+/// It is drawn below the kernel's ephemeral range (32768 and up), so the
+/// tests' own outgoing connections never take it in the meantime; two
+/// tests drawing the same one is a one-in-ten-thousand chance, and the
+/// callers that can retry on another port do.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use rand::Rng;
+    let mut rng = rand::rng();
+    for _ in 0..1000 {
+        let port = rng.random_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000..32000")
+}
+
+/// A temporary directory that other users can reach: PostgreSQL runs as
+/// `postgres` and varnishd's worker as its own user, and a private
+/// `TMPDIR` (mode 0700, as `mktemp -d` makes it) would lock them out. Such
+/// directories go under `TMPDIR` when it is open to others, else `/tmp`.
+pub fn shared_temp_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let base = std::env::temp_dir();
+    let open = |dir: &Path| std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
+    let base = if open(&base) { base } else { PathBuf::from("/tmp") };
+    let dir = tempfile::Builder::new()
+        .prefix("qrlaunch-it-")
+        .tempdir_in(base)
+        .expect("create a temporary directory");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
 }
 
 /// The purge secret the test caches are given (`Qrlaunch-Purge-Token`).
@@ -629,9 +707,8 @@ impl Varnish {
         use std::os::unix::fs::PermissionsExt;
         use std::os::unix::process::CommandExt;
         let varnishd = require_program("varnishd", "varnish varnish-modules")?;
-        let dir = temp_dir();
         // The worker process runs as an unprivileged user and reads here.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dir = shared_temp_dir();
         let secret = dir.path().join("purge.secret");
         std::fs::write(&secret, format!("{PURGE_SECRET}\n")).unwrap();
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
