@@ -30,7 +30,7 @@ pub fn test_seed(test: &str) -> u64 {
     let seed = std::env::var("QRLAUNCH_TEST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::random());
+        .unwrap_or_else(rand::random);
     eprintln!("{test}: seed {seed} (QRLAUNCH_TEST_SEED={seed} repeats it)");
     seed
 }
