@@ -182,6 +182,50 @@ const OUTCOMES: [(Outcome, &str); 4] = [
     (Outcome::BadRequest, "bad_request"),
 ];
 
+/// What each metric is, for `# HELP` and `# TYPE`.
+const DESCRIPTIONS: &[(MetricKind, &str, Option<Unit>, &str)] = &[
+    (MetricKind::Counter, "qrlaunch_requests_total", None, "HTTP requests answered, by route and status code."),
+    (MetricKind::Counter, "qrlaunch_resolve_total", None, "Scan and resolve lookups, by what matched and how it ended."),
+    (MetricKind::Histogram, "qrlaunch_request_duration_seconds", Some(Unit::Seconds), "Time from request parsed to response built, in seconds."),
+    (MetricKind::Gauge, "qrlaunch_table_entries", None, "Entries in the live table, by kind."),
+    (MetricKind::Counter, "qrlaunch_admin_requests_total", None, "Admin API requests answered, by status code."),
+    (MetricKind::Counter, "qrlaunch_admin_auth_failures_total", None, "Admin API requests refused for a missing or wrong token."),
+    (MetricKind::Gauge, "qrlaunch_table_position", None, "The change-log position the live table reflects."),
+    (MetricKind::Gauge, "qrlaunch_store_position", None, "The store's last committed change-log position, as last seen."),
+    (MetricKind::Histogram, "qrlaunch_sync_lag_seconds", Some(Unit::Seconds), "Time from a change's commit (on any node) to this node's table applying it."),
+    (MetricKind::Counter, "qrlaunch_feed_reconnects_total", None, "Times the change notification channel to the store was re-established."),
+    (MetricKind::Counter, "qrlaunch_resyncs_total", None, "Full rebuilds of the table from a store snapshot after the first."),
+    (MetricKind::Counter, "qrlaunch_write_failures_total", None, "Admin writes answered 5xx, by cause."),
+    (MetricKind::Gauge, "qrlaunch_connections", None, "Open connections, by listener."),
+    (MetricKind::Counter, "qrlaunch_connections_refused_total", None, "Connections closed at once: the listener at its cap and reserve (reason=capacity), or the client address at --max-connections-per-ip (reason=per_ip)."),
+    (MetricKind::Counter, "qrlaunch_https_rule_missed_total", None, "404s of plain-http requests from untrusted peers that an https rule would have matched."),
+    (MetricKind::Counter, "qrlaunch_query_truncated_total", None, "Legacy scans whose q was shortened to keep the scheme's query within 512 characters."),
+    (MetricKind::Counter, "qrlaunch_purges_total", None, "Purge requests to the caches in front, by outcome."),
+    (MetricKind::Gauge, "qrlaunch_purge_position", None, "The change-log position whose purges this node has sent (after applying it)."),
+    (MetricKind::Counter, "qrlaunch_purge_overflows_total", None, "Times the purge queue was full and everything was purged instead."),
+    (MetricKind::Counter, "qrlaunch_page_qr_busy_total", None, "Launch pages sent without their QR code because drawing new ones had used its --page-qr-cpu share."),
+    (MetricKind::Counter, "qrlaunch_admin_auth_throttled_total", None, "Admin API requests answered 429 because their address failed authentication too often."),
+    (MetricKind::Gauge, "qrlaunch_build_info", None, "Always 1; the labels say which build is running."),
+];
+
+#[derive(Debug, Clone, Copy)]
+enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Describes every metric of [`DESCRIPTIONS`] to `recorder`.
+fn describe(recorder: &dyn Recorder) {
+    for &(kind, name, unit, help) in DESCRIPTIONS {
+        match kind {
+            MetricKind::Counter => recorder.describe_counter(name.into(), unit, help.into()),
+            MetricKind::Gauge => recorder.describe_gauge(name.into(), unit, help.into()),
+            MetricKind::Histogram => recorder.describe_histogram(name.into(), unit, help.into()),
+        }
+    }
+}
+
 /// Pre-registered handles plus the exporter that renders them.
 pub struct Metrics {
     handle: Option<PrometheusHandle>,
@@ -241,117 +285,7 @@ impl Metrics {
         let meta = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
         let counter =
             |name: &'static str, labels: Vec<Label>| recorder.register_counter(&Key::from_parts(name, labels), &meta);
-        recorder.describe_counter(
-            "qrlaunch_requests_total".into(),
-            None,
-            "HTTP requests answered, by route and status code.".into(),
-        );
-        recorder.describe_counter(
-            "qrlaunch_resolve_total".into(),
-            None,
-            "Scan and resolve lookups, by what matched and how it ended.".into(),
-        );
-        recorder.describe_histogram(
-            "qrlaunch_request_duration_seconds".into(),
-            Some(Unit::Seconds),
-            "Time from request parsed to response built, in seconds.".into(),
-        );
-        recorder.describe_gauge(
-            "qrlaunch_table_entries".into(),
-            None,
-            "Entries in the live table, by kind.".into(),
-        );
-        recorder.describe_counter(
-            "qrlaunch_admin_requests_total".into(),
-            None,
-            "Admin API requests answered, by status code.".into(),
-        );
-        recorder.describe_counter(
-            "qrlaunch_admin_auth_failures_total".into(),
-            None,
-            "Admin API requests refused for a missing or wrong token.".into(),
-        );
-        recorder.describe_gauge(
-            "qrlaunch_table_position".into(),
-            None,
-            "The change-log position the live table reflects.".into(),
-        );
-        recorder.describe_gauge(
-            "qrlaunch_store_position".into(),
-            None,
-            "The store's last committed change-log position, as last seen.".into(),
-        );
-        recorder.describe_histogram(
-            "qrlaunch_sync_lag_seconds".into(),
-            Some(Unit::Seconds),
-            "Time from a change's commit (on any node) to this node's table applying it.".into(),
-        );
-        recorder.describe_counter(
-            "qrlaunch_feed_reconnects_total".into(),
-            None,
-            "Times the change notification channel to the store was re-established.".into(),
-        );
-        recorder.describe_counter(
-            "qrlaunch_resyncs_total".into(),
-            None,
-            "Full rebuilds of the table from a store snapshot after the first.".into(),
-        );
-        recorder.describe_counter(
-            "qrlaunch_write_failures_total".into(),
-            None,
-            "Admin writes answered 5xx, by cause.".into(),
-        );
-        recorder.describe_gauge(
-            "qrlaunch_connections".into(),
-            None,
-            "Open connections, by listener.".into(),
-        );
-        recorder.describe_counter(
-            "qrlaunch_connections_refused_total".into(),
-            None,
-            "Connections closed at once: the listener at its cap and reserve (reason=capacity), or the client address at --max-connections-per-ip (reason=per_ip).".into(),
-        );
-        recorder.describe_counter(
-            "qrlaunch_https_rule_missed_total".into(),
-            None,
-            "404s of plain-http requests from untrusted peers that an https rule would have matched.".into(),
-        );
-        recorder.describe_counter(
-            "qrlaunch_query_truncated_total".into(),
-            None,
-            "Legacy scans whose q was shortened to keep the scheme's query within 512 characters.".into(),
-        );
-        recorder.describe_counter(
-            "qrlaunch_purges_total".into(),
-            None,
-            "Purge requests to the caches in front, by outcome.".into(),
-        );
-        recorder.describe_gauge(
-            "qrlaunch_purge_position".into(),
-            None,
-            "The change-log position whose purges this node has sent (after applying it).".into(),
-        );
-        recorder.describe_counter(
-            "qrlaunch_purge_overflows_total".into(),
-            None,
-            "Times the purge queue was full and everything was purged instead.".into(),
-        );
-        recorder.describe_counter(
-            "qrlaunch_page_qr_busy_total".into(),
-            None,
-            "Launch pages sent without their QR code because drawing new ones had used its --page-qr-cpu share.".into(),
-        );
-        recorder.describe_counter(
-            "qrlaunch_admin_auth_throttled_total".into(),
-            None,
-            "Admin API requests answered 429 because their address failed authentication too often.".into(),
-        );
-        recorder.describe_gauge(
-            "qrlaunch_build_info".into(),
-            None,
-            "Always 1; the labels say which build is running.".into(),
-        );
-
+        describe(recorder);
         let mut requests = Vec::with_capacity(Route::ALL.len() * STATUSES.len());
         for route in Route::ALL {
             for status in STATUSES {

@@ -70,19 +70,13 @@ pub struct Listening {
     pub metrics: String,
 }
 
-/// Runs the service until `shutdown` is cancelled.
+/// Runs the service until `shutdown` is cancelled, step by step: check
+/// the flags, lock the data directory, bind and announce the listeners,
+/// serve metrics and scans at once (`/readyz` says 503 until the table is
+/// built), open the store, serve the admin API, seed a new store, follow
+/// the store, flush counts; at shutdown, drain in order.
 pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), AppError> {
-    // Flags whose values are secrets are checked here, where the message
-    // can leave the value out (clap's would show it).
-    let purge_targets = if args.purge_urls.is_empty() {
-        None
-    } else {
-        Some(crate::replication::purge::PurgeTargets {
-            urls: args.purge_urls.iter().map(|u| u.expose().to_string()).collect(),
-            style: args.purge_style,
-            headers: args.purge_headers().map_err(AppError::Flag)?,
-        })
-    };
+    let purge_targets = purge_targets(&args)?;
     args.store_url().map_err(AppError::Flag)?;
     let metrics = Arc::new(if args.no_metrics {
         Metrics::disabled()
@@ -90,108 +84,27 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         Metrics::prometheus()
     });
     let lock = datadir::lock(&args.data)?;
-    let listener = bind(args.listen).await?;
-    let admin_listener = bind(args.admin_listen).await?;
-    let metrics_listener = bind(args.metrics_listen).await?;
-    let scan_addr = local_addr(&listener, args.listen)?;
-    let admin_addr = local_addr(&admin_listener, args.admin_listen)?;
-    let metrics_addr = local_addr(&metrics_listener, args.metrics_listen)?;
-    let listening = Listening {
-        scan: format!("http://{scan_addr}"),
-        admin: format!("http://{admin_addr}"),
-        metrics: format!("http://{metrics_addr}"),
-    };
-    println!("{}", serde_json::to_string(&listening).unwrap_or_default());
+    let listeners = Listeners::bind(&args).await?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         metrics = !args.no_metrics,
         data = %lock.path.parent().unwrap_or(&args.data).display(),
-        "listening on http://{scan_addr}"
+        "listening on http://{}",
+        listeners.scan_addr
     );
-
-    let counts = (!args.no_stats).then(|| {
-        let hosts = code_hosts_for_counting(&args.public_urls);
-        Arc::new(ScanCounts::new(hosts))
-    });
-    let replica = match &counts {
+    let counts = (!args.no_stats).then(|| Arc::new(ScanCounts::new(code_hosts_for_counting(&args.public_urls))));
+    let replica = Arc::new(match &counts {
         Some(counts) => Replica::new(metrics.clone()).with_sink(counts.clone()),
         None => Replica::new(metrics.clone()),
-    };
-    let replica = Arc::new(replica);
-    let mut options = ScanOptions::new(args.cache_max_age, args.trusted_nets());
-    options.set_lifetimes(crate::edge::http::cache::Lifetimes {
-        max_age: args.cache_max_age,
-        s_maxage: args.cache_s_maxage,
-        stale_while_revalidate: args.cache_stale_while_revalidate,
-        stale_if_error: args.cache_stale_if_error,
-        miss_max_age: args.cache_miss_max_age,
     });
-    options.max_lag = args.max_lag;
-    options.qr_codes = Arc::new(crate::edge::http::qr_cache::QrCache::new(
-        crate::edge::http::qr_cache::CAPACITY_BYTES,
-        args.page_qr_cpu,
-    ));
-    options.assume_https = args.assume_https;
-    options.answers = args.answers();
-    let code_hosts = CodeHosts::parse(&args.public_urls).map_err(AppError::PublicUrl)?;
-    options.code_hosts = code_hosts.clone();
-    if let Some(name) = &args.client_header {
-        let header =
-            hyper::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| AppError::ClientHeader(name.clone()))?;
-        options.set_client_header(Some(header));
-    }
-    if options.code_hosts.is_anywhere() {
-        tracing::info!("launch codes answer on every host (no --public-url)");
-    } else {
-        tracing::info!(public_urls = ?args.public_urls, "launch codes answer only under the public URLs; other hosts answer rules");
-    }
-    let mut scan_state = ScanState::new(replica.clone(), metrics.clone(), options);
-    if let Some(counts) = &counts {
-        scan_state = scan_state.with_counts(counts.clone());
-    }
-    let scan_state = Arc::new(scan_state);
-    let open_files = http::server::raise_open_files_limit();
-    // Keep descriptors for the admin listener, the store and files.
-    let derived = usize::try_from(open_files.saturating_sub(512))
-        .unwrap_or(usize::MAX)
-        .clamp(64, 4096);
-    let connection_options = ConnectionOptions {
-        header_read_timeout: args.header_read_timeout,
-        shutdown_grace: args.shutdown_grace,
-        max_connections: args.max_connections.map_or(derived, |n| n as usize),
-        reserve: 32,
-        max_header_bytes: args.max_header_bytes as usize,
-        max_per_ip: (args.max_connections_per_ip > 0).then_some(args.max_connections_per_ip as usize),
-        per_ip_exempt: args.trusted_nets(),
-    };
-    tracing::info!(
-        max_connections = connection_options.max_connections,
-        max_connections_per_ip = ?connection_options.max_per_ip,
-        max_header_bytes = connection_options.max_header_bytes,
-        open_files,
-        "connection limits"
-    );
+    let scan_state = scan_state(&args, replica.clone(), metrics.clone(), counts.clone())?;
+    let limits = connection_options(&args);
     let upkeep = tokio::spawn(upkeep(metrics.clone(), shutdown.clone()));
-    let metrics_options = ConnectionOptions {
-        max_connections: 64,
-        reserve: 8,
-        max_per_ip: None,
-        ..connection_options.clone()
-    };
-    let metrics_service = MetricsService::new(metrics.clone());
-    let metrics_server = tokio::spawn(http::serve(
-        metrics_listener,
-        move |_peer, _mode| metrics_service.clone(),
-        metrics_options,
-        metrics.clone(),
-        Listener::Metrics,
-        shutdown.clone().cancelled_owned(),
-    ));
-    tracing::info!("metrics on http://{metrics_addr}/metrics");
+    let metrics_server = serve_metrics(listeners.metrics, &limits, &metrics, &shutdown);
     let scan_server = tokio::spawn(http::serve(
-        listener,
+        listeners.scan,
         move |peer, mode| ScanService::with_mode(scan_state.clone(), peer, mode),
-        connection_options.clone(),
+        limits.clone(),
         metrics.clone(),
         Listener::Scan,
         shutdown.clone().cancelled_owned(),
@@ -216,59 +129,21 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
             return Ok(());
         }
     };
-    let (token, token_source) = AdminToken::resolve(
-        args.admin_token.as_ref().map(crate::edge::config::Secret::expose),
-        args.admin_token_file.as_deref(),
-        admin_addr,
-        &args.data,
-    )?;
-    let writer = Writer::new(store.clone(), replica.clone(), metrics.clone());
-    let admin_state = AdminState::new(
-        writer,
-        token,
-        metrics.clone(),
-        AdminOptions {
-            body_timeout: args.admin_body_timeout,
-            spool_dir: args.data.clone(),
-            code_hosts: code_hosts.clone(),
-            public_urls: args.public_urls.clone(),
-            scan_base: format!("http://{}", public_addr(scan_addr)),
-        },
-        counts.clone(),
-    );
-    let router = crate::edge::admin::router(admin_state);
-    let admin_options = ConnectionOptions {
-        max_connections: 256,
-        reserve: 16,
-        max_per_ip: None,
-        ..connection_options
+    let admin = AdminParts {
+        listener: listeners.admin,
+        addr: listeners.admin_addr,
+        scan_addr: listeners.scan_addr,
     };
-    let admin_server = tokio::spawn(http::serve(
-        admin_listener,
-        move |peer, _mode| {
-            use tower::ServiceExt;
-            let router = router
-                .clone()
-                .map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                    request
-                        .extensions_mut()
-                        .insert(crate::edge::admin::auth::ClientAddr(peer));
-                    request
-                });
-            hyper_util::service::TowerToHyperService::new(router)
-        },
-        admin_options,
-        metrics.clone(),
-        Listener::Admin,
-        shutdown.clone().cancelled_owned(),
-    ));
-    match &token_source {
-        TokenSource::Generated(path) => {
-            tracing::info!("admin API on http://{admin_addr}; bearer token in {}", path.display())
-        }
-        TokenSource::Env => tracing::info!("admin API on http://{admin_addr}; token from QRLAUNCH_ADMIN_TOKEN"),
-        TokenSource::File(path) => tracing::info!("admin API on http://{admin_addr}; token from {}", path.display()),
-    }
+    let admin_server = serve_admin(
+        &args,
+        admin,
+        &store,
+        &replica,
+        &metrics,
+        counts.clone(),
+        &limits,
+        &shutdown,
+    )?;
 
     let hangups = signals::Hangups::register();
     if let Err(error) = seed::if_new(&store, args.table.clone()).await {
@@ -276,31 +151,14 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
         let _ = tokio::join!(scan_server, admin_server);
         return Err(error.into());
     }
-    let resync = Arc::new(tokio::sync::Notify::new());
-    let follower = Follower::new(
-        store.clone(),
-        replica.clone(),
-        FollowerOptions {
-            poll: args.sync_poll,
-            apply_delay: args.test_apply_delay,
-            ..FollowerOptions::default()
-        },
-    )
-    .with_resync(resync.clone())
-    .with_purger(purge_targets.map(|targets| {
-        tracing::info!(?targets, "changes purge the caches in front");
-        crate::replication::purge::Purger::start(targets, metrics.clone(), shutdown.clone())
-    }));
-    let follower = tokio::spawn(follower.run(shutdown.clone()));
-    tokio::spawn(resync_on_sighup(hangups, resync));
+    let follower = start_follower(&args, &store, &replica, &metrics, purge_targets, hangups, &shutdown);
     tokio::spawn(prune_log(store.clone(), args.change_log_keep, shutdown.clone()));
     tokio::spawn(announce_ready(
         replica.clone(),
-        scan_addr,
+        listeners.scan_addr,
         store.describe(),
         shutdown.clone(),
     ));
-
     // Stopped only once the servers have drained, so that the scans still in
     // flight at SIGTERM are counted too.
     let flusher_stop = CancellationToken::new();
@@ -329,6 +187,250 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     tracing::info!(clean = scan_drained && admin_drained, "stopped");
     drop(lock);
     Ok(())
+}
+
+/// The purge targets; the flags' values are secrets, so they are checked
+/// here, where the message can leave the value out (clap's would show it).
+fn purge_targets(args: &ServeArgs) -> Result<Option<crate::replication::purge::PurgeTargets>, AppError> {
+    if args.purge_urls.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(crate::replication::purge::PurgeTargets {
+        urls: args.purge_urls.iter().map(|u| u.expose().to_string()).collect(),
+        style: args.purge_style,
+        headers: args.purge_headers().map_err(AppError::Flag)?,
+    }))
+}
+
+/// The three listeners, bound and announced.
+struct Listeners {
+    scan: TcpListener,
+    admin: TcpListener,
+    metrics: TcpListener,
+    scan_addr: SocketAddr,
+    admin_addr: SocketAddr,
+}
+
+impl Listeners {
+    /// Binds every listener and prints their addresses as one JSON line on
+    /// standard output (so `/healthz` answers at once).
+    async fn bind(args: &ServeArgs) -> Result<Listeners, AppError> {
+        let scan = bind(args.listen).await?;
+        let admin = bind(args.admin_listen).await?;
+        let metrics = bind(args.metrics_listen).await?;
+        let scan_addr = local_addr(&scan, args.listen)?;
+        let admin_addr = local_addr(&admin, args.admin_listen)?;
+        let metrics_addr = local_addr(&metrics, args.metrics_listen)?;
+        let listening = Listening {
+            scan: format!("http://{scan_addr}"),
+            admin: format!("http://{admin_addr}"),
+            metrics: format!("http://{metrics_addr}"),
+        };
+        println!("{}", serde_json::to_string(&listening).unwrap_or_default());
+        tracing::info!("metrics on http://{metrics_addr}/metrics");
+        Ok(Listeners {
+            scan,
+            admin,
+            metrics,
+            scan_addr,
+            admin_addr,
+        })
+    }
+}
+
+/// What the scan path shares: the flags turned into [`ScanOptions`].
+fn scan_state(
+    args: &ServeArgs,
+    replica: Arc<Replica>,
+    metrics: Arc<Metrics>,
+    counts: Option<Arc<ScanCounts>>,
+) -> Result<Arc<ScanState>, AppError> {
+    let mut options = ScanOptions::new(args.cache_max_age, args.trusted_nets());
+    options.set_lifetimes(crate::edge::http::cache::Lifetimes {
+        max_age: args.cache_max_age,
+        s_maxage: args.cache_s_maxage,
+        stale_while_revalidate: args.cache_stale_while_revalidate,
+        stale_if_error: args.cache_stale_if_error,
+        miss_max_age: args.cache_miss_max_age,
+    });
+    options.max_lag = args.max_lag;
+    options.qr_codes = Arc::new(crate::edge::http::qr_cache::QrCache::new(
+        crate::edge::http::qr_cache::CAPACITY_BYTES,
+        args.page_qr_cpu,
+    ));
+    options.assume_https = args.assume_https;
+    options.answers = args.answers();
+    options.code_hosts = CodeHosts::parse(&args.public_urls).map_err(AppError::PublicUrl)?;
+    if let Some(name) = &args.client_header {
+        let header =
+            hyper::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| AppError::ClientHeader(name.clone()))?;
+        options.set_client_header(Some(header));
+    }
+    if options.code_hosts.is_anywhere() {
+        tracing::info!("launch codes answer on every host (no --public-url)");
+    } else {
+        tracing::info!(public_urls = ?args.public_urls, "launch codes answer only under the public URLs; other hosts answer rules");
+    }
+    let mut state = ScanState::new(replica, metrics, options);
+    if let Some(counts) = counts {
+        state = state.with_counts(counts);
+    }
+    Ok(Arc::new(state))
+}
+
+/// The scan listener's limits, from the flags and the open-files limit.
+fn connection_options(args: &ServeArgs) -> ConnectionOptions {
+    let open_files = http::server::raise_open_files_limit();
+    // Keep descriptors for the admin listener, the store and files.
+    let derived = usize::try_from(open_files.saturating_sub(512))
+        .unwrap_or(usize::MAX)
+        .clamp(64, 4096);
+    let limits = ConnectionOptions {
+        header_read_timeout: args.header_read_timeout,
+        shutdown_grace: args.shutdown_grace,
+        max_connections: args.max_connections.map_or(derived, |n| n as usize),
+        reserve: 32,
+        max_header_bytes: args.max_header_bytes as usize,
+        max_per_ip: (args.max_connections_per_ip > 0).then_some(args.max_connections_per_ip as usize),
+        per_ip_exempt: args.trusted_nets(),
+    };
+    tracing::info!(
+        max_connections = limits.max_connections,
+        max_connections_per_ip = ?limits.max_per_ip,
+        max_header_bytes = limits.max_header_bytes,
+        open_files,
+        "connection limits"
+    );
+    limits
+}
+
+fn serve_metrics(
+    listener: TcpListener,
+    limits: &ConnectionOptions,
+    metrics: &Arc<Metrics>,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<bool> {
+    let options = ConnectionOptions {
+        max_connections: 64,
+        reserve: 8,
+        max_per_ip: None,
+        ..limits.clone()
+    };
+    let service = MetricsService::new(metrics.clone());
+    tokio::spawn(http::serve(
+        listener,
+        move |_peer, _mode| service.clone(),
+        options,
+        metrics.clone(),
+        Listener::Metrics,
+        shutdown.clone().cancelled_owned(),
+    ))
+}
+
+/// The admin listener and the addresses its answers name.
+struct AdminParts {
+    listener: TcpListener,
+    addr: SocketAddr,
+    scan_addr: SocketAddr,
+}
+
+/// The admin API: its token, its state, and the server, each request
+/// carrying its client's address (for the auth throttle).
+#[allow(clippy::too_many_arguments)]
+fn serve_admin(
+    args: &ServeArgs,
+    parts: AdminParts,
+    store: &Arc<dyn Store>,
+    replica: &Arc<Replica>,
+    metrics: &Arc<Metrics>,
+    counts: Option<Arc<ScanCounts>>,
+    limits: &ConnectionOptions,
+    shutdown: &CancellationToken,
+) -> Result<tokio::task::JoinHandle<bool>, AppError> {
+    let (token, token_source) = AdminToken::resolve(
+        args.admin_token.as_ref().map(crate::edge::config::Secret::expose),
+        args.admin_token_file.as_deref(),
+        parts.addr,
+        &args.data,
+    )?;
+    let writer = Writer::new(store.clone(), replica.clone(), metrics.clone());
+    let admin_state = AdminState::new(
+        writer,
+        token,
+        metrics.clone(),
+        AdminOptions {
+            body_timeout: args.admin_body_timeout,
+            spool_dir: args.data.clone(),
+            code_hosts: CodeHosts::parse(&args.public_urls).map_err(AppError::PublicUrl)?,
+            public_urls: args.public_urls.clone(),
+            scan_base: format!("http://{}", public_addr(parts.scan_addr)),
+        },
+        counts,
+    );
+    let router = crate::edge::admin::router(admin_state);
+    let options = ConnectionOptions {
+        max_connections: 256,
+        reserve: 16,
+        max_per_ip: None,
+        ..limits.clone()
+    };
+    let server = tokio::spawn(http::serve(
+        parts.listener,
+        move |peer, _mode| {
+            use tower::ServiceExt;
+            let router = router
+                .clone()
+                .map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(crate::edge::admin::auth::ClientAddr(peer));
+                    request
+                });
+            hyper_util::service::TowerToHyperService::new(router)
+        },
+        options,
+        metrics.clone(),
+        Listener::Admin,
+        shutdown.clone().cancelled_owned(),
+    ));
+    let addr = parts.addr;
+    match &token_source {
+        TokenSource::Generated(path) => {
+            tracing::info!("admin API on http://{addr}; bearer token in {}", path.display())
+        }
+        TokenSource::Env => tracing::info!("admin API on http://{addr}; token from QRLAUNCH_ADMIN_TOKEN"),
+        TokenSource::File(path) => tracing::info!("admin API on http://{addr}; token from {}", path.display()),
+    }
+    Ok(server)
+}
+
+/// The follower of the store, with its purger and SIGHUP rebuilds.
+fn start_follower(
+    args: &ServeArgs,
+    store: &Arc<dyn Store>,
+    replica: &Arc<Replica>,
+    metrics: &Arc<Metrics>,
+    purge_targets: Option<crate::replication::purge::PurgeTargets>,
+    hangups: signals::Hangups,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let resync = Arc::new(tokio::sync::Notify::new());
+    let follower = Follower::new(
+        store.clone(),
+        replica.clone(),
+        FollowerOptions {
+            poll: args.sync_poll,
+            apply_delay: args.test_apply_delay,
+            ..FollowerOptions::default()
+        },
+    )
+    .with_resync(resync.clone())
+    .with_purger(purge_targets.map(|targets| {
+        tracing::info!(?targets, "changes purge the caches in front");
+        crate::replication::purge::Purger::start(targets, metrics.clone(), shutdown.clone())
+    }));
+    tokio::spawn(resync_on_sighup(hangups, resync));
+    tokio::spawn(follower.run(shutdown.clone()))
 }
 
 /// The hosts of the public URLs, normalized, for counting their 404s.

@@ -103,54 +103,21 @@ impl Follower {
     /// Runs until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut state: Option<TableState> = None;
-        let mut wakeups: Option<Box<dyn Wakeups>> = None;
+        let mut feed = Subscription::default();
         let mut compaction: Option<Compaction> = None;
         let mut backoff = Duration::from_millis(100);
-        let mut subscribed_at: Option<Instant> = None;
         loop {
             if shutdown.is_cancelled() {
                 return;
             }
-            // (Re)subscribe at most every few seconds: polling covers the gap.
-            if wakeups.is_none() && subscribed_at.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
-                subscribed_at = Some(Instant::now());
-                match self.store.wakeups().await {
-                    Ok(w) => wakeups = Some(w),
-                    Err(error) => tracing::warn!(%error, "no change notifications; polling"),
-                }
-            }
-            let progressed = match state.as_mut() {
-                None => match self.bootstrap().await {
-                    Ok(fresh) => {
-                        let rebuilt = self.replica.is_bootstrapped();
-                        self.replica.publish(fresh.snapshot());
-                        self.replica.update(|s| {
-                            s.bootstrapped = true;
-                            s.epoch = fresh.epoch.clone();
-                            s.applied = fresh.position;
-                            s.store_head = s.store_head.max(fresh.position);
-                        });
-                        if rebuilt {
-                            // What changed is unknown, so everything; only
-                            // now that the new table answers.
-                            if let Some(purger) = &self.purger {
-                                purger.purge_all(fresh.position);
-                            }
-                        }
-                        state = Some(fresh);
-                        compaction = None;
-                        Ok(())
-                    }
-                    Err(e) => Err(Stop::Store(e)),
-                },
-                Some(current) => self.catch_up(current).await,
-            };
-            match progressed {
+            feed.renew(&*self.store).await;
+            match self.advance(&mut state).await {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(Stop::Resync(reason)) => {
                     tracing::warn!(%reason, "resyncing the table from a new snapshot");
                     self.replica.metrics().resync();
                     state = None;
+                    compaction = None;
                     continue;
                 }
                 Err(Stop::Store(error)) => {
@@ -169,37 +136,84 @@ impl Follower {
                 }
             }
             tokio::select! {
-                woke = next_wakeup(&mut wakeups) => match woke {
-                    Ok(Wakeup::Committed(_)) => {}
-                    Ok(Wakeup::Reconnected) => {
-                        // Notifications sent meanwhile are lost: the catch-up
-                        // at the top of the loop reads the log instead.
-                        self.replica.metrics().feed_reconnect();
-                        tracing::info!("change notifications reconnected; catching up");
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "change notifications stopped; polling until they return");
-                        wakeups = None;
-                    }
-                },
+                woke = feed.next() => self.woke(woke, &mut feed),
                 done = wait_compaction(&mut compaction) => {
                     compaction = None;
-                    if let (Some((base, built_at)), Some(current)) = (done, state.as_mut()) {
-                        if let Some(sink) = self.replica.sink() {
-                            base.attach_sink(sink);
-                        }
-                        current.install_base(base, built_at);
-                        self.replica.publish(current.snapshot());
-                        tracing::info!(position = built_at, overlay = current.overlay_len(), "overlay folded into a new base table");
+                    if let (Some(done), Some(current)) = (done, state.as_mut()) {
+                        self.install_compaction(current, done);
                     }
                 }
                 () = self.resync.notified() => {
                     tracing::info!("rebuilding the table from a new snapshot, as asked");
                     self.replica.metrics().resync();
                     state = None;
+                    compaction = None;
                 }
                 () = tokio::time::sleep(self.options.poll) => {}
                 () = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// One step: build the table from a snapshot when there is none, else
+    /// apply what the log holds after it.
+    async fn advance(&self, state: &mut Option<TableState>) -> Result<(), Stop> {
+        let Some(current) = state.as_mut() else {
+            let fresh = self.bootstrap().await?;
+            self.install_bootstrap(&fresh);
+            *state = Some(fresh);
+            return Ok(());
+        };
+        self.catch_up(current).await
+    }
+
+    /// Publishes a table built from a snapshot; after a rebuild, purges
+    /// everything (what changed is unknown), only now that it answers.
+    fn install_bootstrap(&self, fresh: &TableState) {
+        let rebuilt = self.replica.is_bootstrapped();
+        self.replica.publish(fresh.snapshot());
+        self.replica.update(|s| {
+            s.bootstrapped = true;
+            s.epoch = fresh.epoch.clone();
+            s.applied = fresh.position;
+            s.store_head = s.store_head.max(fresh.position);
+        });
+        if rebuilt {
+            if let Some(purger) = &self.purger {
+                purger.purge_all(fresh.position);
+            }
+        }
+    }
+
+    /// Swaps in a base table the compaction built, keeping the overlay
+    /// entries written since.
+    fn install_compaction(&self, current: &mut TableState, (base, built_at): (Table, Position)) {
+        if let Some(sink) = self.replica.sink() {
+            base.attach_sink(sink);
+        }
+        current.install_base(base, built_at);
+        self.replica.publish(current.snapshot());
+        tracing::info!(
+            position = built_at,
+            overlay = current.overlay_len(),
+            "overlay folded into a new base table"
+        );
+    }
+
+    /// What a wake-up means: catch up (at the top of the loop), count a
+    /// reconnection, or fall back to polling.
+    fn woke(&self, woke: Result<Wakeup, StoreError>, feed: &mut Subscription) {
+        match woke {
+            Ok(Wakeup::Committed(_)) => {}
+            Ok(Wakeup::Reconnected) => {
+                // Notifications sent meanwhile are lost: the catch-up at the
+                // top of the loop reads the log instead.
+                self.replica.metrics().feed_reconnect();
+                tracing::info!("change notifications reconnected; catching up");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "change notifications stopped; polling until they return");
+                feed.lost();
             }
         }
     }
@@ -356,9 +370,38 @@ async fn wait_compaction(compaction: &mut Option<Compaction>) -> Option<(Table, 
     }
 }
 
-async fn next_wakeup(wakeups: &mut Option<Box<dyn Wakeups>>) -> Result<Wakeup, StoreError> {
-    match wakeups {
-        Some(w) => w.next().await,
-        None => std::future::pending().await,
+/// Change notifications, when the store gives them; renewed at most every
+/// few seconds after they stop (polling covers the gap).
+#[derive(Default)]
+struct Subscription {
+    wakeups: Option<Box<dyn Wakeups>>,
+    subscribed_at: Option<Instant>,
+}
+
+impl Subscription {
+    async fn renew(&mut self, store: &dyn Store) {
+        if self.wakeups.is_some()
+            || self
+                .subscribed_at
+                .is_some_and(|t| t.elapsed() <= Duration::from_secs(5))
+        {
+            return;
+        }
+        self.subscribed_at = Some(Instant::now());
+        match store.wakeups().await {
+            Ok(w) => self.wakeups = Some(w),
+            Err(error) => tracing::warn!(%error, "no change notifications; polling"),
+        }
+    }
+
+    async fn next(&mut self) -> Result<Wakeup, StoreError> {
+        match &mut self.wakeups {
+            Some(w) => w.next().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn lost(&mut self) {
+        self.wakeups = None;
     }
 }
