@@ -1,0 +1,81 @@
+//! Moving pending counts to the store: every `--stats-flush`, at each UTC
+//! midnight and at stop.
+
+use super::days::today;
+use super::pending::ScanCounts;
+use crate::replication::store::Store;
+use crate::replication::sync::Replica;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Moves the counts of `replica`'s live tables to the store, and anything
+/// waiting. On failure the counts stay pending for the next flush.
+pub async fn flush(
+    counts: &Arc<ScanCounts>,
+    replica: &Replica,
+    store: &Arc<dyn Store>,
+) -> Result<usize, crate::replication::store::StoreError> {
+    let snapshot = replica.load().clone();
+    let sink = counts.clone();
+    crate::replication::background::run("qrlaunch-drain", move || {
+        snapshot.drain_counts(&*sink);
+        sink.drain_own();
+    })
+    .await;
+    let rows = counts.take_rows();
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let n = rows.len();
+    if let Err(error) = store.add_counts(rows.clone()).await {
+        counts.restore(rows);
+        return Err(error);
+    }
+    Ok(n)
+}
+
+/// Flushes every `interval` and at every UTC midnight until `shutdown`,
+/// then once more. Returns when the last flush is done.
+pub async fn run_flusher(
+    counts: Arc<ScanCounts>,
+    replica: Arc<Replica>,
+    store: Arc<dyn Store>,
+    interval: Duration,
+    keep_days: i32,
+    shutdown: CancellationToken,
+) {
+    let mut pruned_on = i32::MIN;
+    loop {
+        let now_ms = crate::replication::store::now_ms();
+        let to_midnight = Duration::from_millis((86_400_000 - now_ms.rem_euclid(86_400_000)) as u64);
+        let wait = interval.min(to_midnight);
+        let stop = tokio::select! {
+            () = tokio::time::sleep(wait) => false,
+            () = shutdown.cancelled() => true,
+        };
+        let flushed = flush(&counts, &replica, &store).await;
+        if let Err(error) = &flushed {
+            tracing::warn!(%error, pending = counts.pending_len(), "scan counts not flushed; retrying at the next flush");
+        }
+        // After a flush at midnight, counts drained from now on are today's.
+        counts.start_day(today());
+        let today = today();
+        if today != pruned_on {
+            pruned_on = today;
+            if let Err(error) = store.prune_counts(today - keep_days).await {
+                tracing::warn!(%error, "pruning old scan counts failed");
+            }
+        }
+        if stop {
+            match flushed {
+                Ok(n) => tracing::info!(rows = n, "scan counts flushed at stop"),
+                Err(_) => tracing::error!(
+                    pending = counts.pending_len(),
+                    "scan counts could not be flushed at stop"
+                ),
+            }
+            return;
+        }
+    }
+}
