@@ -14,7 +14,7 @@
 #     qrlaunch --client-header X-QR-Client --purge-url http://127.0.0.1:80
 #
 # What this does:
-# * classifies clients exactly as qrlaunch does (src/client_class.rs: the
+# * classifies clients exactly as qrlaunch does (src/model/client_class.rs: the
 #   same markers in the same order; a test checks every User-Agent of its
 #   table) and sends the class in X-QR-Client, so one object per class and
 #   language is cached instead of one per User-Agent;
@@ -106,7 +106,7 @@ sub vcl_recv {
     return (hash);
 }
 
-# The client class, by the markers of src/client_class.rs, in its order.
+# The client class, by the markers of src/model/client_class.rs, in its order.
 sub qrlaunch_classify {
     if (!req.http.User-Agent || req.http.User-Agent ~ "^\s*$") {
         set req.http.X-QR-Client = "other";

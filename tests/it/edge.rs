@@ -723,10 +723,7 @@ fn a_stop_ends_the_wait_for_an_unreachable_database() {
         assert!(Instant::now() < deadline, "no retry logged");
     }
     let stopped_at = Instant::now();
-    // SAFETY: signals our own child.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
+    signal_child(child.id(), rustix::process::Signal::TERM);
     let deadline = Instant::now() + Duration::from_secs(5);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

@@ -12,8 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 /// A size-limited tmpfs mounted for one test, unmounted when dropped.
@@ -110,11 +109,11 @@ fn a_full_disk_never_acknowledges_a_lost_write() {
             // SAFETY: setrlimit is async-signal-safe and only touches the child.
             unsafe {
                 command.pre_exec(|| {
-                    let cap = libc::rlimit {
-                        rlim_cur: 1 << 20,
-                        rlim_max: 1 << 20,
+                    let cap = rustix::process::Rlimit {
+                        current: Some(1 << 20),
+                        maximum: Some(1 << 20),
                     };
-                    libc::setrlimit(libc::RLIMIT_FSIZE, &cap);
+                    rustix::process::setrlimit(rustix::process::Resource::Fsize, cap)?;
                     Ok(())
                 });
             }
@@ -359,26 +358,7 @@ fn send_and_vanish(admin: &str, request: &str) {
 
 /// SO_LINGER 0: closing sends RST instead of FIN.
 fn socket2_linger_zero(stream: &TcpStream) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: a valid socket and a properly sized option value.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            &linger as *const libc::linger as *const libc::c_void,
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO))
 }
 
 /// Waits until `/readyz` says the table has applied everything the store has.

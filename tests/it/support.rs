@@ -35,6 +35,21 @@ pub fn test_seed(test: &str) -> u64 {
     seed
 }
 
+/// SIGKILL to the process group led by `leader` (a child started with
+/// `process_group(0)`).
+pub fn kill_group(leader: u32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(leader as i32) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+/// Sends `signal` to our own child `pid`.
+pub fn signal_child(pid: u32, signal: rustix::process::Signal) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
+}
+
 /// A new temporary directory, removed when dropped.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -391,7 +406,7 @@ impl Chromium {
             None => command.arg("--dump-dom"),
         };
         let mut child = command.arg(url).spawn().expect("start chromium");
-        let group = child.id() as i32;
+        let group = child.id();
         let mut stdout = child.stdout.take().expect("stdout");
         let reader = std::thread::spawn(move || {
             let mut dom = String::new();
@@ -402,11 +417,8 @@ impl Chromium {
         while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        // SAFETY: signals our own child's process group, ending any helper
-        // processes Chromium left behind.
-        unsafe {
-            libc::kill(-group, libc::SIGKILL);
-        }
+        // Ends any helper processes Chromium left behind in its group.
+        kill_group(group);
         let _ = child.wait();
         let dom = reader.join().unwrap_or_default();
         let page_requests = page_requests(&netlog, url);
@@ -801,10 +813,8 @@ fn fleet_vcl(vcl: &str, ports: &[String]) -> String {
 
 impl Drop for Varnish {
     fn drop(&mut self) {
-        // SAFETY: signals our own child's process group (manager and worker).
-        unsafe {
-            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
-        }
+        // The manager and its worker.
+        kill_group(self.child.id());
         let _ = self.child.wait();
     }
 }

@@ -297,3 +297,120 @@ mod tests {
         }
     }
 }
+
+/// Requests answered in process, on `ScanService::handle`: the endpoints,
+/// the request checks and the answers a table gives, one line a case. The
+/// end-to-end tests in `tests/it/scan/` keep to what needs a socket.
+#[cfg(test)]
+mod endpoint_cases {
+    use super::*;
+    use crate::edge::http::respond::Body;
+    use crate::model::table_file::{parse_line, Item};
+    use crate::replication::metrics::Metrics;
+    use crate::replication::sync::state::StateBuilder;
+
+    const TABLE: &str = r#"{"code":"spring24","appid":"wx1234567890abcdef","path":"pages/promo/index","query":"id=42"}
+{"code":"a!b","appid":"wx1234567890abcdef","path":"pages/bang/index"}
+{"code":"off","appid":"wx1234567890abcdef","path":"pages/off/index","disabled":true,"fallback_url":"https://example.com/over"}
+{"prefix":"http://www.example.com/app/download","appid":"wx1234567890abcdef","path":"pages/download/index"}
+{"host":"www.example.com","unmatched":"https://old.example.com"}
+{"host":"www.example.com","file":"/MP_verify_x.txt","body":"verified"}"#;
+
+    /// `(method, target, Host, status, what the answer holds)`: the text
+    /// must appear in `Location`, else in the body.
+    const ENDPOINT_CASES: &[(&str, &str, &str, u16, &str)] = &[
+        ("GET", "/healthz", "a", 200, "ok"),
+        ("GET", "/readyz", "a", 200, "ready"),
+        ("HEAD", "/spring24", "go.example.com", 302, "path=pages/promo/index"),
+        ("GET", "/spring24", "go.example.com", 302, "query=id%3D42"),
+        (
+            "GET",
+            "/spring24?utm=x",
+            "go.example.com",
+            302,
+            "path=pages/promo/index",
+        ),
+        ("GET", "/a%21b", "go.example.com", 302, "pages/bang/index"),
+        ("GET", "/a!b", "go.example.com", 302, "pages/bang/index"),
+        ("GET", "/Spring24", "go.example.com", 404, ""),
+        ("GET", "/off", "go.example.com", 410, "https://example.com/over"),
+        ("GET", "/%ff", "go.example.com", 400, ""),
+        (
+            "GET",
+            "/app/download?channel=9",
+            "www.example.com",
+            302,
+            "pages/download/index",
+        ),
+        (
+            "GET",
+            "/app/download?channel=9",
+            "www.example.com",
+            302,
+            "q%3Dhttp%253A%252F%252Fwww.example.com",
+        ),
+        (
+            "GET",
+            "/elsewhere",
+            "www.example.com",
+            302,
+            "https://old.example.com/elsewhere",
+        ),
+        ("GET", "/MP_verify_x.txt", "www.example.com", 200, "verified"),
+        ("GET", "/v1/resolve?code=spring24", "a", 200, "\"kind\":\"code\""),
+        ("GET", "/v1/resolve?code=nope", "a", 404, "not_found"),
+        ("GET", "/v1/other", "a", 404, "No such API route"),
+        ("POST", "/spring24", "a", 405, ""),
+        ("GET", "/spring24", "a b", 400, ""),
+        ("GET", "http://u@abs.example.com/spring24", "a", 400, ""),
+    ];
+
+    fn service() -> ScanService {
+        let mut builder = StateBuilder::new();
+        for line in TABLE.lines() {
+            match parse_line(line).unwrap() {
+                Item::Entry(entry) => builder.add(entry),
+                Item::Generate(_) => panic!("{line}"),
+            }
+        }
+        let snapshot = builder.finish("epoch".into(), 1, None).snapshot();
+        let state = ScanState::serving_snapshot(snapshot, Metrics::disabled(), Default::default());
+        ScanService::new(Arc::new(state), "192.0.2.1".parse().unwrap())
+    }
+
+    fn body_text(response: &Response<Body>) -> String {
+        use http_body_util::BodyExt;
+        let bytes = futures_util::FutureExt::now_or_never(response.body().clone().collect())
+            .expect("a full body is ready")
+            .expect("an infallible body")
+            .to_bytes();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[test]
+    fn every_case_answers_as_written() {
+        let service = service();
+        let mut wrong = Vec::new();
+        for &(method, target, host, status, holds) in ENDPOINT_CASES {
+            let request = Request::builder()
+                .method(method)
+                .uri(target)
+                .header(HOST, host)
+                .body(())
+                .unwrap();
+            let response = service.handle(&request);
+            let location = response
+                .headers()
+                .get(hyper::header::LOCATION)
+                .map(|v| v.to_str().unwrap().to_string());
+            let seen = location.unwrap_or_else(|| body_text(&response));
+            if response.status().as_u16() != status || !seen.contains(holds) {
+                wrong.push(format!(
+                    "{method} {target} (Host {host}): expected {status} holding {holds:?}, got {} {seen:.200}",
+                    response.status().as_u16()
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+}
