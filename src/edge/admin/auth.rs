@@ -254,8 +254,7 @@ pub async fn require_token(
     let response = if throttled {
         state.metrics.admin_auth_throttled();
         let mut response = super::error::ApiError::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "too_many_failures",
+            super::error::ErrorCode::TooManyFailures,
             "too many failed authentications from this address; wait and try again with the right token",
         )
         .into_response();
@@ -271,8 +270,7 @@ pub async fn require_token(
     } else {
         state.metrics.admin_auth_failure();
         let mut response = super::error::ApiError::new(
-            axum::http::StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            super::error::ErrorCode::Unauthorized,
             "send `Authorization: Bearer TOKEN` with the admin token",
         )
         .into_response();

@@ -96,7 +96,7 @@ pub async fn list(state: &AdminState, kind: EntryKind, listing: Listing) -> Resu
 
 /// `POST`: creates. A code line without `code` gets a generated one.
 pub async fn create(state: &AdminState, kind: EntryKind, body: Body) -> Result<Response, ApiError> {
-    let mut line: Line = body::json(body, state.options.body_timeout).await?;
+    let mut line = body::line_from_value(body::json(body, state.options.body_timeout).await?)?;
     let generate = kind == EntryKind::Code && line.wants_generated_code();
     // A collision of two random 7-character codes is rare; a few tries make
     // a failure practically impossible.
@@ -124,7 +124,7 @@ pub async fn create(state: &AdminState, kind: EntryKind, body: Body) -> Result<R
 /// `PUT`: creates (`201`) or replaces (`200`) the entry named by the URL;
 /// which one is decided inside the store's transaction.
 pub async fn put(state: &AdminState, key: EntryKey, body: Body) -> Result<Response, ApiError> {
-    let mut line: Line = body::json(body, state.options.body_timeout).await?;
+    let mut line = body::line_from_value(body::json(body, state.options.body_timeout).await?)?;
     name_from_url(&mut line, &key)?;
     let entry = validate(key.kind(), &line)?;
     let committed = state.writer.put(entry, WriteMode::Upsert).await?;
@@ -231,8 +231,7 @@ fn merge(current: &Entry, patch: Map<String, Value>) -> Result<Line, FieldError>
             merged.insert(field, value);
         }
     }
-    body::parse::<Line>(&serde_json::to_vec(&Value::Object(merged)).unwrap_or_default())
-        .map_err(|e| FieldError::new(static_field(&e), e.body.message))
+    body::line_from_value(Value::Object(merged)).map_err(|e| FieldError::new(static_field(&e), e.body.message))
 }
 
 /// The `'static` field name of an error, for a [`FieldError`].

@@ -11,6 +11,66 @@ use axum::Json;
 /// Line errors listed in a refused import's answer.
 pub const MAX_REPORTED: usize = 100;
 
+/// What went wrong, as the `error` field of every error answer says it;
+/// each code has its one status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    Timeout,
+    Conflict,
+    TooLarge,
+    UnsupportedMediaType,
+    Invalid,
+    TooManyFailures,
+    Internal,
+    Unavailable,
+    NotApplied,
+    InsufficientStorage,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::TooManyFailures => "too_many_failures",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::NotApplied => "not_applied",
+            ErrorCode::InsufficientStorage => "insufficient_storage",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::TooManyFailures => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::NotApplied => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+        }
+    }
+}
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
@@ -19,11 +79,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, error: &str, message: impl Into<String>) -> ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            status,
+            status: code.status(),
             body: ErrorBody {
-                error: error.into(),
+                error: code.as_str().into(),
                 field: None,
                 message: message.into(),
                 errors: Vec::new(),
@@ -33,34 +93,34 @@ impl ApiError {
 
     /// `422` naming the field at fault.
     pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
-        let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message);
+        let mut e = ApiError::new(ErrorCode::Invalid, message);
         e.body.field = Some(field.into());
         e
     }
 
     pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::new(ErrorCode::NotFound, message)
     }
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        ApiError::new(ErrorCode::BadRequest, message)
     }
 
     pub fn conflict(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+        ApiError::new(ErrorCode::Conflict, message)
     }
 
     pub fn internal(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+        ApiError::new(ErrorCode::Internal, message)
     }
 
     pub fn unavailable(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        ApiError::new(ErrorCode::Unavailable, message)
     }
 
     /// `422` with bad lines of an import.
     pub fn lines(message: impl Into<String>, errors: Vec<LineErrorBody>) -> ApiError {
-        let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message);
+        let mut e = ApiError::new(ErrorCode::Invalid, message);
         e.body.errors = errors;
         e
     }
@@ -110,7 +170,7 @@ impl From<WriteError> for ApiError {
     fn from(error: WriteError) -> ApiError {
         match error {
             WriteError::Store(e) => e.into(),
-            WriteError::NotApplied(e) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "not_applied", e.to_string()),
+            WriteError::NotApplied(e) => ApiError::new(ErrorCode::NotApplied, e.to_string()),
             WriteError::Task(m) => ApiError::internal(m),
         }
     }

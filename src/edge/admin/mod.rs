@@ -192,8 +192,7 @@ async fn no_route() -> Response {
 
 async fn not_allowed() -> Response {
     ApiError::new(
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        error::ErrorCode::MethodNotAllowed,
         "this route does not answer this method; see /admin/v1/openapi.json",
     )
     .into_response()

@@ -10,7 +10,7 @@
 //!
 //! [`MAX_REPORTED`]: super::error::MAX_REPORTED
 
-use super::error::{ApiError, MAX_REPORTED};
+use super::error::{ApiError, ErrorCode, MAX_REPORTED};
 use super::AdminState;
 use crate::edge::api::{ErrorBody, GeneratedCode, ImportAnswer, LineErrorBody};
 use crate::model::domain::Entry;
@@ -20,7 +20,6 @@ use crate::replication::store::{ImportLine, ImportSource, StoreError, WriteMode}
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -87,8 +86,7 @@ pub async fn import(
         .is_some_and(|v| v == "application/x-ndjson" || v == "application/ndjson");
     if !ndjson {
         return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "send the table file with `Content-Type: application/x-ndjson`",
         ));
     }
@@ -155,8 +153,7 @@ async fn check(state: &AdminState, mut body: Body) -> Result<Checked, ApiError> 
         match tokio::time::timeout(idle, body.frame()).await {
             Err(_) => {
                 failure = Some(ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "timeout",
+                    ErrorCode::Timeout,
                     format!("no part of the body arrived for {idle:?}; nothing was imported"),
                 ));
                 break;
@@ -189,8 +186,7 @@ async fn check(state: &AdminState, mut body: Body) -> Result<Checked, ApiError> 
         (Ok(checked), None) => Ok(checked),
         (Err(Unchecked::Aborted), None) => Err(ApiError::bad_request("the body ended early; nothing was imported")),
         (Err(Unchecked::Spool(e)), None) => Err(ApiError::new(
-            StatusCode::INSUFFICIENT_STORAGE,
-            "insufficient_storage",
+            ErrorCode::InsufficientStorage,
             format!("cannot spool the import: {e}; nothing was imported"),
         )),
     }
