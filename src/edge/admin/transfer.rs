@@ -27,13 +27,7 @@ use http_body_util::BodyExt;
 use std::io::{BufReader, Read, Seek, Write};
 use std::time::Duration;
 use tokio::sync::mpsc;
-
-/// A piece of the request body on its way to the checking thread; `End`
-/// says the body arrived whole.
-enum Chunk {
-    Data(Bytes),
-    End,
-}
+use tokio_util::io::{StreamReader, SyncIoBridge};
 
 /// What the checking pass found.
 struct Checked {
@@ -145,8 +139,15 @@ async fn check(state: &AdminState, mut body: Body) -> Result<Checked, ApiError> 
             state.options.spool_dir.display()
         ))
     })?;
-    let (chunks, received) = mpsc::channel::<Chunk>(64);
-    let checker = crate::replication::background::run("qrlaunch-import-check", move || check_lines(received, spool));
+    // The body's chunks become a blocking reader for the checking thread
+    // (tokio-util's StreamReader and SyncIoBridge). A body that does not
+    // arrive whole ends the stream with an error, never a clean end.
+    let (chunks, received) = mpsc::channel::<std::io::Result<Bytes>>(64);
+    let mut received = received;
+    let reader = SyncIoBridge::new(StreamReader::new(futures_util::stream::poll_fn(move |cx| {
+        received.poll_recv(cx)
+    })));
+    let checker = crate::replication::background::run("qrlaunch-import-check", move || check_lines(reader, spool));
     let idle = state.options.body_timeout;
     let mut failure = None;
     loop {
@@ -160,7 +161,7 @@ async fn check(state: &AdminState, mut body: Body) -> Result<Checked, ApiError> 
             }
             Ok(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
-                    if chunks.send(Chunk::Data(data)).await.is_err() {
+                    if chunks.send(Ok(data)).await.is_err() {
                         break;
                     }
                 }
@@ -171,11 +172,11 @@ async fn check(state: &AdminState, mut body: Body) -> Result<Checked, ApiError> 
                 )));
                 break;
             }
-            Ok(None) => {
-                let _ = chunks.send(Chunk::End).await;
-                break;
-            }
+            Ok(None) => break,
         }
+    }
+    if failure.is_some() {
+        let _ = chunks.send(Err(std::io::Error::other("the body ended early"))).await;
     }
     drop(chunks);
     let checked = checker
@@ -192,16 +193,12 @@ async fn check(state: &AdminState, mut body: Body) -> Result<Checked, ApiError> 
     }
 }
 
-/// The checking thread: reads the chunks as a stream, writes them to the
-/// spool and validates every line with the one table-file reader.
-fn check_lines(chunks: mpsc::Receiver<Chunk>, spool: std::fs::File) -> Result<Checked, Unchecked> {
+/// The checking thread: reads the body, writes it to the spool and
+/// validates every line with the one table-file reader.
+fn check_lines(body: impl Read, spool: std::fs::File) -> Result<Checked, Unchecked> {
     let mut tee = Tee {
-        chunks: ChannelReader {
-            chunks,
-            current: Bytes::new(),
-            ended: false,
-            aborted: false,
-        },
+        body,
+        aborted: false,
         spool,
         spool_error: None,
     };
@@ -244,7 +241,7 @@ fn check_lines(chunks: mpsc::Receiver<Chunk>, spool: std::fs::File) -> Result<Ch
     if let Some(e) = tee.spool_error.take() {
         return Err(Unchecked::Spool(e));
     }
-    if tee.chunks.aborted {
+    if tee.aborted {
         return Err(Unchecked::Aborted);
     }
     let mut spool = tee.spool;
@@ -270,45 +267,18 @@ fn spooled_lines(spool: std::fs::File) -> ImportSource {
     }))
 }
 
-/// The body's chunks as a blocking [`Read`].
-struct ChannelReader {
-    chunks: mpsc::Receiver<Chunk>,
-    current: Bytes,
-    ended: bool,
+/// Reads the body and writes everything read to the spool as well.
+struct Tee<R> {
+    body: R,
+    /// The body did not arrive whole.
     aborted: bool,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
-            if self.ended {
-                return Ok(0);
-            }
-            match self.chunks.blocking_recv() {
-                Some(Chunk::Data(data)) => self.current = data,
-                Some(Chunk::End) => self.ended = true,
-                None => {
-                    self.aborted = true;
-                    return Err(std::io::Error::other("the body ended early"));
-                }
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
-        Ok(n)
-    }
-}
-
-/// Writes everything read to the spool as well.
-struct Tee {
-    chunks: ChannelReader,
     spool: std::fs::File,
     spool_error: Option<std::io::Error>,
 }
 
-impl Read for &mut Tee {
+impl<R: Read> Read for &mut Tee<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.chunks.read(buf)?;
+        let n = self.body.read(buf).inspect_err(|_| self.aborted = true)?;
         if self.spool_error.is_none() {
             if let Err(e) = self.spool.write_all(&buf[..n]) {
                 self.spool_error = Some(e);
