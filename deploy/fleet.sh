@@ -34,13 +34,17 @@ fleet_pg_bin() {
 
 # Runs a PostgreSQL program, as the postgres user when we are root
 # (PostgreSQL refuses to run as root).
+# FLEET_PG_CORES pins them (and so the server and every backend it forks)
+# to those cores.
 fleet_pg() {
   local program=$1
   shift
+  local pin=()
+  [ -n "${FLEET_PG_CORES:-}" ] && pin=(taskset -c "$FLEET_PG_CORES")
   if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$FLEET_PG_BIN/$program" "$@"
+    "${pin[@]}" runuser -u postgres -- "$FLEET_PG_BIN/$program" "$@"
   else
-    "$FLEET_PG_BIN/$program" "$@"
+    "${pin[@]}" "$FLEET_PG_BIN/$program" "$@"
   fi
 }
 

@@ -5,6 +5,15 @@ use qrlaunch::edge::app::{self, TableSource};
 use qrlaunch::edge::config::{AdminArgs, Cli, Command, ServeArgs};
 use std::process::ExitCode;
 
+// The allocator: see the `jemalloc` and `mimalloc` features in Cargo.toml
+// and loadtest/allocators.sh.
+#[cfg(all(feature = "jemalloc", not(feature = "mimalloc")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -43,30 +52,34 @@ fn serve(args: ServeArgs) -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    let runtime = match args.threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n.into())
-            .enable_all()
-            .build(),
-        None => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
-    };
-    let runtime = match runtime {
+    // Two runtimes (ARCHITECTURE.md, "Background work and the scan path"):
+    // the scan runtime answers scans and nothing else; this thread's runtime
+    // runs everything else (admin API, follower, purges, counts, metrics),
+    // and heavy work goes further, to idle-class threads.
+    let control = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("qrlaunch: cannot start the runtime: {error}");
             return ExitCode::FAILURE;
         }
     };
+    let scans = match app::ScanRuntime::start(args.threads) {
+        Ok(scans) => scans,
+        Err(error) => {
+            eprintln!("qrlaunch: cannot start the scan runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let served = runtime.block_on(async {
+    let served = control.block_on(async {
         let on_signal = shutdown.clone();
         tokio::spawn(async move {
             app::signals::shutdown_signal().await;
             on_signal.cancel();
         });
-        app::serve(args, shutdown).await
+        app::serve(args, shutdown, scans.handle()).await
     });
+    scans.stop();
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -203,6 +203,7 @@ const DESCRIPTIONS: &[(MetricKind, &str, Option<Unit>, &str)] = &[
     (MetricKind::Counter, "qrlaunch_purges_total", None, "Purge requests to the caches in front, by outcome."),
     (MetricKind::Gauge, "qrlaunch_purge_position", None, "The change-log position whose purges this node has sent (after applying it)."),
     (MetricKind::Counter, "qrlaunch_purge_overflows_total", None, "Times the purge queue was full and everything was purged instead."),
+    (MetricKind::Counter, "qrlaunch_stats_rows_flushed_total", None, "Scan-count rows added to the store by this node's flushes."),
     (MetricKind::Counter, "qrlaunch_page_qr_busy_total", None, "Launch pages sent without their QR code because drawing new ones had used its --page-qr-cpu share."),
     (MetricKind::Counter, "qrlaunch_admin_auth_throttled_total", None, "Admin API requests answered 429 because their address failed authentication too often."),
     (MetricKind::Gauge, "qrlaunch_build_info", None, "Always 1; the labels say which build is running."),
@@ -252,6 +253,7 @@ pub struct Metrics {
     purge_overflows: Counter,
     admin_auth_throttled: Counter,
     page_qr_busy: Counter,
+    stats_rows_flushed: Counter,
     /// Open connections on every listener, readable (gauges are write-only).
     open_connections: std::sync::atomic::AtomicI64,
 }
@@ -366,6 +368,7 @@ impl Metrics {
             purge_overflows: counter("qrlaunch_purge_overflows_total", vec![]),
             admin_auth_throttled: counter("qrlaunch_admin_auth_throttled_total", vec![]),
             page_qr_busy: counter("qrlaunch_page_qr_busy_total", vec![]),
+            stats_rows_flushed: counter("qrlaunch_stats_rows_flushed_total", vec![]),
             open_connections: std::sync::atomic::AtomicI64::new(0),
         }
     }
@@ -465,6 +468,10 @@ impl Metrics {
 
     pub fn purge_overflow(&self) {
         self.purge_overflows.increment(1);
+    }
+
+    pub fn stats_flushed(&self, rows: usize) {
+        self.stats_rows_flushed.increment(rows as u64);
     }
 
     pub fn page_qr_busy(&self) {

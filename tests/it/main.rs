@@ -15,5 +15,6 @@ mod loadtest;
 mod merchants;
 mod phones;
 mod scan;
+mod stall;
 mod store_contract;
 mod support;

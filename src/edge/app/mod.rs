@@ -75,7 +75,11 @@ pub struct Listening {
 /// serve metrics and scans at once (`/readyz` says 503 until the table is
 /// built), open the store, serve the admin API, seed a new store, follow
 /// the store, flush counts; at shutdown, drain in order.
-pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), AppError> {
+pub async fn serve(
+    args: ServeArgs,
+    shutdown: CancellationToken,
+    scans: tokio::runtime::Handle,
+) -> Result<(), AppError> {
     let purge_targets = purge_targets(&args)?;
     args.store_url().map_err(AppError::Flag)?;
     let metrics = Arc::new(if args.no_metrics {
@@ -101,14 +105,30 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     let limits = connection_options(&args);
     let upkeep = tokio::spawn(upkeep(metrics.clone(), shutdown.clone()));
     let metrics_server = serve_metrics(listeners.metrics, &limits, &metrics, &shutdown);
-    let scan_server = tokio::spawn(http::serve(
-        listeners.scan,
-        move |peer, mode| ScanService::with_mode(scan_state.clone(), peer, mode),
-        limits.clone(),
-        metrics.clone(),
-        Listener::Scan,
-        shutdown.clone().cancelled_owned(),
-    ));
+    // On the scan runtime: its listener (and so every scan connection) is
+    // registered with that runtime's reactor.
+    let scan_listener = listeners.scan;
+    let scan_limits = limits.clone();
+    let scan_metrics = metrics.clone();
+    let scan_stop = shutdown.clone().cancelled_owned();
+    let scan_server = scans.spawn(async move {
+        let listener = match TcpListener::from_std(scan_listener) {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for scans");
+                return false;
+            }
+        };
+        http::serve(
+            listener,
+            move |peer, mode| ScanService::with_mode(scan_state.clone(), peer, mode),
+            scan_limits,
+            scan_metrics,
+            Listener::Scan,
+            scan_stop,
+        )
+        .await
+    });
 
     // A stop request ends the connection retries too: a node whose
     // database is down must still stop promptly.
@@ -189,6 +209,68 @@ pub async fn serve(args: ServeArgs, shutdown: CancellationToken) -> Result<(), A
     Ok(())
 }
 
+/// The runtime scans are answered on: `--threads` worker threads, or with
+/// `--threads 1` one thread running a current-thread runtime.
+pub struct ScanRuntime {
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    /// The thread driving a current-thread runtime, and what ends it.
+    driver: Option<(std::thread::JoinHandle<()>, tokio::sync::oneshot::Sender<()>)>,
+}
+
+impl ScanRuntime {
+    pub fn start(threads: Option<u16>) -> std::io::Result<ScanRuntime> {
+        match threads {
+            Some(1) => {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                let handle = runtime.handle().clone();
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                let thread = std::thread::Builder::new()
+                    .name("qrlaunch-scan".into())
+                    .spawn(move || {
+                        runtime.block_on(async {
+                            let _ = stopped.await;
+                        });
+                        runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+                    })?;
+                Ok(ScanRuntime {
+                    runtime: None,
+                    handle,
+                    driver: Some((thread, stop)),
+                })
+            }
+            threads => {
+                let mut builder = tokio::runtime::Builder::new_multi_thread();
+                builder.enable_all().thread_name("qrlaunch-scan");
+                if let Some(n) = threads {
+                    builder.worker_threads(n.into());
+                }
+                let runtime = builder.build()?;
+                Ok(ScanRuntime {
+                    handle: runtime.handle().clone(),
+                    runtime: Some(runtime),
+                    driver: None,
+                })
+            }
+        }
+    }
+
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        self.handle.clone()
+    }
+
+    /// Stops the runtime once the scan server has drained.
+    pub fn stop(mut self) {
+        if let Some((thread, stop)) = self.driver.take() {
+            let _ = stop.send(());
+            let _ = thread.join();
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+        }
+    }
+}
+
 /// The purge targets; the flags' values are secrets, so they are checked
 /// here, where the message can leave the value out (clap's would show it).
 fn purge_targets(args: &ServeArgs) -> Result<Option<crate::replication::purge::PurgeTargets>, AppError> {
@@ -202,9 +284,10 @@ fn purge_targets(args: &ServeArgs) -> Result<Option<crate::replication::purge::P
     }))
 }
 
-/// The three listeners, bound and announced.
+/// The three listeners, bound and announced; the scan listener is handed
+/// to the scan runtime as a plain socket.
 struct Listeners {
-    scan: TcpListener,
+    scan: std::net::TcpListener,
     admin: TcpListener,
     metrics: TcpListener,
     scan_addr: SocketAddr,
@@ -215,10 +298,16 @@ impl Listeners {
     /// Binds every listener and prints their addresses as one JSON line on
     /// standard output (so `/healthz` answers at once).
     async fn bind(args: &ServeArgs) -> Result<Listeners, AppError> {
-        let scan = bind(args.listen).await?;
+        let scan = bind(args.listen).await?.into_std().map_err(|source| AppError::Bind {
+            addr: args.listen,
+            source,
+        })?;
         let admin = bind(args.admin_listen).await?;
         let metrics = bind(args.metrics_listen).await?;
-        let scan_addr = local_addr(&scan, args.listen)?;
+        let scan_addr = scan.local_addr().map_err(|source| AppError::Bind {
+            addr: args.listen,
+            source,
+        })?;
         let admin_addr = local_addr(&admin, args.admin_listen)?;
         let metrics_addr = local_addr(&metrics, args.metrics_listen)?;
         let listening = Listening {

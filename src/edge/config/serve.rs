@@ -208,8 +208,10 @@ pub struct ServeArgs {
     #[arg(long, env = "QRLAUNCH_NO_STATS")]
     pub no_stats: bool,
 
-    /// Worker threads of the runtime (default: one per core). 1 runs
-    /// everything on a single thread.
+    /// Threads answering scans (default: one per core); 1 runs them on one
+    /// thread. The admin API, the follower, purges and counts run on one
+    /// more thread, and heavy work (builds, imports, flushes) on idle-class
+    /// threads that never hold a scan up.
     #[arg(long, env = "QRLAUNCH_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 

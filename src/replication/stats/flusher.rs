@@ -55,6 +55,9 @@ pub async fn run_flusher(
             () = shutdown.cancelled() => true,
         };
         let flushed = flush(&counts, &replica, &store).await;
+        if let Ok(rows) = &flushed {
+            replica.metrics().stats_flushed(*rows);
+        }
         if let Err(error) = &flushed {
             tracing::warn!(%error, pending = counts.pending_len(), "scan counts not flushed; retrying at the next flush");
         }

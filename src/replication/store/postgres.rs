@@ -36,6 +36,8 @@ const BATCH: usize = 1000;
 /// A PostgreSQL store.
 pub struct PostgresStore {
     pool: PgPool,
+    /// For connections of their own (snapshots, notifications).
+    options: PgConnectOptions,
     url: String,
     described: String,
     /// A test hook (`QRLAUNCH_TEST_WRITE_PAUSE_MS`): a random pause inside
@@ -101,6 +103,7 @@ impl PostgresStore {
             .filter(|&ms| ms > 0);
         Ok(PostgresStore {
             pool,
+            options: options.clone(),
             url: url.to_string(),
             described: crate::replication::redact::url(url),
             write_pause,
@@ -110,54 +113,47 @@ impl PostgresStore {
     /// Starts a write: a transaction holding the next position.
     async fn begin_write(&self) -> Result<(Transaction<'static, Postgres>, Position), StoreError> {
         let mut tx = self.pool.begin().await.map_err(pg)?;
-        let position: Position = sqlx::query_scalar(rows::BUMP).fetch_one(&mut *tx).await.map_err(pg)?;
-        if let Some(max) = self.write_pause {
-            use rand::Rng;
-            let pause = rand::rng().random_range(0..=max);
-            tokio::time::sleep(Duration::from_millis(pause)).await;
-        }
+        let position = bump(&mut tx, self.write_pause).await?;
         Ok((tx, position))
     }
 
     /// Logs `changes` under `position`, announces it and commits.
     async fn finish_write(
         &self,
-        mut tx: Transaction<'static, Postgres>,
+        tx: Transaction<'static, Postgres>,
         position: Position,
         changes: Vec<Change>,
     ) -> Result<(), StoreError> {
-        let logged = rules::to_log(changes)?;
-        let (mut seqs, mut kinds, mut keys, mut lines) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (seq, change) in logged.iter().enumerate() {
-            let (kind, key, line) = change_columns(change);
-            seqs.push(seq as i32);
-            kinds.push(kind.to_string());
-            keys.push(key);
-            lines.push(line);
-        }
-        sqlx::query(
-            "INSERT INTO changes (position, seq, kind, key, line, committed_at) \
-             SELECT $1, s, k, key, l, $2 FROM UNNEST($3::int4[], $4::text[], $5::text[], $6::text[]) AS t(s, k, key, l)",
-        )
-        .bind(position)
-        .bind(now_ms())
-        .bind(seqs)
-        .bind(kinds)
-        .bind(keys)
-        .bind(lines)
-        .execute(&mut *tx)
-        .await
-        .map_err(pg)?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(position.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(pg)?;
-        tx.commit().await.map_err(|e| match pg(e) {
-            StoreError::Failed(m) => StoreError::Failed(format!("commit: {m}")),
-            other => other,
+        commit_logged(tx, position, changes).await
+    }
+
+    /// Runs `work` on an idle-class thread with a runtime and a connection
+    /// of its own: what encodes or decodes a million rows (snapshots,
+    /// imports, count flushes) never runs on a thread that answers
+    /// requests.
+    async fn on_own_connection<T, F>(&self, name: &str, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> futures_util::future::LocalBoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        let options = self.options.clone();
+        crate::replication::background::run(name, move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| StoreError::Failed(format!("a runtime of its own: {e}")))?;
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                let mut conn = PgConnection::connect_with(&options).await.map_err(pg)?;
+                let result = work(&mut conn).await;
+                let _ = conn.close().await;
+                result
+            })
         })
+        .await
+        .ok_or_else(|| StoreError::Failed("the thread stopped".into()))?
     }
 
     /// A read transaction that sees one moment.
@@ -169,6 +165,119 @@ impl PostgresStore {
             .map_err(pg)?;
         Ok(tx)
     }
+}
+
+/// Takes the next position: the first statement of every write. (A test
+/// hook can pause here, to show slow transactions cannot reorder the log.)
+async fn bump(tx: &mut PgConnection, write_pause: Option<u64>) -> Result<Position, StoreError> {
+    let position: Position = sqlx::query_scalar(rows::BUMP).fetch_one(&mut *tx).await.map_err(pg)?;
+    if let Some(max) = write_pause {
+        use rand::Rng;
+        let pause = rand::rng().random_range(0..=max);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+    Ok(position)
+}
+
+/// Logs `changes` under `position`, announces it and commits.
+async fn commit_logged(
+    mut tx: Transaction<'_, Postgres>,
+    position: Position,
+    changes: Vec<Change>,
+) -> Result<(), StoreError> {
+    let logged = rules::to_log(changes)?;
+    let (mut seqs, mut kinds, mut keys, mut lines) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (seq, change) in logged.iter().enumerate() {
+        let (kind, key, line) = change_columns(change);
+        seqs.push(seq as i32);
+        kinds.push(kind.to_string());
+        keys.push(key);
+        lines.push(line);
+    }
+    sqlx::query(
+        "INSERT INTO changes (position, seq, kind, key, line, committed_at) \
+         SELECT $1, s, k, key, l, $2 FROM UNNEST($3::int4[], $4::text[], $5::text[], $6::text[]) AS t(s, k, key, l)",
+    )
+    .bind(position)
+    .bind(now_ms())
+    .bind(seqs)
+    .bind(kinds)
+    .bind(keys)
+    .bind(lines)
+    .execute(&mut *tx)
+    .await
+    .map_err(pg)?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(position.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(pg)?;
+    tx.commit().await.map_err(|e| match pg(e) {
+        StoreError::Failed(m) => StoreError::Failed(format!("commit: {m}")),
+        other => other,
+    })
+}
+
+/// An import in one transaction on `conn`, by [`rules::ImportPlan`].
+async fn import_on(
+    conn: &mut PgConnection,
+    mode: WriteMode,
+    lines: ImportSource,
+    write_pause: Option<u64>,
+) -> Result<Committed<ImportSummary>, StoreError> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await.map_err(pg)?;
+    let position = bump(&mut tx, write_pause).await?;
+    let now = now_ms();
+    let mut plan = rules::ImportPlan::new(mode);
+    let mut lines = lines.peekable();
+    // The lines come from a file, read on this thread of its own.
+    while lines.peek().is_some() {
+        let batch = lines.by_ref().take(BATCH).collect::<Result<Vec<ImportLine>, _>>()?;
+        for kind_batch in plan.batch(batch) {
+            let written = bulk_write(&mut tx, kind_batch.kind, &kind_batch.entries, mode, now).await?;
+            plan.written(kind_batch, &written);
+        }
+    }
+    plan.check_conflicts()?;
+    while let Some(generated) = plan.next_generated()? {
+        let written = bulk_write(&mut tx, EntryKind::Code, &generated.entries, WriteMode::Insert, now).await?;
+        plan.generated(generated, &written);
+    }
+    let (summary, changes) = plan.finish();
+    commit_logged(tx, position, changes).await?;
+    Ok(Committed {
+        value: summary,
+        position,
+    })
+}
+
+/// Adds count rows in one transaction on `conn`.
+async fn add_counts_on(conn: &mut PgConnection, rows: Vec<CountRow>) -> Result<(), StoreError> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await.map_err(pg)?;
+    for chunk in rows.chunks(BATCH) {
+        let kinds: Vec<&str> = chunk.iter().map(|r| r.kind.as_str()).collect();
+        let keys: Vec<&str> = chunk.iter().map(|r| r.key.as_str()).collect();
+        let days: Vec<i32> = chunk.iter().map(|r| r.day).collect();
+        let classes: Vec<&str> = chunk.iter().map(|r| r.class.as_str()).collect();
+        let counts: Vec<i64> = chunk.iter().map(|r| r.count).collect();
+        sqlx::query(
+            "INSERT INTO scan_counts (kind, key, day, class, count) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int4[], $4::text[], $5::int8[]) \
+             ON CONFLICT (kind, key, day, class) DO UPDATE SET count = scan_counts.count + excluded.count",
+        )
+        .bind(kinds)
+        .bind(keys)
+        .bind(days)
+        .bind(classes)
+        .bind(counts)
+        .execute(&mut *tx)
+        .await
+        .map_err(pg)?;
+    }
+    tx.commit().await.map_err(pg)
 }
 
 fn bind_values<'q>(
@@ -426,34 +535,70 @@ impl rows::RowReader for CopyRow {
     }
 }
 
-/// How much of a snapshot's COPY stream is handed to the parser at a time.
-const COPY_BATCH_BYTES: usize = 256 * 1024;
-
-/// Turns `COPY` text rows of `kind` into entries for `sink`.
-fn copy_rows(
+/// Turns `COPY` text rows of one kind into entries for a sink, as the
+/// stream's messages (a row each, or parts of one) arrive.
+struct CopyParser {
     kind: EntryKind,
-    mut chunks: tokio::sync::mpsc::Receiver<bytes::Bytes>,
-    sink: &mut dyn FnMut(Entry),
-) -> Result<(), StoreError> {
-    let mut pending: Vec<u8> = Vec::new();
-    let mut handle = |line: &[u8]| -> Result<(), StoreError> {
+    pending: Vec<u8>,
+}
+
+impl CopyParser {
+    fn new(kind: EntryKind) -> CopyParser {
+        CopyParser {
+            kind,
+            pending: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8], sink: &mut dyn FnMut(Entry)) -> Result<(), StoreError> {
+        self.pending.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some(end) = self.pending[start..].iter().position(|&b| b == b'\n') {
+            Self::row(self.kind, &self.pending[start..start + end], sink)?;
+            start += end + 1;
+        }
+        self.pending.drain(..start);
+        Ok(())
+    }
+
+    fn finish(self, sink: &mut dyn FnMut(Entry)) -> Result<(), StoreError> {
+        Self::row(self.kind, &self.pending, sink)
+    }
+
+    fn row(kind: EntryKind, line: &[u8], sink: &mut dyn FnMut(Entry)) -> Result<(), StoreError> {
         if line.is_empty() {
             return Ok(());
         }
-        let stored = entry_from_row(kind, &mut CopyRow(copy_columns(line)))?;
-        sink(stored.entry);
+        sink(entry_from_row(kind, &mut CopyRow(copy_columns(line)))?.entry);
         Ok(())
-    };
-    while let Some(chunk) = chunks.blocking_recv() {
-        pending.extend_from_slice(&chunk);
-        let mut start = 0;
-        while let Some(end) = pending[start..].iter().position(|&b| b == b'\n') {
-            handle(&pending[start..start + end])?;
-            start += end + 1;
-        }
-        pending.drain(..start);
     }
-    handle(&pending)
+}
+
+/// A whole-table snapshot in one `REPEATABLE READ` transaction on `conn`:
+/// every entry into `sink`, and the head of that moment. Run on a
+/// connection of its own ([`PostgresStore::on_own_connection`]), so that
+/// reading and decoding the `COPY` stream (a message per row) never runs
+/// on a thread that answers requests.
+async fn read_snapshot(conn: &mut PgConnection, sink: &mut dyn FnMut(Entry)) -> Result<Head, StoreError> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await.map_err(pg)?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(pg)?;
+    let head = read_head(&mut tx).await?;
+    for kind in EntryKind::ALL {
+        let statement = format!("COPY ({}) TO STDOUT", rows::select_all(kind, false));
+        let mut parser = CopyParser::new(kind);
+        let mut stream = tx.copy_out_raw(&statement).await.map_err(pg)?;
+        while let Some(chunk) = stream.try_next().await.map_err(pg)? {
+            parser.push(&chunk, sink)?;
+        }
+        drop(stream);
+        parser.finish(sink)?;
+    }
+    tx.rollback().await.map_err(pg)?;
+    Ok(head)
 }
 
 fn count_row(row: &PgRow) -> Result<CountRow, StoreError> {
@@ -671,90 +816,18 @@ impl Entries for PostgresStore {
 #[async_trait]
 impl Bulk for PostgresStore {
     async fn snapshot(&self, mut sink: Box<dyn FnMut(Entry) + Send>) -> Result<Head, StoreError> {
-        let mut tx = self.begin_read().await?;
-        let head = read_head(&mut tx).await?;
-        for kind in EntryKind::ALL {
-            // A tokio channel: when the parser (nice 19) falls behind, the
-            // sender awaits rather than blocking a runtime thread that
-            // scans share (a blocking send stalled a node's scans for
-            // half a second during a rebuild on a busy core).
-            let (chunks, received) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
-            let parser = crate::replication::background::run("qrlaunch-snapshot", move || {
-                let result = copy_rows(kind, received, &mut *sink);
-                (result, sink)
-            });
-            {
-                let statement = format!("COPY ({}) TO STDOUT", rows::select_all(kind, false));
-                let mut stream = tx.copy_out_raw(&statement).await.map_err(pg)?;
-                // PostgreSQL sends one message per row: handing each to the
-                // parser thread woke it a million times, and the context
-                // switches cost more than the parsing (perf, 1M codes).
-                let mut batch = bytes::BytesMut::with_capacity(COPY_BATCH_BYTES);
-                while let Some(chunk) = stream.try_next().await.map_err(pg)? {
-                    batch.extend_from_slice(&chunk);
-                    if batch.len() >= COPY_BATCH_BYTES {
-                        let full = std::mem::replace(&mut batch, bytes::BytesMut::with_capacity(COPY_BATCH_BYTES));
-                        if chunks.send(full.freeze()).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-                if !batch.is_empty() {
-                    let _ = chunks.send(batch.freeze()).await;
-                }
-            }
-            drop(chunks);
-            let (result, back) = parser
-                .await
-                .ok_or_else(|| StoreError::Failed("the snapshot parser stopped".into()))?;
-            result?;
-            sink = back;
-        }
-        tx.rollback().await.map_err(pg)?;
-        Ok(head)
+        self.on_own_connection("qrlaunch-snapshot", move |conn| {
+            Box::pin(async move { read_snapshot(conn, &mut *sink).await })
+        })
+        .await
     }
 
     async fn import(&self, mode: WriteMode, lines: ImportSource) -> Result<Committed<ImportSummary>, StoreError> {
-        // The lines come from a file: read them on a blocking thread.
-        let (batches, mut received) = tokio::sync::mpsc::channel::<Result<Vec<ImportLine>, StoreError>>(4);
-        std::thread::spawn(move || {
-            let mut batch = Vec::with_capacity(BATCH);
-            for line in lines {
-                match line {
-                    Ok(line) => batch.push(line),
-                    Err(e) => {
-                        let _ = batches.blocking_send(Err(e));
-                        return;
-                    }
-                }
-                if batch.len() == BATCH && batches.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
-                    return;
-                }
-            }
-            if !batch.is_empty() {
-                let _ = batches.blocking_send(Ok(batch));
-            }
-        });
-        let (mut tx, position) = self.begin_write().await?;
-        let now = now_ms();
-        let mut plan = rules::ImportPlan::new(mode);
-        while let Some(batch) = received.recv().await {
-            for kind_batch in plan.batch(batch?) {
-                let written = bulk_write(&mut tx, kind_batch.kind, &kind_batch.entries, mode, now).await?;
-                plan.written(kind_batch, &written);
-            }
-        }
-        plan.check_conflicts()?;
-        while let Some(generated) = plan.next_generated()? {
-            let written = bulk_write(&mut tx, EntryKind::Code, &generated.entries, WriteMode::Insert, now).await?;
-            plan.generated(generated, &written);
-        }
-        let (summary, changes) = plan.finish();
-        self.finish_write(tx, position, changes).await?;
-        Ok(Committed {
-            value: summary,
-            position,
+        let pause = self.write_pause;
+        self.on_own_connection("qrlaunch-import", move |conn| {
+            Box::pin(import_on(conn, mode, lines, pause))
         })
+        .await
     }
 
     async fn export(&self, out: tokio::sync::mpsc::Sender<Entry>) -> Result<(), StoreError> {
@@ -775,28 +848,8 @@ impl Bulk for PostgresStore {
 #[async_trait]
 impl Counts for PostgresStore {
     async fn add_counts(&self, rows: Vec<CountRow>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(pg)?;
-        for chunk in rows.chunks(BATCH) {
-            let kinds: Vec<&str> = chunk.iter().map(|r| r.kind.as_str()).collect();
-            let keys: Vec<&str> = chunk.iter().map(|r| r.key.as_str()).collect();
-            let days: Vec<i32> = chunk.iter().map(|r| r.day).collect();
-            let classes: Vec<&str> = chunk.iter().map(|r| r.class.as_str()).collect();
-            let counts: Vec<i64> = chunk.iter().map(|r| r.count).collect();
-            sqlx::query(
-                "INSERT INTO scan_counts (kind, key, day, class, count) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::int4[], $4::text[], $5::int8[]) \
-                 ON CONFLICT (kind, key, day, class) DO UPDATE SET count = scan_counts.count + excluded.count",
-            )
-            .bind(kinds)
-            .bind(keys)
-            .bind(days)
-            .bind(classes)
-            .bind(counts)
-            .execute(&mut *tx)
+        self.on_own_connection("qrlaunch-flush", move |conn| Box::pin(add_counts_on(conn, rows)))
             .await
-            .map_err(pg)?;
-        }
-        tx.commit().await.map_err(pg)
     }
 
     async fn counts(&self, selection: CountSelection, from_day: i32, to_day: i32) -> Result<Vec<CountRow>, StoreError> {

@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Scans while a node works: the millisecond must hold while a node rebuilds,
+# imports, flushes and compacts. One run measures, against each node's
+# idle scans, the scans during each kind of background work, plus memory
+# and time to ready, and prints one table.
+#
+#   bash loadtest/stall.sh                      # the system allocator
+#   FEATURES=jemalloc bash loadtest/stall.sh    # another build
+#
+# Nodes: A (PostgreSQL, core 1) takes imports for the fleet; B (PostgreSQL,
+# --threads 1, core 0) follows; S (SQLite, --threads 1, core 0) is a node
+# on its own store. PostgreSQL is pinned to core 1, the load generator to
+# core 1: core 0 is B's or S's alone. Scans: open loop at RATE/s for
+# DURATION seconds over 100,000 requests for known codes, latency from each
+# request's due time (the generator's own lateness is shown beside it);
+# the work starts 2 s into the run.
+#
+#   idle (B)                    B alone
+#   rebuild (B)                 a 1,000,000-line import through A: B takes
+#                               it in by a rebuild from a snapshot (the run
+#                               starts when B starts it)
+#   idle (S)                    S alone
+#   stats flush (S)             a flush of 1,000,000 changed counters
+#   SIGHUP (S)                  kill -HUP: a rebuild from the store
+#   compaction (S)              4,200 single writes: the overlay is folded
+#                               into a new base of 1,000,000 codes
+#   import (S)                  a 1,000,000-line import into S's store
+#                               (a run twice as long, to hold all of it)
+#
+# Memory and time: S's first start seeding 1,000,000 codes from --table
+# (time to ready, RSS), its RSS after each of ten SIGHUP rebuilds, and a
+# restart on the same store (time to ready, RSS).
+#
+# Knobs (environment): RATE (20000), DURATION (20), FEATURES (cargo
+# features of the build, e.g. jemalloc), PG_PORT (15532), FIRST_PORT
+# (18480).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FLEET_LIB_ONLY=1 source deploy/fleet.sh
+
+RATE=${RATE:-20000}
+DURATION=${DURATION:-20}
+FEATURES=${FEATURES:-}
+FIRST_PORT=${FIRST_PORT:-18480}
+export PG_PORT=${PG_PORT:-15532}
+A=$FIRST_PORT
+B=$((FIRST_PORT + 10))
+S=$((FIRST_PORT + 20))
+FLEET_LOG=warn
+export FLEET_PG_CORES=1
+
+log() { printf '\n== %s ==\n' "$*" >&2; }
+
+log "building (release${FEATURES:+, features $FEATURES})"
+# Each allocator build keeps its own target directory, so comparing them
+# rebuilds nothing twice.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}${FEATURES:+-$FEATURES}
+cargo build --release --bins --quiet ${FEATURES:+--features "$FEATURES"}
+export QRLAUNCH=$CARGO_TARGET_DIR/release/qrlaunch
+LT=$CARGO_TARGET_DIR/release/qrlaunch-loadtest
+
+S_PID=
+cleanup() {
+  [ -n "$S_PID" ] && kill "$S_PID" 2>/dev/null && wait "$S_PID" 2>/dev/null
+  fleet_stop
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+fleet_init
+RESULTS=$FLEET_DIR/results.jsonl
+: >"$RESULTS"
+TOKEN_FILE=$FLEET_DIR/admin-token
+
+log "workload: 1,000,000 codes and 10,000 rules; a second 1,000,000 for imports"
+$LT gen-table --codes 1000000 --rules 10000 --out "$FLEET_DIR/table.ndjson"
+$LT gen-table --codes 1000000 --rules 0 --seed 7 --out "$FLEET_DIR/more.ndjson"
+$LT gen-requests --codes 1000000 --rules 10000 --count 100000 --known 100 --legacy 0 --unknown 0 \
+  --out "$FLEET_DIR/scans.tsv"
+# Every code once: a pass over it changes 1,000,000 counters.
+python3 - "$FLEET_DIR/table.ndjson" "$FLEET_DIR/every.tsv" <<'PY'
+import json, sys
+with open(sys.argv[2], "w") as out:
+    for line in open(sys.argv[1]):
+        code = json.loads(line).get("code")
+        if code:
+            out.write(f"go.example.com\t/{code}\t302\n")
+PY
+
+note() { echo "$1" >>"$RESULTS"; }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+metric() { # port name -> value (0 when absent)
+  curl -s "http://127.0.0.1:$(($1 + 2))/metrics" | awk -v n="$2" '$1 == n {v = $2} END {print v + 0}'
+}
+position() { # port
+  curl -s -D - -o /dev/null "http://127.0.0.1:$1/readyz" | awk 'tolower($1) == "qrlaunch-position:" {print $2+0}'
+}
+caught_up() { # port position
+  for _ in $(seq 1 1200); do
+    [ "$(position "$1")" -ge "$2" ] && return 0
+    sleep 0.1
+  done
+  echo "node on $1 did not catch up with $2" >&2
+  return 1
+}
+import() { # admin-port file
+  curl -sS -f -o "$FLEET_DIR/import.json" -H "Authorization: Bearer $(cat "$TOKEN_FILE")" \
+    -H 'Content-Type: application/x-ndjson' -H 'Expect:' -X POST -T "$2" \
+    "http://127.0.0.1:$1/admin/v1/import" || {
+    echo "import of $2 failed: $(cat "$FLEET_DIR/import.json" 2>/dev/null)" >&2
+    exit 1
+  }
+}
+# scans LABEL PORT PID [WORK...]: the measured run; WORK (a command) starts
+# 2 s in, and the run waits for it.
+scans() {
+  local label=$1 port=$2 pid=$3
+  shift 3
+  local work=
+  if (($#)); then
+    (
+      sleep 2
+      "$@"
+    ) &
+    work=$!
+  fi
+  taskset -c 1 "$LT" run --addr "127.0.0.1:$port" --connections 32 --duration "${DURATION}s" \
+    --requests "$FLEET_DIR/scans.tsv" --rate "$RATE" --label "$label" --server-pid "$pid" --watch-cores 0,1 \
+    --json | tail -n 1 >>"$RESULTS"
+  [ -n "$work" ] && wait "$work"
+  tail -n 1 "$RESULTS" >&2
+}
+
+log "the fleet: A seeds PostgreSQL with the table, B follows"
+FLEET_CORES=1 fleet_node_start A "$A" --table "$FLEET_DIR/table.ndjson"
+FLEET_CORES=0 fleet_node_start B "$B" --threads 1
+PID_B=${FLEET_PIDS[1]}
+caught_up "$B" "$(position "$A")"
+
+scans "idle (B)" "$B" "$PID_B"
+# The import through A takes tens of seconds before it commits; B's work
+# starts when it sees the commit, so the measured run starts then.
+import $((A + 1)) "$FLEET_DIR/more.ndjson" &
+IMPORTER=$!
+for _ in $(seq 1 3000); do
+  grep -q "resyncing the table" "$FLEET_DIR/B.log" && break
+  sleep 0.02
+done
+grep -q "resyncing the table" "$FLEET_DIR/B.log" || { echo "B never started its rebuild" >&2; exit 1; }
+scans "rebuild after a 1M import through A (B)" "$B" "$PID_B"
+wait "$IMPORTER"
+kill "$PID_B" "${FLEET_PIDS[0]}"
+wait "$PID_B" "${FLEET_PIDS[0]}" 2>/dev/null || true
+FLEET_PIDS=()
+
+start_s() { # [extra flags]: starts S on its SQLite store; prints seconds to ready
+  local t0 t1
+  t0=$(date +%s.%N)
+  taskset -c 0 "$QRLAUNCH" --threads 1 --data "$FLEET_DIR/S" --listen "127.0.0.1:$S" \
+    --admin-listen "127.0.0.1:$((S + 1))" --metrics-listen "127.0.0.1:$((S + 2))" \
+    --admin-token-file "$TOKEN_FILE" --log warn --stats-flush 45s "$@" \
+    >"$FLEET_DIR/S.out" 2>"$FLEET_DIR/S.log" &
+  S_PID=$!
+  fleet_wait_ready "http://127.0.0.1:$S/readyz" S >/dev/null
+  t1=$(date +%s.%N)
+  python3 -c "print(round($t1 - $t0, 2))"
+}
+
+log "S: the first start seeds 1,000,000 codes from --table"
+secs=$(start_s --table "$FLEET_DIR/table.ndjson")
+sleep 2
+note "{\"label\": \"first start seeding 1M codes, to ready\", \"seconds\": $secs, \"rss_kib\": $(rss_kib "$S_PID")}"
+tail -n 1 "$RESULTS" >&2
+ready_at=$SECONDS
+
+log "S: a stats flush of 1,000,000 changed counters (the first flush, 45 s after start)"
+taskset -c 1 "$LT" run --addr "127.0.0.1:$S" --connections 32 --duration 60s --max-requests 1000000 \
+  --requests "$FLEET_DIR/every.tsv" --json >/dev/null
+flushed_before=$(metric "$S" qrlaunch_stats_rows_flushed_total)
+wait_for=$((ready_at + 45 - 2 - DURATION / 2 - SECONDS))
+((wait_for > 0)) && sleep "$wait_for"
+scans "stats flush of 1M counters (S)" "$S" "$S_PID"
+flushed=$(($(metric "$S" qrlaunch_stats_rows_flushed_total | cut -d. -f1) - ${flushed_before%.*}))
+note "{\"label\": \"rows flushed during that run\", \"rows\": $flushed}"
+tail -n 1 "$RESULTS" >&2
+
+scans "idle (S)" "$S" "$S_PID"
+hup() {
+  local before
+  before=$(metric "$S" qrlaunch_resyncs_total)
+  kill -HUP "$S_PID"
+  for _ in $(seq 1 600); do
+    [ "$(metric "$S" qrlaunch_resyncs_total)" != "$before" ] && break
+    sleep 0.05
+  done
+}
+scans "SIGHUP rebuild (S)" "$S" "$S_PID" hup
+compaction() {
+  taskset -c 1 "$LT" propagation --admin "127.0.0.1:$((S + 1))" --token-file "$TOKEN_FILE" \
+    --node "127.0.0.1:$S" --rate 1000 --writes 4200 --prefix compact --json >/dev/null
+}
+scans "compaction after 4,200 writes (S)" "$S" "$S_PID" compaction
+import_s() { import $((S + 1)) "$FLEET_DIR/more.ndjson"; }
+# The import (spooling and checking, the transaction, the rebuild) takes
+# longer than one run: this one lasts twice as long.
+DURATION=$((DURATION * 2)) scans "1M-line import into its own store (S)" "$S" "$S_PID" import_s
+
+log "S: RSS after each of ten SIGHUP rebuilds"
+for i in $(seq 1 10); do
+  hup
+  # The new table is built once the follower counted the resync; give the
+  # retire worker a moment to free the old one.
+  sleep 3
+  note "{\"label\": \"RSS after rebuild $i\", \"rss_kib\": $(rss_kib "$S_PID")}"
+done
+tail -n 10 "$RESULTS" >&2
+
+log "S: a restart on the same store"
+kill "$S_PID"
+wait "$S_PID" 2>/dev/null || true
+S_PID=
+secs=$(start_s)
+sleep 2
+note "{\"label\": \"restart on a store of 2M codes, to ready\", \"seconds\": $secs, \"rss_kib\": $(rss_kib "$S_PID")}"
+tail -n 1 "$RESULTS" >&2
+
+log "results"
+python3 - "$RESULTS" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "${FEATURES:-system}" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(f"machine: {sys.argv[2]} cores, {sys.argv[3]}; allocator: {sys.argv[4]}")
+print(f"{'run':<44} {'req/s':>7} {'p50 µs':>7} {'p99 µs':>8} {'p99.9 µs':>9} {'max µs':>8} {'errors':>6} {'late µs':>8} {'preempted':>9}")
+for r in rows:
+    if "rps" in r:
+        errors = sum(r.get("errors", {}).values())
+        late = r.get("pacer_lag_max_us") or 0
+        print(f"{r['label']:<44} {r['rps']:>7.0f} {r['p50_us']:>7.0f} {r['p99_us']:>8.0f} {r['p999_us']:>9.0f} "
+              f"{r['max_us']:>8.0f} {errors:>6} {late:>8.0f} {r.get('server_preempted', 0):>9}")
+for r in rows:
+    if "rps" not in r:
+        parts = []
+        if "seconds" in r: parts.append(f"{r['seconds']:.2f} s")
+        if "rss_kib" in r: parts.append(f"RSS {r['rss_kib'] / 1024:.1f} MiB")
+        if "rows" in r: parts.append(f"{r['rows']} rows")
+        print(f"{r['label']}: {', '.join(parts)}")
+print("late µs: the generator's own lateness (max); preempted: times the node was preempted during the run")
+PY
