@@ -214,6 +214,12 @@ for i in $(seq 1 10); do
 done
 tail -n 10 "$RESULTS" >&2
 
+log "S: saturated, closed loop on its one core"
+taskset -c 1 "$LT" run --addr "127.0.0.1:$S" --connections 32 --duration 10s \
+  --requests "$FLEET_DIR/scans.tsv" --label "saturated, closed loop (S)" --server-pid "$S_PID" --json \
+  | tail -n 1 >>"$RESULTS"
+tail -n 1 "$RESULTS" >&2
+
 log "S: a restart on the same store"
 kill "$S_PID"
 wait "$S_PID" 2>/dev/null || true
