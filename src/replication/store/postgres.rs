@@ -7,8 +7,10 @@
 //! commit order) and sends `NOTIFY qrlaunch_changes` with it; NOTIFY is only
 //! a wake-up: followers always read the log. Snapshots and log reads run in
 //! `REPEATABLE READ` transactions, so the head and the rows they return are
-//! of one moment. A whole-table snapshot streams through `COPY … TO STDOUT`
-//! and is parsed on a low-priority thread.
+//! of one moment. A whole-table snapshot streams through `COPY … TO STDOUT`;
+//! snapshots, imports and count flushes run on an idle-class thread with a
+//! runtime and a connection of their own ([`PostgresStore::on_own_connection`]),
+//! never on a thread that answers requests.
 //!
 //! Connection failures are [`StoreError::Unavailable`] (admin writes answer
 //! `503`); the pool gives up acquiring after a few seconds, so a database
