@@ -152,7 +152,7 @@ kill "$PID_B" "${FLEET_PIDS[0]}"
 wait "$PID_B" "${FLEET_PIDS[0]}" 2>/dev/null || true
 FLEET_PIDS=()
 
-start_s() { # [extra flags]: starts S on its SQLite store; prints seconds to ready
+start_s() { # [extra flags]: starts S on its SQLite store; sets S_PID and SECS (to ready)
   local t0 t1
   t0=$(date +%s.%N)
   taskset -c 0 "$QRLAUNCH" --threads 1 --data "$FLEET_DIR/S" --listen "127.0.0.1:$S" \
@@ -162,11 +162,12 @@ start_s() { # [extra flags]: starts S on its SQLite store; prints seconds to rea
   S_PID=$!
   fleet_wait_ready "http://127.0.0.1:$S/readyz" S >/dev/null
   t1=$(date +%s.%N)
-  python3 -c "print(round($t1 - $t0, 2))"
+  SECS=$(python3 -c "print(round($t1 - $t0, 2))")
 }
 
 log "S: the first start seeds 1,000,000 codes from --table"
-secs=$(start_s --table "$FLEET_DIR/table.ndjson")
+start_s --table "$FLEET_DIR/table.ndjson"
+secs=$SECS
 sleep 2
 note "{\"label\": \"first start seeding 1M codes, to ready\", \"seconds\": $secs, \"rss_kib\": $(rss_kib "$S_PID")}"
 tail -n 1 "$RESULTS" >&2
@@ -224,7 +225,8 @@ log "S: a restart on the same store"
 kill "$S_PID"
 wait "$S_PID" 2>/dev/null || true
 S_PID=
-secs=$(start_s)
+start_s
+secs=$SECS
 sleep 2
 note "{\"label\": \"restart on a store of 2M codes, to ready\", \"seconds\": $secs, \"rss_kib\": $(rss_kib "$S_PID")}"
 tail -n 1 "$RESULTS" >&2
