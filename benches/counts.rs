@@ -25,7 +25,10 @@ use std::time::{Duration, Instant};
 fn main() {
     let spec = common::codes_spec("COUNTS_BENCH_CODES");
     let codes = spec.codes;
-    let counts = Arc::new(ScanCounts::new(Vec::<String>::new()));
+    let counts = Arc::new(ScanCounts::new(
+        Vec::<String>::new(),
+        qrlaunch::replication::stats::Days::utc(),
+    ));
     let state = Arc::new(
         ScanState::serving(common::table(spec), Metrics::disabled(), ScanOptions::default())
             .with_counts(counts.clone()),

@@ -26,6 +26,11 @@ fn main() -> ExitCode {
         Some(Command::Rule { action, admin }) => operate(&admin, |c| qrlaunch::edge::cli::rule(c, action)),
         Some(Command::Host { action, admin }) => operate(&admin, |c| qrlaunch::edge::cli::host(c, action)),
         Some(Command::Qr { args, admin }) => operate(&admin, |c| qrlaunch::edge::cli::all_qr(c, &args)),
+        Some(Command::Ingest { args, .. }) if args.print_format => {
+            println!("{}", qrlaunch::edge::ingest::VARNISHNCSA_FORMAT);
+            ExitCode::SUCCESS
+        }
+        Some(Command::Ingest { args, admin }) => operate(&admin, |c| qrlaunch::edge::cli::ingest(c, &args)),
         Some(Command::Stats { args, admin }) => operate(&admin, |c| qrlaunch::edge::cli::stats(c, &args)),
         Some(Command::Serve(args)) => serve(*args),
         None => serve(cli.serve),

@@ -28,6 +28,9 @@
 # * caches scan answers for their s-maxage, keeps them for stale-if-error
 #   while the origin is down; never caches /healthz, /readyz, /v1/ or an
 #   answer that says no-store, private or no-cache;
+# * gives a cached legacy 302 the time of the request it answers as its
+#   scancode_time (qrlaunch marks it in Qrlaunch-Scancode-Time), and tells
+#   qrlaunch which fetches are background refreshes (not scans to count);
 # * purges by surrogate key (xkey) on `PURGE` with `xkey-purge: KEYS`,
 #   from the purgers ACL and with the shared secret only (403 otherwise):
 #   a TLS terminator on this host makes every client's address loopback,
@@ -81,6 +84,8 @@ sub vcl_recv {
         return (synth(400, "Bad request"));
     }
     unset req.http.Qrlaunch-Purge-Token;
+    # Only this cache says when a fetch is a background refresh.
+    unset req.http.Qrlaunch-Background-Fetch;
     # The resolve API answers mini program pages, and health checks must
     # say how this node is now: never cached here.
     if (req.url ~ "^/v1/" || req.url ~ "^/(healthz|readyz)(\?|$)") {
@@ -145,6 +150,14 @@ sub vcl_hash {
     return (lookup);
 }
 
+sub vcl_backend_fetch {
+    # A refresh of a stale object in the background answers no scan (the
+    # stale hit did, and varnishncsa logs it): qrlaunch does not count it.
+    if (bereq.is_bgfetch) {
+        set bereq.http.Qrlaunch-Background-Fetch = "1";
+    }
+}
+
 sub vcl_backend_response {
     # What the origin says must not be stored is not (health checks, 503s
     # while loading, 400s): a short hit-for-miss, never a cached object.
@@ -174,6 +187,20 @@ sub vcl_deliver {
         set resp.http.X-Cache = "HIT";
     } else {
         set resp.http.X-Cache = "MISS";
+    }
+    # A legacy 302 names the scan's time (scancode_time); served from the
+    # cache, it is this request's time, not the time of the scan that
+    # filled the cache. Pages do the same in the browser.
+    if (resp.http.Qrlaunch-Scancode-Time) {
+        if (obj.hits > 0 && resp.http.Location) {
+            # Ours is the scheme URL's last query item: followed by `&` or
+            # the end (an entry's own scancode_time would be followed by
+            # `%26`, and the scanned URL's is encoded twice).
+            set resp.http.Location = regsub(resp.http.Location,
+                "scancode_time%3D[0-9]+(&|$)",
+                "scancode_time%3D" + std.integer(time=now) + "\1");
+        }
+        unset resp.http.Qrlaunch-Scancode-Time;
     }
     # The keys are for this cache, not for browsers.
     unset resp.http.xkey;

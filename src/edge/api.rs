@@ -142,6 +142,7 @@ pub struct DayCounts {
     pub other: u64,
     /// 404s (host statistics only).
     pub not_found: u64,
+    /// Every column but `other`, which counts only with `include_other`.
     pub total: u64,
 }
 
@@ -182,9 +183,13 @@ impl DayCounts {
 /// One entry's total in a campaign's statistics.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct EntryTotal {
-    /// The code, or the rule's normalized prefix.
+    /// The code, the rule's normalized prefix, or (counts by value) the
+    /// parameter's value.
     pub key: String,
     pub total: u64,
+    /// Its days with scans, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub days: Vec<DayCounts>,
 }
 
 /// Scan counts of an entry, a host or a tag over a range of days.
@@ -198,12 +203,22 @@ pub struct StatsAnswer {
     /// The tag, for a campaign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+    /// The query parameter counted by value (`?by=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
     pub from: String,
     pub to: String,
+    /// The time zone whose days these are (`--stats-time-zone`).
+    #[serde(default)]
+    pub time_zone: String,
+    /// Whether `other` (bots, link previews) is in the totals.
+    #[serde(default)]
+    pub include_other: bool,
     /// Days with scans, in order.
     pub days: Vec<DayCounts>,
     pub total: DayCounts,
-    /// For a tag: each entry's total, most scanned first.
+    /// For a tag: each entry (for `by`: each value) with its total and
+    /// days, most scanned first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<EntryTotal>,
 }
@@ -219,4 +234,23 @@ mod tests {
         assert_eq!(parsed.line.code.as_deref(), Some("a"));
         assert_eq!(serde_json::to_string(&parsed).unwrap(), json);
     }
+}
+
+/// What `POST /admin/v1/ingest` did with a batch of cache log lines.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct IngestAnswer {
+    /// Lines read (blank lines are not lines).
+    pub lines: u64,
+    /// Lines counted as scans or 404s.
+    pub counted: u64,
+    /// Lines not counted: `lines - counted`.
+    pub skipped: u64,
+    /// Why lines were skipped: `malformed`, `counted_by_origin` (a miss
+    /// or pass with `--count-source origin`), `too_old` (past the kept
+    /// days), `in_the_future`, `not_a_scan`.
+    #[serde(default)]
+    pub skipped_by: std::collections::BTreeMap<String, u64>,
+    /// The first malformed lines, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<LineErrorBody>,
 }

@@ -16,3 +16,4 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod ingest;

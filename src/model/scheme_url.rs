@@ -47,6 +47,10 @@ pub struct Rendered {
     /// `q` had to be shortened (or left out) to keep `query` within
     /// [`MAX_QUERY`]; the page then also gets `qtrunc=1`.
     pub truncated: bool,
+    /// The `scancode_time` the URL carries (`None`: none, a code's URL or
+    /// no room), so a cache can put the time of the scan it answers there
+    /// (`deploy/varnish/qrlaunch.vcl`).
+    pub scancode_time: Option<i64>,
 }
 
 /// `%26` + `scancode_time%3D`.
@@ -72,6 +76,7 @@ pub fn render(hit: &Hit<'_>, legacy: Option<LegacyScan<'_>>) -> Rendered {
     out.push_str(&profile.scheme_head);
     push_encoded(&mut out, hit.query);
     let mut truncated = false;
+    let mut time_written = None;
     if let Some(LegacyScan { url, scancode_time }) = legacy {
         let own = encoded_len(hit.query);
         let separator = if hit.query.is_empty() { 0 } else { 3 };
@@ -103,10 +108,15 @@ pub fn render(hit: &Hit<'_>, legacy: Option<LegacyScan<'_>>) -> Rendered {
                 out.push_str(TIME_PREFIX);
             }
             out.push_str(&scancode_time.to_string());
+            time_written = Some(scancode_time);
         }
     }
     out.push_str(&profile.scheme_tail);
-    Rendered { url: out, truncated }
+    Rendered {
+        url: out,
+        truncated,
+        scancode_time: time_written,
+    }
 }
 
 fn digits(n: i64) -> usize {

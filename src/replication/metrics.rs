@@ -206,6 +206,7 @@ const DESCRIPTIONS: &[(MetricKind, &str, Option<Unit>, &str)] = &[
     (MetricKind::Counter, "qrlaunch_stats_rows_flushed_total", None, "Scan-count rows added to the store by this node's flushes."),
     (MetricKind::Counter, "qrlaunch_page_qr_busy_total", None, "Launch pages sent without their QR code because drawing new ones had used its --page-qr-cpu share."),
     (MetricKind::Counter, "qrlaunch_admin_auth_throttled_total", None, "Admin API requests answered 429 because their address failed authentication too often."),
+    (MetricKind::Counter, "qrlaunch_ingested_lines_total", None, "Cache log lines taken in through /admin/v1/ingest, by outcome (counted or skipped)."),
     (MetricKind::Gauge, "qrlaunch_build_info", None, "Always 1; the labels say which build is running."),
 ];
 
@@ -253,6 +254,7 @@ pub struct Metrics {
     purge_overflows: Counter,
     admin_auth_throttled: Counter,
     page_qr_busy: Counter,
+    ingested: [Counter; 2],
     stats_rows_flushed: Counter,
     /// Open connections on every listener, readable (gauges are write-only).
     open_connections: std::sync::atomic::AtomicI64,
@@ -368,6 +370,8 @@ impl Metrics {
             purge_overflows: counter("qrlaunch_purge_overflows_total", vec![]),
             admin_auth_throttled: counter("qrlaunch_admin_auth_throttled_total", vec![]),
             page_qr_busy: counter("qrlaunch_page_qr_busy_total", vec![]),
+            ingested: ["counted", "skipped"]
+                .map(|outcome| counter("qrlaunch_ingested_lines_total", vec![Label::new("outcome", outcome)])),
             stats_rows_flushed: counter("qrlaunch_stats_rows_flushed_total", vec![]),
             open_connections: std::sync::atomic::AtomicI64::new(0),
         }
@@ -472,6 +476,12 @@ impl Metrics {
 
     pub fn stats_flushed(&self, rows: usize) {
         self.stats_rows_flushed.increment(rows as u64);
+    }
+
+    /// Cache log lines ingested: counted and skipped.
+    pub fn ingested(&self, counted: u64, skipped: u64) {
+        self.ingested[0].increment(counted);
+        self.ingested[1].increment(skipped);
     }
 
     pub fn page_qr_busy(&self) {

@@ -5,6 +5,7 @@
 
 mod admin;
 mod cache;
+mod counting;
 mod domains;
 mod edge;
 mod faults;

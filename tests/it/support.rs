@@ -375,6 +375,12 @@ impl Chromium {
     /// Loads `url` as a client with `user_agent`; with `screenshot`, also
     /// writes a PNG of the page (500 × 900).
     pub fn load(&self, user_agent: &str, url: &str, screenshot: Option<&Path>) -> BrowserLoad {
+        self.load_with(user_agent, url, screenshot, &[])
+    }
+
+    /// [`Chromium::load`] with more command-line switches (say,
+    /// `--host-resolver-rules=MAP www.example.com 127.0.0.1:8080`).
+    pub fn load_with(&self, user_agent: &str, url: &str, screenshot: Option<&Path>, switches: &[&str]) -> BrowserLoad {
         use std::os::unix::process::CommandExt;
         let dir = temp_dir();
         let netlog = dir.path().join("net.json");
@@ -397,6 +403,7 @@ impl Chromium {
             .arg(format!("--user-data-dir={}", dir.path().join("profile").display()))
             .arg(format!("--user-agent={user_agent}"))
             .arg(format!("--log-net-log={}", netlog.display()))
+            .args(switches)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -703,6 +710,8 @@ pub const PURGE_HEADER: &str = "Qrlaunch-Purge-Token: purge-secret-of-the-tests-
 pub struct Varnish {
     child: Child,
     pub addr: String,
+    /// Its `-n` directory, where `varnishncsa -n` finds its log.
+    pub work: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -752,7 +761,13 @@ impl Varnish {
             .process_group(0)
             .spawn()
             .expect("start varnishd");
-        let varnish = Varnish { child, addr, _dir: dir };
+        let work = dir.path().join("work");
+        let varnish = Varnish {
+            child,
+            addr,
+            work,
+            _dir: dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let answered = Client::new()

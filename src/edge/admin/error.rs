@@ -25,6 +25,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     Invalid,
     TooManyFailures,
+    /// Other work of the kind is in progress; retry shortly.
+    Busy,
     Internal,
     Unavailable,
     NotApplied,
@@ -44,6 +46,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Invalid => "invalid",
             ErrorCode::TooManyFailures => "too_many_failures",
+            ErrorCode::Busy => "busy",
             ErrorCode::Internal => "internal",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::NotApplied => "not_applied",
@@ -62,7 +65,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::TooManyFailures => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooManyFailures | ErrorCode::Busy => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::NotApplied => StatusCode::GATEWAY_TIMEOUT,
@@ -128,7 +131,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let retry = self.status == StatusCode::SERVICE_UNAVAILABLE;
+        let retry = self.status == StatusCode::SERVICE_UNAVAILABLE || self.body.error == ErrorCode::Busy.as_str();
         let mut response = (self.status, Json(self.body)).into_response();
         if retry {
             response

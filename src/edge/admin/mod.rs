@@ -6,7 +6,8 @@
 //! * [`codes`], [`rules`], [`hosts`]: the routes of each kind of entry,
 //!   over the shared logic in [`entries`];
 //! * [`transfer`]: NDJSON import (spooled, then all or nothing) and export;
-//! * [`qr`]: QR images of codes; [`stats`]: scan counts;
+//! * [`qr`]: QR images of codes; [`stats`]: scan counts; [`ingest`]: cache
+//!   logs as scan counts;
 //! * [`body`]: reading bodies with size caps and deadlines, JSON errors that
 //!   name the field; [`error`]: every error answer;
 //! * [`warnings`]: what a write should tell the operator.
@@ -20,6 +21,7 @@ pub mod codes;
 pub mod entries;
 pub mod error;
 pub mod hosts;
+pub mod ingest;
 pub mod qr;
 pub mod rules;
 pub mod stats;
@@ -58,6 +60,13 @@ pub struct AdminOptions {
     /// This node's scan listener (`http://127.0.0.1:8080`), what QR images
     /// encode without a `--public-url`.
     pub scan_base: String,
+    /// The days scans are counted in (`--stats-time-zone`).
+    pub days: crate::replication::stats::Days,
+    /// Who counts scans a cache answered (`--count-source`).
+    pub count_source: crate::edge::config::CountSource,
+    /// Days of counts the store keeps (`--stats-keep-days`): older log
+    /// lines are refused.
+    pub keep_days: i32,
 }
 
 /// What every admin handler shares; cheap to clone.
@@ -75,6 +84,10 @@ pub struct AdminInner {
     pub counts: Option<Arc<crate::replication::stats::ScanCounts>>,
     /// Failed authentications per client address.
     pub auth_throttle: auth::Throttle,
+    /// Ingest batches waiting (at most [`ingest::MAX_WAITING`]).
+    pub ingest_queue: Arc<tokio::sync::Semaphore>,
+    /// One ingest batch counted at a time.
+    pub ingest_turn: tokio::sync::Semaphore,
 }
 
 impl std::ops::Deref for AdminState {
@@ -101,6 +114,8 @@ impl AdminState {
             exports: Arc::new(tokio::sync::Semaphore::new(2)),
             counts,
             auth_throttle: auth::Throttle::default(),
+            ingest_queue: Arc::new(tokio::sync::Semaphore::new(ingest::MAX_WAITING + 1)),
+            ingest_turn: tokio::sync::Semaphore::new(1),
         }))
     }
 }
@@ -154,6 +169,7 @@ fn routes() -> (Router<AdminState>, utoipa::openapi::OpenApi) {
         .routes(routes!(stats::rule))
         .routes(routes!(stats::host))
         .routes(routes!(stats::tag))
+        .routes(routes!(ingest::ingest))
         .split_for_parts()
 }
 

@@ -1,14 +1,14 @@
 //! Scan counts: `GET …/stats` of a code, a rule, a host (its 404s) or a
-//! tag (a campaign), by UTC day and client class. This node's pending
+//! tag (a campaign), by day (in --stats-time-zone) and client class. This node's pending
 //! counts are flushed first, so what was just scanned here shows at once.
 
 use super::error::ApiError;
 use super::AdminState;
 use crate::edge::api::{DayCounts, EntryTotal, ErrorBody, StatsAnswer};
-use crate::model::domain::{EntryKind, FieldError, HostName, RulePrefix};
+use crate::model::domain::{CountBy, EntryKind, FieldError, HostName, RulePrefix};
 use crate::model::percent;
-use crate::replication::stats::{date_string, parse_date, today};
-use crate::replication::store::CountSelection;
+use crate::replication::stats::{date_string, parse_date, Days};
+use crate::replication::store::{CountSelection, VALUE_SEPARATOR};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -18,8 +18,9 @@ use std::collections::BTreeMap;
 /// Longest range of one request, in days.
 const MAX_DAYS: i32 = 400;
 
-/// `from` and `to` (inclusive, UTC dates); the last 30 days by default.
-fn range(query: &str) -> Result<(i32, i32), ApiError> {
+/// `from` and `to` (inclusive dates, in the counts' time zone); the last
+/// 30 days by default.
+fn range(query: &str, days: &Days) -> Result<(i32, i32), ApiError> {
     let date = |name: &str| -> Result<Option<i32>, ApiError> {
         match percent::get(query, name) {
             None => Ok(None),
@@ -29,7 +30,7 @@ fn range(query: &str) -> Result<(i32, i32), ApiError> {
             Some(Err(e)) => Err(ApiError::bad_request(format!("`{name}` {}", e.describe()))),
         }
     };
-    let to = date("to")?.unwrap_or_else(today);
+    let to = date("to")?.unwrap_or_else(|| days.today());
     let from = date("from")?.unwrap_or(to - 29);
     if from > to {
         return Err(ApiError::bad_request("`from` is after `to`"));
@@ -40,55 +41,94 @@ fn range(query: &str) -> Result<(i32, i32), ApiError> {
     Ok((from, to))
 }
 
+/// `include_other=true`: bots and link previews (the `other` class) count
+/// in the totals; by default they are shown apart and left out.
+fn include_other(query: &str) -> Result<bool, ApiError> {
+    match percent::get(query, "include_other") {
+        None => Ok(false),
+        Some(Ok(v)) if v == "true" || v == "1" => Ok(true),
+        Some(Ok(v)) if v == "false" || v == "0" => Ok(false),
+        Some(_) => Err(ApiError::invalid(
+            "include_other",
+            "`include_other` must be true or false",
+        )),
+    }
+}
+
 async fn answer(
     state: &AdminState,
     selection: CountSelection,
     kind: EntryKind,
     query: &str,
 ) -> Result<Response, ApiError> {
-    let (from, to) = range(query)?;
+    let (from, to) = range(query, &state.options.days)?;
+    let include_other = include_other(query)?;
     if let Some(counts) = &state.counts {
         if let Err(error) = crate::replication::stats::flush(counts, state.writer.replica(), state.writer.store()).await
         {
             tracing::warn!(%error, "pending scan counts could not be flushed before a stats request");
         }
     }
-    let (key, tag) = match &selection {
-        CountSelection::Key(_, key) => (Some(key.clone()), None),
-        CountSelection::Tag(_, tag) => (None, Some(tag.to_string())),
+    let (key, tag, by) = match &selection {
+        CountSelection::Key(_, key) => (Some(key.clone()), None, None),
+        CountSelection::Tag(_, tag) => (None, Some(tag.to_string()), None),
+        CountSelection::Values(rule, param) => (Some(rule.clone()), None, Some(param.clone())),
     };
+    let per_entry = tag.is_some() || by.is_some();
     let rows = state.writer.store().counts(selection, from, to).await?;
     let mut days: BTreeMap<i32, DayCounts> = BTreeMap::new();
-    let mut entries: BTreeMap<String, u64> = BTreeMap::new();
+    let mut entries: BTreeMap<String, BTreeMap<i32, DayCounts>> = BTreeMap::new();
     let mut total = DayCounts::default();
     for row in rows {
         let n = row.count.max(0) as u64;
         days.entry(row.day).or_default().add(row.class, n);
         total.add(row.class, n);
-        *entries.entry(row.key).or_default() += n;
+        if per_entry {
+            // A value's key is `rule \x1f param \x1f value`: show the value.
+            let key = match &by {
+                Some(_) => row.key.rsplit(VALUE_SEPARATOR).next().unwrap_or_default().to_string(),
+                None => row.key,
+            };
+            entries
+                .entry(key)
+                .or_default()
+                .entry(row.day)
+                .or_default()
+                .add(row.class, n);
+        }
     }
-    let days = days
+    let finish = |day: i32, mut counts: DayCounts| {
+        counts.day = Some(date_string(day));
+        if !include_other {
+            counts.total -= counts.other;
+        }
+        counts
+    };
+    let days = days.into_iter().map(|(day, counts)| finish(day, counts)).collect();
+    if !include_other {
+        total.total -= total.other;
+    }
+    let mut entries: Vec<EntryTotal> = entries
         .into_iter()
-        .map(|(day, mut counts)| {
-            counts.day = Some(date_string(day));
-            counts
+        .map(|(key, days)| {
+            let days: Vec<DayCounts> = days.into_iter().map(|(day, counts)| finish(day, counts)).collect();
+            EntryTotal {
+                key,
+                total: days.iter().map(|d| d.total).sum(),
+                days,
+            }
         })
         .collect();
-    let mut entries: Vec<EntryTotal> = if tag.is_some() {
-        entries
-            .into_iter()
-            .map(|(key, total)| EntryTotal { key, total })
-            .collect()
-    } else {
-        Vec::new()
-    };
     entries.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.key.cmp(&b.key)));
     Ok(Json(StatsAnswer {
         kind: kind.as_str().into(),
         key,
         tag,
+        by,
         from: date_string(from),
         to: date_string(to),
+        time_zone: state.options.days.name().to_string(),
+        include_other,
         days,
         total,
         entries,
@@ -96,10 +136,10 @@ async fn answer(
     .into_response())
 }
 
-/// Scans of one code, by UTC day and client class.
+/// Scans of one code, by day (in --stats-time-zone) and client class.
 #[utoipa::path(get, path = "/admin/v1/codes/{code}/stats", tag = "stats",
     params(("code" = String, Path), ("from" = Option<String>, Query, description = "first day, 2026-11-01 (default: 29 days before `to`)"),
-           ("to" = Option<String>, Query, description = "last day (default: today, UTC)")),
+           ("to" = Option<String>, Query, description = "last day (default: today)")),
     responses((status = 200, body = StatsAnswer), (status = 400, body = ErrorBody)))]
 pub async fn code(
     State(state): State<AdminState>,
@@ -116,9 +156,12 @@ pub async fn code(
     .await
 }
 
-/// Scans of one rule (`?prefix=`), by UTC day and client class.
+/// Scans of one rule (`?prefix=`), by day and client class; with `by`, by
+/// the values of the rule's `count_by` parameter (one entry a value).
 #[utoipa::path(get, path = "/admin/v1/rules/stats", tag = "stats",
-    params(("prefix" = String, Query), ("from" = Option<String>, Query), ("to" = Option<String>, Query)),
+    params(("prefix" = String, Query), ("by" = Option<String>, Query, description = "the rule's `count_by` parameter: counts per value"),
+           ("from" = Option<String>, Query), ("to" = Option<String>, Query),
+           ("include_other" = Option<bool>, Query, description = "count bots and link previews in the totals")),
     responses((status = 200, body = StatsAnswer), (status = 422, body = ErrorBody)))]
 pub async fn rule(State(state): State<AdminState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     let query = query.unwrap_or_default();
@@ -128,16 +171,20 @@ pub async fn rule(State(state): State<AdminState>, RawQuery(query): RawQuery) ->
             .map_err(|e: FieldError| ApiError::invalid(e.field, e.message))?,
         _ => return Err(ApiError::invalid("prefix", "`?prefix=URL` names the rule")),
     };
-    answer(
-        &state,
-        CountSelection::Key(EntryKind::Rule, prefix.key().to_string()),
-        EntryKind::Rule,
-        &query,
-    )
-    .await
+    let selection = match percent::get(&query, "by") {
+        None => CountSelection::Key(EntryKind::Rule, prefix.key().to_string()),
+        Some(Ok(param)) => {
+            let param: CountBy = param
+                .parse()
+                .map_err(|e: FieldError| ApiError::invalid("by", e.message))?;
+            CountSelection::Values(prefix.key().to_string(), param.to_string())
+        }
+        Some(Err(e)) => return Err(ApiError::invalid("by", format!("`by` {}", e.describe()))),
+    };
+    answer(&state, selection, EntryKind::Rule, &query).await
 }
 
-/// 404s answered on one host, by UTC day: lost posters show up here.
+/// 404s answered on one host, by day (in --stats-time-zone): lost posters show up here.
 #[utoipa::path(get, path = "/admin/v1/hosts/{host}/stats", tag = "stats",
     params(("host" = String, Path, description = "a host, or `(other hosts)` for hosts without rules"),
            ("from" = Option<String>, Query), ("to" = Option<String>, Query)),

@@ -96,7 +96,13 @@ pub async fn serve(
         "listening on http://{}",
         listeners.scan_addr
     );
-    let counts = (!args.no_stats).then(|| Arc::new(ScanCounts::new(code_hosts_for_counting(&args.public_urls))));
+    let days = crate::replication::stats::Days::named(&args.stats_time_zone).map_err(AppError::Flag)?;
+    let counts = (!args.no_stats).then(|| {
+        Arc::new(ScanCounts::new(
+            code_hosts_for_counting(&args.public_urls),
+            days.clone(),
+        ))
+    });
     let replica = Arc::new(match &counts {
         Some(counts) => Replica::new(metrics.clone()).with_sink(counts.clone()),
         None => Replica::new(metrics.clone()),
@@ -349,6 +355,7 @@ fn scan_state(
     ));
     options.assume_https = args.assume_https;
     options.answers = args.answers();
+    options.count_proxied = args.count_source == crate::edge::config::CountSource::Origin;
     options.code_hosts = CodeHosts::parse(&args.public_urls).map_err(AppError::PublicUrl)?;
     if let Some(name) = &args.client_header {
         let header =
@@ -453,6 +460,9 @@ fn serve_admin(
             code_hosts: CodeHosts::parse(&args.public_urls).map_err(AppError::PublicUrl)?,
             public_urls: args.public_urls.clone(),
             scan_base: format!("http://{}", public_addr(parts.scan_addr)),
+            days: crate::replication::stats::Days::named(&args.stats_time_zone).map_err(AppError::Flag)?,
+            count_source: args.count_source,
+            keep_days: args.stats_keep_days,
         },
         counts,
     );

@@ -44,10 +44,12 @@ pub fn rule(client: &AdminClient, action: RuleAction) -> Result<(), CliError> {
         RuleAction::Add {
             prefix,
             fields,
+            count_by,
             disabled,
         } => {
             let mut line = new_line(&fields, disabled);
             line.prefix = Some(prefix);
+            line.count_by = count_by;
             show(client.json(client.request(Method::POST, "/admin/v1/rules").json(&line))?)
         }
         RuleAction::Get { prefix } => show(client.json(client.request(Method::GET, &path(&prefix)))?),
@@ -56,8 +58,16 @@ pub fn rule(client: &AdminClient, action: RuleAction) -> Result<(), CliError> {
             tag,
             fields,
             switches,
+            count_by,
+            clear_count_by,
         } => {
-            let patch = change_body(&fields, &switches);
+            let mut patch = change_body(&fields, &switches);
+            if let Some(param) = count_by {
+                patch.insert("count_by".into(), json!(param));
+            }
+            if clear_count_by {
+                patch.insert("count_by".into(), Value::Null);
+            }
             match (prefix, tag) {
                 (Some(prefix), _) => show(client.json(client.request(Method::PATCH, &path(&prefix)).json(&patch))?),
                 (None, Some(tag)) => bulk(client, &format!("/admin/v1/rules?tag={}", encoded(&tag)), &patch),

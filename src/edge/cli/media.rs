@@ -121,6 +121,12 @@ pub fn stats(client: &AdminClient, args: &StatsArgs) -> Result<(), CliError> {
     if let Some(to) = &args.to {
         path.push_str(&format!("to={}&", encoded(to)));
     }
+    if let Some(by) = &args.by {
+        path.push_str(&format!("by={}&", encoded(by)));
+    }
+    if args.include_other {
+        path.push_str("include_other=true&");
+    }
     let answer: StatsAnswer = client.json(client.request(Method::GET, path.trim_end_matches(['&', '?'])))?;
     output::finish(print_stats(&answer, args.csv))
 }
@@ -132,10 +138,42 @@ fn print_stats(answer: &StatsAnswer, csv: bool) -> Result<(), output::Closed> {
     } else {
         ClientClass::ALL.into_iter().map(CountClass::Client).collect()
     };
+    // A campaign or counts by value in a spreadsheet: one row per entry,
+    // day and class, so a pivot table can cut it any way.
+    if csv && (answer.tag.is_some() || answer.by.is_some()) {
+        let (group, entry) = match (&answer.tag, &answer.by) {
+            (Some(_), _) => ("tag", answer.kind.as_str()),
+            (None, Some(by)) => ("rule", by.as_str()),
+            (None, None) => ("", ""),
+        };
+        let group_value = answer.tag.as_deref().or(answer.key.as_deref()).unwrap_or("");
+        output::line(&format!("{group},{},day,class,scans", csv_cell(entry)))?;
+        for e in &answer.entries {
+            for day in &e.days {
+                for &class in &classes {
+                    let n = day.of(class);
+                    if n > 0 {
+                        output::line(&format!(
+                            "{},{},{},{},{n}",
+                            csv_cell(group_value),
+                            csv_cell(&e.key),
+                            day.day.as_deref().unwrap_or(""),
+                            class.as_str()
+                        ))?;
+                    }
+                }
+            }
+        }
+        return Ok(());
+    }
     let mut columns = vec!["day"];
     columns.extend(classes.iter().map(|c| c.as_str()));
     if !host {
-        columns.push("total");
+        columns.push(match (answer.include_other, csv) {
+            (true, _) => "total",
+            (false, true) => "total_without_other",
+            (false, false) => "total (without other)",
+        });
     }
     let cells = |label: &str, d: &DayCounts| -> Vec<String> {
         let mut row = vec![label.to_string()];
@@ -156,46 +194,69 @@ fn print_stats(answer: &StatsAnswer, csv: bool) -> Result<(), output::Closed> {
         for row in &rows {
             output::line(&row.join(","))?;
         }
-    } else {
-        let what = answer.key.as_deref().or(answer.tag.as_deref()).unwrap_or("");
-        output::line(&format!(
-            "{} {what}, {} to {} (UTC)",
-            answer.kind, answer.from, answer.to
-        ))?;
-        let widths: Vec<usize> = (0..columns.len())
-            .map(|i| {
-                rows.iter()
-                    .map(|r| r[i].len())
-                    .chain([columns[i].len()])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let render = |row: &[&str]| {
-            row.iter()
-                .zip(&widths)
-                .enumerate()
-                .map(|(i, (cell, w))| {
-                    if i == 0 {
-                        format!("{cell:<w$}")
-                    } else {
-                        format!("{cell:>w$}")
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("  ")
-        };
-        output::line(&render(&columns))?;
-        for row in &rows {
-            output::line(&render(&row.iter().map(String::as_str).collect::<Vec<_>>()))?;
-        }
+        return Ok(());
     }
-    if !answer.entries.is_empty() && !csv {
+    let heading = match (&answer.tag, &answer.by, &answer.key) {
+        (Some(tag), _, _) => format!("tag {tag} ({}s)", answer.kind),
+        (None, Some(by), Some(key)) => format!("rule {key} by {by}"),
+        (None, None, Some(key)) => format!("{} {key}", answer.kind),
+        _ => answer.kind.clone(),
+    };
+    let zone = if answer.time_zone.is_empty() {
+        "UTC"
+    } else {
+        &answer.time_zone
+    };
+    output::line(&format!("{heading}, {} to {} ({zone})", answer.from, answer.to))?;
+    let widths: Vec<usize> = (0..columns.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain([columns[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let render = |row: &[&str]| {
+        row.iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, w))| {
+                if i == 0 {
+                    format!("{cell:<w$}")
+                } else {
+                    format!("{cell:>w$}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    output::line(&render(&columns))?;
+    for row in &rows {
+        output::line(&render(&row.iter().map(String::as_str).collect::<Vec<_>>()))?;
+    }
+    if !answer.entries.is_empty() {
         output::line("")?;
-        output::line("by entry:")?;
+        output::line(if answer.by.is_some() { "by value:" } else { "by entry:" })?;
         for entry in &answer.entries {
             output::line(&format!("  {}  {}", entry.key, entry.total))?;
         }
     }
     Ok(())
+}
+
+/// A CSV cell: quoted when it holds a comma, a quote or a line break; a
+/// value that a spreadsheet would run as a formula (a poster parameter is
+/// whatever a scanner sent) starts with `'`.
+fn csv_cell(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
 }

@@ -1,16 +1,18 @@
-//! The operator CLI: `qrlaunch import|export|code|rule|host|qr|stats …`, a thin
+//! The operator CLI: `qrlaunch import|export|code|rule|host|qr|stats|ingest …`, a thin
 //! client of the admin API on the same request and answer types as the
 //! server ([`crate::edge::api`]). Synchronous (reqwest's blocking client);
 //! entries print as one JSON object a line, errors as `qrlaunch: field: message`.
 
 mod client;
 mod entries;
+mod ingest;
 mod media;
 mod output;
 mod transfer;
 
 pub use client::{AdminClient, CliError};
 pub use entries::{code, host, rule};
+pub use ingest::ingest;
 pub use media::{all_qr, stats};
 pub use transfer::{export, import};
 

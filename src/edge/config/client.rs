@@ -164,12 +164,54 @@ pub struct StatsArgs {
     /// First day, e.g. 2026-11-01 (default: 29 days before --to).
     #[arg(long)]
     pub from: Option<String>,
-    /// Last day (default: today, UTC).
+    /// Last day (default: today, in the server's --stats-time-zone).
     #[arg(long)]
     pub to: Option<String>,
-    /// Comma-separated values for a spreadsheet instead of a table.
+    /// With --rule: counts per value of the rule's `count_by` parameter
+    /// (`--by channel`: one row a poster).
+    #[arg(long, requires = "rule")]
+    pub by: Option<String>,
+    /// Count bots and link previews (the `other` class) in the totals.
+    #[arg(long)]
+    pub include_other: bool,
+    /// Comma-separated values for a spreadsheet instead of a table (with
+    /// --tag or --by: one row per entry, day and class).
     #[arg(long)]
     pub csv: bool,
+}
+
+/// `qrlaunch ingest`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IngestArgs {
+    /// What each line on standard input is: `ndjson` (the fields of
+    /// `POST /admin/v1/ingest`) or `varnishncsa` (tab-separated, in the
+    /// format the README gives: `varnishncsa -F "$(qrlaunch ingest --print-format)"`).
+    #[arg(long, value_enum, default_value = "ndjson")]
+    pub format: LogFormat,
+    /// Print the `varnishncsa -F` format this command reads, and exit.
+    #[arg(long)]
+    pub print_format: bool,
+    /// Lines per request.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=200_000))]
+    pub batch_lines: u32,
+    /// Longest a line waits before its batch is sent.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub batch_wait: std::time::Duration,
+    /// Lines held while the admin API is slow or down; past this, new
+    /// lines are dropped (and counted) rather than blocking the writer.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub buffer_lines: u32,
+    /// How long one batch is retried (the admin API down, 429, 5xx)
+    /// before its lines are given up (and counted).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub retry_for: std::time::Duration,
+}
+
+/// The lines `qrlaunch ingest` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Ndjson,
+    Varnishncsa,
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +223,10 @@ pub enum RuleAction {
         prefix: String,
         #[command(flatten)]
         fields: EntryFields,
+        /// Count scans per value of this query parameter too (`channel`:
+        /// one count per poster); see `qrlaunch stats --rule P --by channel`.
+        #[arg(long)]
+        count_by: Option<String>,
         /// Create it switched off (it answers 410 until enabled).
         #[arg(long)]
         disabled: bool,
@@ -202,6 +248,12 @@ pub enum RuleAction {
         fields: EntryFields,
         #[command(flatten)]
         switches: ChangeSwitches,
+        /// Count scans per value of this query parameter too.
+        #[arg(long)]
+        count_by: Option<String>,
+        /// Stop counting by a query parameter's values.
+        #[arg(long, conflicts_with = "count_by")]
+        clear_count_by: bool,
     },
     /// Delete the rule with this prefix.
     Rm {

@@ -5,10 +5,10 @@ pub mod client;
 pub mod serve;
 
 pub use client::{
-    AdminArgs, CodeAction, EntryFields, HostAction, ImportMode, PageArgs, QrAllArgs, QrArgs, QrFormat, RuleAction,
-    StatsArgs,
+    AdminArgs, CodeAction, EntryFields, HostAction, ImportMode, IngestArgs, LogFormat, PageArgs, QrAllArgs, QrArgs,
+    QrFormat, RuleAction, StatsArgs,
 };
-pub use serve::{Secret, ServeArgs, StoreUrl, TrustedProxy};
+pub use serve::{CountSource, Secret, ServeArgs, StoreUrl, TrustedProxy};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -81,6 +81,15 @@ pub enum Command {
     Qr {
         #[command(flatten)]
         args: QrAllArgs,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Send a cache's log (standard input, one request a line) to
+    /// `POST /admin/v1/ingest` as scan counts: batched, retried, never
+    /// blocking the writer (lines past the buffer are dropped and counted).
+    Ingest {
+        #[command(flatten)]
+        args: IngestArgs,
         #[command(flatten)]
         admin: AdminArgs,
     },

@@ -200,6 +200,20 @@ pub struct ServeArgs {
     #[arg(long, env = "QRLAUNCH_STATS_FLUSH", default_value = "10s", value_parser = humantime::parse_duration)]
     pub stats_flush: Duration,
 
+    /// The time zone whose days scans are counted in (an IANA name such as
+    /// Asia/Shanghai): a day runs from local midnight to local midnight,
+    /// for counting and for every stats answer and CSV.
+    #[arg(long, env = "QRLAUNCH_STATS_TIME_ZONE", default_value = "UTC")]
+    pub stats_time_zone: String,
+
+    /// Who counts scans: `origin` (this node counts every scan it answers)
+    /// or `cache-log` (a cache in front reports what it served through
+    /// `POST /admin/v1/ingest`, hits and misses alike, and this node does
+    /// not count what trusted proxies ask; anyone else is still counted
+    /// here).
+    #[arg(long, env = "QRLAUNCH_COUNT_SOURCE", value_enum, default_value = "origin")]
+    pub count_source: CountSource,
+
     /// Days of scan counts the store keeps.
     #[arg(long, env = "QRLAUNCH_STATS_KEEP_DAYS", default_value_t = 400, value_parser = clap::value_parser!(i32).range(1..))]
     pub stats_keep_days: i32,
@@ -253,6 +267,16 @@ impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("***")
     }
+}
+
+/// Who counts the scans a cache in front answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CountSource {
+    /// The origin counts what it answers; a cache log adds only its hits.
+    Origin,
+    /// The cache log counts everything it served; the origin does not
+    /// count requests from trusted proxies.
+    CacheLog,
 }
 
 /// Where the store is.

@@ -146,6 +146,9 @@ struct Page<'a> {
     device_label: &'a str,
     auto_open: bool,
     touch_mac_open: bool,
+    /// The `scancode_time` in the scheme URLs, for the script that makes
+    /// it the time the page is opened.
+    scancode_time: Option<i64>,
 }
 
 impl<'a> Page<'a> {
@@ -164,6 +167,7 @@ impl<'a> Page<'a> {
             device_label: texts.device_link,
             auto_open: false,
             touch_mac_open: false,
+            scancode_time: None,
         }
     }
 
@@ -190,6 +194,9 @@ pub struct Launch<'a> {
     pub fallback_url: Option<&'a str>,
     /// Where the QR code of `qr_url` is drawn (once per URL).
     pub qr_codes: &'a super::qr_cache::QrCache,
+    /// The `scancode_time` in `scheme_url` (legacy scans): the page sets
+    /// it to the time it is opened, as a cached copy may be older.
+    pub scancode_time: Option<i64>,
 }
 
 /// A rendered launch page.
@@ -221,6 +228,7 @@ pub fn launch(page: &Launch<'_>) -> Rendered {
             p.qr_svg = svg.as_deref();
             p.hint = hint;
             p.fallback_url = page.fallback_url;
+            p.scancode_time = page.scancode_time;
             rendered = p.render(8 * 1024);
         }
         ClientClass::Inapp => {
@@ -230,6 +238,7 @@ pub fn launch(page: &Launch<'_>) -> Rendered {
             p.qr_svg = svg.as_deref();
             p.hint = hint;
             p.fallback_url = page.fallback_url;
+            p.scancode_time = page.scancode_time;
             rendered = p.render(8 * 1024);
         }
         ClientClass::Desktop => {
@@ -241,6 +250,7 @@ pub fn launch(page: &Launch<'_>) -> Rendered {
             // An iPad asks as a Mac; on a touch screen the page opens WeChat.
             p.device_url = Some(page.scheme_url);
             p.touch_mac_open = true;
+            p.scancode_time = page.scancode_time;
             rendered = p.render(8 * 1024);
         }
         ClientClass::Android | ClientClass::Ios | ClientClass::Other => {
@@ -248,6 +258,7 @@ pub fn launch(page: &Launch<'_>) -> Rendered {
             p.open_url = Some(page.scheme_url);
             p.fallback_url = page.fallback_url;
             p.auto_open = true;
+            p.scancode_time = page.scancode_time;
             rendered = p.render(2 * 1024);
         }
     }
@@ -319,6 +330,7 @@ mod tests {
             qr_url: "https://x.example.com/a?b=<c>&d=\"e\"",
             fallback_url: Some("https://example.com/\"><script>alert(1)</script>&x='y'"),
             qr_codes: &crate::edge::http::qr_cache::QrCache::default(),
+            scancode_time: None,
         })
         .html;
         assert!(!page.contains("<script>alert"), "{page}");

@@ -61,14 +61,20 @@ pub fn answer(
 ) -> (Response<Body>, Shaped) {
     let decision = KEY.with(|key| decide(table, &options.code_hosts, &req.target, &mut key.borrow_mut()));
     let shaped = |kind, outcome, class| Shaped { kind, outcome, class };
+    // A trusted cache's background refresh answers no scan (the scan was
+    // the stale hit its log reports); with --count-source cache-log, the
+    // cache's log counts everything its proxies ask.
+    let counts = counts.filter(|_| {
+        !options.trusts(req.peer) || (options.count_proxied && !req.headers.contains_key(BACKGROUND_FETCH_HEADER))
+    });
     let plain = Varies {
         class: ClassSource::None,
         language: false,
         scheme: options.scheme_from_headers(req.peer),
     };
     let (response, shaped, varies) = match decision {
-        Decision::Code(hit) => answer_hit(&hit, Kind::Code, options, metrics, counts.is_some(), req),
-        Decision::Rule(hit) => answer_hit(&hit, Kind::Rule, options, metrics, counts.is_some(), req),
+        Decision::Code(hit) => answer_hit(&hit, Kind::Code, options, metrics, counts, req),
+        Decision::Rule(hit) => answer_hit(&hit, Kind::Rule, options, metrics, counts, req),
         Decision::File(body) => (
             respond::file(body, &options.cache.hit),
             shaped(Kind::File, Outcome::Found, None),
@@ -150,7 +156,7 @@ fn answer_hit(
     kind: Kind,
     options: &ScanOptions,
     metrics: &Metrics,
-    count: bool,
+    counts: Option<&ScanCounts>,
     req: &ScanRequest<'_>,
 ) -> (Response<Body>, Shaped, Varies) {
     let fallback = hit.profile.key.fallback_url.as_ref().map(|u| u.as_str());
@@ -171,13 +177,22 @@ fn answer_hit(
         };
         return (response, shaped, varies);
     }
-    if count {
+    if counts.is_some() {
         crate::model::table::prefetch_counts(hit.counts);
     }
     let (class, from_header) = client(options, req);
-    if count {
+    if let Some(counts) = counts {
         if let Some(cell) = hit.counts.get(class.index()) {
             cell.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        // A rule that counts by a parameter also counts by its value.
+        if let (Some(param), Some(rule)) = (&hit.profile.key.count_by, hit.prefix_key) {
+            counts.add_value(
+                rule,
+                param.as_str(),
+                req.target.path_and_query,
+                crate::model::client_class::CountClass::Client(class),
+            );
         }
     }
     let scanned = (kind == Kind::Rule).then(|| req.target.url(req.scheme.name()));
@@ -186,6 +201,7 @@ fn answer_hit(
         scancode_time: req.now_unix,
     });
     let rendered = scheme_url::render(hit, legacy);
+    let scancode_time = rendered.scancode_time;
     if rendered.truncated {
         metrics.query_truncated();
     }
@@ -224,6 +240,7 @@ fn answer_hit(
                 qr_url: &qr_url,
                 fallback_url: fallback,
                 qr_codes: &options.qr_codes,
+                scancode_time,
             });
             if !page.complete {
                 metrics.page_qr_busy();
@@ -234,6 +251,13 @@ fn answer_hit(
         }
     };
     response.headers_mut().insert(CLASS_HEADER, class.header_value());
+    if let Some(time) = scancode_time {
+        // Where a cache finds the time to replace with the time of the
+        // request it answers (deploy/varnish/qrlaunch.vcl).
+        response
+            .headers_mut()
+            .insert(SCANCODE_TIME_HEADER, HeaderValue::from(time));
+    }
     (response, shaped, varies)
 }
 
@@ -279,6 +303,13 @@ impl Target<'_> {
 
 /// The response header naming the client class an answer was made for.
 pub const CLASS_HEADER: HeaderName = HeaderName::from_static("qrlaunch-class");
+/// On a legacy answer: the `scancode_time` in its scheme URL, for a cache
+/// that serves it later to replace with the time of that later scan.
+pub const SCANCODE_TIME_HEADER: HeaderName = HeaderName::from_static("qrlaunch-scancode-time");
+/// Sent by a trusted cache when it refreshes a stale answer in the
+/// background (Varnish's `bereq.is_bgfetch`): no scan waits on it, so it is
+/// not counted (the cache's log reports the stale hit that was the scan).
+pub const BACKGROUND_FETCH_HEADER: HeaderName = HeaderName::from_static("qrlaunch-background-fetch");
 /// The surrogate-key headers: Fastly's and others', and Varnish xkey's.
 const SURROGATE_KEY: HeaderName = HeaderName::from_static("surrogate-key");
 const XKEY: HeaderName = HeaderName::from_static("xkey");

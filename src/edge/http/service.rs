@@ -20,7 +20,7 @@ pub const MAX_TARGET_LEN: usize = 8 * 1024;
 
 /// What the scan listener answers, by path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
+pub enum Endpoint {
     Healthz,
     Readyz,
     Resolve,
@@ -28,6 +28,16 @@ enum Endpoint {
 }
 
 impl Endpoint {
+    /// Which endpoint answers `path`.
+    pub fn of(path: &str) -> Endpoint {
+        match path {
+            "/healthz" => Endpoint::Healthz,
+            "/readyz" => Endpoint::Readyz,
+            p if p.starts_with("/v1/") => Endpoint::Resolve,
+            _ => Endpoint::Scan,
+        }
+    }
+
     /// The `route` label of its metrics.
     fn route(self) -> Route {
         match self {
@@ -73,12 +83,7 @@ impl ScanService {
     fn route<B>(&self, req: &Request<B>) -> (Route, Response<Body>) {
         let uri = req.uri();
         let path = uri.path();
-        let endpoint = match path {
-            "/healthz" => Endpoint::Healthz,
-            "/readyz" => Endpoint::Readyz,
-            p if p.starts_with("/v1/") => Endpoint::Resolve,
-            _ => Endpoint::Scan,
-        };
+        let endpoint = Endpoint::of(path);
         let (route, json) = (endpoint.route(), endpoint == Endpoint::Resolve);
         let target = uri.path_and_query().map_or(path, |pq| pq.as_str());
         if target.len() > MAX_TARGET_LEN {

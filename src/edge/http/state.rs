@@ -53,6 +53,9 @@ pub struct ScanOptions {
     pub client_header: Option<HeaderName>,
     /// The QR codes drawn on launch pages, by scanned URL.
     pub qr_codes: Arc<super::qr_cache::QrCache>,
+    /// Whether scans asked by a trusted proxy are counted here (`false`
+    /// with `--count-source cache-log`: the cache's log counts them).
+    pub count_proxied: bool,
     /// Every `Vary` value an answer can carry, by [`Varies::index`].
     vary: [Option<HeaderValue>; Varies::COUNT],
 }
@@ -137,6 +140,7 @@ impl ScanOptions {
             answers: default_answers(),
             client_header: None,
             qr_codes: Arc::default(),
+            count_proxied: true,
             vary: Default::default(),
         };
         options.set_client_header(None);

@@ -221,6 +221,10 @@ pub struct Line {
     /// A few short labels (`spring24`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Rules only: a query parameter whose values are counted apart
+    /// (`channel`), at most 1,000 values a rule and day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count_by: Option<String>,
     /// Host settings: where URLs that no rule matches go, an http/https
     /// origin (`302` to the same path and query there); absent: `404`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -254,6 +258,12 @@ impl Line {
             )),
             (Some(code), None, None) => {
                 self.only_entry_fields()?;
+                if self.count_by.is_some() {
+                    return Err(FieldError::new(
+                        "count_by",
+                        "`count_by` belongs to rules (a code has no poster URLs to tell apart)",
+                    ));
+                }
                 let (entry, schedule, tags) = self.entry_parts()?;
                 Ok(Entry::Code(LaunchCode {
                     code: code.parse()?,
@@ -270,6 +280,7 @@ impl Line {
                     entry,
                     schedule,
                     tags,
+                    count_by: self.count_by.as_deref().map(str::parse).transpose()?,
                 }))
             }
             (None, None, Some(host)) => {
@@ -348,6 +359,7 @@ impl Line {
             ("valid_until", self.valid_until.is_some()),
             ("disabled", self.disabled),
             ("tags", !self.tags.is_empty()),
+            ("count_by", self.count_by.is_some()),
         ] {
             if present {
                 return Err(FieldError::new(
@@ -387,6 +399,7 @@ impl From<&Entry> for Line {
             Entry::Rule(r) => point(
                 Line {
                     prefix: Some(r.prefix.to_string()),
+                    count_by: r.count_by.as_ref().map(ToString::to_string),
                     ..Line::default()
                 },
                 &r.entry,

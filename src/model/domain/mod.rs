@@ -28,7 +28,7 @@ pub use fallback_url::FallbackUrl;
 pub use host::{FileBody, FilePath, HostName, HostSettings, Origin, Unmatched, VerificationFile};
 pub use page_path::PagePath;
 pub use query::Query;
-pub use rule::{LaunchCode, Rule, RulePrefix};
+pub use rule::{CountBy, LaunchCode, Rule, RulePrefix};
 pub use schedule::{Availability, Schedule};
 pub use tags::{Tag, Tags};
 

@@ -22,6 +22,47 @@ pub struct Rule {
     pub schedule: Schedule,
     /// Labels for campaigns; kept in the store, not in the scan table.
     pub tags: Tags,
+    /// The query parameter whose values are counted apart (`channel`:
+    /// one count per poster of `…/download?channel=poster1`).
+    pub count_by: Option<CountBy>,
+}
+
+/// The name of a query parameter a rule counts by: 1-64 characters of
+/// `A-Z a-z 0-9 _ - .`, compared exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CountBy(Box<str>);
+
+impl CountBy {
+    pub const MAX_CHARS: usize = 64;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CountBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for CountBy {
+    type Err = FieldError;
+
+    fn from_str(s: &str) -> Result<CountBy, FieldError> {
+        let ok = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+        if s.is_empty() || s.len() > CountBy::MAX_CHARS || !s.bytes().all(ok) {
+            return Err(FieldError::new(
+                "count_by",
+                format!(
+                    "`count_by` is the name of a query parameter: 1-{} characters of A-Z a-z 0-9 _ - . (got {})",
+                    CountBy::MAX_CHARS,
+                    excerpt(s)
+                ),
+            ));
+        }
+        Ok(CountBy(s.into()))
+    }
 }
 
 /// The URL prefix of a rule, e.g. `https://www.example.com/app/download?channel=`.

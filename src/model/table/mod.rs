@@ -151,6 +151,12 @@ impl Table {
 
     /// Counts a 404 on `host` (normalized) if it is a host of this table's
     /// rules; `false` if it is not.
+    /// Whether 404s on `host` are counted by this table (it holds rules
+    /// on that host).
+    pub fn has_rules_on(&self, host: &str) -> bool {
+        self.rule_hosts.contains_key(host)
+    }
+
     pub fn count_not_found(&self, host: &str) -> bool {
         match self.rule_hosts.get(host).and_then(|&i| self.not_found.get(i)) {
             Some(cell) => {

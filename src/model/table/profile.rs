@@ -6,7 +6,7 @@
 //! constant parts of its scheme URL already rendered, and records point at
 //! it by index. This is what keeps a code at well under 128 bytes.
 
-use crate::model::domain::{AppId, EnvVersion, FallbackUrl, PagePath, Schedule};
+use crate::model::domain::{AppId, CountBy, EnvVersion, FallbackUrl, PagePath, Schedule};
 use crate::model::scheme_url;
 use std::collections::HashMap;
 
@@ -18,6 +18,8 @@ pub struct ProfileKey {
     pub env_version: EnvVersion,
     pub fallback_url: Option<FallbackUrl>,
     pub schedule: Schedule,
+    /// A rule's query parameter counted by value; `None` for codes.
+    pub count_by: Option<CountBy>,
 }
 
 /// An interned [`ProfileKey`] plus its pre-rendered scheme URL parts.

@@ -165,6 +165,12 @@ impl Snapshot {
 
     /// Counts a 404 on `host` if a rule of this snapshot is on it; `false`
     /// otherwise.
+    /// Whether 404s on `host` are a rule host's (a rule is on it), not
+    /// the public URLs' or the other hosts'.
+    pub fn has_rules_on(&self, host: &str) -> bool {
+        self.base.has_rules_on(host) || self.overlay.has_rules_on(host)
+    }
+
     pub fn count_not_found(&self, host: &str) -> bool {
         self.base.count_not_found(host) || self.overlay.count_not_found(host)
     }
@@ -247,6 +253,7 @@ fn rule(hit: &Hit<'_>) -> Rule {
         entry: entry_point(hit),
         schedule: hit.profile.key.schedule,
         tags: Tags::default(),
+        count_by: hit.profile.key.count_by.clone(),
     }
 }
 

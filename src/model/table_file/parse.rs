@@ -97,6 +97,7 @@ pub fn known_field(name: &str) -> Option<&'static str> {
         "valid_until",
         "disabled",
         "tags",
+        "count_by",
         "unmatched",
         "body",
     ];

@@ -1,7 +1,6 @@
 //! Moving pending counts to the store: every `--stats-flush`, at each UTC
 //! midnight and at stop.
 
-use super::days::today;
 use super::pending::ScanCounts;
 use crate::replication::store::Store;
 use crate::replication::sync::Replica;
@@ -35,7 +34,8 @@ pub async fn flush(
     Ok(n)
 }
 
-/// Flushes every `interval` and at every UTC midnight until `shutdown`,
+/// Flushes every `interval` and at every midnight (in the counts' time
+/// zone) until `shutdown`,
 /// then once more. Returns when the last flush is done.
 pub async fn run_flusher(
     counts: Arc<ScanCounts>,
@@ -48,7 +48,7 @@ pub async fn run_flusher(
     let mut pruned_on = i32::MIN;
     loop {
         let now_ms = crate::replication::store::now_ms();
-        let to_midnight = Duration::from_millis((86_400_000 - now_ms.rem_euclid(86_400_000)) as u64);
+        let to_midnight = counts.days().until_midnight(now_ms);
         let wait = interval.min(to_midnight);
         let stop = tokio::select! {
             () = tokio::time::sleep(wait) => false,
@@ -62,8 +62,8 @@ pub async fn run_flusher(
             tracing::warn!(%error, pending = counts.pending_len(), "scan counts not flushed; retrying at the next flush");
         }
         // After a flush at midnight, counts drained from now on are today's.
-        counts.start_day(today());
-        let today = today();
+        let today = counts.days().today();
+        counts.start_day(today);
         if today != pruned_on {
             pruned_on = today;
             if let Err(error) = store.prune_counts(today - keep_days).await {

@@ -20,6 +20,6 @@ pub mod days;
 pub mod flusher;
 pub mod pending;
 
-pub use days::{date_string, day_of, parse_date, today};
+pub use days::{date_string, day_of, parse_date, Days};
 pub use flusher::{flush, run_flusher};
-pub use pending::{ScanCounts, OTHER_HOSTS};
+pub use pending::{CountKey, ScanCounts, MAX_VALUES, MAX_VALUE_LEN, NO_VALUE, OTHER_HOSTS, OTHER_VALUE};

@@ -1,10 +1,10 @@
 //! Schema migrations of the SQLite store, by `PRAGMA user_version`.
 //!
-//! The files live in `src/store/migrations/sqlite/`, numbered from 1, and
+//! The files live in `src/replication/store/migrations/sqlite/`, numbered from 1, and
 //! each runs in its own transaction. Databases made by earlier releases
 //! (whose schema sqlx's migrator applied, recorded in `_sqlx_migrations`)
 //! count as version 1. PostgreSQL's migrations are sqlx's own, in
-//! `src/store/migrations/postgres/` (see [`super::postgres`]).
+//! `src/replication/store/migrations/postgres/` (see [`super::postgres`]).
 
 use rusqlite::Connection;
 
@@ -12,6 +12,7 @@ const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("migrations/sqlite/0001_entries.sql")),
     (2, include_str!("migrations/sqlite/0002_change_log.sql")),
     (3, include_str!("migrations/sqlite/0003_scan_counts.sql")),
+    (4, include_str!("migrations/sqlite/0004_count_by.sql")),
 ];
 
 /// The schema version this build writes.

@@ -154,6 +154,40 @@ pub enum CountSelection {
     Key(EntryKind, String),
     /// Every entry of a kind with a tag.
     Tag(EntryKind, Tag),
+    /// A rule's counts by the values of a query parameter: the rule's
+    /// normalized prefix and the parameter (see [`value_key`]).
+    Values(String, String),
+}
+
+/// Separates a rule's key, the parameter and the value in the key of a
+/// count by value.
+pub const VALUE_SEPARATOR: char = '\u{1f}';
+
+/// The count key of scans of rule `rule_key` whose parameter `param` had
+/// `value`.
+pub fn value_key(rule_key: &str, param: &str, value: &str) -> String {
+    let mut key = String::with_capacity(rule_key.len() + param.len() + value.len() + 2);
+    key.push_str(rule_key);
+    key.push(VALUE_SEPARATOR);
+    key.push_str(param);
+    key.push(VALUE_SEPARATOR);
+    key.push_str(value);
+    key
+}
+
+impl CountSelection {
+    /// The statement and its key parameter (`$2`).
+    pub(crate) fn statement(&self) -> (&'static str, EntryKind, String) {
+        match self {
+            CountSelection::Key(kind, key) => (rows::COUNTS_BY_KEY, *kind, key.clone()),
+            CountSelection::Tag(kind, tag) => (rows::COUNTS_BY_TAG, *kind, tag.to_string()),
+            CountSelection::Values(rule, param) => (
+                rows::COUNTS_BY_VALUE,
+                EntryKind::Rule,
+                format!("{rule}{VALUE_SEPARATOR}{param}"),
+            ),
+        }
+    }
 }
 
 /// Why a store operation failed, in the terms a caller answers with.

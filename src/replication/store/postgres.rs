@@ -855,10 +855,7 @@ impl Counts for PostgresStore {
     }
 
     async fn counts(&self, selection: CountSelection, from_day: i32, to_day: i32) -> Result<Vec<CountRow>, StoreError> {
-        let (statement, kind, key) = match &selection {
-            CountSelection::Key(kind, key) => (rows::COUNTS_BY_KEY, *kind, key.clone()),
-            CountSelection::Tag(kind, tag) => (rows::COUNTS_BY_TAG, *kind, tag.to_string()),
-        };
+        let (statement, kind, key) = selection.statement();
         let found = sqlx::query(statement)
             .bind(kind.as_str())
             .bind(key)

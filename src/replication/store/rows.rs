@@ -106,7 +106,11 @@ static SQL: LazyLock<[KindSql; 4]> = LazyLock::new(|| {
         KindSql::new("codes", &with_point(&[column("code", "text[]")])),
         KindSql::new(
             "rules",
-            &with_point(&[column("prefix_key", "text[]"), column("prefix", "text[]")]),
+            &with_point(&[
+                column("prefix_key", "text[]"),
+                column("prefix", "text[]"),
+                column("count_by", "text[]"),
+            ]),
         ),
         KindSql::new("hosts", &[column("host", "text[]"), column("unmatched", "text[]")]),
         KindSql::new(
@@ -136,6 +140,13 @@ pub(crate) const ADD_COUNT: &str = "INSERT INTO scan_counts (kind, key, day, cla
                                     ON CONFLICT (kind, key, day, class) DO UPDATE SET count = scan_counts.count + excluded.count";
 pub(crate) const COUNTS_BY_KEY: &str = "SELECT kind, key, day, class, count FROM scan_counts \
                                         WHERE kind = $1 AND key = $2 AND day >= $3 AND day <= $4 ORDER BY key, day, class";
+/// The counts of a rule by the values of its `count_by` parameter: keys
+/// `rule \x1f param \x1f value` (prefix keys never hold a control
+/// character), so `$2` is `rule \x1f param` and the values are the keys
+/// between `$2 \x1f` and `$2 ' '`, an index range in both stores.
+pub(crate) const COUNTS_BY_VALUE: &str = "SELECT kind, key, day, class, count FROM scan_counts \
+                                          WHERE kind = $1 AND key > $2 || '\u{1f}' AND key < $2 || ' ' \
+                                          AND day >= $3 AND day <= $4 ORDER BY key, day, class";
 pub(crate) const COUNTS_BY_TAG: &str = "SELECT c.kind, c.key, c.day, c.class, c.count FROM scan_counts c \
                                         JOIN entry_tags t ON t.kind = c.kind AND t.key = c.key \
                                         WHERE c.kind = $1 AND t.tag = $2 AND c.day >= $3 AND c.day <= $4 ORDER BY c.key, c.day, c.class";
@@ -250,6 +261,7 @@ fn value(entry: &Entry, name: &str, created_at: i64, updated_at: i64) -> Value {
         (Entry::Code(c), "code") => Text(c.code.to_string()),
         (Entry::Rule(r), "prefix_key") => Text(r.prefix.key().to_string()),
         (Entry::Rule(r), "prefix") => Text(r.prefix.to_string()),
+        (Entry::Rule(r), "count_by") => OptText(r.count_by.as_ref().map(ToString::to_string)),
         (Entry::Code(c), point) => point_value(&c.entry, &c.schedule, &c.tags, point),
         (Entry::Rule(r), point) => point_value(&r.entry, &r.schedule, &r.tags, point),
         (Entry::Host(h), "host") => Text(h.host.to_string()),
@@ -297,7 +309,10 @@ pub(crate) fn entry_from_row(kind: EntryKind, row: &mut dyn RowReader) -> Result
     let mut line = Line::default();
     match kind {
         EntryKind::Code => line.code = Some(required("code")?),
-        EntryKind::Rule => line.prefix = Some(required("prefix")?),
+        EntryKind::Rule => {
+            line.prefix = Some(required("prefix")?);
+            line.count_by = row.text(s.at("count_by"))?;
+        }
         EntryKind::Host => {
             line.host = Some(required("host")?);
             line.unmatched = row.text(s.at("unmatched"))?;

@@ -686,10 +686,7 @@ impl Counts for SqliteStore {
 
     async fn counts(&self, selection: CountSelection, from_day: i32, to_day: i32) -> Result<Vec<CountRow>, StoreError> {
         self.read(move |conn| {
-            let (sql, kind, key) = match &selection {
-                CountSelection::Key(kind, key) => (rows::COUNTS_BY_KEY, *kind, key.clone()),
-                CountSelection::Tag(kind, tag) => (rows::COUNTS_BY_TAG, *kind, tag.to_string()),
-            };
+            let (sql, kind, key) = selection.statement();
             let mut select = conn.prepare_cached(&q(sql)).map_err(failed)?;
             let mut found = select
                 .query(rusqlite::params![kind.as_str(), key, from_day, to_day])

@@ -534,6 +534,15 @@ fn documented_requests() -> Vec<(
             None,
             app_json,
         ),
+        (
+            Method::POST,
+            "/admin/v1/ingest",
+            "/admin/v1/ingest".into(),
+            Some(reqwest::blocking::Body::from(
+                r#"{"time":"2026-01-01T00:00:00Z","host":"go.example.com","target":"/spring24","cache":"hit"}"#,
+            )),
+            ndjson,
+        ),
     ]
 }
 
