@@ -79,7 +79,7 @@ RESULTS=$DIR/results.jsonl
 ingest() { # label: sends the log, notes the time and the summary
   local t0 t1
   t0=$(date +%s.%N)
-  taskset -c 1 "$Q" ingest --format ndjson --admin-url "http://127.0.0.1:$((PORT + 1))" \
+  taskset -c 1 chrt -i 0 "$Q" ingest --format ndjson --admin-url "http://127.0.0.1:$((PORT + 1))" \
     <"$DIR/log.ndjson" >"$DIR/summary.json"
   t1=$(date +%s.%N)
   python3 - "$1" "$t0" "$t1" "$DIR/summary.json" >>"$RESULTS" <<'PY'

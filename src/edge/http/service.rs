@@ -371,6 +371,11 @@ mod endpoint_cases {
     ];
 
     fn service() -> ScanService {
+        let state = ScanState::serving_snapshot(snapshot(), Metrics::disabled(), Default::default());
+        ScanService::new(Arc::new(state), "192.0.2.1".parse().unwrap())
+    }
+
+    fn snapshot() -> crate::model::table::Snapshot {
         let mut builder = StateBuilder::new();
         for line in TABLE.lines() {
             match parse_line(line).unwrap() {
@@ -378,9 +383,7 @@ mod endpoint_cases {
                 Item::Generate(_) => panic!("{line}"),
             }
         }
-        let snapshot = builder.finish("epoch".into(), 1, None).snapshot();
-        let state = ScanState::serving_snapshot(snapshot, Metrics::disabled(), Default::default());
-        ScanService::new(Arc::new(state), "192.0.2.1".parse().unwrap())
+        builder.finish("epoch".into(), 1, None).snapshot()
     }
 
     fn body_text(response: &Response<Body>) -> String {
@@ -390,6 +393,57 @@ mod endpoint_cases {
             .expect("an infallible body")
             .to_bytes();
         String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Who counts a scan: not the node for a trusted cache's background
+    /// refresh, nor (with `--count-source cache-log`) for anything a
+    /// trusted proxy asks; always for any other address.
+    #[test]
+    fn who_counts_a_scan_depends_on_the_peer_and_the_count_source() {
+        use crate::model::table::CountSink;
+        #[derive(Default)]
+        struct Total(std::sync::atomic::AtomicU64);
+        impl CountSink for Total {
+            fn add(
+                &self,
+                _: crate::model::domain::EntryKind,
+                _: &str,
+                _: crate::model::client_class::CountClass,
+                n: u64,
+            ) {
+                self.0.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let cases = [
+            (true, "127.0.0.1", false, 1),
+            (true, "127.0.0.1", true, 0),
+            (true, "192.0.2.1", true, 1),
+            (false, "127.0.0.1", false, 0),
+            (false, "192.0.2.1", false, 1),
+        ];
+        for (count_proxied, peer, background, want) in cases {
+            let mut options = crate::edge::http::ScanOptions::new(60, vec!["127.0.0.0/8".parse().unwrap()]);
+            options.count_proxied = count_proxied;
+            let counts = Arc::new(crate::replication::stats::ScanCounts::new(
+                Vec::<String>::new(),
+                crate::replication::stats::Days::utc(),
+            ));
+            let state =
+                Arc::new(ScanState::serving_snapshot(snapshot(), Metrics::disabled(), options).with_counts(counts));
+            let service = ScanService::new(state.clone(), peer.parse().unwrap());
+            let mut request = Request::builder().uri("/spring24").header(HOST, "go.example.com");
+            if background {
+                request = request.header(scan::BACKGROUND_FETCH_HEADER, "1");
+            }
+            assert_eq!(service.handle(&request.body(()).unwrap()).status(), 302);
+            let total = Total::default();
+            state.replica.load().drain_counts(&total);
+            assert_eq!(
+                total.0.into_inner(),
+                want,
+                "count_proxied {count_proxied}, peer {peer}, background {background}"
+            );
+        }
     }
 
     #[test]
