@@ -4,8 +4,8 @@
 # idle scans, the scans during each kind of background work, plus memory
 # and time to ready, and prints one table.
 #
-#   bash loadtest/stall.sh                      # the system allocator
-#   FEATURES=jemalloc bash loadtest/stall.sh    # another build
+#   bash loadtest/stall.sh                      # the shipped build (jemalloc)
+#   FEATURES= bash loadtest/stall.sh            # the system allocator
 #
 # Nodes: A (PostgreSQL, core 1) takes imports for the fleet; B (PostgreSQL,
 # --threads 1, core 0) follows; S (SQLite, --threads 1, core 0) is a node
@@ -32,7 +32,8 @@
 # restart on the same store (time to ready, RSS).
 #
 # Knobs (environment): RATE (20000), DURATION (20), FEATURES (cargo
-# features of the build, e.g. jemalloc), PG_PORT (15532), FIRST_PORT
+# features of the build, default features off: jemalloc, mimalloc, or
+# empty for the system allocator), PG_PORT (15532), FIRST_PORT
 # (18480).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +41,7 @@ FLEET_LIB_ONLY=1 source deploy/fleet.sh
 
 RATE=${RATE:-20000}
 DURATION=${DURATION:-20}
-FEATURES=${FEATURES:-}
+FEATURES=${FEATURES-jemalloc}
 FIRST_PORT=${FIRST_PORT:-18480}
 export PG_PORT=${PG_PORT:-15532}
 A=$FIRST_PORT
@@ -55,7 +56,7 @@ log "building (release${FEATURES:+, features $FEATURES})"
 # Each allocator build keeps its own target directory, so comparing them
 # rebuilds nothing twice.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}${FEATURES:+-$FEATURES}
-cargo build --release --bins --quiet ${FEATURES:+--features "$FEATURES"}
+cargo build --release --bins --quiet --no-default-features ${FEATURES:+--features "$FEATURES"}
 export QRLAUNCH=$CARGO_TARGET_DIR/release/qrlaunch
 LT=$CARGO_TARGET_DIR/release/qrlaunch-loadtest
 
