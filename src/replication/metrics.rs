@@ -49,15 +49,19 @@ pub enum Refusal {
     Capacity = 0,
     /// The client's address held `--max-connections-per-ip` already.
     PerIp = 1,
+    /// The TLS handshake failed or did not finish in time (a listener
+    /// serving TLS).
+    TlsHandshake = 2,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 2] = [Refusal::Capacity, Refusal::PerIp];
+    const ALL: [Refusal; 3] = [Refusal::Capacity, Refusal::PerIp, Refusal::TlsHandshake];
 
     fn label(self) -> &'static str {
         match self {
             Refusal::Capacity => "capacity",
             Refusal::PerIp => "per_ip",
+            Refusal::TlsHandshake => "tls_handshake",
         }
     }
 }
@@ -197,7 +201,7 @@ const DESCRIPTIONS: &[(MetricKind, &str, Option<Unit>, &str)] = &[
     (MetricKind::Counter, "qrlaunch_resyncs_total", None, "Full rebuilds of the table from a store snapshot after the first."),
     (MetricKind::Counter, "qrlaunch_write_failures_total", None, "Admin writes answered 5xx, by cause."),
     (MetricKind::Gauge, "qrlaunch_connections", None, "Open connections, by listener."),
-    (MetricKind::Counter, "qrlaunch_connections_refused_total", None, "Connections closed at once: the listener at its cap and reserve (reason=capacity), or the client address at --max-connections-per-ip (reason=per_ip)."),
+    (MetricKind::Counter, "qrlaunch_connections_refused_total", None, "Connections closed at once: the listener at its cap and reserve (reason=capacity), the client address at --max-connections-per-ip (reason=per_ip), or a TLS handshake that failed or timed out (reason=tls_handshake)."),
     (MetricKind::Counter, "qrlaunch_https_rule_missed_total", None, "404s of plain-http requests from untrusted peers that an https rule would have matched."),
     (MetricKind::Counter, "qrlaunch_query_truncated_total", None, "Legacy scans whose q was shortened to keep the scheme's query within 512 characters."),
     (MetricKind::Counter, "qrlaunch_purges_total", None, "Purge requests to the caches in front, by outcome."),

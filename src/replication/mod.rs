@@ -14,12 +14,14 @@
 //! * [`metrics`]: Prometheus metrics with pre-registered handles;
 //! * [`background`]: low-priority threads for heavy work, and where old
 //!   tables are freed;
-//! * [`redact`]: URLs without their secrets, for logs.
+//! * [`redact`]: URLs without their secrets, for logs;
+//! * [`roots`]: CA certificates HTTPS clients trust beside the platform's.
 
 pub mod background;
 pub mod metrics;
 pub mod purge;
 pub mod redact;
+pub mod roots;
 pub mod stats;
 pub mod store;
 pub mod sync;

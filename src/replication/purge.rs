@@ -77,6 +77,9 @@ pub struct PurgeTargets {
     pub urls: Vec<String>,
     pub style: PurgeStyle,
     pub headers: Vec<(String, String)>,
+    /// CA certificates trusted beside the platform's for `https://` URLs
+    /// (`--ca-file`).
+    pub roots: Vec<reqwest::Certificate>,
 }
 
 impl std::fmt::Debug for PurgeTargets {
@@ -87,6 +90,7 @@ impl std::fmt::Debug for PurgeTargets {
             .field("urls", &urls)
             .field("style", &self.style)
             .field("headers", &headers)
+            .field("roots", &self.roots.len())
             .finish()
     }
 }
@@ -142,7 +146,7 @@ async fn run(
     overflow: Arc<Overflow>,
     shutdown: CancellationToken,
 ) {
-    let client = match client() {
+    let client = match client(&targets.roots) {
         Ok(client) => client,
         Err(error) => {
             tracing::error!(%error, "cannot build the purge client; purges are off");
@@ -248,14 +252,18 @@ fn chunks(keys: &BTreeSet<SurrogateKey>) -> Vec<String> {
     out
 }
 
-/// The purge client: short timeouts, and no redirects (a `--purge-header`
-/// secret must not travel to whatever host a `30x` names).
-fn client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
+/// The purge client: short timeouts, no redirects (a `--purge-header`
+/// secret must not travel to whatever host a `30x` names), `https://` with
+/// the platform's roots and `roots`.
+fn client(roots: &[reqwest::Certificate]) -> reqwest::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+        .redirect(reqwest::redirect::Policy::none());
+    for root in roots {
+        builder = builder.add_root_certificate(root.clone());
+    }
+    builder.build()
 }
 
 /// One purge with retries; its outcome.
@@ -404,7 +412,7 @@ mod tests {
                 let _ = stream.write_all(answer.as_bytes()).await;
             }
         });
-        let client = client().unwrap();
+        let client = client(&[]).unwrap();
         let headers = vec![("Qrlaunch-Purge-Token".to_string(), "secret".to_string())];
         let outcome = send(&client, &url, PurgeStyle::Xkey, &headers, "qrlaunch", 1).await;
         assert_eq!(outcome, PurgeOutcome::Failed, "a 302 is not a purge");
@@ -422,6 +430,7 @@ mod tests {
             urls: vec![url],
             style: PurgeStyle::Xkey,
             headers: Vec::new(),
+            roots: Vec::new(),
         };
         let purger = Purger::start(targets, metrics.clone(), shutdown.clone());
         purger.purge(1, BTreeSet::from([SurrogateKey::code("first")]));

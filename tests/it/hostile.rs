@@ -83,7 +83,11 @@ fn a_flood_of_partial_heads_is_bounded_and_leaves_no_memory_behind() {
             break;
         }
     }
-    assert_eq!(past_the_reserve.last(), Some(&None), "past the reserve: {past_the_reserve:?}");
+    assert_eq!(
+        past_the_reserve.last(),
+        Some(&None),
+        "past the reserve: {past_the_reserve:?}"
+    );
     // The admin API has its own listener and answers throughout.
     assert_eq!(server.get_admin("/admin/v1/codes/spring24").status(), 200);
 

@@ -19,3 +19,4 @@ mod scan;
 mod stall;
 mod store_contract;
 mod support;
+mod tls;

@@ -499,6 +499,16 @@ pub struct PgCluster {
 impl PgCluster {
     /// `None` (and a note) when PostgreSQL is missing outside CI.
     pub fn start() -> Option<PgCluster> {
+        PgCluster::start_with(None)
+    }
+
+    /// A cluster that speaks TLS with this certificate and key (PEM) and
+    /// refuses connections over TCP without it.
+    pub fn start_tls_only(cert_pem: &str, key_pem: &str) -> Option<PgCluster> {
+        PgCluster::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Option<PgCluster> {
         let bin = find_postgres_bin()?;
         let dir = shared_temp_dir();
         let run_as_postgres = rustix::process::geteuid().is_root();
@@ -525,6 +535,9 @@ impl PgCluster {
             "initdb: {}",
             String::from_utf8_lossy(&init.stderr)
         );
+        if let Some((cert, key)) = tls {
+            cluster.use_tls_only(cert, key);
+        }
         // Another test may take the port between its draw and the bind:
         // then draw again.
         for attempt in 1..=5 {
@@ -539,6 +552,30 @@ impl PgCluster {
 
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// Puts the certificate and key where the server reads them (owned by
+    /// the data directory's owner, the key private, as PostgreSQL wants),
+    /// turns `ssl` on and lets TCP clients in only over TLS.
+    fn use_tls_only(&self, cert: &str, key: &str) {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let data = self.data();
+        let owner = std::fs::metadata(&data).expect("the data directory");
+        for (name, text, mode) in [("server.crt", cert, 0o644), ("server.key", key, 0o600)] {
+            let path = data.join(name);
+            std::fs::write(&path, text).expect("write the certificate");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            std::os::unix::fs::chown(&path, Some(owner.uid()), Some(owner.gid())).expect("chown");
+        }
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).expect("postgresql.conf");
+        text.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(&conf, text).unwrap();
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+        )
+        .unwrap();
     }
 
     fn command(&self, program: &str) -> Command {
@@ -831,5 +868,47 @@ impl Drop for Varnish {
         // The manager and its worker.
         kill_group(self.child.id());
         let _ = self.child.wait();
+    }
+}
+
+/// A certificate authority made for one test (rcgen), and the server
+/// certificates it signs.
+pub struct TestCa {
+    certificate: rcgen::Certificate,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let key = rcgen::KeyPair::generate().expect("a CA key");
+        let certificate = params.self_signed(&key).expect("a CA certificate");
+        TestCa {
+            certificate,
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// The CA's certificate (PEM), what a client is told to trust.
+    pub fn pem(&self) -> String {
+        self.certificate.pem()
+    }
+
+    /// A server certificate for `names` (DNS names or IP addresses) and
+    /// its private key, both PEM.
+    pub fn issue(&self, names: &[&str]) -> (String, String) {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(names.clone()).expect("server parameters");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, names[0].as_str());
+        params.use_authority_key_identifier_extension = true;
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let key = rcgen::KeyPair::generate().expect("a server key");
+        let certificate = params.signed_by(&key, &self.issuer).expect("a server certificate");
+        (certificate.pem(), key.serialize_pem())
     }
 }

@@ -141,6 +141,60 @@ impl AdminToken {
     }
 }
 
+/// The tokens the admin API accepts: the current one and, for a grace
+/// period after a `SIGHUP` replaced it ([`AdminTokens::replace`]), the one
+/// before, so that scripts and CLIs can move over without a gap. Read on
+/// every request without a lock.
+#[derive(Debug)]
+pub struct AdminTokens {
+    accepted: arc_swap::ArcSwap<Accepted>,
+}
+
+#[derive(Debug)]
+struct Accepted {
+    current: AdminToken,
+    previous: Option<(AdminToken, std::time::Instant)>,
+}
+
+impl AdminTokens {
+    pub fn new(token: AdminToken) -> AdminTokens {
+        AdminTokens {
+            accepted: arc_swap::ArcSwap::from_pointee(Accepted {
+                current: token,
+                previous: None,
+            }),
+        }
+    }
+
+    /// Whether an `Authorization` header value carries an accepted token.
+    /// Both tokens are compared every time, in constant time each, so the
+    /// answer takes as long whichever matched.
+    pub fn accepts(&self, authorization: Option<&[u8]>) -> bool {
+        let accepted = self.accepted.load();
+        let current = accepted.current.accepts(authorization);
+        let previous = accepted
+            .previous
+            .as_ref()
+            .is_some_and(|(token, until)| token.accepts(authorization) & (std::time::Instant::now() < *until));
+        current | previous
+    }
+
+    /// Makes `token` the current one; the token it replaces is accepted for
+    /// `grace` more. `false` (and nothing changes) when it is the same.
+    pub fn replace(&self, token: AdminToken, grace: std::time::Duration) -> bool {
+        let accepted = self.accepted.load();
+        if bool::from(accepted.current.0.as_bytes().ct_eq(token.0.as_bytes())) {
+            return false;
+        }
+        let until = std::time::Instant::now().checked_add(grace);
+        self.accepted.store(std::sync::Arc::new(Accepted {
+            current: token,
+            previous: until.map(|until| (accepted.current.clone(), until)),
+        }));
+        true
+    }
+}
+
 fn write_private(path: &Path, token: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -262,7 +316,7 @@ pub async fn require_token(
             .headers_mut()
             .insert(RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
         response
-    } else if state.token.accepts(presented) {
+    } else if state.tokens.accepts(presented) {
         if let Some(client) = client {
             state.auth_throttle.succeeded(client);
         }
@@ -305,6 +359,21 @@ mod tests {
             assert!(!token.accepts(Some(bad)), "{}", String::from_utf8_lossy(bad));
         }
         assert!(!token.accepts(None));
+    }
+
+    #[test]
+    fn a_replaced_token_is_accepted_for_its_grace_only() {
+        let tokens = AdminTokens::new(AdminToken::new("old-token"));
+        assert!(!tokens.replace(AdminToken::new("old-token"), std::time::Duration::from_secs(60)));
+        assert!(tokens.replace(AdminToken::new("new-token"), std::time::Duration::from_secs(60)));
+        assert!(tokens.accepts(Some(b"Bearer new-token")));
+        assert!(tokens.accepts(Some(b"Bearer old-token")), "within the grace");
+        assert!(!tokens.accepts(Some(b"Bearer other")));
+        // A second replacement forgets the first token at once.
+        assert!(tokens.replace(AdminToken::new("third-token"), std::time::Duration::ZERO));
+        assert!(tokens.accepts(Some(b"Bearer third-token")));
+        assert!(!tokens.accepts(Some(b"Bearer old-token")));
+        assert!(!tokens.accepts(Some(b"Bearer new-token")), "a zero grace ends at once");
     }
 
     #[test]

@@ -75,7 +75,8 @@ pub struct AdminState(Arc<AdminInner>);
 
 pub struct AdminInner {
     pub writer: Writer,
-    pub token: AdminToken,
+    /// The accepted bearer tokens (replaced on `SIGHUP`).
+    pub tokens: auth::AdminTokens,
     pub metrics: Arc<Metrics>,
     pub options: AdminOptions,
     /// At most this many exports at once: each holds a database connection.
@@ -108,7 +109,7 @@ impl AdminState {
     ) -> AdminState {
         AdminState(Arc::new(AdminInner {
             writer,
-            token,
+            tokens: auth::AdminTokens::new(token),
             metrics,
             options,
             exports: Arc::new(tokio::sync::Semaphore::new(2)),

@@ -82,6 +82,12 @@ pub async fn serve(
 ) -> Result<(), AppError> {
     let purge_targets = purge_targets(&args)?;
     args.store_url().map_err(AppError::Flag)?;
+    let admin_tls = match (&args.admin_tls_cert, &args.admin_tls_key) {
+        (Some(cert), Some(key)) => Some(Arc::new(
+            http::tls::TlsFiles::load(cert, key).map_err(|e| AppError::Flag(e.to_string()))?,
+        )),
+        _ => None,
+    };
     let metrics = Arc::new(if args.no_metrics {
         Metrics::disabled()
     } else {
@@ -159,6 +165,7 @@ pub async fn serve(
         listener: listeners.admin,
         addr: listeners.admin_addr,
         scan_addr: listeners.scan_addr,
+        tls: admin_tls,
     };
     let admin_server = serve_admin(
         &args,
@@ -287,6 +294,10 @@ fn purge_targets(args: &ServeArgs) -> Result<Option<crate::replication::purge::P
         urls: args.purge_urls.iter().map(|u| u.expose().to_string()).collect(),
         style: args.purge_style,
         headers: args.purge_headers().map_err(AppError::Flag)?,
+        roots: match &args.ca_file {
+            Some(path) => crate::replication::roots::read(path).map_err(AppError::Flag)?,
+            None => Vec::new(),
+        },
     }))
 }
 
@@ -316,9 +327,10 @@ impl Listeners {
         })?;
         let admin_addr = local_addr(&admin, args.admin_listen)?;
         let metrics_addr = local_addr(&metrics, args.metrics_listen)?;
+        let admin_scheme = if args.admin_tls_cert.is_some() { "https" } else { "http" };
         let listening = Listening {
             scan: format!("http://{scan_addr}"),
-            admin: format!("http://{admin_addr}"),
+            admin: format!("{admin_scheme}://{admin_addr}"),
             metrics: format!("http://{metrics_addr}"),
         };
         println!("{}", serde_json::to_string(&listening).unwrap_or_default());
@@ -389,6 +401,7 @@ fn connection_options(args: &ServeArgs) -> ConnectionOptions {
         max_header_bytes: args.max_header_bytes as usize,
         max_per_ip: (args.max_connections_per_ip > 0).then_some(args.max_connections_per_ip as usize),
         per_ip_exempt: args.trusted_nets(),
+        tls: None,
     };
     tracing::info!(
         max_connections = limits.max_connections,
@@ -428,6 +441,8 @@ struct AdminParts {
     listener: TcpListener,
     addr: SocketAddr,
     scan_addr: SocketAddr,
+    /// `--admin-tls-cert`/`--admin-tls-key`, when given.
+    tls: Option<Arc<http::tls::TlsFiles>>,
 }
 
 /// The admin API: its token, its state, and the server, each request
@@ -466,11 +481,24 @@ fn serve_admin(
         },
         counts,
     );
+    tokio::spawn(reload_admin_on_sighup(
+        signals::Hangups::register(),
+        admin_state.clone(),
+        TokenFrom {
+            file: args.admin_token_file.clone(),
+            addr: parts.addr,
+            data: args.data.clone(),
+            grace: args.admin_token_grace,
+        },
+        parts.tls.clone(),
+    ));
     let router = crate::edge::admin::router(admin_state);
+    let scheme = if parts.tls.is_some() { "https" } else { "http" };
     let options = ConnectionOptions {
         max_connections: 256,
         reserve: 16,
         max_per_ip: None,
+        tls: parts.tls,
         ..limits.clone()
     };
     let server = tokio::spawn(http::serve(
@@ -495,12 +523,50 @@ fn serve_admin(
     let addr = parts.addr;
     match &token_source {
         TokenSource::Generated(path) => {
-            tracing::info!("admin API on http://{addr}; bearer token in {}", path.display())
+            tracing::info!("admin API on {scheme}://{addr}; bearer token in {}", path.display())
         }
-        TokenSource::Env => tracing::info!("admin API on http://{addr}; token from QRLAUNCH_ADMIN_TOKEN"),
-        TokenSource::File(path) => tracing::info!("admin API on http://{addr}; token from {}", path.display()),
+        TokenSource::Env => tracing::info!("admin API on {scheme}://{addr}; token from QRLAUNCH_ADMIN_TOKEN"),
+        TokenSource::File(path) => tracing::info!("admin API on {scheme}://{addr}; token from {}", path.display()),
     }
     Ok(server)
+}
+
+/// Where the admin token is read from again on `SIGHUP`.
+struct TokenFrom {
+    file: Option<std::path::PathBuf>,
+    addr: SocketAddr,
+    data: std::path::PathBuf,
+    grace: Duration,
+}
+
+/// Every SIGHUP re-reads the admin token (a new one is taken, the old one
+/// accepted for `--admin-token-grace`) and the admin listener's
+/// certificate. A reload that fails keeps what is in use and says why;
+/// `QRLAUNCH_ADMIN_TOKEN` cannot change in a running process, so a token
+/// from it stays.
+async fn reload_admin_on_sighup(
+    mut hangups: signals::Hangups,
+    state: crate::edge::admin::AdminState,
+    from: TokenFrom,
+    tls: Option<Arc<http::tls::TlsFiles>>,
+) {
+    let env_token = std::env::var("QRLAUNCH_ADMIN_TOKEN").ok();
+    while hangups.next().await {
+        match AdminToken::resolve(env_token.as_deref(), from.file.as_deref(), from.addr, &from.data) {
+            Ok((token, _)) => {
+                if state.tokens.replace(token, from.grace) {
+                    tracing::info!(grace = ?from.grace, "SIGHUP: a new admin token; the previous one is accepted for the grace period");
+                }
+            }
+            Err(error) => tracing::error!(%error, "SIGHUP: keeping the admin token in use"),
+        }
+        if let Some(tls) = &tls {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: the admin listener's certificate was read again"),
+                Err(error) => tracing::error!(%error, "SIGHUP: keeping the admin listener's certificate in use"),
+            }
+        }
+    }
 }
 
 /// The follower of the store, with its purger and SIGHUP rebuilds.

@@ -1,5 +1,7 @@
 //! Signals: SIGTERM/SIGINT stop the service; SIGHUP asks for a rebuild of
-//! the table from the store.
+//! the table from the store, and for the admin token and certificate to be
+//! read again (each consumer registers its own [`Hangups`]; every one of
+//! them sees every SIGHUP).
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn shutdown_signal() {

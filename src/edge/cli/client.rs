@@ -10,8 +10,8 @@ use std::time::Duration;
 /// Why a command failed; printed as `qrlaunch: {error}`.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// The admin API could not be reached.
-    #[error("cannot reach the admin API at {url}: {reason} (is `qrlaunch serve` running? see --admin-url)")]
+    /// The admin API could not be reached (or its certificate was refused).
+    #[error("cannot reach the admin API at {url}: {reason} (is `qrlaunch serve` running? see --admin-url, and --ca-file for a private CA)")]
     Unreachable { url: String, reason: String },
     /// No token anywhere.
     #[error("no admin token: set QRLAUNCH_ADMIN_TOKEN, pass --admin-token-file, or run where {} exists", .tried.display())]
@@ -54,34 +54,51 @@ pub struct AdminClient {
     http: Client,
 }
 
+/// Where the token is: `env` (`QRLAUNCH_ADMIN_TOKEN`), else `file`, else
+/// `data_dir/admin-token` (what a loopback server generates).
+pub struct Token<'a> {
+    pub env: Option<&'a str>,
+    pub file: Option<&'a Path>,
+    pub data_dir: &'a Path,
+}
+
+/// How the token travels: `https://` with the platform's roots and
+/// `ca_file`'s; `http://` only to loopback unless `allow_plain_http`.
+pub struct Transport<'a> {
+    pub ca_file: Option<&'a Path>,
+    pub allow_plain_http: bool,
+}
+
 impl AdminClient {
-    /// The token comes from `env_token`, else `token_file`, else
-    /// `data_dir/admin-token` (what a loopback server generates).
-    pub fn new(
-        base: &str,
-        env_token: Option<&str>,
-        token_file: Option<&Path>,
-        data_dir: &Path,
-    ) -> Result<AdminClient, CliError> {
-        let token = match (env_token.map(str::trim).filter(|t| !t.is_empty()), token_file) {
+    pub fn new(base: &str, token: Token<'_>, transport: Transport<'_>) -> Result<AdminClient, CliError> {
+        check_transport(base, transport.allow_plain_http)?;
+        let token = match (token.env.map(str::trim).filter(|t| !t.is_empty()), token.file) {
             (Some(token), _) => token.to_string(),
             (None, Some(path)) => read_token(path)?,
             (None, None) => {
-                let path = data_dir.join("admin-token");
+                let path = token.data_dir.join("admin-token");
                 if !path.exists() {
                     return Err(CliError::NoToken { tried: path });
                 }
                 read_token(&path)?
             }
         };
-        let http = Client::builder()
+        let mut builder = Client::builder()
             .timeout(None::<Duration>)
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| CliError::Unreachable {
-                url: base.into(),
-                reason: e.to_string(),
+            .connect_timeout(Duration::from_secs(5));
+        if let Some(path) = transport.ca_file {
+            let roots = crate::replication::roots::read(path).map_err(|message| CliError::Usage {
+                field: "--ca-file".into(),
+                message: message.trim_start_matches("--ca-file ").to_string(),
             })?;
+            for root in roots {
+                builder = builder.add_root_certificate(root);
+            }
+        }
+        let http = builder.build().map_err(|e| CliError::Unreachable {
+            url: base.into(),
+            reason: e.to_string(),
+        })?;
         Ok(AdminClient {
             base: base.trim_end_matches('/').to_string(),
             token,
@@ -140,6 +157,32 @@ impl AdminClient {
     }
 }
 
+/// Refuses a URL that is neither `https://` nor `http://` to loopback
+/// (unless allowed): the token would cross a network in clear text.
+fn check_transport(base: &str, allow_plain_http: bool) -> Result<(), CliError> {
+    let usage = |message: String| CliError::Usage {
+        field: "--admin-url".into(),
+        message,
+    };
+    let url = url::Url::parse(base).map_err(|e| usage(format!("{base:?} is not a URL: {e}")))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback || allow_plain_http => Ok(()),
+        "http" => Err(usage(format!(
+            "http:// to {} would send the admin token in clear text; use https:// (the node's \
+             --admin-tls-cert, or a TLS proxy in front), or pass --allow-plain-http on a network you trust",
+            url.host_str().unwrap_or_default()
+        ))),
+        other => Err(usage(format!("{other}:// is not http:// or https://"))),
+    }
+}
+
 fn read_token(path: &Path) -> Result<String, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| CliError::File {
         path: path.into(),
@@ -162,4 +205,27 @@ pub fn root_cause(error: &dyn std::error::Error) -> String {
         current = next;
     }
     current.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_transport;
+
+    #[test]
+    fn the_token_never_crosses_a_network_in_clear_text_unless_allowed() {
+        for fine in [
+            "https://admin.example.com",
+            "http://127.0.0.1:8081",
+            "http://[::1]:8081",
+            "http://localhost:8081",
+            "HTTP://LOCALHOST:8081",
+        ] {
+            assert!(check_transport(fine, false).is_ok(), "{fine}");
+        }
+        let refused = check_transport("http://10.0.0.5:8081", false).unwrap_err().to_string();
+        assert!(refused.starts_with("--admin-url: http:// to 10.0.0.5"), "{refused}");
+        assert!(check_transport("http://10.0.0.5:8081", true).is_ok());
+        assert!(check_transport("ftp://10.0.0.5", true).is_err());
+        assert!(check_transport("not a url", true).is_err());
+    }
 }

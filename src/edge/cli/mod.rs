@@ -10,7 +10,7 @@ mod media;
 mod output;
 mod transfer;
 
-pub use client::{AdminClient, CliError};
+pub use client::{AdminClient, CliError, Token, Transport};
 pub use entries::{code, host, rule};
 pub use ingest::ingest;
 pub use media::{all_qr, stats};
@@ -23,8 +23,14 @@ pub fn connect(admin: &AdminArgs) -> Result<AdminClient, CliError> {
     let env_token = std::env::var("QRLAUNCH_ADMIN_TOKEN").ok();
     AdminClient::new(
         &admin.admin_url,
-        env_token.as_deref(),
-        admin.admin_token_file.as_deref(),
-        &admin.data,
+        Token {
+            env: env_token.as_deref(),
+            file: admin.admin_token_file.as_deref(),
+            data_dir: &admin.data,
+        },
+        Transport {
+            ca_file: admin.ca_file.as_deref(),
+            allow_plain_http: admin.allow_plain_http,
+        },
     )
 }

@@ -18,6 +18,15 @@ pub struct AdminArgs {
     /// File holding the admin token (else QRLAUNCH_ADMIN_TOKEN, else DATA/admin-token).
     #[arg(long, env = "QRLAUNCH_ADMIN_TOKEN_FILE", global = true)]
     pub admin_token_file: Option<PathBuf>,
+    /// A PEM file of CA certificates trusted, beside the platform's, for an
+    /// `https://` admin URL (a node serving --admin-tls-cert with a private
+    /// CA).
+    #[arg(long, env = "QRLAUNCH_CA_FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
+    /// Send the token over `http://` to a host that is not loopback (it
+    /// travels in clear text: only on a network you trust; prefer https).
+    #[arg(long, env = "QRLAUNCH_ALLOW_PLAIN_HTTP", global = true)]
+    pub allow_plain_http: bool,
     /// The server's data directory, where a generated token is found.
     #[arg(long, env = "QRLAUNCH_DATA", default_value = "qrlaunch-data", global = true)]
     pub data: PathBuf,

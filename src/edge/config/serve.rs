@@ -52,6 +52,26 @@ pub struct ServeArgs {
     #[arg(long, env = "QRLAUNCH_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<Secret>,
 
+    /// After a SIGHUP re-reads the admin token (from --admin-token-file or
+    /// DATA/admin-token) and finds a new one, how long the old one is still
+    /// accepted, so that scripts can move over (`0s` to end it at once).
+    #[arg(long, env = "QRLAUNCH_ADMIN_TOKEN_GRACE", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub admin_token_grace: Duration,
+
+    /// PEM certificate chain the admin listener serves TLS with (with
+    /// --admin-tls-key); both files are re-read on SIGHUP.
+    #[arg(long, env = "QRLAUNCH_ADMIN_TLS_CERT", requires = "admin_tls_key")]
+    pub admin_tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --admin-tls-cert.
+    #[arg(long, env = "QRLAUNCH_ADMIN_TLS_KEY", requires = "admin_tls_cert")]
+    pub admin_tls_key: Option<PathBuf>,
+
+    /// A PEM file of CA certificates trusted, beside the platform's, for
+    /// the `https://` purge URLs.
+    #[arg(long, env = "QRLAUNCH_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+
     /// How long an admin client may take to send a body, and the longest
     /// pause inside an import's body (e.g. `30s`).
     #[arg(long, env = "QRLAUNCH_ADMIN_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]

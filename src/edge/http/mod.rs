@@ -13,7 +13,9 @@
 //! * [`forwarded`]: which scheme a request came in on, trusting
 //!   `X-Forwarded-Proto` and `Forwarded` only from configured proxies;
 //! * [`qr_cache`]: the launch pages' QR codes, drawn within a CPU budget;
-//! * [`metrics_service`]: `/metrics` on its own listener.
+//! * [`metrics_service`]: `/metrics` on its own listener;
+//! * [`tls`]: a listener's certificate from PEM files, re-read on `SIGHUP`
+//!   (the admin listener's `--admin-tls-cert`).
 //!
 //! Handlers are synchronous: everything they need is in memory, so the
 //! service's future is `std::future::Ready` and nothing is boxed per request.
@@ -29,6 +31,7 @@ pub mod scan;
 pub mod server;
 pub mod service;
 mod state;
+pub mod tls;
 
 pub use metrics_service::MetricsService;
 pub use server::{serve, ConnectionOptions, Mode};

@@ -55,6 +55,9 @@ pub struct ConnectionOptions {
     pub max_per_ip: Option<usize>,
     /// Peers the per-address limit does not apply to (trusted proxies).
     pub per_ip_exempt: Vec<ipnet::IpNet>,
+    /// Serve TLS with this certificate (the handshake must finish within
+    /// the header read timeout); `None`: plain HTTP.
+    pub tls: Option<Arc<super::tls::TlsFiles>>,
 }
 
 impl Default for ConnectionOptions {
@@ -67,6 +70,7 @@ impl Default for ConnectionOptions {
             max_header_bytes: 16 * 1024,
             max_per_ip: None,
             per_ip_exempt: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -140,7 +144,7 @@ where
                     Err(_) => match reserve.clone().try_acquire_owned() {
                         Ok(permit) => (permit, Mode::Reserve),
                         Err(_) => {
-                            metrics.connection_refused(label, crate::replication::metrics::Refusal::Capacity);
+                            metrics.connection_refused(label, Refusal::Capacity);
                             drop(stream);
                             continue;
                         }
@@ -149,9 +153,39 @@ where
                 let _ = stream.set_nodelay(true);
                 let service = make_service(peer.ip(), mode);
                 let builder = if mode == Mode::Normal { &http } else { &reserve_http };
-                let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
                 let metrics = metrics.clone();
                 metrics.connection_opened(label);
+                if let Some(tls) = &options.tls {
+                    let handshake = tls.acceptor().accept(stream);
+                    let deadline = match mode {
+                        Mode::Normal => options.header_read_timeout,
+                        Mode::Reserve => options.header_read_timeout.min(Duration::from_secs(1)),
+                    };
+                    let (builder, watcher) = (builder.clone(), graceful.watcher());
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(deadline, handshake).await {
+                            Ok(Ok(stream)) => {
+                                let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+                                if let Err(error) = connection.await {
+                                    tracing::debug!(%error, %peer, "connection ended with an error");
+                                }
+                            }
+                            Ok(Err(error)) => {
+                                tracing::debug!(%error, %peer, "TLS handshake failed");
+                                metrics.connection_refused(label, Refusal::TlsHandshake);
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake not finished in time");
+                                metrics.connection_refused(label, Refusal::TlsHandshake);
+                            }
+                        }
+                        metrics.connection_closed(label);
+                        drop(permit);
+                        drop(held);
+                    });
+                    continue;
+                }
+                let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {
                     if let Err(error) = connection.await {
                         tracing::debug!(%error, %peer, "connection ended with an error");

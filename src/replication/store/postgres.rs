@@ -70,6 +70,41 @@ fn pg(error: sqlx::Error) -> StoreError {
     }
 }
 
+/// Whether connecting failed for a reason that waiting does not change: a
+/// certificate refused by either side (rustls reports it inside an I/O
+/// error), a bad setting, or the server refusing this client (SQLSTATE
+/// class 28: no `pg_hba.conf` entry, a wrong password).
+fn refused_for_good(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Tls(_) | sqlx::Error::Configuration(_) => true,
+        sqlx::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| code.starts_with("28")),
+        _ => false,
+    }
+}
+
+/// What went wrong setting up TLS to PostgreSQL, and what to check: the
+/// URL's `sslmode` and `sslrootcert` (sqlx with rustls reads both, and
+/// `sslcert`/`sslkey` for a client certificate). The URL is shown
+/// redacted.
+fn tls_advice(url: &str, error: &sqlx::Error) -> String {
+    if let sqlx::Error::Database(_) = error {
+        return format!(
+            "{}: {error}. The server refused this client: check the user, the password, and `sslmode` (a server that \
+             takes only TLS refuses sslmode=disable)",
+            crate::replication::redact::url(url)
+        );
+    }
+    format!(
+        "{}: {error}. With sslmode=verify-ca or verify-full, sslrootcert=FILE must name the PEM file of the CA that \
+         signed the server's certificate (without it, the platform's roots are used), and verify-full also checks \
+         that the URL's host is named in that certificate",
+        crate::replication::redact::url(url)
+    )
+}
+
 impl PostgresStore {
     /// Connects (retrying for a few seconds while the database starts) and
     /// brings the schema up to date.
@@ -87,6 +122,9 @@ impl PostgresStore {
                 .await;
             match connected {
                 Ok(pool) => break pool,
+                // A refused certificate or a refused login does not get
+                // better by waiting: say so at once.
+                Err(e) if refused_for_good(&e) => return Err(StoreError::Unavailable(tls_advice(url, &e))),
                 Err(e) if attempt < 10 => {
                     attempt += 1;
                     tracing::warn!(error = %e, attempt, "cannot reach PostgreSQL yet; retrying");

@@ -1,0 +1,314 @@
+//! TLS on every link that carries a secret: to PostgreSQL (a cluster that
+//! refuses plain connections, with a CA made in the test), the admin
+//! listener serving TLS itself, and the CLI speaking `https://` to it.
+
+use crate::support::*;
+use reqwest::Method;
+
+/// Writes `text` to `dir/name` and gives its path as a string.
+fn file(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write a test file");
+    path.to_str().expect("a UTF-8 temp path").to_string()
+}
+
+#[test]
+fn postgres_over_tls_is_verified_and_a_wrong_ca_or_name_is_refused() {
+    let ca = TestCa::new("qrlaunch test CA");
+    let (cert, key) = ca.issue(&["localhost"]);
+    let Some(cluster) = PgCluster::start_tls_only(&cert, &key) else {
+        return;
+    };
+    cluster.psql("postgres", "CREATE DATABASE tls");
+    let dir = temp_dir();
+    let right_ca = file(dir.path(), "ca.pem", &ca.pem());
+    let wrong_ca = file(dir.path(), "other-ca.pem", &TestCa::new("another CA").pem());
+    let port = cluster.port;
+    // The password is not checked (trust), only carried: it must never be
+    // shown.
+    let url = |host: &str, mode: &str, root: &str| {
+        format!("postgres://postgres:pw-never-shown@{host}:{port}/tls?sslmode={mode}&sslrootcert={root}")
+    };
+
+    let server = Server::start_on(
+        &dir.path().join("a"),
+        &["--store", &url("localhost", "verify-full", &right_ca)],
+    );
+    let created = server.send_json(Method::PUT, "/admin/v1/codes/overtls", &code_body("pages/tls", "a=1"));
+    assert_eq!(created.status(), 201, "a write through a verified TLS connection");
+    assert_eq!(server.scan("/overtls").status(), 302);
+    let encrypted = cluster.psql(
+        "postgres",
+        "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl) FROM pg_stat_ssl s \
+         JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'qrlaunch'",
+    );
+    let (with_tls, without) = encrypted.split_once('|').expect("two counts");
+    assert!(
+        with_tls.parse::<u32>().unwrap() >= 1,
+        "qrlaunch's connections use TLS: {encrypted}"
+    );
+    assert_eq!(without, "0", "no plain connection: {encrypted}");
+    assert!(!server.logs().contains("pw-never-shown"), "{}", server.logs());
+    drop(server);
+
+    // Each refusal stops the start at once, says what to check, and never
+    // shows the password.
+    let refused = |name: &str, store: &str| {
+        let failure = Server::try_start_on(&dir.path().join(name), &["--store", store])
+            .err()
+            .unwrap_or_else(|| panic!("{name}: qrlaunch started"));
+        assert!(!failure.contains("pw-never-shown"), "{name}: {failure}");
+        assert!(!failure.contains("retrying"), "{name}: a refusal is final: {failure}");
+        failure
+    };
+    let failure = refused("wrong-ca", &url("localhost", "verify-full", &wrong_ca));
+    assert!(
+        failure.contains("UnknownIssuer") && failure.contains("sslrootcert"),
+        "a wrong CA: {failure}"
+    );
+    let failure = refused("wrong-name", &url("127.0.0.1", "verify-full", &right_ca));
+    assert!(
+        (failure.contains("NotValidForName") || failure.contains("not valid for name"))
+            && failure.contains("verify-full"),
+        "a name the certificate does not carry: {failure}"
+    );
+    let failure = refused("plain", &url("localhost", "disable", &right_ca));
+    assert!(
+        failure.contains("no encryption"),
+        "the server refuses plain connections: {failure}"
+    );
+
+    // verify-ca checks the CA. (It should not check the name; sqlx 0.8
+    // with rustls does, launchbadge/sqlx#3793, so the README says to name
+    // the host the certificate names.)
+    let server = Server::start_on(
+        &dir.path().join("b"),
+        &["--store", &url("localhost", "verify-ca", &right_ca)],
+    );
+    assert_eq!(server.scan("/overtls").status(), 302);
+    drop(server);
+    let failure = refused("wrong-ca-verify-ca", &url("localhost", "verify-ca", &wrong_ca));
+    assert!(failure.contains("UnknownIssuer"), "verify-ca checks the CA: {failure}");
+}
+
+/// The CLI as a subprocess with these flags and no token in its
+/// environment.
+fn cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_qrlaunch"))
+        .args(args)
+        .env_remove("QRLAUNCH_ADMIN_TOKEN")
+        .env_remove("QRLAUNCH_CA_FILE")
+        .env_remove("QRLAUNCH_ALLOW_PLAIN_HTTP")
+        .output()
+        .expect("run the CLI")
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn the_admin_listener_serves_tls_and_takes_a_new_certificate_and_token_on_sighup() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let first_ca = TestCa::new("first admin CA");
+    let (cert, key) = first_ca.issue(&["localhost", "127.0.0.1"]);
+    let cert_file = file(d, "admin.crt", &cert);
+    let key_file = file(d, "admin.key", &key);
+    let first_ca_file = file(d, "first-ca.pem", &first_ca.pem());
+    let first_token = "first-token-of-the-tls-test-0123456789";
+    let token_file = file(d, "token", first_token);
+    let first_token_file = file(d, "first-token", first_token);
+    let server = Server::start_on(
+        &d.join("data"),
+        &[
+            "--admin-tls-cert",
+            &cert_file,
+            "--admin-tls-key",
+            &key_file,
+            "--admin-token-file",
+            &token_file,
+            "--admin-token-grace",
+            "1h",
+        ],
+    );
+    assert!(server.admin.starts_with("https://127.0.0.1:"), "{}", server.admin);
+    let admin = server.admin.clone();
+    let get = |token_file: &str, ca_file: &str| {
+        cli(&[
+            "code",
+            "get",
+            "spring24",
+            "--admin-url",
+            &admin,
+            "--admin-token-file",
+            token_file,
+            "--ca-file",
+            ca_file,
+        ])
+    };
+
+    // The CLI over TLS, trusting the CA it is given.
+    let got = get(&token_file, &first_ca_file);
+    assert!(got.status.success(), "{}", stderr(&got));
+    assert!(String::from_utf8_lossy(&got.stdout).contains("\"code\":\"spring24\""));
+    // Without the CA, the certificate is refused, and the message says where to look.
+    let untrusted = cli(&[
+        "code",
+        "get",
+        "spring24",
+        "--admin-url",
+        &admin,
+        "--admin-token-file",
+        &token_file,
+    ]);
+    assert!(!untrusted.status.success());
+    assert!(
+        stderr(&untrusted).contains("certificate") && stderr(&untrusted).contains("--ca-file"),
+        "{}",
+        stderr(&untrusted)
+    );
+    // Plain HTTP to the TLS listener gets no answer, and the refusal is counted.
+    let plain = reqwest::blocking::Client::new()
+        .get(admin.replace("https://", "http://") + "/admin/v1/codes/spring24")
+        .send();
+    assert!(plain.is_err(), "{plain:?}");
+    eventually(
+        std::time::Duration::from_secs(10),
+        "the failed handshake is counted",
+        || server.metric("qrlaunch_connections_refused_total{listener=\"admin\",reason=\"tls_handshake\"}") >= 1.0,
+    );
+    // http:// off loopback is refused before anything is sent.
+    let clear = cli(&[
+        "code",
+        "get",
+        "spring24",
+        "--admin-url",
+        "http://192.0.2.1:8081",
+        "--admin-token-file",
+        &token_file,
+    ]);
+    assert!(
+        stderr(&clear).contains("--admin-url: http:// to 192.0.2.1"),
+        "{}",
+        stderr(&clear)
+    );
+    let bad_ca = get(&token_file, &token_file);
+    assert!(
+        !bad_ca.status.success() && stderr(&bad_ca).contains("--ca-file"),
+        "{}",
+        stderr(&bad_ca)
+    );
+
+    // A new certificate from another CA and a new token, then SIGHUP.
+    let second_ca = TestCa::new("second admin CA");
+    let (cert, key) = second_ca.issue(&["127.0.0.1"]);
+    std::fs::write(&cert_file, cert).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    let second_ca_file = file(d, "second-ca.pem", &second_ca.pem());
+    let second_token = "second-token-of-the-tls-test-0123456789";
+    std::fs::write(&token_file, second_token).unwrap();
+    server.signal("HUP");
+    eventually(
+        std::time::Duration::from_secs(10),
+        "the new certificate is served",
+        || get(&token_file, &second_ca_file).status.success(),
+    );
+    let old_ca = get(&token_file, &first_ca_file);
+    assert!(!old_ca.status.success(), "the old certificate is no longer served");
+    // The old token still works for the grace period; a wrong one does not.
+    let old_token = get(&first_token_file, &second_ca_file);
+    assert!(old_token.status.success(), "{}", stderr(&old_token));
+    let wrong = file(d, "wrong-token", "wrong-token-of-the-tls-test-0123456789");
+    assert!(!get(&wrong, &second_ca_file).status.success());
+    // A key that does not exist is refused at SIGHUP; what is served stays.
+    std::fs::remove_file(&key_file).unwrap();
+    server.signal("HUP");
+    eventually(
+        std::time::Duration::from_secs(10),
+        "the failed reload is logged",
+        || {
+            server
+                .logs()
+                .contains("keeping the admin listener's certificate in use")
+        },
+    );
+    assert!(get(&token_file, &second_ca_file).status.success());
+    for secret in [first_token, second_token] {
+        assert!(!server.logs().contains(secret), "no token in the logs");
+    }
+}
+
+#[test]
+fn a_bad_certificate_or_key_stops_the_start_naming_the_flag() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let ca = TestCa::new("CA");
+    let (cert, key) = ca.issue(&["127.0.0.1"]);
+    let (_, other_key) = ca.issue(&["127.0.0.1"]);
+    let cert_file = file(d, "a.crt", &cert);
+    let key_file = file(d, "a.key", &key);
+    let other_key_file = file(d, "b.key", &other_key);
+    let not_pem = file(d, "not.pem", "hello");
+    for (name, cert, key, expected) in [
+        ("no-cert", not_pem.as_str(), key_file.as_str(), "--admin-tls-cert"),
+        ("no-key", cert_file.as_str(), not_pem.as_str(), "--admin-tls-key"),
+        (
+            "mismatch",
+            cert_file.as_str(),
+            other_key_file.as_str(),
+            "do not make a pair",
+        ),
+    ] {
+        let failure = Server::try_start_on(&d.join(name), &["--admin-tls-cert", cert, "--admin-tls-key", key])
+            .err()
+            .unwrap_or_else(|| panic!("{name}: started"));
+        assert!(failure.contains(expected), "{name}: {failure}");
+        assert!(
+            !failure.contains("PRIVATE KEY"),
+            "{name}: no key material in the message"
+        );
+    }
+}
+
+#[test]
+fn purges_go_over_https_trusting_the_ca_file() {
+    // The "cache" is another node's TLS admin listener: it answers a purge
+    // with 401, which shows the purge arrived over a verified connection.
+    let dir = temp_dir();
+    let d = dir.path();
+    let ca = TestCa::new("purge CA");
+    let (cert, key) = ca.issue(&["127.0.0.1"]);
+    let cert_file = file(d, "cache.crt", &cert);
+    let key_file = file(d, "cache.key", &key);
+    let ca_file = file(d, "ca.pem", &ca.pem());
+    let cache = Server::start_on(
+        &d.join("cache"),
+        &["--admin-tls-cert", &cert_file, "--admin-tls-key", &key_file],
+    );
+    let purge_url = format!("--purge-url={}", cache.admin);
+    let trusting = Server::start_on(&d.join("trusting"), &[&purge_url, "--ca-file", &ca_file]);
+    let created = trusting.send_json(Method::PUT, "/admin/v1/codes/purged", &code_body("p", "a=1"));
+    assert_eq!(created.status(), 201);
+    eventually(std::time::Duration::from_secs(20), "the purge arrives over TLS", || {
+        cache.metric("qrlaunch_admin_requests_total{status=\"401\"}") >= 1.0
+    });
+
+    let untrusting = Server::start_on(&d.join("untrusting"), &[&purge_url]);
+    let created = untrusting.send_json(Method::PUT, "/admin/v1/codes/unpurged", &code_body("p", "a=1"));
+    assert_eq!(created.status(), 201);
+    eventually(std::time::Duration::from_secs(20), "the unknown CA is refused", || {
+        cache.metric("qrlaunch_connections_refused_total{listener=\"admin\",reason=\"tls_handshake\"}") >= 1.0
+    });
+    assert!(
+        untrusting.metric("qrlaunch_purges_total{outcome=\"ok\"}") == 0.0,
+        "no purge counts as sent without a trusted certificate"
+    );
+    let bad = Server::try_start_on(
+        &d.join("bad"),
+        &[&purge_url, "--ca-file", &cert_file.replace(".crt", ".key")],
+    )
+    .err()
+    .expect("a CA file without a certificate stops the start");
+    assert!(bad.contains("--ca-file"), "{bad}");
+}
