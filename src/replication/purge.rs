@@ -253,13 +253,16 @@ fn chunks(keys: &BTreeSet<SurrogateKey>) -> Vec<String> {
 }
 
 /// The purge client: short timeouts, no redirects (a `--purge-header`
-/// secret must not travel to whatever host a `30x` names), `https://` with
-/// the platform's roots and `roots`.
+/// secret must not travel to whatever host a `30x` names), no proxy from
+/// the environment (the same secret must not cross a network in clear
+/// text to reach a cache on this host), `https://` with the platform's
+/// roots and `roots`.
 fn client(roots: &[reqwest::Certificate]) -> reqwest::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none());
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
     for root in roots {
         builder = builder.add_root_certificate(root.clone());
     }

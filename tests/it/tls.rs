@@ -72,6 +72,11 @@ fn postgres_over_tls_is_verified_and_a_wrong_ca_or_name_is_refused() {
             && failure.contains("verify-full"),
         "a name the certificate does not carry: {failure}"
     );
+    let failure = refused("no-ca-file", &url("localhost", "verify-full", "/nonexistent/ca.pem"));
+    assert!(
+        failure.contains("sslrootcert"),
+        "a CA file that is not there: {failure}"
+    );
     let failure = refused("plain", &url("localhost", "disable", &right_ca));
     assert!(
         failure.contains("no encryption"),
@@ -311,4 +316,30 @@ fn purges_go_over_https_trusting_the_ca_file() {
     .err()
     .expect("a CA file without a certificate stops the start");
     assert!(bad.contains("--ca-file"), "{bad}");
+}
+
+#[test]
+fn a_token_from_the_environment_stays_through_sighup() {
+    let dir = temp_dir();
+    let token = "token-from-the-environment-0123456789";
+    let server = Server::try_start_with(&dir.path().join("data"), &[], &|c| {
+        c.env("QRLAUNCH_ADMIN_TOKEN", token);
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let get = || {
+        server
+            .client()
+            .get(format!("{}/admin/v1/codes/spring24", server.admin))
+            .bearer_auth(token)
+            .send()
+            .expect("the admin API answers")
+            .status()
+    };
+    assert_eq!(get(), 200);
+    server.signal("HUP");
+    eventually(std::time::Duration::from_secs(10), "the SIGHUP is handled", || {
+        server.logs().contains("stays")
+    });
+    assert_eq!(get(), 200, "the token is still the one from the environment");
+    assert!(!dir.path().join("data/admin-token").exists(), "no token was generated");
 }

@@ -137,14 +137,17 @@ impl AdminToken {
         if !scheme.eq_ignore_ascii_case(b"bearer") {
             return false;
         }
-        bool::from(presented.trim_ascii().ct_eq(self.0.as_bytes()))
+        // Digests of equal length, compared in constant time: the time
+        // taken says nothing about the token, not even its length.
+        let digest = |bytes: &[u8]| <sha2::Sha256 as sha2::Digest>::digest(bytes);
+        bool::from(digest(presented.trim_ascii()).ct_eq(&digest(self.0.as_bytes())))
     }
 }
 
-/// The tokens the admin API accepts: the current one and, for a grace
-/// period after a `SIGHUP` replaced it ([`AdminTokens::replace`]), the one
-/// before, so that scripts and CLIs can move over without a gap. Read on
-/// every request without a lock.
+/// The tokens the admin API accepts: the current one and, each for a grace
+/// period after a `SIGHUP` replaced it ([`AdminTokens::replace`]), the
+/// ones before (at most [`AdminTokens::KEPT`]), so that scripts and CLIs
+/// can move over without a gap. Read on every request without a lock.
 #[derive(Debug)]
 pub struct AdminTokens {
     accepted: arc_swap::ArcSwap<Accepted>,
@@ -153,7 +156,8 @@ pub struct AdminTokens {
 #[derive(Debug)]
 struct Accepted {
     current: AdminToken,
-    previous: Option<(AdminToken, std::time::Instant)>,
+    /// Replaced tokens and until when each is accepted.
+    previous: Vec<(AdminToken, std::time::Instant)>,
 }
 
 impl AdminTokens {
@@ -161,35 +165,54 @@ impl AdminTokens {
         AdminTokens {
             accepted: arc_swap::ArcSwap::from_pointee(Accepted {
                 current: token,
-                previous: None,
+                previous: Vec::new(),
             }),
         }
     }
 
+    /// Replaced tokens still in their grace, at most.
+    pub const KEPT: usize = 8;
+
     /// Whether an `Authorization` header value carries an accepted token.
-    /// Both tokens are compared every time, in constant time each, so the
+    /// Every token is compared every time, each in constant time, so the
     /// answer takes as long whichever matched.
     pub fn accepts(&self, authorization: Option<&[u8]>) -> bool {
         let accepted = self.accepted.load();
-        let current = accepted.current.accepts(authorization);
-        let previous = accepted
-            .previous
-            .as_ref()
-            .is_some_and(|(token, until)| token.accepts(authorization) & (std::time::Instant::now() < *until));
-        current | previous
+        let now = std::time::Instant::now();
+        let mut ok = accepted.current.accepts(authorization);
+        for (token, until) in &accepted.previous {
+            ok |= token.accepts(authorization) & (now < *until);
+        }
+        ok
     }
 
     /// Makes `token` the current one; the token it replaces is accepted for
-    /// `grace` more. `false` (and nothing changes) when it is the same.
+    /// `grace` more, and those replaced before keep their own grace.
+    /// `false` (and nothing changes) when it is the same.
     pub fn replace(&self, token: AdminToken, grace: std::time::Duration) -> bool {
         let accepted = self.accepted.load();
-        if bool::from(accepted.current.0.as_bytes().ct_eq(token.0.as_bytes())) {
+        let same = |a: &AdminToken, b: &AdminToken| bool::from(a.0.as_bytes().ct_eq(b.0.as_bytes()));
+        if same(&accepted.current, &token) {
             return false;
         }
-        let until = std::time::Instant::now().checked_add(grace);
+        let now = std::time::Instant::now();
+        // A grace too long to represent is as good as for ever (a century).
+        let until = now
+            .checked_add(grace)
+            .unwrap_or_else(|| now + std::time::Duration::from_secs(100 * 365 * 86_400));
+        let mut previous: Vec<(AdminToken, std::time::Instant)> = accepted
+            .previous
+            .iter()
+            .filter(|(old, until)| now < *until && !same(old, &token))
+            .cloned()
+            .collect();
+        previous.push((accepted.current.clone(), until));
+        if previous.len() > AdminTokens::KEPT {
+            previous.remove(0);
+        }
         self.accepted.store(std::sync::Arc::new(Accepted {
             current: token,
-            previous: until.map(|until| (accepted.current.clone(), until)),
+            previous,
         }));
         true
     }
@@ -369,11 +392,18 @@ mod tests {
         assert!(tokens.accepts(Some(b"Bearer new-token")));
         assert!(tokens.accepts(Some(b"Bearer old-token")), "within the grace");
         assert!(!tokens.accepts(Some(b"Bearer other")));
-        // A second replacement forgets the first token at once.
+        // A second replacement keeps the first one's grace.
         assert!(tokens.replace(AdminToken::new("third-token"), std::time::Duration::ZERO));
         assert!(tokens.accepts(Some(b"Bearer third-token")));
-        assert!(!tokens.accepts(Some(b"Bearer old-token")));
+        assert!(tokens.accepts(Some(b"Bearer old-token")), "its own grace still runs");
         assert!(!tokens.accepts(Some(b"Bearer new-token")), "a zero grace ends at once");
+        // Going back to a token in its grace makes it current, not doubled.
+        assert!(tokens.replace(AdminToken::new("old-token"), std::time::Duration::ZERO));
+        assert!(tokens.accepts(Some(b"Bearer old-token")));
+        assert!(!tokens.accepts(Some(b"Bearer third-token")));
+        // A grace past what time can hold does not end it at once.
+        assert!(tokens.replace(AdminToken::new("fourth-token"), std::time::Duration::MAX));
+        assert!(tokens.accepts(Some(b"Bearer old-token")));
     }
 
     #[test]

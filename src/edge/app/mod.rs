@@ -485,6 +485,7 @@ fn serve_admin(
         signals::Hangups::register(),
         admin_state.clone(),
         TokenFrom {
+            fixed: args.admin_token.is_some(),
             file: args.admin_token_file.clone(),
             addr: parts.addr,
             data: args.data.clone(),
@@ -533,6 +534,9 @@ fn serve_admin(
 
 /// Where the admin token is read from again on `SIGHUP`.
 struct TokenFrom {
+    /// The token came from `QRLAUNCH_ADMIN_TOKEN` or `--admin-token`: it
+    /// cannot change while the process runs.
+    fixed: bool,
     file: Option<std::path::PathBuf>,
     addr: SocketAddr,
     data: std::path::PathBuf,
@@ -550,15 +554,18 @@ async fn reload_admin_on_sighup(
     from: TokenFrom,
     tls: Option<Arc<http::tls::TlsFiles>>,
 ) {
-    let env_token = std::env::var("QRLAUNCH_ADMIN_TOKEN").ok();
     while hangups.next().await {
-        match AdminToken::resolve(env_token.as_deref(), from.file.as_deref(), from.addr, &from.data) {
-            Ok((token, _)) => {
-                if state.tokens.replace(token, from.grace) {
-                    tracing::info!(grace = ?from.grace, "SIGHUP: a new admin token; the previous one is accepted for the grace period");
+        if from.fixed {
+            tracing::info!("SIGHUP: the admin token comes from QRLAUNCH_ADMIN_TOKEN or --admin-token and stays");
+        } else {
+            match AdminToken::resolve(None, from.file.as_deref(), from.addr, &from.data) {
+                Ok((token, _)) => {
+                    if state.tokens.replace(token, from.grace) {
+                        tracing::info!(grace = ?from.grace, "SIGHUP: a new admin token; the one it replaced is accepted for the grace period");
+                    }
                 }
+                Err(error) => tracing::error!(%error, "SIGHUP: keeping the admin token in use"),
             }
-            Err(error) => tracing::error!(%error, "SIGHUP: keeping the admin token in use"),
         }
         if let Some(tls) = &tls {
             match tls.reload() {

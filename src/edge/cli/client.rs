@@ -86,6 +86,12 @@ impl AdminClient {
         let mut builder = Client::builder()
             .timeout(None::<Duration>)
             .connect_timeout(Duration::from_secs(5));
+        if base.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://")) {
+            // Plain HTTP was allowed because it stays on this host (or the
+            // operator said so): an HTTP_PROXY from the environment would
+            // carry the token across the network in clear text after all.
+            builder = builder.no_proxy();
+        }
         if let Some(path) = transport.ca_file {
             let roots = crate::replication::roots::read(path).map_err(|message| CliError::Usage {
                 field: "--ca-file".into(),

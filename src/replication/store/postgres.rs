@@ -77,10 +77,18 @@ fn pg(error: sqlx::Error) -> StoreError {
 fn refused_for_good(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Tls(_) | sqlx::Error::Configuration(_) => true,
-        sqlx::Error::Io(io) => io
-            .get_ref()
-            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| code.starts_with("28")),
+        // A certificate refused, or a file named by sslrootcert, sslcert
+        // or sslkey that cannot be read.
+        sqlx::Error::Io(io) => {
+            io.get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+                || matches!(
+                    io.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                )
+        }
+        // 28: this client refused; 3D000: no such database.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| code.starts_with("28") || code == "3D000"),
         _ => false,
     }
 }
@@ -90,18 +98,33 @@ fn refused_for_good(error: &sqlx::Error) -> bool {
 /// `sslcert`/`sslkey` for a client certificate). The URL is shown
 /// redacted.
 fn tls_advice(url: &str, error: &sqlx::Error) -> String {
-    if let sqlx::Error::Database(_) = error {
-        return format!(
-            "{}: {error}. The server refused this client: check the user, the password, and `sslmode` (a server that \
-             takes only TLS refuses sslmode=disable)",
-            crate::replication::redact::url(url)
-        );
+    let url = crate::replication::redact::url(url);
+    let certificate = match error {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+        _ => false,
+    };
+    match error {
+        sqlx::Error::Database(_) => {
+            return format!(
+                "{url}: {error}. The server refused this client: check the database name, the user, the password, \
+                 and `sslmode` (a server that takes only TLS refuses sslmode=disable)"
+            )
+        }
+        _ if !certificate => {
+            return format!(
+                "{url}: {error}. Check the URL's settings and the files its sslrootcert, sslcert and sslkey name \
+                 (PEM files this process can read)"
+            )
+        }
+        _ => {}
     }
     format!(
-        "{}: {error}. With sslmode=verify-ca or verify-full, sslrootcert=FILE must name the PEM file of the CA that \
+        "{url}: {error}. With sslmode=verify-ca or verify-full, sslrootcert=FILE must name the PEM file of the CA that \
          signed the server's certificate (without it, the platform's roots are used), and verify-full also checks \
-         that the URL's host is named in that certificate",
-        crate::replication::redact::url(url)
+         that the URL's host is named in that certificate"
     )
 }
 
