@@ -254,3 +254,77 @@ pub struct IngestAnswer {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<LineErrorBody>,
 }
+
+/// `POST /admin/v1/keys`: a new API key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    /// Who or what uses it (`campaign tool`, `alice`): 1-100 characters.
+    pub name: String,
+    /// `admin`, `editor` or `viewer`.
+    pub role: String,
+    /// Codes and rules with one of these tags (editors: what they create
+    /// must carry one).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Rules whose prefix is on one of these hosts.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Entries that open one of these mini programs.
+    #[serde(default)]
+    pub appids: Vec<String>,
+    /// When it stops working (RFC 3339); never when absent.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires: Option<OffsetDateTime>,
+}
+
+/// An API key as the admin API shows it; `secret` only in the answer that
+/// made it (creation, rotation).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct KeyInfo {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub appids: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created: OffsetDateTime,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires: Option<OffsetDateTime>,
+    /// Updated about once a minute, not per request.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_used: Option<OffsetDateTime>,
+    /// After a rotation: until when the previous secret still works.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub previous_secret_until: Option<OffsetDateTime>,
+    /// The secret, shown once: keep it; only its hash is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// `GET /admin/v1/keys`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct KeyList {
+    pub items: Vec<KeyInfo>,
+}

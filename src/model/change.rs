@@ -14,4 +14,7 @@ pub enum Change {
     Delete(EntryKey),
     /// Too much changed to log entry by entry (a large import): reload.
     Resync,
+    /// The API key with this id was created, changed or removed: nodes
+    /// read their keys again. Keys are not in the table.
+    Keys(String),
 }

@@ -4,6 +4,7 @@
 //! `crate::edge` (a test enforces it). Every layer above uses these, so a
 //! rule is changed here once and every edge sees it.
 //!
+//! * [`access`]: API key roles and scopes, and which entries a key covers;
 //! * [`domain`]: validated types (`AppId`, `Code`, `PagePath`, `Entry`, …);
 //! * [`url_key`]: the normalized form scanned URLs and rule prefixes are
 //!   compared in, and WeChat's matching predicate;
@@ -19,6 +20,7 @@
 //! * [`qr`]: QR images (SVG, PNG) of URLs;
 //! * [`table_file`]: the NDJSON table file, one reader for every use.
 
+pub mod access;
 pub mod change;
 pub mod client_class;
 pub mod decide;

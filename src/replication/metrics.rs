@@ -265,8 +265,8 @@ pub struct Metrics {
 }
 
 /// Status codes of the admin API; anything else is counted as `other`.
-const ADMIN_STATUSES: [u16; 17] = [
-    200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 415, 422, 429, 500, 503, 504, 0,
+const ADMIN_STATUSES: [u16; 18] = [
+    200, 201, 204, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429, 500, 503, 504, 0,
 ];
 
 impl Metrics {

@@ -52,6 +52,7 @@ const CASES: &[(&str, Case)] = &[
     }),
     ("counts add up, by key, by tag and by day", |s| Box::pin(counts(s))),
     ("a commit wakes the follower", |s| Box::pin(wakeups(s))),
+    ("keys are stored, logged, touched and removed", |s| Box::pin(keys(s))),
 ];
 
 fn entry(text: &str) -> Entry {
@@ -491,6 +492,58 @@ async fn counts(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(left.len(), 1);
+}
+
+async fn keys(store: Arc<dyn Store>) {
+    use qrlaunch::model::access::{Role, Scopes};
+    use qrlaunch::replication::store::StoredKey;
+    assert!(store.keys().await.unwrap().is_empty());
+    let key = StoredKey {
+        id: "k1".into(),
+        name: "agency".into(),
+        role: Role::Editor,
+        scopes: Scopes::parse(
+            &["spring".into()],
+            &["shop.example.com".into()],
+            &["wx1111111111111111".into()],
+        )
+        .unwrap(),
+        secret_hash: "ab".repeat(32),
+        previous: None,
+        created_at: 1_000,
+        expires_at: Some(9_000_000_000_000),
+        last_used_at: None,
+    };
+    let first = store.put_key(key.clone()).await.unwrap();
+    assert_eq!(store.keys().await.unwrap(), vec![key.clone()]);
+    // A replacement keeps the creation time and the last use.
+    store.touch_keys(vec![("k1".into(), 5_000)]).await.unwrap();
+    store.touch_keys(vec![("k1".into(), 4_000)]).await.unwrap();
+    let rotated = StoredKey {
+        secret_hash: "cd".repeat(32),
+        previous: Some(("ab".repeat(32), 7_000)),
+        created_at: 2_000,
+        ..key.clone()
+    };
+    let second = store.put_key(rotated.clone()).await.unwrap();
+    assert_eq!(second.position, first.position + 1);
+    let stored = store.keys().await.unwrap();
+    assert_eq!(
+        stored,
+        vec![StoredKey {
+            created_at: 1_000,
+            last_used_at: Some(5_000),
+            ..rotated
+        }]
+    );
+    let removed = store.delete_key("k1".into()).await.unwrap();
+    assert_eq!(store.delete_key("k1".into()).await.unwrap_err(), StoreError::NotFound);
+    assert!(store.keys().await.unwrap().is_empty());
+    // Each change is logged as a keys change, nothing else.
+    let feed = store.changes_since(first.position - 1, 10).await.unwrap();
+    let logged: Vec<_> = feed.changes.iter().map(|c| c.change.clone()).collect();
+    assert_eq!(logged, vec![Change::Keys("k1".into()); 3]);
+    assert_eq!(feed.head.position, removed.position);
 }
 
 async fn wakeups(store: Arc<dyn Store>) {

@@ -315,9 +315,41 @@ impl Bucket {
     }
 }
 
-/// Middleware: refuses requests without the token (`401`, counted; `429`
-/// for an address that failed too often), and counts every answer by
-/// status.
+/// The key a request's `Authorization` header carries: the bootstrap
+/// token, or an API key that is valid now.
+fn authenticate(state: &super::AdminState, presented: Option<&[u8]>) -> Option<super::access::Principal> {
+    if state.tokens.accepts(presented) {
+        return Some(super::access::Principal::bootstrap());
+    }
+    let value = presented?.trim_ascii();
+    let space = value.iter().position(|&b| b == b' ')?;
+    let (scheme, secret) = value.split_at(space);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    state
+        .keys
+        .authenticate(secret.trim_ascii(), crate::replication::store::now_ms())
+}
+
+/// Route layer (it runs once a route matched, so it knows the route's
+/// template): `403` unless the key's role allows the route.
+pub async fn require_role(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    match super::access::check_route(&super::access::current(), request.method(), &path) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// Middleware: refuses requests without a valid token or key (`401`,
+/// counted; `429` for an address that failed too often), runs the rest of
+/// the request as the key it carries, and counts every answer by status.
 pub async fn require_token(
     axum::extract::State(state): axum::extract::State<super::AdminState>,
     request: axum::extract::Request,
@@ -339,16 +371,16 @@ pub async fn require_token(
             .headers_mut()
             .insert(RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
         response
-    } else if state.tokens.accepts(presented) {
+    } else if let Some(principal) = authenticate(&state, presented) {
         if let Some(client) = client {
             state.auth_throttle.succeeded(client);
         }
-        next.run(request).await
+        super::access::scope(principal, next.run(request)).await
     } else {
         state.metrics.admin_auth_failure();
         let mut response = super::error::ApiError::new(
             super::error::ErrorCode::Unauthorized,
-            "send `Authorization: Bearer TOKEN` with the admin token",
+            "send `Authorization: Bearer TOKEN` with the admin token or an API key",
         )
         .into_response();
         response

@@ -3,6 +3,7 @@
 //! The route modules ([`super::codes`], [`super::rules`], [`super::hosts`])
 //! turn a request into a key and call these.
 
+use super::access;
 use super::body;
 use super::error::ApiError;
 use super::AdminState;
@@ -29,8 +30,38 @@ pub fn noun(kind: EntryKind) -> &'static str {
 
 pub async fn get(state: &AdminState, key: EntryKey) -> Result<Response, ApiError> {
     match state.writer.store().get(&key).await? {
-        Some(stored) => Ok(Json(StoredEntry::new(&stored)).into_response()),
+        Some(stored) => {
+            access::require_cover(&stored.entry)?;
+            Ok(Json(StoredEntry::new(&stored)).into_response())
+        }
         None => Err(ApiError::not_found(format!("no such {}", noun(key.kind())))),
+    }
+}
+
+/// `403` unless the request's key reaches the stored entry at `key` (when
+/// there is one).
+async fn require_cover_if_stored(state: &AdminState, key: &EntryKey) -> Result<(), ApiError> {
+    match state.writer.store().get(key).await? {
+        Some(stored) => access::require_cover(&stored.entry),
+        None => Ok(()),
+    }
+}
+
+/// Inside a write's transaction: the entry before and after must both be
+/// within the key's scopes (checked before the write too; this closes the
+/// gap in between).
+fn within(principal: &access::Principal, before: &Entry, after: &Entry) -> Result<(), FieldError> {
+    if principal.covers(before) && principal.covers(after) {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "scope",
+            format!(
+                "{} {:?} is outside this key's scopes",
+                noun(before.kind()),
+                before.key().as_str()
+            ),
+        ))
     }
 }
 
@@ -90,7 +121,14 @@ pub async fn list(state: &AdminState, kind: EntryKind, listing: Listing) -> Resu
     let next = (rows.len() == limit as usize)
         .then(|| rows.last().map(|s| s.entry.key().as_str().to_string()))
         .flatten();
-    let items = rows.iter().map(StoredEntry::new).collect();
+    // Only what the key reaches; `next` still pages over every entry, so a
+    // page may hold fewer items than `limit` (or none) and more follow.
+    let principal = access::current();
+    let items = rows
+        .iter()
+        .filter(|s| principal.covers(&s.entry))
+        .map(StoredEntry::new)
+        .collect();
     Ok(Json(Page { items, next }).into_response())
 }
 
@@ -105,6 +143,7 @@ pub async fn create(state: &AdminState, kind: EntryKind, body: Body) -> Result<R
             line.code = Some(crate::model::domain::generate_code().to_string());
         }
         let entry = validate(kind, &line)?;
+        access::require_cover(&entry)?;
         match state.writer.put(entry, WriteMode::Insert).await {
             Ok(committed) => {
                 let mut answer = StoredEntry::new(&committed.value.stored);
@@ -127,6 +166,8 @@ pub async fn put(state: &AdminState, key: EntryKey, body: Body) -> Result<Respon
     let mut line = body::line_from_value(body::json(body, state.options.body_timeout).await?)?;
     name_from_url(&mut line, &key)?;
     let entry = validate(key.kind(), &line)?;
+    access::require_cover(&entry)?;
+    require_cover_if_stored(state, &key).await?;
     let committed = state.writer.put(entry, WriteMode::Upsert).await?;
     let put = committed.value;
     let mut answer = StoredEntry::new(&put.stored);
@@ -146,6 +187,8 @@ pub async fn patch(state: &AdminState, key: EntryKey, body: Body) -> Result<Resp
     let patch = patch_object(body::json(body, state.options.body_timeout).await?)?;
     let kind = key.kind();
     let name_key = key.clone();
+    require_cover_if_stored(state, &key).await?;
+    let principal = access::current();
     let committed = state
         .writer
         .modify(
@@ -153,7 +196,9 @@ pub async fn patch(state: &AdminState, key: EntryKey, body: Body) -> Result<Resp
             Box::new(move |current: Stored<Entry>| {
                 let mut line = merge(&current.entry, patch)?;
                 name_from_url(&mut line, &name_key).map_err(|e| FieldError::new(static_field(&e), e.body.message))?;
-                validate(kind, &line).map_err(|e| FieldError::new(static_field(&e), e.body.message))
+                let changed = validate(kind, &line).map_err(|e| FieldError::new(static_field(&e), e.body.message))?;
+                within(&principal, &current.entry, &changed)?;
+                Ok(changed)
             }),
         )
         .await
@@ -175,6 +220,7 @@ pub async fn patch_tagged(state: &AdminState, kind: EntryKind, tag: Tag, body: B
             return Err(ApiError::invalid(field, "a change of many entries cannot rename them"));
         }
     }
+    let principal = access::current();
     let committed = state
         .writer
         .modify_tagged(
@@ -182,7 +228,9 @@ pub async fn patch_tagged(state: &AdminState, kind: EntryKind, tag: Tag, body: B
             tag.clone(),
             Box::new(move |current: Stored<Entry>| {
                 let line = merge(&current.entry, patch.clone())?;
-                validate(kind, &line).map_err(|e| FieldError::new(static_field(&e), e.body.message))
+                let changed = validate(kind, &line).map_err(|e| FieldError::new(static_field(&e), e.body.message))?;
+                within(&principal, &current.entry, &changed)?;
+                Ok(changed)
             }),
         )
         .await
@@ -201,6 +249,7 @@ pub async fn patch_tagged(state: &AdminState, kind: EntryKind, tag: Tag, body: B
 
 pub async fn delete(state: &AdminState, key: EntryKey) -> Result<Response, ApiError> {
     let kind = key.kind();
+    require_cover_if_stored(state, &key).await?;
     match state.writer.delete(key).await {
         Ok(committed) => Ok(with_position(
             StatusCode::NO_CONTENT.into_response(),

@@ -17,6 +17,8 @@ pub const MAX_REPORTED: usize = 100;
 pub enum ErrorCode {
     BadRequest,
     Unauthorized,
+    /// The key's role or scopes do not allow this.
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     Timeout,
@@ -38,6 +40,7 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Timeout => "timeout",
@@ -58,6 +61,7 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -99,6 +103,11 @@ impl ApiError {
         let mut e = ApiError::new(ErrorCode::Invalid, message);
         e.body.field = Some(field.into());
         e
+    }
+
+    /// `403`: the key may not do this; the message says what was missing.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::Forbidden, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> ApiError {

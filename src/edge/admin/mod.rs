@@ -15,6 +15,7 @@
 //! All writes go through [`crate::replication::writer::Writer`]: a `2xx` means committed
 //! and applied to this node's table.
 
+pub mod access;
 pub mod auth;
 pub mod body;
 pub mod codes;
@@ -22,6 +23,7 @@ pub mod entries;
 pub mod error;
 pub mod hosts;
 pub mod ingest;
+pub mod keys;
 pub mod qr;
 pub mod rules;
 pub mod stats;
@@ -77,6 +79,8 @@ pub struct AdminInner {
     pub writer: Writer,
     /// The accepted bearer tokens (replaced on `SIGHUP`).
     pub tokens: auth::AdminTokens,
+    /// The API keys, as this node last read them from the store.
+    pub keys: Arc<access::KeyRing>,
     pub metrics: Arc<Metrics>,
     pub options: AdminOptions,
     /// At most this many exports at once: each holds a database connection.
@@ -110,6 +114,7 @@ impl AdminState {
         AdminState(Arc::new(AdminInner {
             writer,
             tokens: auth::AdminTokens::new(token),
+            keys: Arc::default(),
             metrics,
             options,
             exports: Arc::new(tokio::sync::Semaphore::new(2)),
@@ -125,7 +130,7 @@ impl AdminState {
 #[openapi(
     info(
         title = "qrlaunch admin API",
-        description = "Codes, rules, host settings and verification files of a qrlaunch node. Every request needs `Authorization: Bearer TOKEN`. A 2xx write is committed and applied to this node's table."
+        description = "Codes, rules, host settings and verification files of a qrlaunch node. Every request needs `Authorization: Bearer TOKEN`: the admin token or an API key, whose role (admin, editor, viewer) and scopes (tags, hosts, appids) decide what it may do (`403` otherwise). A 2xx write is committed and applied to this node's table."
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -135,6 +140,7 @@ impl AdminState {
         (name = "hosts", description = "Taken-over hosts: unmatched URLs and verification files"),
         (name = "transfer", description = "NDJSON import and export"),
         (name = "stats", description = "Scan counts by day and client class"),
+        (name = "keys", description = "API keys: roles and scopes (admin keys only)"),
     )
 )]
 struct ApiDoc;
@@ -171,6 +177,9 @@ fn routes() -> (Router<AdminState>, utoipa::openapi::OpenApi) {
         .routes(routes!(stats::host))
         .routes(routes!(stats::tag))
         .routes(routes!(ingest::ingest))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::get, keys::patch, keys::delete))
+        .routes(routes!(keys::rotate))
         .split_for_parts()
 }
 
@@ -197,6 +206,7 @@ pub fn router(state: AdminState) -> Router {
                 }
             }),
         )
+        .route_layer(axum::middleware::from_fn(auth::require_role))
         .fallback(no_route)
         .method_not_allowed_fallback(not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))

@@ -74,8 +74,9 @@ pub async fn code(
         margin: number("margin", 4, 0..=16)?,
         ec,
     };
-    if state.writer.store().get(&key).await?.is_none() {
-        return Err(ApiError::not_found("no such code"));
+    match state.writer.store().get(&key).await? {
+        None => return Err(ApiError::not_found("no such code")),
+        Some(stored) => super::access::require_cover(&stored.entry)?,
     }
     let url = public_url(&state, key.as_str());
     let (body, content_type) = if png {

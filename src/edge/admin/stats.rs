@@ -147,6 +147,7 @@ pub async fn code(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let key = super::codes::key(code)?;
+    super::access::require_cover_of(state.writer.store().as_ref(), &key).await?;
     answer(
         &state,
         CountSelection::Key(EntryKind::Code, key.as_str().to_string()),
@@ -181,6 +182,11 @@ pub async fn rule(State(state): State<AdminState>, RawQuery(query): RawQuery) ->
         }
         Some(Err(e)) => return Err(ApiError::invalid("by", format!("`by` {}", e.describe()))),
     };
+    super::access::require_cover_of(
+        state.writer.store().as_ref(),
+        &crate::model::domain::EntryKey::Rule(prefix.key().to_string()),
+    )
+    .await?;
     answer(&state, selection, EntryKind::Rule, &query).await
 }
 
@@ -202,6 +208,7 @@ pub async fn host(
             .map_err(|e: FieldError| ApiError::invalid(e.field, e.message))?
             .to_string()
     };
+    super::access::require_host(&key)?;
     answer(
         &state,
         CountSelection::Key(EntryKind::Host, key),
@@ -227,5 +234,6 @@ pub async fn tag(State(state): State<AdminState>, RawQuery(query): RawQuery) -> 
         Some(Ok(k)) if k == "rule" => EntryKind::Rule,
         Some(_) => return Err(ApiError::bad_request("`kind` must be `code` or `rule`")),
     };
+    super::access::require_tag(&tag)?;
     answer(&state, CountSelection::Tag(kind, tag), kind, &query).await
 }

@@ -147,7 +147,9 @@ async fn check(state: &AdminState, mut body: Body) -> Result<Checked, ApiError> 
     let reader = SyncIoBridge::new(StreamReader::new(futures_util::stream::poll_fn(move |cx| {
         received.poll_recv(cx)
     })));
-    let checker = crate::replication::background::run("qrlaunch-import-check", move || check_lines(reader, spool));
+    let principal = super::access::current();
+    let checker =
+        crate::replication::background::run("qrlaunch-import-check", move || check_lines(reader, spool, &principal));
     let idle = state.options.body_timeout;
     let mut failure = None;
     loop {
@@ -195,7 +197,11 @@ async fn check(state: &AdminState, mut body: Body) -> Result<Checked, ApiError> 
 
 /// The checking thread: reads the body, writes it to the spool and
 /// validates every line with the one table-file reader.
-fn check_lines(body: impl Read, spool: std::fs::File) -> Result<Checked, Unchecked> {
+fn check_lines(
+    body: impl Read,
+    spool: std::fs::File,
+    principal: &super::access::Principal,
+) -> Result<Checked, Unchecked> {
     let mut tee = Tee {
         body,
         aborted: false,
@@ -211,6 +217,16 @@ fn check_lines(body: impl Read, spool: std::fs::File) -> Result<Checked, Uncheck
         loop {
             match reader.next_item() {
                 Ok(None) => break,
+                Ok(Some(Ok((line, item)))) if !principal.is_admin() && !principal.covers(&stand_in(&item)) => {
+                    error_count += 1;
+                    if errors.len() < MAX_REPORTED {
+                        errors.push(LineErrorBody {
+                            line,
+                            field: Some("scope".into()),
+                            message: format!("{} is outside this key's scopes", describe(&item)),
+                        });
+                    }
+                }
                 Ok(Some(Ok((_, crate::model::table_file::Item::Entry(entry))))) => {
                     entries += 1;
                     if sample.len() < WARNING_SAMPLE
@@ -254,6 +270,36 @@ fn check_lines(body: impl Read, spool: std::fs::File) -> Result<Checked, Uncheck
         spool,
         sample,
     })
+}
+
+/// The entry a line makes, for the scope check: a line that asks for a
+/// generated code is checked with a stand-in code (scopes do not look at
+/// the code).
+fn stand_in(item: &crate::model::table_file::Item) -> Entry {
+    match item {
+        crate::model::table_file::Item::Entry(entry) => entry.clone(),
+        crate::model::table_file::Item::Generate(line) => {
+            let mut probe = line.clone();
+            probe.code = Some("generated".into());
+            // Checked by the reader already; a failure cannot happen, and
+            // an entry no key covers would be refused.
+            probe.validate().unwrap_or_else(|_| {
+                Entry::Host(crate::model::domain::HostSettings {
+                    host: "invalid".parse().expect("a valid host"),
+                    unmatched: crate::model::domain::Unmatched::NotFound,
+                })
+            })
+        }
+    }
+}
+
+fn describe(item: &crate::model::table_file::Item) -> String {
+    match item {
+        crate::model::table_file::Item::Entry(entry) => {
+            format!("{} {:?}", entry.kind().as_str(), entry.key().as_str())
+        }
+        crate::model::table_file::Item::Generate(_) => "a code to generate".into(),
+    }
 }
 
 /// The spooled, checked lines, read again for the store's transaction.
@@ -308,6 +354,8 @@ pub async fn export(State(state): State<AdminState>) -> Result<Response, ApiErro
     let stall = state.options.body_timeout;
     let abandoned = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let gave_up = abandoned.clone();
+    // Only what the key reaches (an admin key: everything).
+    let principal = super::access::current();
     tokio::spawn(async move {
         let _permit = permit;
         let relay_tx = body_tx.clone();
@@ -318,7 +366,7 @@ pub async fn export(State(state): State<AdminState>) -> Result<Response, ApiErro
             let mut buf = Vec::with_capacity(64 * 1024);
             loop {
                 let entry = entries_rx.recv().await;
-                if let Some(entry) = &entry {
+                if let Some(entry) = entry.as_ref().filter(|e| principal.covers(e)) {
                     table_file::write_line(&mut buf, entry);
                 }
                 let flush = entry.is_none() || buf.len() >= 60 * 1024 || entries_rx.is_empty();

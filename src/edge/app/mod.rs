@@ -481,6 +481,12 @@ fn serve_admin(
         },
         counts,
     );
+    tokio::spawn(crate::edge::admin::keys::follow(
+        store.clone(),
+        admin_state.keys.clone(),
+        replica.watch_keys(),
+        shutdown.clone(),
+    ));
     tokio::spawn(reload_admin_on_sighup(
         signals::Hangups::register(),
         admin_state.clone(),

@@ -6,6 +6,7 @@
 mod client;
 mod entries;
 mod ingest;
+mod keys;
 mod media;
 mod output;
 mod transfer;
@@ -13,6 +14,7 @@ mod transfer;
 pub use client::{AdminClient, CliError, Token, Transport};
 pub use entries::{code, host, rule};
 pub use ingest::ingest;
+pub use keys::key;
 pub use media::{all_qr, stats};
 pub use transfer::{export, import};
 

@@ -392,3 +392,78 @@ pub struct PageArgs {
     #[arg(long)]
     pub all: bool,
 }
+
+#[derive(Debug, Subcommand)]
+pub enum KeyAction {
+    /// Create a key; its secret is printed once (keep it: only its hash is stored).
+    Add {
+        /// Who or what uses it.
+        #[arg(long)]
+        name: String,
+        /// admin, editor or viewer.
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        scopes: KeyScopes,
+        /// When it stops working (RFC 3339, e.g. 2027-01-01T00:00:00Z).
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List keys, one JSON object a line (no secrets).
+    Ls,
+    /// Show a key.
+    Get {
+        /// The key's id.
+        id: String,
+    },
+    /// Change a key's name, role, scopes or expiry (scopes given replace
+    /// that kind's list).
+    Set {
+        /// The key's id.
+        id: String,
+        /// A new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new role: admin, editor or viewer.
+        #[arg(long)]
+        role: Option<String>,
+        #[command(flatten)]
+        scopes: KeyScopes,
+        /// Remove every tag, host and appid scope.
+        #[arg(long)]
+        clear_scopes: bool,
+        /// A new expiry (RFC 3339).
+        #[arg(long, conflicts_with = "no_expiry")]
+        expires: Option<String>,
+        /// Remove the expiry.
+        #[arg(long)]
+        no_expiry: bool,
+    },
+    /// Remove a key: its secrets stop working on every node.
+    Rm {
+        /// The key's id.
+        id: String,
+    },
+    /// Give a key a new secret (printed once); the old one works for --grace.
+    Rotate {
+        /// The key's id.
+        id: String,
+        /// How long the old secret still works (`24h`, `0s`; at most 30 days).
+        #[arg(long, default_value = "24h")]
+        grace: String,
+    },
+}
+
+/// The scopes of a key, each repeatable.
+#[derive(Debug, Clone, Args)]
+pub struct KeyScopes {
+    /// Codes and rules with this tag (repeat for several).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Rules whose prefix is on this host (repeat for several).
+    #[arg(long = "host")]
+    pub hosts: Vec<String>,
+    /// Entries that open this mini program (repeat for several).
+    #[arg(long = "appid")]
+    pub appids: Vec<String>,
+}

@@ -5,8 +5,8 @@ pub mod client;
 pub mod serve;
 
 pub use client::{
-    AdminArgs, CodeAction, EntryFields, HostAction, ImportMode, IngestArgs, LogFormat, PageArgs, QrAllArgs, QrArgs,
-    QrFormat, RuleAction, StatsArgs,
+    AdminArgs, CodeAction, EntryFields, HostAction, ImportMode, IngestArgs, KeyAction, KeyScopes, LogFormat, PageArgs,
+    QrAllArgs, QrArgs, QrFormat, RuleAction, StatsArgs,
 };
 pub use serve::{CountSource, Secret, ServeArgs, StoreUrl, TrustedProxy};
 
@@ -67,6 +67,13 @@ pub enum Command {
     Rule {
         #[command(subcommand)]
         action: RuleAction,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Manage API keys (roles and scopes) through the admin API.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
         #[command(flatten)]
         admin: AdminArgs,
     },

@@ -13,6 +13,7 @@ const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("migrations/sqlite/0002_change_log.sql")),
     (3, include_str!("migrations/sqlite/0003_scan_counts.sql")),
     (4, include_str!("migrations/sqlite/0004_count_by.sql")),
+    (5, include_str!("migrations/sqlite/0005_api_keys.sql")),
 ];
 
 /// The schema version this build writes.

@@ -234,9 +234,41 @@ pub enum Wakeup {
 /// What a node needs from a database: five contracts, one per job, which
 /// both backends implement and `tests/it/store_contract.rs` holds to, one
 /// suite run against SQLite and PostgreSQL alike.
-pub trait Store: StartUp + ChangeLog + Entries + Bulk + Counts {}
+pub trait Store: StartUp + ChangeLog + Entries + Bulk + Counts + Keys {}
 
-impl<T: StartUp + ChangeLog + Entries + Bulk + Counts> Store for T {}
+impl<T: StartUp + ChangeLog + Entries + Bulk + Counts + Keys> Store for T {}
+
+/// An API key as stored: the secret only as its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub id: String,
+    pub name: String,
+    pub role: crate::model::access::Role,
+    pub scopes: crate::model::access::Scopes,
+    /// SHA-256 of the secret, lower-case hex.
+    pub secret_hash: String,
+    /// After a rotation: the old secret's hash, accepted until this time
+    /// (UNIX ms).
+    pub previous: Option<(String, i64)>,
+    /// UNIX ms.
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    /// Updated coarsely ([`Keys::touch_keys`]); not set by [`Keys::put_key`].
+    pub last_used_at: Option<i64>,
+}
+
+/// API keys: shared by every node of a fleet, each change logged (as a
+/// [`Change::Keys`]) so that every node reads them again.
+#[async_trait]
+pub trait Keys: Send + Sync + 'static {
+    async fn keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    /// Creates or replaces a key (its creation and last use stay).
+    async fn put_key(&self, key: StoredKey) -> Result<Committed<()>, StoreError>;
+    /// Removes a key (`NotFound` when there is none).
+    async fn delete_key(&self, id: String) -> Result<Committed<()>, StoreError>;
+    /// Records when keys were last used; bookkeeping, not logged.
+    async fn touch_keys(&self, used: Vec<(String, i64)>) -> Result<(), StoreError>;
+}
 
 /// What the store is, and whether it was ever initialised.
 #[async_trait]
@@ -353,6 +385,7 @@ pub(crate) fn change_columns(change: &Change) -> (&'static str, String, Option<S
         ),
         Change::Delete(key) => (key.kind().as_str(), key.as_str().to_string(), None),
         Change::Resync => ("resync", String::new(), None),
+        Change::Keys(id) => ("keys", id.clone(), None),
     }
 }
 
@@ -360,6 +393,9 @@ pub(crate) fn change_columns(change: &Change) -> (&'static str, String, Option<S
 pub(crate) fn change_from_columns(kind: &str, key: String, line: Option<&str>) -> Result<Change, StoreError> {
     if kind == "resync" {
         return Ok(Change::Resync);
+    }
+    if kind == "keys" {
+        return Ok(Change::Keys(key));
     }
     let kind = EntryKind::parse(kind).ok_or_else(|| StoreError::Corrupt(format!("change of unknown kind {kind:?}")))?;
     match line {

@@ -938,6 +938,78 @@ impl Counts for PostgresStore {
     }
 }
 
+#[async_trait]
+impl super::Keys for PostgresStore {
+    async fn keys(&self) -> Result<Vec<super::StoredKey>, StoreError> {
+        let rows = sqlx::query(rows::SELECT_KEYS).fetch_all(&self.pool).await.map_err(pg)?;
+        rows.iter().map(key_of_row).collect()
+    }
+
+    async fn put_key(&self, key: super::StoredKey) -> Result<Committed<()>, StoreError> {
+        let (mut tx, position) = self.begin_write().await?;
+        let (previous_hash, previous_until) = key.previous.clone().unzip();
+        sqlx::query(rows::UPSERT_KEY)
+            .bind(&key.id)
+            .bind(&key.name)
+            .bind(key.role.as_str())
+            .bind(rows::scopes_json(&key.scopes))
+            .bind(&key.secret_hash)
+            .bind(previous_hash)
+            .bind(previous_until)
+            .bind(key.created_at)
+            .bind(key.expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(pg)?;
+        self.finish_write(tx, position, vec![Change::Keys(key.id)]).await?;
+        Ok(Committed { value: (), position })
+    }
+
+    async fn delete_key(&self, id: String) -> Result<Committed<()>, StoreError> {
+        let (mut tx, position) = self.begin_write().await?;
+        let deleted = sqlx::query(rows::DELETE_KEY)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(pg)?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.finish_write(tx, position, vec![Change::Keys(id)]).await?;
+        Ok(Committed { value: (), position })
+    }
+
+    async fn touch_keys(&self, used: Vec<(String, i64)>) -> Result<(), StoreError> {
+        for (id, at) in used {
+            sqlx::query(rows::TOUCH_KEY)
+                .bind(id)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err(pg)?;
+        }
+        Ok(())
+    }
+}
+
+fn key_of_row(row: &PgRow) -> Result<super::StoredKey, StoreError> {
+    let get = |e: sqlx::Error| StoreError::Corrupt(format!("api_keys row: {e}"));
+    let previous_hash: Option<String> = row.try_get(5).map_err(get)?;
+    let previous_until: Option<i64> = row.try_get(6).map_err(get)?;
+    Ok(super::StoredKey {
+        id: row.try_get(0).map_err(get)?,
+        name: row.try_get(1).map_err(get)?,
+        role: rows::role_of(row.try_get::<&str, _>(2).map_err(get)?)?,
+        scopes: rows::scopes_of(row.try_get::<&str, _>(3).map_err(get)?)?,
+        secret_hash: row.try_get(4).map_err(get)?,
+        previous: previous_hash.zip(previous_until),
+        created_at: row.try_get(7).map_err(get)?,
+        expires_at: row.try_get(8).map_err(get)?,
+        last_used_at: row.try_get(9).map_err(get)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -356,6 +356,48 @@ pub(crate) fn entry_from_row(kind: EntryKind, row: &mut dyn RowReader) -> Result
     })
 }
 
+/// API keys, in id order.
+pub(crate) const SELECT_KEYS: &str = "SELECT id, name, role, scopes, secret_hash, previous_hash, previous_until, \
+     created_at, expires_at, last_used_at FROM api_keys ORDER BY id";
+
+/// Creates or replaces a key; its creation and last use stay.
+pub(crate) const UPSERT_KEY: &str = "INSERT INTO api_keys (id, name, role, scopes, secret_hash, previous_hash, \
+     previous_until, created_at, expires_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL) \
+     ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role, scopes = excluded.scopes, \
+     secret_hash = excluded.secret_hash, previous_hash = excluded.previous_hash, \
+     previous_until = excluded.previous_until, expires_at = excluded.expires_at";
+
+pub(crate) const DELETE_KEY: &str = "DELETE FROM api_keys WHERE id = $1";
+
+/// When a key was last used; never moves back.
+pub(crate) const TOUCH_KEY: &str =
+    "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)";
+
+/// The scopes column: `{"tags":[…],"hosts":[…],"appids":[…]}`.
+pub(crate) fn scopes_json(scopes: &crate::model::access::Scopes) -> String {
+    let [tags, hosts, appids] = scopes.lists();
+    serde_json::json!({"tags": tags, "hosts": hosts, "appids": appids}).to_string()
+}
+
+/// The inverse of [`scopes_json`]; a row that does not parse is corrupt.
+pub(crate) fn scopes_of(json: &str) -> Result<crate::model::access::Scopes, super::StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Lists {
+        tags: Vec<String>,
+        hosts: Vec<String>,
+        appids: Vec<String>,
+    }
+    let lists: Lists =
+        serde_json::from_str(json).map_err(|e| super::StoreError::Corrupt(format!("key scopes: {e}")))?;
+    crate::model::access::Scopes::parse(&lists.tags, &lists.hosts, &lists.appids)
+        .map_err(|e| super::StoreError::Corrupt(format!("key scopes: {e}")))
+}
+
+/// The role column.
+pub(crate) fn role_of(name: &str) -> Result<crate::model::access::Role, super::StoreError> {
+    crate::model::access::Role::parse(name).map_err(|e| super::StoreError::Corrupt(format!("key role: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -745,6 +745,88 @@ impl Wakeups for LocalWakeups {
     }
 }
 
+#[async_trait]
+impl super::Keys for SqliteStore {
+    async fn keys(&self) -> Result<Vec<super::StoredKey>, StoreError> {
+        self.read(|conn| {
+            let mut select = conn.prepare(&q(rows::SELECT_KEYS)).map_err(failed)?;
+            let mut found = select.query([]).map_err(failed)?;
+            let mut keys = Vec::new();
+            while let Some(row) = found.next().map_err(failed)? {
+                keys.push(key_of_row(row).map_err(failed)??);
+            }
+            Ok(keys)
+        })
+        .await
+    }
+
+    async fn put_key(&self, key: super::StoredKey) -> Result<Committed<()>, StoreError> {
+        self.write(move |tx| {
+            let (previous_hash, previous_until) = key.previous.clone().unzip();
+            tx.execute(
+                &q(rows::UPSERT_KEY),
+                rusqlite::params![
+                    key.id,
+                    key.name,
+                    key.role.as_str(),
+                    rows::scopes_json(&key.scopes),
+                    key.secret_hash,
+                    previous_hash,
+                    previous_until,
+                    key.created_at,
+                    key.expires_at,
+                ],
+            )
+            .map_err(failed)?;
+            Ok(((), vec![Change::Keys(key.id)]))
+        })
+        .await
+    }
+
+    async fn delete_key(&self, id: String) -> Result<Committed<()>, StoreError> {
+        self.write(move |tx| {
+            if tx.execute(&q(rows::DELETE_KEY), [&id]).map_err(failed)? == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(((), vec![Change::Keys(id)]))
+        })
+        .await
+    }
+
+    async fn touch_keys(&self, used: Vec<(String, i64)>) -> Result<(), StoreError> {
+        self.write_unlogged(move |conn| {
+            let mut touch = conn.prepare_cached(&q(rows::TOUCH_KEY)).map_err(failed)?;
+            for (id, at) in &used {
+                touch.execute(rusqlite::params![id, at]).map_err(failed)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn key_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<super::StoredKey, StoreError>> {
+    let role: String = row.get(2)?;
+    let scopes: String = row.get(3)?;
+    let previous_hash: Option<String> = row.get(5)?;
+    let previous_until: Option<i64> = row.get(6)?;
+    let (role, scopes) = match (rows::role_of(&role), rows::scopes_of(&scopes)) {
+        (Ok(role), Ok(scopes)) => (role, scopes),
+        (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+    };
+    Ok(Ok(super::StoredKey {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        role,
+        scopes,
+        secret_hash: row.get(4)?,
+        previous: previous_hash.zip(previous_until),
+        created_at: row.get(7)?,
+        expires_at: row.get(8)?,
+        last_used_at: row.get(9)?,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -178,6 +178,8 @@ impl Follower {
             s.applied = fresh.position;
             s.store_head = s.store_head.max(fresh.position);
         });
+        // What changed is unknown: the keys may have too.
+        self.replica.keys_changed(fresh.position);
         if rebuilt {
             if let Some(purger) = &self.purger {
                 purger.purge_all(fresh.position);
@@ -257,7 +259,7 @@ impl Follower {
             let last = apply_feed(state, feed, self.replica.metrics())?;
             match last {
                 Progress::Current => return Ok(()),
-                Progress::Applied { more, stale } => {
+                Progress::Applied { more, stale, keys } => {
                     if !self.options.apply_delay.is_zero() {
                         // A node slow to make changes live (tests only).
                         tokio::time::sleep(self.options.apply_delay).await;
@@ -265,6 +267,9 @@ impl Follower {
                     self.replica.publish(state.snapshot());
                     let position = state.position;
                     self.replica.update(|s| s.applied = position);
+                    if keys {
+                        self.replica.keys_changed(position);
+                    }
                     // Only now that scans get the new answers: a purge sent
                     // before would let a scan refill the cache from the old
                     // table.
@@ -285,7 +290,12 @@ enum Progress {
     Current,
     /// Changes were applied; `more` when the store has further ones;
     /// `stale`: the cache keys of the answers they changed.
-    Applied { more: bool, stale: BTreeSet<SurrogateKey> },
+    /// `keys`: an API key changed among them.
+    Applied {
+        more: bool,
+        stale: BTreeSet<SurrogateKey>,
+        keys: bool,
+    },
 }
 
 /// Checks a page of the log against the applied position and applies it.
@@ -319,6 +329,7 @@ fn apply_feed(
     let mut changes = feed.changes.into_iter().peekable();
     let mut applied_any = false;
     let mut stale = BTreeSet::new();
+    let mut keys = false;
     while let Some(first) = changes.next() {
         let position = first.position;
         if position != state.position + 1 {
@@ -340,6 +351,7 @@ fn apply_feed(
             metrics.sync_lag((now_ms - c.committed_at_ms).max(0) as f64 / 1000.0);
         }
         stale.extend(crate::model::keys::keys_of(batch.iter().map(|c| &c.change)));
+        keys |= batch.iter().any(|c| matches!(c.change, Change::Keys(_)));
         state.apply(position, batch.into_iter().map(|c| c.change));
         applied_any = true;
     }
@@ -352,6 +364,7 @@ fn apply_feed(
     Ok(Progress::Applied {
         more: state.position < feed.head.position,
         stale,
+        keys,
     })
 }
 

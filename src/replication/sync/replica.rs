@@ -35,6 +35,9 @@ pub struct Replica {
     /// A copy of `status.bootstrapped` that scans read without a lock.
     bootstrapped: std::sync::atomic::AtomicBool,
     status: watch::Sender<SyncStatus>,
+    /// The position of the last API key change seen (or of the last
+    /// snapshot), for whoever holds the keys (the admin API).
+    keys: watch::Sender<Position>,
     metrics: Arc<Metrics>,
 }
 
@@ -60,8 +63,19 @@ impl Replica {
             sink: None,
             bootstrapped: std::sync::atomic::AtomicBool::new(false),
             status,
+            keys: watch::channel(0).0,
             metrics,
         }
+    }
+
+    /// Says that API keys changed at `position` (or may have: a snapshot).
+    pub fn keys_changed(&self, position: Position) {
+        self.keys.send_replace(position);
+    }
+
+    /// Wakes up after every [`Replica::keys_changed`].
+    pub fn watch_keys(&self) -> watch::Receiver<Position> {
+        self.keys.subscribe()
     }
 
     /// Counts of the tables built for this replica go to `sink`.

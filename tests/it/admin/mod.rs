@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod durability;
+mod keys;
 mod transfer;
 
 /// The table the admin tests start from: their own copy, so editing the
