@@ -514,7 +514,12 @@ async fn keys(store: Arc<dyn Store>) {
         expires_at: Some(9_000_000_000_000),
         last_used_at: None,
     };
-    let first = store.put_key(key.clone()).await.unwrap();
+    let first = store.put_key(key.clone(), None).await.unwrap();
+    assert_eq!(
+        store.put_key(key.clone(), None).await.unwrap_err(),
+        StoreError::Conflict,
+        "an id taken"
+    );
     assert_eq!(store.keys().await.unwrap(), vec![key.clone()]);
     // A replacement keeps the creation time and the last use.
     store.touch_keys(vec![("k1".into(), 5_000)]).await.unwrap();
@@ -525,7 +530,12 @@ async fn keys(store: Arc<dyn Store>) {
         created_at: 2_000,
         ..key.clone()
     };
-    let second = store.put_key(rotated.clone()).await.unwrap();
+    assert_eq!(
+        store.put_key(rotated.clone(), Some("ef".repeat(32))).await.unwrap_err(),
+        StoreError::Conflict,
+        "a change made from a secret that is no longer the key's"
+    );
+    let second = store.put_key(rotated.clone(), Some("ab".repeat(32))).await.unwrap();
     assert_eq!(second.position, first.position + 1);
     let stored = store.keys().await.unwrap();
     assert_eq!(
@@ -533,10 +543,15 @@ async fn keys(store: Arc<dyn Store>) {
         vec![StoredKey {
             created_at: 1_000,
             last_used_at: Some(5_000),
-            ..rotated
+            ..rotated.clone()
         }]
     );
     let removed = store.delete_key("k1".into()).await.unwrap();
+    assert_eq!(
+        store.put_key(rotated.clone(), Some("cd".repeat(32))).await.unwrap_err(),
+        StoreError::Conflict,
+        "a change racing a removal does not bring the key back"
+    );
     assert_eq!(store.delete_key("k1".into()).await.unwrap_err(), StoreError::NotFound);
     assert!(store.keys().await.unwrap().is_empty());
     // Each change is logged as a keys change, nothing else.

@@ -107,28 +107,44 @@ pub fn tag_param(query: &str) -> Result<Option<Tag>, ApiError> {
 }
 
 pub async fn list(state: &AdminState, kind: EntryKind, listing: Listing) -> Result<Response, ApiError> {
-    let limit = listing.limit;
-    let rows = state
-        .writer
-        .store()
-        .list(ListQuery {
-            kind,
-            after: listing.after,
-            limit,
-            tag: listing.tag,
-        })
-        .await?;
-    let next = (rows.len() == limit as usize)
-        .then(|| rows.last().map(|s| s.entry.key().as_str().to_string()))
-        .flatten();
-    // Only what the key reaches; `next` still pages over every entry, so a
-    // page may hold fewer items than `limit` (or none) and more follow.
+    let limit = listing.limit as usize;
+    // Only what the key reaches. For a key with scopes the store is read
+    // page after page until `limit` entries it reaches are found (or the
+    // end), so that neither the items nor `next` name an entry outside its
+    // scopes.
     let principal = access::current();
-    let items = rows
-        .iter()
-        .filter(|s| principal.covers(&s.entry))
-        .map(StoredEntry::new)
-        .collect();
+    let mut items = Vec::new();
+    let mut after = listing.after;
+    let next = loop {
+        let rows = state
+            .writer
+            .store()
+            .list(ListQuery {
+                kind,
+                after: after.clone(),
+                limit: listing.limit,
+                tag: listing.tag.clone(),
+            })
+            .await?;
+        let more = rows.len() == limit;
+        after = rows.last().map(|s| s.entry.key().as_str().to_string());
+        let mut full = None;
+        for stored in rows.iter().filter(|s| principal.covers(&s.entry)) {
+            items.push(StoredEntry::new(stored));
+            if items.len() == limit {
+                full = Some(stored.entry.key().as_str().to_string());
+                break;
+            }
+        }
+        if full.is_some() {
+            // `next` is the last entry shown; when it was the page's last
+            // row and the store had no more, there is nothing after it.
+            break if more || after != full { full } else { None };
+        }
+        if !more {
+            break None;
+        }
+    };
     Ok(Json(Page { items, next }).into_response())
 }
 

@@ -127,15 +127,22 @@ fn id_of(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> 
     Ok(id)
 }
 
-/// Writes `key`, reads the keys again here, and answers with it.
+/// Writes `key` (new, or changed from the one whose secret hash was
+/// `expected`), reads the keys again here, and answers with it.
 async fn store_key(
     state: &AdminState,
     key: StoredKey,
+    expected: Option<String>,
     secret: Option<String>,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
     let store = state.writer.store().clone();
-    let committed = store.put_key(key.clone()).await?;
+    let committed = store.put_key(key.clone(), expected).await.map_err(|e| match e {
+        crate::replication::store::StoreError::Conflict => ApiError::conflict(
+            "the key was rotated or removed meanwhile (on this node or another); read it again and retry",
+        ),
+        e => e.into(),
+    })?;
     reload(store.as_ref(), &state.keys).await?;
     let shown = state.keys.get(&key.id).unwrap_or(key);
     Ok(super::entries::with_position(
@@ -166,7 +173,7 @@ pub async fn create(State(state): State<AdminState>, body: Body) -> Result<Respo
         expires_at,
         last_used_at: None,
     };
-    store_key(&state, key, Some(secret), StatusCode::CREATED).await
+    store_key(&state, key, None, Some(secret), StatusCode::CREATED).await
 }
 
 /// Every key, without secrets.
@@ -232,6 +239,7 @@ pub async fn patch(
         expires: new.expires.filter(|e| Some(*e) != shown.expires),
         ..new.clone()
     })?;
+    let expected = Some(current.secret_hash.clone());
     let key = StoredKey {
         name,
         role,
@@ -243,7 +251,7 @@ pub async fn patch(
         },
         ..current
     };
-    store_key(&state, key, None, StatusCode::OK).await
+    store_key(&state, key, expected, None, StatusCode::OK).await
 }
 
 /// Removes a key: its secrets stop working on every node.
@@ -289,10 +297,11 @@ pub async fn rotate(
     let current = state.keys.get(&id).ok_or_else(|| ApiError::not_found("no such key"))?;
     let (_, secret) = new_secret(Some(&id));
     let until = now_ms() + grace.as_millis() as i64;
+    let expected = Some(current.secret_hash.clone());
     let key = StoredKey {
         secret_hash: hash_secret(&secret),
         previous: (!grace.is_zero()).then(|| (current.secret_hash.clone(), until)),
         ..current
     };
-    store_key(&state, key, Some(secret), StatusCode::OK).await
+    store_key(&state, key, expected, Some(secret), StatusCode::OK).await
 }

@@ -100,7 +100,12 @@ pub async fn import(
     }
     let lines = checked.lines;
     let sample = checked.sample;
-    let committed = state.writer.import(mode, spooled_lines(checked.spool)).await?;
+    let mut spool = checked.spool;
+    let principal = super::access::current();
+    if !principal.is_admin() && !principal.scopes.is_empty() {
+        spool = require_existing_covered(&state, &principal, spool).await?;
+    }
+    let committed = state.writer.import(mode, spooled_lines(spool)).await?;
     // Judged on a low-priority thread: thousands of entries must not hold
     // up the runtime that scans share.
     let judged = state.clone();
@@ -270,6 +275,66 @@ fn check_lines(
         spool,
         sample,
     })
+}
+
+/// For a key with scopes: every line that names an entry that exists must
+/// name one the key reaches, or an upsert would replace an entry outside
+/// its scopes (`422`, the lines named). One read per named line, so a
+/// scoped import is slower than an admin's; the spool is rewound for the
+/// write.
+async fn require_existing_covered(
+    state: &AdminState,
+    principal: &super::access::Principal,
+    spool: std::fs::File,
+) -> Result<std::fs::File, ApiError> {
+    let reading = spool
+        .try_clone()
+        .map_err(|e| ApiError::internal(format!("reading the spooled import: {e}")))?;
+    let keys = tokio::task::spawn_blocking(move || {
+        spooled_lines(reading)
+            .filter_map(|line| match line {
+                Ok(ImportLine {
+                    line,
+                    item: crate::model::table_file::Item::Entry(entry),
+                }) => Some(Ok((line, entry.key()))),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<Vec<_>, StoreError>>()
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    let mut errors = Vec::new();
+    let mut error_count = 0;
+    for (line, key) in keys {
+        if let Some(stored) = state.writer.store().get(&key).await? {
+            if !principal.covers(&stored.entry) {
+                error_count += 1;
+                if errors.len() < MAX_REPORTED {
+                    errors.push(LineErrorBody {
+                        line,
+                        field: Some("scope".into()),
+                        message: format!(
+                            "{} {:?} exists and is outside this key's scopes",
+                            stored.entry.kind().as_str(),
+                            key.as_str()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    if error_count > 0 {
+        return Err(ApiError::lines(
+            format!("{error_count} bad line(s); nothing was imported"),
+            errors,
+        ));
+    }
+    let mut spool = spool;
+    spool
+        .rewind()
+        .map_err(|e| ApiError::internal(format!("reading the spooled import: {e}")))?;
+    Ok(spool)
 }
 
 /// The entry a line makes, for the scope check: a line that asks for a

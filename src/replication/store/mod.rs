@@ -262,8 +262,11 @@ pub struct StoredKey {
 #[async_trait]
 pub trait Keys: Send + Sync + 'static {
     async fn keys(&self) -> Result<Vec<StoredKey>, StoreError>;
-    /// Creates or replaces a key (its creation and last use stay).
-    async fn put_key(&self, key: StoredKey) -> Result<Committed<()>, StoreError>;
+    /// Creates a key (`expected` is `None`; an id taken is `Conflict`), or
+    /// changes one whose secret hash is still `expected` (else
+    /// `Conflict`: it was rotated or removed meanwhile). Creation time and
+    /// last use stay.
+    async fn put_key(&self, key: StoredKey, expected: Option<String>) -> Result<Committed<()>, StoreError>;
     /// Removes a key (`NotFound` when there is none).
     async fn delete_key(&self, id: String) -> Result<Committed<()>, StoreError>;
     /// Records when keys were last used; bookkeeping, not logged.

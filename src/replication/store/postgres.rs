@@ -945,22 +945,30 @@ impl super::Keys for PostgresStore {
         rows.iter().map(key_of_row).collect()
     }
 
-    async fn put_key(&self, key: super::StoredKey) -> Result<Committed<()>, StoreError> {
+    async fn put_key(&self, key: super::StoredKey, expected: Option<String>) -> Result<Committed<()>, StoreError> {
         let (mut tx, position) = self.begin_write().await?;
         let (previous_hash, previous_until) = key.previous.clone().unzip();
-        sqlx::query(rows::UPSERT_KEY)
-            .bind(&key.id)
-            .bind(&key.name)
-            .bind(key.role.as_str())
-            .bind(rows::scopes_json(&key.scopes))
-            .bind(&key.secret_hash)
-            .bind(previous_hash)
-            .bind(previous_until)
-            .bind(key.created_at)
-            .bind(key.expires_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(pg)?;
+        let query = sqlx::query(if expected.is_none() {
+            rows::INSERT_KEY
+        } else {
+            rows::UPDATE_KEY
+        })
+        .bind(&key.id)
+        .bind(&key.name)
+        .bind(key.role.as_str())
+        .bind(rows::scopes_json(&key.scopes))
+        .bind(&key.secret_hash)
+        .bind(previous_hash)
+        .bind(previous_until)
+        .bind(key.expires_at);
+        let query = match &expected {
+            None => query.bind(key.created_at),
+            Some(hash) => query.bind(hash),
+        };
+        let changed = query.execute(&mut *tx).await.map_err(pg)?.rows_affected();
+        if changed == 0 {
+            return Err(StoreError::Conflict);
+        }
         self.finish_write(tx, position, vec![Change::Keys(key.id)]).await?;
         Ok(Committed { value: (), position })
     }

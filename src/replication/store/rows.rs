@@ -360,12 +360,16 @@ pub(crate) fn entry_from_row(kind: EntryKind, row: &mut dyn RowReader) -> Result
 pub(crate) const SELECT_KEYS: &str = "SELECT id, name, role, scopes, secret_hash, previous_hash, previous_until, \
      created_at, expires_at, last_used_at FROM api_keys ORDER BY id";
 
-/// Creates or replaces a key; its creation and last use stay.
-pub(crate) const UPSERT_KEY: &str = "INSERT INTO api_keys (id, name, role, scopes, secret_hash, previous_hash, \
-     previous_until, created_at, expires_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL) \
-     ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role, scopes = excluded.scopes, \
-     secret_hash = excluded.secret_hash, previous_hash = excluded.previous_hash, \
-     previous_until = excluded.previous_until, expires_at = excluded.expires_at";
+/// Creates a key; an id taken already changes nothing (a conflict).
+pub(crate) const INSERT_KEY: &str = "INSERT INTO api_keys (id, name, role, scopes, secret_hash, previous_hash, \
+     previous_until, expires_at, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL) \
+     ON CONFLICT (id) DO NOTHING";
+
+/// Changes a key, if its secret is still the one the change was made
+/// from (`$9`): a change racing a rotation or a removal changes nothing.
+/// Its creation and last use stay.
+pub(crate) const UPDATE_KEY: &str = "UPDATE api_keys SET name = $2, role = $3, scopes = $4, secret_hash = $5, \
+     previous_hash = $6, previous_until = $7, expires_at = $8 WHERE id = $1 AND secret_hash = $9";
 
 pub(crate) const DELETE_KEY: &str = "DELETE FROM api_keys WHERE id = $1";
 

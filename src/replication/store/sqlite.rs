@@ -760,24 +760,32 @@ impl super::Keys for SqliteStore {
         .await
     }
 
-    async fn put_key(&self, key: super::StoredKey) -> Result<Committed<()>, StoreError> {
+    async fn put_key(&self, key: super::StoredKey, expected: Option<String>) -> Result<Committed<()>, StoreError> {
         self.write(move |tx| {
             let (previous_hash, previous_until) = key.previous.clone().unzip();
-            tx.execute(
-                &q(rows::UPSERT_KEY),
-                rusqlite::params![
-                    key.id,
-                    key.name,
-                    key.role.as_str(),
-                    rows::scopes_json(&key.scopes),
-                    key.secret_hash,
-                    previous_hash,
-                    previous_until,
-                    key.created_at,
-                    key.expires_at,
-                ],
-            )
-            .map_err(failed)?;
+            let (statement, last) = match &expected {
+                None => (rows::INSERT_KEY, rusqlite::types::Value::Integer(key.created_at)),
+                Some(hash) => (rows::UPDATE_KEY, rusqlite::types::Value::Text(hash.clone())),
+            };
+            let changed = tx
+                .execute(
+                    &q(statement),
+                    rusqlite::params![
+                        key.id,
+                        key.name,
+                        key.role.as_str(),
+                        rows::scopes_json(&key.scopes),
+                        key.secret_hash,
+                        previous_hash,
+                        previous_until,
+                        key.expires_at,
+                        last,
+                    ],
+                )
+                .map_err(failed)?;
+            if changed == 0 {
+                return Err(StoreError::Conflict);
+            }
             Ok(((), vec![Change::Keys(key.id)]))
         })
         .await

@@ -336,6 +336,38 @@ fn scopes_limit_what_a_key_reads_writes_imports_and_exports() {
     let refused = json_of(refused);
     assert_eq!(refused["errors"][0]["line"], 2, "{refused}");
     assert_eq!(server.scan("/imp1").status(), 404, "nothing imported");
+    // Nor may an import replace an entry outside them by naming it.
+    let takeover = "{\"code\":\"autumn1\",\"appid\":\"wx1111111111111111\",\"path\":\"evil\",\"tags\":[\"spring\"]}\n";
+    let refused = request(&server, &editor, Method::POST, "/admin/v1/import", Some(takeover));
+    assert_eq!(refused.status(), 422, "an upsert over another tag's code");
+    assert_eq!(json_of(refused)["errors"][0]["field"], "scope");
+    let autumn = json_of(server.get_admin("/admin/v1/codes/autumn1"));
+    assert_eq!(autumn["path"], "p", "the other tag's code is unchanged");
+    // Paging one at a time names no entry outside the scope, not even in `next`.
+    let mut after = String::new();
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let page = json_of(request(
+            &server,
+            &editor,
+            Method::GET,
+            &format!("/admin/v1/codes?limit=1{after}"),
+            None,
+        ));
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["code"].as_str().unwrap().to_string()),
+        );
+        assert!(!page.to_string().contains("autumn"), "{page}");
+        match page["next"].as_str() {
+            Some(next) => after = format!("&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["mine", "spring1", "spring2"]);
     // Listings and exports hold only what the key reaches.
     let listed = json_of(request(&server, &editor, Method::GET, "/admin/v1/codes", None));
     let codes: Vec<&str> = listed["items"]
