@@ -328,3 +328,48 @@ pub struct KeyInfo {
 pub struct KeyList {
     pub items: Vec<KeyInfo>,
 }
+
+/// Who made a change, in an audit line.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct AuditKey {
+    /// The API key's id; `bootstrap` for the admin token; empty for the
+    /// service itself (seeding a new store).
+    pub id: String,
+    pub name: String,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct AuditItem {
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub time: OffsetDateTime,
+    pub key: AuditKey,
+    /// The client's address.
+    pub client: Option<String>,
+    /// `create`, `replace`, `patch`, `delete`, `import`, `key_create`,
+    /// `key_change`, `key_rotate`, `key_delete`.
+    pub action: String,
+    /// `code`, `rule`, `host`, `file`, `import`, `key`.
+    pub kind: String,
+    /// The code, the rule's prefix (normalized), the host, the key's id;
+    /// empty for an import.
+    pub entry: String,
+    /// The entry as a table-file line (a key without its secret; an
+    /// import's counts); `null` where it did not exist.
+    #[schema(value_type = Object)]
+    pub before: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub after: serde_json::Value,
+    /// The change log position of the write.
+    pub position: i64,
+}
+
+/// `GET /admin/v1/audit`: newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditItem>,
+    /// Pass as `after` for older lines; absent at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}

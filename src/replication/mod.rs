@@ -2,6 +2,8 @@
 //! runs beside its scans. Uses [`crate::model`] only, never
 //! `crate::edge` (a test enforces it).
 //!
+//! * [`audit`]: who changed what: the actor of a write, and the lines the
+//!   store writes with each change;
 //! * [`store`]: the durable store (SQLite or PostgreSQL) and its
 //!   commit-ordered change log;
 //! * [`sync`]: the follower that applies the change log to the table, and
@@ -17,6 +19,7 @@
 //! * [`redact`]: URLs without their secrets, for logs;
 //! * [`roots`]: CA certificates HTTPS clients trust beside the platform's.
 
+pub mod audit;
 pub mod background;
 pub mod metrics;
 pub mod purge;

@@ -114,11 +114,14 @@ impl Writer {
     {
         let store = self.store.clone();
         let replica = self.replica.clone();
-        let task = tokio::spawn(async move {
+        // The task of its own keeps the write's author (a task-local does
+        // not cross `spawn` by itself): the store records it in the audit log.
+        let actor = crate::replication::audit::actor();
+        let task = tokio::spawn(crate::replication::audit::scope(actor, async move {
             let committed = write(store).await?;
             replica.wait_applied(committed.position, timeout).await?;
             Ok::<_, WriteError>(committed)
-        });
+        }));
         let result = task.await.unwrap_or_else(|e| Err(WriteError::Task(e.to_string())));
         if let Err(error) = &result {
             let cause = match error {

@@ -53,6 +53,9 @@ const CASES: &[(&str, Case)] = &[
     ("counts add up, by key, by tag and by day", |s| Box::pin(counts(s))),
     ("a commit wakes the follower", |s| Box::pin(wakeups(s))),
     ("keys are stored, logged, touched and removed", |s| Box::pin(keys(s))),
+    ("every write leaves its audit lines, a failed one none", |s| {
+        Box::pin(audit(s))
+    }),
 ];
 
 fn entry(text: &str) -> Entry {
@@ -559,6 +562,82 @@ async fn keys(store: Arc<dyn Store>) {
     let logged: Vec<_> = feed.changes.iter().map(|c| c.change.clone()).collect();
     assert_eq!(logged, vec![Change::Keys("k1".into()); 3]);
     assert_eq!(feed.head.position, removed.position);
+}
+
+async fn audit(store: Arc<dyn Store>) {
+    use qrlaunch::replication::audit::{scope, Actor, Query};
+    let alice = Actor {
+        key_id: "k-alice".into(),
+        key_name: "alice".into(),
+        client: Some("192.0.2.7".into()),
+    };
+    let put = scope(alice.clone(), store.put(code("a1", "x=1", &["t"]), WriteMode::Upsert))
+        .await
+        .unwrap();
+    let failed = scope(
+        alice.clone(),
+        store.modify(
+            EntryKey::Code("a1".into()),
+            Box::new(|_| Err(FieldError::new("query", "refused"))),
+        ),
+    )
+    .await;
+    assert!(failed.is_err());
+    scope(alice.clone(), store.delete(EntryKey::Code("a1".into())))
+        .await
+        .unwrap();
+    store
+        .import(
+            WriteMode::Upsert,
+            lines(&[r#"{"code":"i1","appid":"wx1234567890abcdef","path":"p"}"#]),
+        )
+        .await
+        .unwrap();
+    let all = |q: Query| {
+        let store = store.clone();
+        async move { store.audit(Query { limit: 100, ..q }).await.unwrap() }
+    };
+    let found = all(Query::default()).await;
+    let actions: Vec<&str> = found.iter().map(|l| l.record.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["import", "delete", "create"],
+        "newest first; the failed patch left none"
+    );
+    assert_eq!(found[2].actor, alice);
+    assert_eq!(found[2].position, put.position);
+    assert!(found[2].record.before.is_none());
+    assert!(found[2].record.after.as_deref().unwrap().contains("x=1"));
+    assert!(found[1].record.before.as_deref().unwrap().contains("x=1") && found[1].record.after.is_none());
+    assert_eq!(found[0].actor, Actor::service(), "outside a request: the service");
+    assert!(found[0].record.after.as_deref().unwrap().contains("\"codes\":1"));
+    // Filters and the cursor.
+    let a1 = all(Query {
+        entry: Some("a1".into()),
+        ..Query::default()
+    })
+    .await;
+    assert_eq!(a1.len(), 2);
+    let by_key = all(Query {
+        key_id: Some("k-alice".into()),
+        ..Query::default()
+    })
+    .await;
+    assert_eq!(by_key.len(), 2);
+    let older = all(Query {
+        before_id: Some(found[1].id),
+        ..Query::default()
+    })
+    .await;
+    assert_eq!(older.len(), 1);
+    let later = all(Query {
+        from_ms: Some(i64::MAX),
+        ..Query::default()
+    })
+    .await;
+    assert!(later.is_empty());
+    assert_eq!(store.prune_audit(i64::MAX).await.unwrap(), 3);
+    assert!(all(Query::default()).await.is_empty());
 }
 
 async fn wakeups(store: Arc<dyn Store>) {

@@ -182,7 +182,7 @@ pub fn need_of(method: &Method, path: &str) -> Option<Need> {
         | "/admin/v1/hosts/{host}/stats"
         | "/admin/v1/stats" => Need::Read,
         "/admin/v1/import" => Need::Write,
-        "/admin/v1/export" => Need::Read,
+        "/admin/v1/export" | "/admin/v1/audit" => Need::Read,
         "/admin/v1/hosts"
         | "/admin/v1/hosts/{host}"
         | "/admin/v1/hosts/{host}/files"

@@ -375,7 +375,12 @@ pub async fn require_token(
         if let Some(client) = client {
             state.auth_throttle.succeeded(client);
         }
-        super::access::scope(principal, next.run(request)).await
+        let actor = crate::replication::audit::Actor {
+            key_id: principal.id.clone(),
+            key_name: principal.name.clone(),
+            client: client.map(|c| c.to_string()),
+        };
+        crate::replication::audit::scope(actor, super::access::scope(principal, next.run(request))).await
     } else {
         state.metrics.admin_auth_failure();
         let mut response = super::error::ApiError::new(

@@ -16,6 +16,7 @@
 //! and applied to this node's table.
 
 pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod codes;
@@ -141,6 +142,7 @@ impl AdminState {
         (name = "transfer", description = "NDJSON import and export"),
         (name = "stats", description = "Scan counts by day and client class"),
         (name = "keys", description = "API keys: roles and scopes (admin keys only)"),
+        (name = "audit", description = "Who changed what"),
     )
 )]
 struct ApiDoc;
@@ -180,6 +182,7 @@ fn routes() -> (Router<AdminState>, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::get, keys::patch, keys::delete))
         .routes(routes!(keys::rotate))
+        .routes(routes!(audit::list))
         .split_for_parts()
 }
 

@@ -185,7 +185,12 @@ pub async fn serve(
         return Err(error.into());
     }
     let follower = start_follower(&args, &store, &replica, &metrics, purge_targets, hangups, &shutdown);
-    tokio::spawn(prune_log(store.clone(), args.change_log_keep, shutdown.clone()));
+    tokio::spawn(prune_log(
+        store.clone(),
+        args.change_log_keep,
+        args.audit_keep_days,
+        shutdown.clone(),
+    ));
     tokio::spawn(announce_ready(
         replica.clone(),
         listeners.scan_addr,
@@ -692,14 +697,23 @@ async fn resync_on_sighup(mut hangups: signals::Hangups, resync: Arc<tokio::sync
 }
 
 /// Trims the change log once a minute.
-async fn prune_log(store: Arc<dyn Store>, keep: i64, shutdown: CancellationToken) {
+async fn prune_log(store: Arc<dyn Store>, keep: i64, audit_keep_days: i32, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut minutes = 0u32;
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 if let Err(error) = store.prune_log(keep.max(1)).await {
                     tracing::warn!(%error, "trimming the change log failed");
                 }
+                // The audit log hourly (any node of a fleet may: it is idempotent).
+                if minutes.is_multiple_of(60) {
+                    let before = crate::replication::store::now_ms() - i64::from(audit_keep_days) * 86_400_000;
+                    if let Err(error) = store.prune_audit(before).await {
+                        tracing::warn!(%error, "trimming the audit log failed");
+                    }
+                }
+                minutes = minutes.wrapping_add(1);
             }
             () = shutdown.cancelled() => return,
         }

@@ -1,6 +1,7 @@
 //! `qrlaunch key …`: API keys through `/admin/v1/keys` (an admin key or
 //! the admin token is needed). A secret is printed once, on standard
-//! output with the key; a note on standard error says to keep it.
+//! output with the key; a note on standard error says to keep it. And
+//! `qrlaunch audit`: who changed what.
 
 use super::client::{AdminClient, CliError};
 use super::output;
@@ -100,4 +101,48 @@ fn show(key: KeyInfo) -> Result<(), CliError> {
         eprintln!("qrlaunch: the key's secret is shown this once: keep it (only its hash is stored)");
     }
     output::finish(output::json(&key))
+}
+
+/// Prints audit lines newest first, page after page, up to `--limit`.
+pub fn audit(client: &AdminClient, args: &crate::edge::config::AuditArgs) -> Result<(), CliError> {
+    use crate::edge::api::AuditPage;
+    let since = match &args.since {
+        Some(text) => Some(match humantime::parse_duration(text) {
+            Ok(back) => {
+                let at = time::OffsetDateTime::now_utc() - back;
+                at.format(&time::format_description::well_known::Rfc3339)
+                    .map_err(|e| CliError::Usage {
+                        field: "--since".into(),
+                        message: e.to_string(),
+                    })?
+            }
+            Err(_) => text.clone(),
+        }),
+        None => None,
+    };
+    let mut printed = 0u32;
+    let mut after: Option<String> = None;
+    while printed < args.limit {
+        let mut query = vec![format!("limit={}", (args.limit - printed).min(1000))];
+        for (name, value) in [
+            ("entry", &args.entry),
+            ("key", &args.key),
+            ("from", &since),
+            ("to", &args.until),
+            ("after", &after),
+        ] {
+            if let Some(value) = value {
+                query.push(format!("{name}={}", encoded(value)));
+            }
+        }
+        let page: AuditPage =
+            client.json(client.request(Method::GET, &format!("/admin/v1/audit?{}", query.join("&"))))?;
+        printed += page.items.len() as u32;
+        output::finish(page.items.iter().try_for_each(output::json))?;
+        match page.next {
+            Some(next) if !page.items.is_empty() => after = Some(next),
+            _ => break,
+        }
+    }
+    Ok(())
 }

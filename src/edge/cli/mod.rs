@@ -14,7 +14,7 @@ mod transfer;
 pub use client::{AdminClient, CliError, Token, Transport};
 pub use entries::{code, host, rule};
 pub use ingest::ingest;
-pub use keys::key;
+pub use keys::{audit, key};
 pub use media::{all_qr, stats};
 pub use transfer::{export, import};
 

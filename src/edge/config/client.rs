@@ -467,3 +467,24 @@ pub struct KeyScopes {
     #[arg(long = "appid")]
     pub appids: Vec<String>,
 }
+
+/// `qrlaunch audit`'s filters.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Only changes of this code, rule prefix URL, host or key id.
+    #[arg(long)]
+    pub entry: Option<String>,
+    /// Only changes made with this API key (its id; `bootstrap` for the admin token).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Only changes since then: a duration back from now (`24h`, `7days`),
+    /// a time (RFC 3339) or a UTC day (2026-12-05).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only changes before this time or UTC day.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// At most this many lines.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}

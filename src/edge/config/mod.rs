@@ -5,8 +5,8 @@ pub mod client;
 pub mod serve;
 
 pub use client::{
-    AdminArgs, CodeAction, EntryFields, HostAction, ImportMode, IngestArgs, KeyAction, KeyScopes, LogFormat, PageArgs,
-    QrAllArgs, QrArgs, QrFormat, RuleAction, StatsArgs,
+    AdminArgs, AuditArgs, CodeAction, EntryFields, HostAction, ImportMode, IngestArgs, KeyAction, KeyScopes, LogFormat,
+    PageArgs, QrAllArgs, QrArgs, QrFormat, RuleAction, StatsArgs,
 };
 pub use serve::{CountSource, Secret, ServeArgs, StoreUrl, TrustedProxy};
 
@@ -74,6 +74,13 @@ pub enum Command {
     Key {
         #[command(subcommand)]
         action: KeyAction,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Who changed what: the audit log, newest first, one JSON object a line.
+    Audit {
+        #[command(flatten)]
+        args: AuditArgs,
         #[command(flatten)]
         admin: AdminArgs,
     },

@@ -234,6 +234,10 @@ pub struct ServeArgs {
     #[arg(long, env = "QRLAUNCH_COUNT_SOURCE", value_enum, default_value = "origin")]
     pub count_source: CountSource,
 
+    /// Days of audit log the store keeps (older lines are dropped hourly).
+    #[arg(long, env = "QRLAUNCH_AUDIT_KEEP_DAYS", default_value_t = 400, value_parser = clap::value_parser!(i32).range(1..))]
+    pub audit_keep_days: i32,
+
     /// Days of scan counts the store keeps.
     #[arg(long, env = "QRLAUNCH_STATS_KEEP_DAYS", default_value_t = 400, value_parser = clap::value_parser!(i32).range(1..))]
     pub stats_keep_days: i32,

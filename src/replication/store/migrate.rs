@@ -14,6 +14,7 @@ const SQLITE: &[(i64, &str)] = &[
     (3, include_str!("migrations/sqlite/0003_scan_counts.sql")),
     (4, include_str!("migrations/sqlite/0004_count_by.sql")),
     (5, include_str!("migrations/sqlite/0005_api_keys.sql")),
+    (6, include_str!("migrations/sqlite/0006_audit.sql")),
 ];
 
 /// The schema version this build writes.

@@ -234,9 +234,23 @@ pub enum Wakeup {
 /// What a node needs from a database: five contracts, one per job, which
 /// both backends implement and `tests/it/store_contract.rs` holds to, one
 /// suite run against SQLite and PostgreSQL alike.
-pub trait Store: StartUp + ChangeLog + Entries + Bulk + Counts + Keys {}
+pub trait Store: StartUp + ChangeLog + Entries + Bulk + Counts + Keys + Audit {}
 
-impl<T: StartUp + ChangeLog + Entries + Bulk + Counts + Keys> Store for T {}
+impl<T: StartUp + ChangeLog + Entries + Bulk + Counts + Keys + Audit> Store for T {}
+
+/// The audit log: every write above records its lines in its own
+/// transaction (the author from [`crate::replication::audit::actor`]);
+/// this reads and prunes them.
+#[async_trait]
+pub trait Audit: Send + Sync + 'static {
+    /// Lines newest first, as `query` filters them.
+    async fn audit(
+        &self,
+        query: crate::replication::audit::Query,
+    ) -> Result<Vec<crate::replication::audit::Row>, StoreError>;
+    /// Drops lines older than `before_ms`.
+    async fn prune_audit(&self, before_ms: i64) -> Result<u64, StoreError>;
+}
 
 /// An API key as stored: the secret only as its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,6 +23,7 @@ use super::{
     ModifyFn, Position, Put, StartUp, StoreError, Wakeup, Wakeups, WriteMode,
 };
 use crate::model::domain::{Entry, EntryKey, EntryKind, Stored, Tag};
+use crate::replication::audit::{Actor, Record};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
@@ -180,14 +181,16 @@ impl PostgresStore {
         Ok((tx, position))
     }
 
-    /// Logs `changes` under `position`, announces it and commits.
+    /// Logs `changes` under `position`, writes the audit lines (their
+    /// author is the running task's), announces it and commits.
     async fn finish_write(
         &self,
         tx: Transaction<'static, Postgres>,
         position: Position,
         changes: Vec<Change>,
+        records: Vec<Record>,
     ) -> Result<(), StoreError> {
-        commit_logged(tx, position, changes).await
+        commit_logged(tx, position, changes, &crate::replication::audit::actor(), records).await
     }
 
     /// Runs `work` on an idle-class thread with a runtime and a connection
@@ -247,8 +250,27 @@ async fn commit_logged(
     mut tx: Transaction<'_, Postgres>,
     position: Position,
     changes: Vec<Change>,
+    actor: &Actor,
+    records: Vec<Record>,
 ) -> Result<(), StoreError> {
     let logged = rules::to_log(changes)?;
+    let now = now_ms();
+    for r in &records {
+        sqlx::query(rows::INSERT_AUDIT)
+            .bind(now)
+            .bind(&actor.key_id)
+            .bind(&actor.key_name)
+            .bind(&actor.client)
+            .bind(r.action)
+            .bind(r.kind)
+            .bind(&r.entry)
+            .bind(&r.before)
+            .bind(&r.after)
+            .bind(position)
+            .execute(&mut *tx)
+            .await
+            .map_err(pg)?;
+    }
     let (mut seqs, mut kinds, mut keys, mut lines) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (seq, change) in logged.iter().enumerate() {
         let (kind, key, line) = change_columns(change);
@@ -288,6 +310,7 @@ async fn import_on(
     mode: WriteMode,
     lines: ImportSource,
     write_pause: Option<u64>,
+    actor: &Actor,
 ) -> Result<Committed<ImportSummary>, StoreError> {
     use sqlx::Connection;
     let mut tx = conn.begin().await.map_err(pg)?;
@@ -309,7 +332,8 @@ async fn import_on(
         plan.generated(generated, &written);
     }
     let (summary, changes) = plan.finish();
-    commit_logged(tx, position, changes).await?;
+    let record = Record::import(&summary, mode.as_str());
+    commit_logged(tx, position, changes, actor, vec![record]).await?;
     Ok(Committed {
         value: summary,
         position,
@@ -804,7 +828,8 @@ impl Entries for PostgresStore {
         let (created_at, created) = rules::put(existing.as_ref(), mode, now)?;
         upsert(&mut tx, &entry, created_at, now).await?;
         let change = Change::Put(entry.clone());
-        self.finish_write(tx, position, vec![change]).await?;
+        let record = Record::put(existing.as_ref(), &entry);
+        self.finish_write(tx, position, vec![change], vec![record]).await?;
         Ok(Committed {
             value: rules::put_answer(entry, created_at, created, now),
             position,
@@ -814,10 +839,12 @@ impl Entries for PostgresStore {
     async fn modify(&self, key: EntryKey, change: ModifyFn) -> Result<Committed<Stored<Entry>>, StoreError> {
         let (mut tx, position) = self.begin_write().await?;
         let current = select_by_key(&mut tx, &key).await?.ok_or(StoreError::NotFound)?;
+        let before = current.entry.clone();
         let (entry, created_at) = rules::modified(current, change)?;
         let now = now_ms();
         upsert(&mut tx, &entry, created_at, now).await?;
-        self.finish_write(tx, position, vec![Change::Put(entry.clone())])
+        let record = Record::patch(&before, &entry);
+        self.finish_write(tx, position, vec![Change::Put(entry.clone())], vec![record])
             .await?;
         Ok(Committed {
             value: Stored {
@@ -845,17 +872,22 @@ impl Entries for PostgresStore {
         let now = now_ms();
         let count = found.len();
         let mut changes = rules::Changes::default();
+        let mut records = Vec::with_capacity(count);
         for row in &found {
-            let (entry, created_at) = rules::modified(row_entry(kind, row)?, &change)?;
+            let current = row_entry(kind, row)?;
+            let before = current.entry.clone();
+            let (entry, created_at) = rules::modified(current, &change)?;
             upsert(&mut tx, &entry, created_at, now).await?;
+            records.push(Record::patch(&before, &entry));
             changes.push(Change::Put(entry));
         }
-        self.finish_write(tx, position, changes.into_inner()).await?;
+        self.finish_write(tx, position, changes.into_inner(), records).await?;
         Ok(Committed { value: count, position })
     }
 
     async fn delete(&self, key: EntryKey) -> Result<Committed<()>, StoreError> {
         let (mut tx, position) = self.begin_write().await?;
+        let before = select_by_key(&mut tx, &key).await?.ok_or(StoreError::NotFound)?;
         let deleted = sqlx::query(&rows::delete_by_key(key.kind()))
             .bind(key.as_str())
             .execute(&mut *tx)
@@ -871,7 +903,13 @@ impl Entries for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(pg)?;
-        self.finish_write(tx, position, vec![Change::Delete(key)]).await?;
+        self.finish_write(
+            tx,
+            position,
+            vec![Change::Delete(key)],
+            vec![Record::delete(&before.entry)],
+        )
+        .await?;
         Ok(Committed { value: (), position })
     }
 }
@@ -887,8 +925,9 @@ impl Bulk for PostgresStore {
 
     async fn import(&self, mode: WriteMode, lines: ImportSource) -> Result<Committed<ImportSummary>, StoreError> {
         let pause = self.write_pause;
+        let actor = crate::replication::audit::actor();
         self.on_own_connection("qrlaunch-import", move |conn| {
-            Box::pin(import_on(conn, mode, lines, pause))
+            Box::pin(async move { import_on(conn, mode, lines, pause, &actor).await })
         })
         .await
     }
@@ -946,6 +985,10 @@ impl super::Keys for PostgresStore {
     }
 
     async fn put_key(&self, key: super::StoredKey, expected: Option<String>) -> Result<Committed<()>, StoreError> {
+        let previous_key = match &expected {
+            Some(_) => self.keys().await?.into_iter().find(|k| k.id == key.id),
+            None => None,
+        };
         let (mut tx, position) = self.begin_write().await?;
         let (previous_hash, previous_until) = key.previous.clone().unzip();
         let query = sqlx::query(if expected.is_none() {
@@ -969,11 +1012,14 @@ impl super::Keys for PostgresStore {
         if changed == 0 {
             return Err(StoreError::Conflict);
         }
-        self.finish_write(tx, position, vec![Change::Keys(key.id)]).await?;
+        let record = Record::key(previous_key.as_ref(), Some(&key));
+        self.finish_write(tx, position, vec![Change::Keys(key.id.clone())], vec![record])
+            .await?;
         Ok(Committed { value: (), position })
     }
 
     async fn delete_key(&self, id: String) -> Result<Committed<()>, StoreError> {
+        let before = self.keys().await?.into_iter().find(|k| k.id == id);
         let (mut tx, position) = self.begin_write().await?;
         let deleted = sqlx::query(rows::DELETE_KEY)
             .bind(&id)
@@ -984,7 +1030,9 @@ impl super::Keys for PostgresStore {
         if deleted == 0 {
             return Err(StoreError::NotFound);
         }
-        self.finish_write(tx, position, vec![Change::Keys(id)]).await?;
+        let record = Record::key(before.as_ref(), None);
+        self.finish_write(tx, position, vec![Change::Keys(id)], vec![record])
+            .await?;
         Ok(Committed { value: (), position })
     }
 
@@ -1016,6 +1064,56 @@ fn key_of_row(row: &PgRow) -> Result<super::StoredKey, StoreError> {
         expires_at: row.try_get(8).map_err(get)?,
         last_used_at: row.try_get(9).map_err(get)?,
     })
+}
+
+#[async_trait]
+impl super::Audit for PostgresStore {
+    async fn audit(
+        &self,
+        query: crate::replication::audit::Query,
+    ) -> Result<Vec<crate::replication::audit::Row>, StoreError> {
+        let rows = sqlx::query(rows::SELECT_AUDIT)
+            .bind(query.before_id)
+            .bind(query.key_id)
+            .bind(query.entry)
+            .bind(query.from_ms)
+            .bind(query.to_ms)
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg)?;
+        rows.iter()
+            .map(|row| {
+                let get = |e: sqlx::Error| StoreError::Corrupt(format!("audit row: {e}"));
+                Ok(crate::replication::audit::Row {
+                    id: row.try_get(0).map_err(get)?,
+                    at: row.try_get(1).map_err(get)?,
+                    actor: Actor {
+                        key_id: row.try_get(2).map_err(get)?,
+                        key_name: row.try_get(3).map_err(get)?,
+                        client: row.try_get(4).map_err(get)?,
+                    },
+                    record: crate::replication::audit::RowRecord {
+                        action: row.try_get(5).map_err(get)?,
+                        kind: row.try_get(6).map_err(get)?,
+                        entry: row.try_get(7).map_err(get)?,
+                        before: row.try_get(8).map_err(get)?,
+                        after: row.try_get(9).map_err(get)?,
+                    },
+                    position: row.try_get(10).map_err(get)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn prune_audit(&self, before_ms: i64) -> Result<u64, StoreError> {
+        sqlx::query(rows::PRUNE_AUDIT)
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(pg)
+    }
 }
 
 #[cfg(test)]

@@ -402,6 +402,18 @@ pub(crate) fn role_of(name: &str) -> Result<crate::model::access::Role, super::S
     crate::model::access::Role::parse(name).map_err(|e| super::StoreError::Corrupt(format!("key role: {e}")))
 }
 
+/// One audit line.
+pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit (at, key_id, key_name, client, action, kind, entry, \
+     before, after, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+/// Audit lines, newest first, each filter off when its parameter is null.
+pub(crate) const SELECT_AUDIT: &str = "SELECT id, at, key_id, key_name, client, action, kind, entry, before, \
+     after, position FROM audit WHERE ($1 IS NULL OR id < $1) AND ($2 IS NULL OR key_id = $2) \
+     AND ($3 IS NULL OR entry = $3) AND ($4 IS NULL OR at >= $4) AND ($5 IS NULL OR at < $5) \
+     ORDER BY id DESC LIMIT $6";
+
+pub(crate) const PRUNE_AUDIT: &str = "DELETE FROM audit WHERE at < $1";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,7 @@ use super::{
     Position, Put, StartUp, StoreError, Wakeup, Wakeups, WriteMode,
 };
 use crate::model::domain::{Entry, EntryKey, EntryKind, Stored, Tag};
+use crate::replication::audit::{Actor, Record};
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql, Transaction, TransactionBehavior};
@@ -125,12 +126,14 @@ impl SqliteStore {
     }
 
     /// Runs one write transaction on a blocking thread; see [`Inner::write`].
+    /// The author of its audit lines is the running task's.
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<(T, Vec<Change>), StoreError> + Send + 'static,
+        f: impl FnOnce(&Transaction<'_>) -> Result<(T, Vec<Change>, Vec<Record>), StoreError> + Send + 'static,
     ) -> Result<Committed<T>, StoreError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.write(f))
+        let actor = crate::replication::audit::actor();
+        tokio::task::spawn_blocking(move || inner.write(&actor, f))
             .await
             .map_err(failed)?
     }
@@ -153,12 +156,14 @@ impl Inner {
     }
 
     /// One write transaction: take the next position, run `f`, log what it
-    /// changed under that position, check the files, commit. Any error
-    /// (including the commit's) rolls back and is returned: nothing is
-    /// acknowledged that is not on disk.
+    /// changed under that position, write its audit lines, check the
+    /// files, commit. Any error (including the commit's) rolls back and is
+    /// returned: nothing is acknowledged that is not on disk, and no audit
+    /// line outlives its change.
     fn write<T>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<(T, Vec<Change>), StoreError>,
+        actor: &Actor,
+        f: impl FnOnce(&Transaction<'_>) -> Result<(T, Vec<Change>, Vec<Record>), StoreError>,
     ) -> Result<Committed<T>, StoreError> {
         let mut conn = self.writer.lock().map_err(failed)?;
         self.identity.check()?;
@@ -166,8 +171,9 @@ impl Inner {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(failed)?;
         let position: Position = tx.query_row(rows::BUMP, [], |r| r.get(0)).map_err(failed)?;
-        let (value, changes) = f(&tx)?;
+        let (value, changes, records) = f(&tx)?;
         log_changes(&tx, position, rules::to_log(changes)?)?;
+        audit_in(&tx, position, actor, &records)?;
         self.identity.check()?;
         tx.commit().map_err(|e| StoreError::Failed(format!("commit: {e}")))?;
         self.committed.send_replace(position);
@@ -189,6 +195,29 @@ fn q(sql: &str) -> String {
         }
     }
     out
+}
+
+/// Writes the audit lines of a write, in its transaction.
+fn audit_in(tx: &Transaction<'_>, position: Position, actor: &Actor, records: &[Record]) -> Result<(), StoreError> {
+    let now = now_ms();
+    let mut insert = tx.prepare_cached(&q(rows::INSERT_AUDIT)).map_err(failed)?;
+    for r in records {
+        insert
+            .execute(rusqlite::params![
+                now,
+                actor.key_id,
+                actor.key_name,
+                actor.client,
+                r.action,
+                r.kind,
+                r.entry,
+                r.before,
+                r.after,
+                position
+            ])
+            .map_err(failed)?;
+    }
+    Ok(())
 }
 
 fn log_changes(tx: &Transaction<'_>, position: Position, changes: Vec<Change>) -> Result<(), StoreError> {
@@ -538,7 +567,12 @@ impl Entries for SqliteStore {
             let (created_at, created) = rules::put(existing.as_ref(), mode, now)?;
             upsert(tx, &entry, created_at, now)?;
             let change = Change::Put(entry.clone());
-            Ok((rules::put_answer(entry, created_at, created, now), vec![change]))
+            let record = Record::put(existing.as_ref(), &entry);
+            Ok((
+                rules::put_answer(entry, created_at, created, now),
+                vec![change],
+                vec![record],
+            ))
         })
         .await
     }
@@ -546,16 +580,18 @@ impl Entries for SqliteStore {
     async fn modify(&self, key: EntryKey, change: ModifyFn) -> Result<Committed<Stored<Entry>>, StoreError> {
         self.write(move |tx| {
             let current = select_by_key(tx, &key)?.ok_or(StoreError::NotFound)?;
+            let before = current.entry.clone();
             let (entry, created_at) = rules::modified(current, change)?;
             let now = now_ms();
             upsert(tx, &entry, created_at, now)?;
             let logged = Change::Put(entry.clone());
+            let record = Record::patch(&before, &entry);
             let stored = Stored {
                 entry,
                 created_at,
                 updated_at: now,
             };
-            Ok((stored, vec![logged]))
+            Ok((stored, vec![logged], vec![record]))
         })
         .await
     }
@@ -572,22 +608,26 @@ impl Entries for SqliteStore {
             let now = now_ms();
             let count = current.len();
             let mut changes = rules::Changes::default();
+            let mut records = Vec::with_capacity(count);
             for stored in current {
+                let before = stored.entry.clone();
                 let (entry, created_at) = rules::modified(stored, &change)?;
                 upsert(tx, &entry, created_at, now)?;
+                records.push(Record::patch(&before, &entry));
                 changes.push(Change::Put(entry));
             }
-            Ok((count, changes.into_inner()))
+            Ok((count, changes.into_inner(), records))
         })
         .await
     }
 
     async fn delete(&self, key: EntryKey) -> Result<Committed<()>, StoreError> {
         self.write(move |tx| {
+            let before = select_by_key(tx, &key)?.ok_or(StoreError::NotFound)?;
             if !delete_in(tx, &key)? {
                 return Err(StoreError::NotFound);
             }
-            Ok(((), vec![Change::Delete(key)]))
+            Ok(((), vec![Change::Delete(key)], vec![Record::delete(&before.entry)]))
         })
         .await
     }
@@ -618,9 +658,16 @@ impl Bulk for SqliteStore {
 
     async fn import(&self, mode: WriteMode, lines: ImportSource) -> Result<Committed<ImportSummary>, StoreError> {
         let inner = self.inner.clone();
-        crate::replication::background::run("qrlaunch-import", move || inner.write(|tx| import_in(tx, mode, lines)))
-            .await
-            .ok_or_else(|| StoreError::Failed("the import thread stopped".into()))?
+        let actor = crate::replication::audit::actor();
+        crate::replication::background::run("qrlaunch-import", move || {
+            inner.write(&actor, |tx| {
+                let (summary, changes) = import_in(tx, mode, lines)?;
+                let record = Record::import(&summary, mode.as_str());
+                Ok((summary, changes, vec![record]))
+            })
+        })
+        .await
+        .ok_or_else(|| StoreError::Failed("the import thread stopped".into()))?
     }
 
     async fn export(&self, out: tokio::sync::mpsc::Sender<Entry>) -> Result<(), StoreError> {
@@ -761,6 +808,10 @@ impl super::Keys for SqliteStore {
     }
 
     async fn put_key(&self, key: super::StoredKey, expected: Option<String>) -> Result<Committed<()>, StoreError> {
+        let previous_key = match &expected {
+            Some(_) => self.keys().await?.into_iter().find(|k| k.id == key.id),
+            None => None,
+        };
         self.write(move |tx| {
             let (previous_hash, previous_until) = key.previous.clone().unzip();
             let (statement, last) = match &expected {
@@ -786,17 +837,21 @@ impl super::Keys for SqliteStore {
             if changed == 0 {
                 return Err(StoreError::Conflict);
             }
-            Ok(((), vec![Change::Keys(key.id)]))
+            let before = previous_key.as_ref();
+            let record = Record::key(before, Some(&key));
+            Ok(((), vec![Change::Keys(key.id.clone())], vec![record]))
         })
         .await
     }
 
     async fn delete_key(&self, id: String) -> Result<Committed<()>, StoreError> {
+        let before = self.keys().await?.into_iter().find(|k| k.id == id);
         self.write(move |tx| {
             if tx.execute(&q(rows::DELETE_KEY), [&id]).map_err(failed)? == 0 {
                 return Err(StoreError::NotFound);
             }
-            Ok(((), vec![Change::Keys(id)]))
+            let record = Record::key(before.as_ref(), None);
+            Ok(((), vec![Change::Keys(id)], vec![record]))
         })
         .await
     }
@@ -833,6 +888,63 @@ fn key_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<super::StoredK
         expires_at: row.get(8)?,
         last_used_at: row.get(9)?,
     }))
+}
+
+#[async_trait]
+impl super::Audit for SqliteStore {
+    async fn audit(
+        &self,
+        query: crate::replication::audit::Query,
+    ) -> Result<Vec<crate::replication::audit::Row>, StoreError> {
+        self.read(move |conn| {
+            let mut select = conn.prepare(&q(rows::SELECT_AUDIT)).map_err(failed)?;
+            let mut found = select
+                .query(rusqlite::params![
+                    query.before_id,
+                    query.key_id,
+                    query.entry,
+                    query.from_ms,
+                    query.to_ms,
+                    i64::from(query.limit)
+                ])
+                .map_err(failed)?;
+            let mut lines = Vec::new();
+            while let Some(row) = found.next().map_err(failed)? {
+                lines.push(audit_row(row).map_err(failed)?);
+            }
+            Ok(lines)
+        })
+        .await
+    }
+
+    async fn prune_audit(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.write_unlogged(move |conn| {
+            conn.execute(&q(rows::PRUNE_AUDIT), [before_ms])
+                .map(|n| n as u64)
+                .map_err(failed)
+        })
+        .await
+    }
+}
+
+fn audit_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<crate::replication::audit::Row> {
+    Ok(crate::replication::audit::Row {
+        id: row.get(0)?,
+        at: row.get(1)?,
+        actor: Actor {
+            key_id: row.get(2)?,
+            key_name: row.get(3)?,
+            client: row.get(4)?,
+        },
+        record: crate::replication::audit::RowRecord {
+            action: row.get(5)?,
+            kind: row.get(6)?,
+            entry: row.get(7)?,
+            before: row.get(8)?,
+            after: row.get(9)?,
+        },
+        position: row.get(10)?,
+    })
 }
 
 #[cfg(test)]

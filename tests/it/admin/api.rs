@@ -547,6 +547,13 @@ fn documented_requests(
         ),
         (Method::GET, "/admin/v1/keys", "/admin/v1/keys".into(), None, app_json),
         (
+            Method::GET,
+            "/admin/v1/audit",
+            "/admin/v1/audit?entry=spring24&limit=5".into(),
+            None,
+            app_json,
+        ),
+        (
             Method::POST,
             "/admin/v1/keys",
             "/admin/v1/keys".into(),

@@ -186,6 +186,7 @@ const ROUTES: &[(&str, &str, char, &str, Option<&str>)] = &[
     ("get", "/admin/v1/stats", 'r', "/admin/v1/stats?tag=spring", None),
     ("post", "/admin/v1/ingest", 'a', "/admin/v1/ingest", Some("")),
     ("get", "/admin/v1/keys", 'a', "/admin/v1/keys", None),
+    ("get", "/admin/v1/audit", 'r', "/admin/v1/audit", None),
     ("post", "/admin/v1/keys", 'a', "/admin/v1/keys", Some("{}")),
     ("get", "/admin/v1/keys/{id}", 'a', "/admin/v1/keys/nosuch", None),
     ("patch", "/admin/v1/keys/{id}", 'a', "/admin/v1/keys/nosuch", Some("{}")),
@@ -570,7 +571,115 @@ fn a_key_made_on_one_node_works_on_every_node_and_its_removal_too() {
     eventually(Duration::from_secs(10), "the removal reaches A", || {
         status_on(&a) == 401
     });
+    // One audit log for the fleet: B tells who made and removed the key.
+    let audit = json_of(
+        b.client()
+            .get(format!("{}/admin/v1/audit?entry={id}", b.admin))
+            .bearer_auth(token)
+            .send()
+            .unwrap(),
+    );
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["key_delete", "key_create"], "{audit}");
+    assert_eq!(audit["items"][1]["key"]["id"], "bootstrap");
+    assert!(!audit.to_string().contains(&secret), "no secret in the audit log");
     // Stored hashed: the secret is nowhere in the database.
     let rows = cluster.psql("fleet_keys", "SELECT id || name || secret_hash FROM api_keys");
     assert!(!rows.contains(&secret));
+}
+
+#[test]
+fn the_audit_log_says_who_disabled_a_code_and_keeps_to_the_scopes() {
+    let server = Server::with_table(TABLE, &[]);
+    let (editor, editor_id) = new_key(
+        &server,
+        json!({"name": "spring agency", "role": "editor", "tags": ["spring"]}),
+    );
+    let (autumn, _) = new_key(
+        &server,
+        json!({"name": "autumn team", "role": "viewer", "tags": ["autumn"]}),
+    );
+    let off = request(
+        &server,
+        &editor,
+        Method::PATCH,
+        "/admin/v1/codes/spring1",
+        Some(r#"{"disabled":true}"#),
+    );
+    assert_eq!(off.status(), 200);
+    // A write that fails leaves no line.
+    let refused = request(
+        &server,
+        &editor,
+        Method::PATCH,
+        "/admin/v1/codes/spring1",
+        Some(r#"{"appid":"bad"}"#),
+    );
+    assert_eq!(refused.status(), 422);
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let audit = json_of(server.get_admin(&format!("/admin/v1/audit?entry=spring1&from={today}")));
+    let items = audit["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{audit}");
+    let line = &items[0];
+    assert_eq!(line["action"], "patch");
+    assert_eq!(line["kind"], "code");
+    assert_eq!(line["key"]["id"], editor_id.as_str());
+    assert_eq!(line["key"]["name"], "spring agency");
+    assert_eq!(line["client"], "127.0.0.1");
+    assert_eq!(line["after"]["disabled"], true);
+    assert!(line["before"].get("disabled").is_none(), "{line}");
+    // By key, and through the CLI.
+    let by_key = json_of(server.get_admin(&format!("/admin/v1/audit?key={editor_id}")));
+    assert_eq!(by_key["items"].as_array().unwrap().len(), 1);
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_qrlaunch"))
+        .args([
+            "audit",
+            "--entry",
+            "spring1",
+            "--since",
+            "1h",
+            "--admin-url",
+            &server.admin,
+        ])
+        .env("QRLAUNCH_ADMIN_TOKEN", &server.token)
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let printed = String::from_utf8(cli.stdout).unwrap();
+    assert_eq!(printed.lines().count(), 1, "{printed}");
+    assert!(printed.contains("spring agency"));
+    // The seed and the keys are there for an admin; a key of another tag
+    // sees none of the spring lines, and no key or import line.
+    let all = json_of(server.get_admin("/admin/v1/audit?limit=1000"));
+    let actions: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"key_create") && actions.contains(&"import"),
+        "{actions:?}"
+    );
+    let seen = json_of(request(
+        &server,
+        &autumn,
+        Method::GET,
+        "/admin/v1/audit?limit=1000",
+        None,
+    ));
+    assert_eq!(seen["items"].as_array().unwrap().len(), 0, "{seen}");
+    let mine = json_of(request(&server, &editor, Method::GET, "/admin/v1/audit", None));
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1, "{mine}");
+    // Bad filters name themselves.
+    assert_eq!(
+        json_of(server.get_admin("/admin/v1/audit?from=yesterday"))["field"],
+        "from"
+    );
+    assert_eq!(json_of(server.get_admin("/admin/v1/audit?after=x"))["field"], "after");
 }

@@ -1,0 +1,18 @@
+-- The audit log: one line per change, written in the change's own
+-- transaction. `id` grows in commit order (writes are serialised).
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    key_id TEXT NOT NULL,
+    key_name TEXT NOT NULL,
+    client TEXT,
+    action TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    before TEXT,
+    after TEXT,
+    position INTEGER NOT NULL
+);
+CREATE INDEX audit_by_entry ON audit (entry, id);
+CREATE INDEX audit_by_key ON audit (key_id, id);
+CREATE INDEX audit_by_time ON audit (at);
