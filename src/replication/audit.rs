@@ -180,4 +180,6 @@ pub struct Query {
     pub from_ms: Option<i64>,
     /// UNIX ms, exclusive.
     pub to_ms: Option<i64>,
+    /// Only lines about codes and rules (what a key with scopes may see).
+    pub entries_only: bool,
 }

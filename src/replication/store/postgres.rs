@@ -254,23 +254,34 @@ async fn commit_logged(
     records: Vec<Record>,
 ) -> Result<(), StoreError> {
     let logged = rules::to_log(changes)?;
-    let now = now_ms();
-    for r in &records {
-        sqlx::query(rows::INSERT_AUDIT)
-            .bind(now)
-            .bind(&actor.key_id)
-            .bind(&actor.key_name)
-            .bind(&actor.client)
-            .bind(r.action)
-            .bind(r.kind)
-            .bind(&r.entry)
-            .bind(&r.before)
-            .bind(&r.after)
-            .bind(position)
-            .execute(&mut *tx)
-            .await
-            .map_err(pg)?;
+    // One statement for every line (a tag patch may write thousands).
+    let (mut actions, mut kinds, mut entries, mut befores, mut afters) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for r in records {
+        actions.push(r.action);
+        kinds.push(r.kind);
+        entries.push(r.entry);
+        befores.push(r.before);
+        afters.push(r.after);
     }
+    sqlx::query(
+        "INSERT INTO audit (at, key_id, key_name, client, action, kind, entry, before, after, position) \
+         SELECT $1, $2, $3, $4, a, k, e, b, f, $5 \
+         FROM UNNEST($6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) AS t(a, k, e, b, f)",
+    )
+    .bind(now_ms())
+    .bind(&actor.key_id)
+    .bind(&actor.key_name)
+    .bind(&actor.client)
+    .bind(position)
+    .bind(actions)
+    .bind(kinds)
+    .bind(entries)
+    .bind(befores)
+    .bind(afters)
+    .execute(&mut *tx)
+    .await
+    .map_err(pg)?;
     let (mut seqs, mut kinds, mut keys, mut lines) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (seq, change) in logged.iter().enumerate() {
         let (kind, key, line) = change_columns(change);
@@ -985,11 +996,8 @@ impl super::Keys for PostgresStore {
     }
 
     async fn put_key(&self, key: super::StoredKey, expected: Option<String>) -> Result<Committed<()>, StoreError> {
-        let previous_key = match &expected {
-            Some(_) => self.keys().await?.into_iter().find(|k| k.id == key.id),
-            None => None,
-        };
         let (mut tx, position) = self.begin_write().await?;
+        let previous_key = key_in(&mut tx, &key.id).await?;
         let (previous_hash, previous_until) = key.previous.clone().unzip();
         let query = sqlx::query(if expected.is_none() {
             rows::INSERT_KEY
@@ -1019,8 +1027,8 @@ impl super::Keys for PostgresStore {
     }
 
     async fn delete_key(&self, id: String) -> Result<Committed<()>, StoreError> {
-        let before = self.keys().await?.into_iter().find(|k| k.id == id);
         let (mut tx, position) = self.begin_write().await?;
+        let before = key_in(&mut tx, &id).await?;
         let deleted = sqlx::query(rows::DELETE_KEY)
             .bind(&id)
             .execute(&mut *tx)
@@ -1049,6 +1057,17 @@ impl super::Keys for PostgresStore {
     }
 }
 
+/// The key `id` as stored, inside a write (writes are serialised by the
+/// position row, so it cannot change before the commit).
+async fn key_in(tx: &mut PgConnection, id: &str) -> Result<Option<super::StoredKey>, StoreError> {
+    let row = sqlx::query(rows::SELECT_KEY)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(pg)?;
+    row.as_ref().map(key_of_row).transpose()
+}
+
 fn key_of_row(row: &PgRow) -> Result<super::StoredKey, StoreError> {
     let get = |e: sqlx::Error| StoreError::Corrupt(format!("api_keys row: {e}"));
     let previous_hash: Option<String> = row.try_get(5).map_err(get)?;
@@ -1072,16 +1091,15 @@ impl super::Audit for PostgresStore {
         &self,
         query: crate::replication::audit::Query,
     ) -> Result<Vec<crate::replication::audit::Row>, StoreError> {
-        let rows = sqlx::query(rows::SELECT_AUDIT)
-            .bind(query.before_id)
-            .bind(query.key_id)
-            .bind(query.entry)
-            .bind(query.from_ms)
-            .bind(query.to_ms)
-            .bind(i64::from(query.limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(pg)?;
+        let (statement, params) = rows::select_audit(&query);
+        let mut select = sqlx::query(&statement);
+        for param in params {
+            select = match param {
+                rows::AuditParam::Int(i) => select.bind(i),
+                rows::AuditParam::Text(t) => select.bind(t),
+            };
+        }
+        let rows = select.fetch_all(&self.pool).await.map_err(pg)?;
         rows.iter()
             .map(|row| {
                 let get = |e: sqlx::Error| StoreError::Corrupt(format!("audit row: {e}"));

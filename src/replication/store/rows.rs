@@ -360,6 +360,10 @@ pub(crate) fn entry_from_row(kind: EntryKind, row: &mut dyn RowReader) -> Result
 pub(crate) const SELECT_KEYS: &str = "SELECT id, name, role, scopes, secret_hash, previous_hash, previous_until, \
      created_at, expires_at, last_used_at FROM api_keys ORDER BY id";
 
+/// One key (read inside a write, for its audit line).
+pub(crate) const SELECT_KEY: &str = "SELECT id, name, role, scopes, secret_hash, previous_hash, previous_until, \
+     created_at, expires_at, last_used_at FROM api_keys WHERE id = $1";
+
 /// Creates a key; an id taken already changes nothing (a conflict).
 pub(crate) const INSERT_KEY: &str = "INSERT INTO api_keys (id, name, role, scopes, secret_hash, previous_hash, \
      previous_until, expires_at, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL) \
@@ -406,11 +410,47 @@ pub(crate) fn role_of(name: &str) -> Result<crate::model::access::Role, super::S
 pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit (at, key_id, key_name, client, action, kind, entry, \
      before, after, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
-/// Audit lines, newest first, each filter off when its parameter is null.
-pub(crate) const SELECT_AUDIT: &str = "SELECT id, at, key_id, key_name, client, action, kind, entry, before, \
-     after, position FROM audit WHERE ($1 IS NULL OR id < $1) AND ($2 IS NULL OR key_id = $2) \
-     AND ($3 IS NULL OR entry = $3) AND ($4 IS NULL OR at >= $4) AND ($5 IS NULL OR at < $5) \
-     ORDER BY id DESC LIMIT $6";
+/// A filter value of an audit query, in the order [`select_audit`] numbers
+/// them.
+pub(crate) enum AuditParam {
+    Int(i64),
+    Text(String),
+}
+
+/// Audit lines, newest first: the statement with only the filters that
+/// are set (so each can use its index; `x IS NULL OR …` cannot on SQLite)
+/// and their values, `limit` last.
+pub(crate) fn select_audit(query: &crate::replication::audit::Query) -> (String, Vec<AuditParam>) {
+    let mut sql = String::from(
+        "SELECT id, at, key_id, key_name, client, action, kind, entry, before, after, position FROM audit WHERE TRUE",
+    );
+    let mut params = Vec::new();
+    let mut filter = |sql: &mut String, condition: &str, value: AuditParam| {
+        params.push(value);
+        sql.push_str(&format!(" AND {condition} ${}", params.len()));
+    };
+    if let Some(id) = query.before_id {
+        filter(&mut sql, "id <", AuditParam::Int(id));
+    }
+    if let Some(key) = &query.key_id {
+        filter(&mut sql, "key_id =", AuditParam::Text(key.clone()));
+    }
+    if let Some(entry) = &query.entry {
+        filter(&mut sql, "entry =", AuditParam::Text(entry.clone()));
+    }
+    if let Some(from) = query.from_ms {
+        filter(&mut sql, "at >=", AuditParam::Int(from));
+    }
+    if let Some(to) = query.to_ms {
+        filter(&mut sql, "at <", AuditParam::Int(to));
+    }
+    if query.entries_only {
+        sql.push_str(" AND kind IN ('code', 'rule')");
+    }
+    params.push(AuditParam::Int(i64::from(query.limit)));
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", params.len()));
+    (sql, params)
+}
 
 pub(crate) const PRUNE_AUDIT: &str = "DELETE FROM audit WHERE at < $1";
 

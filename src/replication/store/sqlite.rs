@@ -808,11 +808,8 @@ impl super::Keys for SqliteStore {
     }
 
     async fn put_key(&self, key: super::StoredKey, expected: Option<String>) -> Result<Committed<()>, StoreError> {
-        let previous_key = match &expected {
-            Some(_) => self.keys().await?.into_iter().find(|k| k.id == key.id),
-            None => None,
-        };
         self.write(move |tx| {
+            let previous_key = key_in(tx, &key.id)?;
             let (previous_hash, previous_until) = key.previous.clone().unzip();
             let (statement, last) = match &expected {
                 None => (rows::INSERT_KEY, rusqlite::types::Value::Integer(key.created_at)),
@@ -845,8 +842,8 @@ impl super::Keys for SqliteStore {
     }
 
     async fn delete_key(&self, id: String) -> Result<Committed<()>, StoreError> {
-        let before = self.keys().await?.into_iter().find(|k| k.id == id);
         self.write(move |tx| {
+            let before = key_in(tx, &id)?;
             if tx.execute(&q(rows::DELETE_KEY), [&id]).map_err(failed)? == 0 {
                 return Err(StoreError::NotFound);
             }
@@ -865,6 +862,16 @@ impl super::Keys for SqliteStore {
             Ok(())
         })
         .await
+    }
+}
+
+/// The key `id` as stored, inside a write.
+fn key_in(tx: &Transaction<'_>, id: &str) -> Result<Option<super::StoredKey>, StoreError> {
+    let mut select = tx.prepare_cached(&q(rows::SELECT_KEY)).map_err(failed)?;
+    let mut found = select.query([id]).map_err(failed)?;
+    match found.next().map_err(failed)? {
+        Some(row) => Ok(Some(key_of_row(row).map_err(failed)??)),
+        None => Ok(None),
     }
 }
 
@@ -897,17 +904,16 @@ impl super::Audit for SqliteStore {
         query: crate::replication::audit::Query,
     ) -> Result<Vec<crate::replication::audit::Row>, StoreError> {
         self.read(move |conn| {
-            let mut select = conn.prepare(&q(rows::SELECT_AUDIT)).map_err(failed)?;
-            let mut found = select
-                .query(rusqlite::params![
-                    query.before_id,
-                    query.key_id,
-                    query.entry,
-                    query.from_ms,
-                    query.to_ms,
-                    i64::from(query.limit)
-                ])
-                .map_err(failed)?;
+            let (statement, params) = rows::select_audit(&query);
+            let mut select = conn.prepare(&q(&statement)).map_err(failed)?;
+            let values: Vec<rusqlite::types::Value> = params
+                .into_iter()
+                .map(|p| match p {
+                    rows::AuditParam::Int(i) => rusqlite::types::Value::Integer(i),
+                    rows::AuditParam::Text(t) => rusqlite::types::Value::Text(t),
+                })
+                .collect();
+            let mut found = select.query(rusqlite::params_from_iter(values)).map_err(failed)?;
             let mut lines = Vec::new();
             while let Some(row) = found.next().map_err(failed)? {
                 lines.push(audit_row(row).map_err(failed)?);

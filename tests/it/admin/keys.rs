@@ -439,6 +439,10 @@ fn a_rotated_secret_works_for_its_grace_and_then_not() {
     assert_ne!(second, first);
     assert!(works(&second));
     assert!(works(&first), "the old secret within its grace");
+    let audit = json_of(server.get_admin(&format!("/admin/v1/audit?entry={id}")));
+    assert_eq!(audit["items"][0]["action"], "key_rotate", "{audit}");
+    assert_eq!(audit["items"][0]["before"]["name"], "script");
+    assert!(!audit.to_string().contains(&first) && !audit.to_string().contains(&second));
     eventually(Duration::from_secs(10), "the grace ends", || !works(&first));
     assert!(works(&second));
     // Listed without secrets; removed, it stops at once.
