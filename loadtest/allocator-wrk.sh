@@ -29,24 +29,6 @@ trap cleanup EXIT
 LT=target/release/qrlaunch-loadtest
 $LT gen-table --codes 1000000 --rules 10000 --out "$W/table.ndjson"
 $LT gen-requests --codes 1000000 --rules 10000 --known 98 --legacy 0 --unknown 2 --count 100000 --out "$W/codes.tsv"
-cat >"$W/requests.lua" <<'LUA'
-local reqs = {}
-local i = 0
-function init(args)
-  for line in io.lines(args[1]) do
-    local host, target = line:match("([^\t]+)\t([^\t]+)")
-    reqs[#reqs + 1] = wrk.format("GET", target, { Host = host, ["User-Agent"] = args[2] })
-  end
-  i = math.random(#reqs)
-end
-function request()
-  i = i % #reqs + 1
-  return reqs[i]
-end
-function done(summary, latency, requests)
-  io.write(string.format("WRK %.0f %d\n", summary.requests / (summary.duration / 1e6), latency:percentile(99)))
-end
-LUA
 UA='Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1'
 
 start() { # name binary port
@@ -68,7 +50,9 @@ for round in $(seq 1 "$ROUNDS"); do
   for pair in "jemalloc:$FIRST_PORT" "system:$((FIRST_PORT + 2))"; do
     name=${pair%%:*}
     port=${pair##*:}
-    read -r _ rps p99 < <(taskset -c 1 wrk -t1 -c32 -d"$DURATION" -s "$W/requests.lua" \
+    # loadtest/wrk-requests.lua (shared with compare-nginx.sh) prints
+    # "WRK requests rps p50 p99 p99.9 errors".
+    read -r _ _ rps _ p99 _ < <(taskset -c 1 wrk -t1 -c32 -d"$DURATION" -s loadtest/wrk-requests.lua \
       "http://127.0.0.1:$port/" -- "$W/codes.tsv" "$UA" | grep '^WRK')
     printf '%-6s %-9s %10s %8s\n' "$round" "$name" "$rps" "$p99"
   done

@@ -1,0 +1,20 @@
+-- Cycles through a gen-requests file; prints p50/p99/p99.9 in microseconds and
+-- socket errors (404s for the unknown codes are expected, so not counted).
+local reqs = {}
+local i = 0
+function init(args)
+  for line in io.lines(args[1]) do
+    local host, target = line:match("([^\t]+)\t([^\t]+)")
+    reqs[#reqs + 1] = wrk.format("GET", target, { Host = host, ["User-Agent"] = args[2] })
+  end
+  i = math.random(#reqs)
+end
+function request()
+  i = i % #reqs + 1
+  return reqs[i]
+end
+function done(summary, latency, requests)
+  io.write(string.format("WRK %d %.1f %d %d %d %d\n", summary.requests, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(99), latency:percentile(99.9),
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
