@@ -373,3 +373,17 @@ pub struct AuditPage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
 }
+
+/// A tag (a campaign) and how many codes and rules carry it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct TagInfo {
+    pub tag: String,
+    pub codes: u64,
+    pub rules: u64,
+}
+
+/// `GET /admin/v1/tags`: the tags the key may see, in order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct TagList {
+    pub items: Vec<TagInfo>,
+}

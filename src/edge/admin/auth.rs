@@ -316,8 +316,8 @@ impl Bucket {
 }
 
 /// The key a request's `Authorization` header carries: the bootstrap
-/// token, or an API key that is valid now.
-fn authenticate(state: &super::AdminState, presented: Option<&[u8]>) -> Option<super::access::Principal> {
+/// token, or an API key that is valid now. No throttling: see [`check`].
+pub fn authenticate(state: &super::AdminState, presented: Option<&[u8]>) -> Option<super::access::Principal> {
     if state.tokens.accepts(presented) {
         return Some(super::access::Principal::bootstrap());
     }
@@ -330,6 +330,40 @@ fn authenticate(state: &super::AdminState, presented: Option<&[u8]>) -> Option<s
     state
         .keys
         .authenticate(secret.trim_ascii(), crate::replication::store::now_ms())
+}
+
+/// Why [`check`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The address failed too often: `429`, whatever it sent.
+    Throttled,
+    /// No valid token or key: `401`.
+    Unauthorized,
+}
+
+/// Authenticates a request from `client` (throttled per address, counted
+/// in the metrics): what the admin API and the console's sign-in share.
+pub fn check(
+    state: &super::AdminState,
+    client: Option<std::net::IpAddr>,
+    presented: Option<&[u8]>,
+) -> Result<super::access::Principal, Refusal> {
+    if client.is_some_and(|c| !state.auth_throttle.begin(c)) {
+        state.metrics.admin_auth_throttled();
+        return Err(Refusal::Throttled);
+    }
+    match authenticate(state, presented) {
+        Some(principal) => {
+            if let Some(client) = client {
+                state.auth_throttle.succeeded(client);
+            }
+            Ok(principal)
+        }
+        None => {
+            state.metrics.admin_auth_failure();
+            Err(Refusal::Unauthorized)
+        }
+    }
 }
 
 /// Route layer (it runs once a route matched, so it knows the route's
@@ -359,39 +393,37 @@ pub async fn require_token(
     use axum::response::IntoResponse;
     let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
     let presented = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
-    let throttled = client.is_some_and(|c| !state.auth_throttle.begin(c));
-    let response = if throttled {
-        state.metrics.admin_auth_throttled();
-        let mut response = super::error::ApiError::new(
-            super::error::ErrorCode::TooManyFailures,
-            "too many failed authentications from this address; wait and try again with the right token",
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
-        response
-    } else if let Some(principal) = authenticate(&state, presented) {
-        if let Some(client) = client {
-            state.auth_throttle.succeeded(client);
+    let response = match check(&state, client, presented) {
+        Err(Refusal::Throttled) => {
+            let mut response = super::error::ApiError::new(
+                super::error::ErrorCode::TooManyFailures,
+                "too many failed authentications from this address; wait and try again with the right token",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            response
         }
-        let actor = crate::replication::audit::Actor {
-            key_id: principal.id.clone(),
-            key_name: principal.name.clone(),
-            client: client.map(|c| c.to_string()),
-        };
-        crate::replication::audit::scope(actor, super::access::scope(principal, next.run(request))).await
-    } else {
-        state.metrics.admin_auth_failure();
-        let mut response = super::error::ApiError::new(
-            super::error::ErrorCode::Unauthorized,
-            "send `Authorization: Bearer TOKEN` with the admin token or an API key",
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
-        response
+        Ok(principal) => {
+            let actor = crate::replication::audit::Actor {
+                key_id: principal.id.clone(),
+                key_name: principal.name.clone(),
+                client: client.map(|c| c.to_string()),
+            };
+            crate::replication::audit::scope(actor, super::access::scope(principal, next.run(request))).await
+        }
+        Err(Refusal::Unauthorized) => {
+            let mut response = super::error::ApiError::new(
+                super::error::ErrorCode::Unauthorized,
+                "send `Authorization: Bearer TOKEN` with the admin token or an API key",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+            response
+        }
     };
     state.metrics.admin_request(response.status().as_u16());
     response

@@ -26,6 +26,8 @@ pub fn key(path: Result<Path<String>, PathRejection>) -> Result<EntryKey, ApiErr
         ("limit" = Option<u32>, Query, description = "1-1000, default 100"),
         ("after" = Option<String>, Query, description = "the `next` of the previous page"),
         ("tag" = Option<String>, Query, description = "only codes with this tag"),
+        ("starts" = Option<String>, Query, description = "only codes that start with this text"),
+        ("appid" = Option<String>, Query, description = "only codes that open this mini program"),
     ),
     responses((status = 200, body = Page), (status = 400, body = ErrorBody)))]
 pub async fn list(State(state): State<AdminState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {

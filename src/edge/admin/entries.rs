@@ -70,6 +70,11 @@ pub struct Listing {
     pub limit: u32,
     pub after: Option<String>,
     pub tag: Option<Tag>,
+    /// Only keys that start with this text (a code, a rule's normalized
+    /// prefix): a search box.
+    pub starts: Option<String>,
+    /// Only entries that open this mini program.
+    pub appid: Option<String>,
 }
 
 impl Listing {
@@ -90,7 +95,19 @@ impl Listing {
             .transpose()
             .map_err(|e| ApiError::bad_request(format!("`after` {}", e.describe())))?;
         let tag = tag_param(query)?;
-        Ok(Listing { limit, after, tag })
+        let text = |name: &str| {
+            percent::get(query, name)
+                .transpose()
+                .map(|v| v.filter(|v| !v.is_empty()))
+                .map_err(|e| ApiError::bad_request(format!("`{name}` {}", e.describe())))
+        };
+        Ok(Listing {
+            limit,
+            after,
+            tag,
+            starts: text("starts")?,
+            appid: text("appid")?,
+        })
     }
 }
 
@@ -108,14 +125,28 @@ pub fn tag_param(query: &str) -> Result<Option<Tag>, ApiError> {
 
 pub async fn list(state: &AdminState, kind: EntryKind, listing: Listing) -> Result<Response, ApiError> {
     let limit = listing.limit as usize;
-    // Only what the key reaches. For a key with scopes the store is read
-    // page after page until `limit` entries it reaches are found (or the
-    // end), so that neither the items nor `next` name an entry outside its
-    // scopes.
+    // Only what the key reaches (and, for a search, what matches). The
+    // store is read page after page until `limit` such entries are found
+    // (or the end), so that neither the items nor `next` name an entry
+    // outside the key's scopes.
     let principal = access::current();
+    let starts = listing.starts.as_deref();
+    let wanted = |entry: &Entry| {
+        starts.is_none_or(|s| entry.key().as_str().starts_with(s))
+            && listing.appid.as_deref().is_none_or(|a| appid_of(entry) == Some(a))
+            && principal.covers(entry)
+    };
+    // Keys are in order: a search ends at the first key past its text.
+    let past_the_search = |key: &str| starts.is_some_and(|s| key > s && !key.starts_with(s));
+    // A search starts just before the first key it can match: its text
+    // without the last character sorts before every key that starts with it.
+    let mut after = match (listing.after, starts) {
+        (Some(after), Some(s)) if after.as_str() >= s => Some(after),
+        (_, Some(s)) => Some(s[..s.len() - s.chars().next_back().map_or(0, char::len_utf8)].to_string()),
+        (after, None) => after,
+    };
     let mut items = Vec::new();
-    let mut after = listing.after;
-    let next = loop {
+    let next = 'pages: loop {
         let rows = state
             .writer
             .store()
@@ -126,26 +157,47 @@ pub async fn list(state: &AdminState, kind: EntryKind, listing: Listing) -> Resu
                 tag: listing.tag.clone(),
             })
             .await?;
-        let more = rows.len() == limit;
+        let mut more = rows.len() == limit;
         after = rows.last().map(|s| s.entry.key().as_str().to_string());
-        let mut full = None;
-        for stored in rows.iter().filter(|s| principal.covers(&s.entry)) {
-            items.push(StoredEntry::new(stored));
-            if items.len() == limit {
-                full = Some(stored.entry.key().as_str().to_string());
+        let mut full: Option<String> = None;
+        for stored in &rows {
+            let entry_key = stored.entry.key();
+            let key = entry_key.as_str();
+            if past_the_search(key) {
+                more = false;
                 break;
             }
+            if !wanted(&stored.entry) {
+                continue;
+            }
+            if let Some(last) = full {
+                // One more wanted entry after a full page: there is a next.
+                break 'pages Some(last);
+            }
+            items.push(StoredEntry::new(stored));
+            if items.len() == limit {
+                full = Some(key.to_string());
+            }
         }
-        if full.is_some() {
-            // `next` is the last entry shown; when it was the page's last
-            // row and the store had no more, there is nothing after it.
-            break if more || after != full { full } else { None };
+        // A full page whose rows ran out: a next page only if the store
+        // may have more.
+        if let Some(last) = full {
+            break if more { Some(last) } else { None };
         }
         if !more {
             break None;
         }
     };
     Ok(Json(Page { items, next }).into_response())
+}
+
+/// The mini program an entry opens (codes and rules).
+fn appid_of(entry: &Entry) -> Option<&str> {
+    match entry {
+        Entry::Code(c) => Some(c.entry.appid.as_str()),
+        Entry::Rule(r) => Some(r.entry.appid.as_str()),
+        Entry::Host(_) | Entry::File(_) => None,
+    }
 }
 
 /// `POST`: creates. A code line without `code` gets a generated one.

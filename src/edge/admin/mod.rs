@@ -6,8 +6,8 @@
 //! * [`codes`], [`rules`], [`hosts`]: the routes of each kind of entry,
 //!   over the shared logic in [`entries`];
 //! * [`transfer`]: NDJSON import (spooled, then all or nothing) and export;
-//! * [`qr`]: QR images of codes; [`stats`]: scan counts; [`ingest`]: cache
-//!   logs as scan counts;
+//! * [`qr`]: QR images of codes; [`stats`]: scan counts; [`tags`]: the
+//!   campaigns; [`ingest`]: cache logs as scan counts;
 //! * [`body`]: reading bodies with size caps and deadlines, JSON errors that
 //!   name the field; [`error`]: every error answer;
 //! * [`warnings`]: what a write should tell the operator.
@@ -28,6 +28,7 @@ pub mod keys;
 pub mod qr;
 pub mod rules;
 pub mod stats;
+pub mod tags;
 pub mod transfer;
 pub mod warnings;
 
@@ -178,6 +179,7 @@ fn routes() -> (Router<AdminState>, utoipa::openapi::OpenApi) {
         .routes(routes!(stats::rule))
         .routes(routes!(stats::host))
         .routes(routes!(stats::tag))
+        .routes(routes!(tags::list))
         .routes(routes!(ingest::ingest))
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::get, keys::patch, keys::delete))

@@ -35,6 +35,8 @@ fn required(query: &Option<String>) -> Result<EntryKey, ApiError> {
     params(
         ("prefix" = Option<String>, Query, description = "the rule's prefix URL"),
         ("limit" = Option<u32>, Query), ("after" = Option<String>, Query), ("tag" = Option<String>, Query),
+        ("starts" = Option<String>, Query, description = "only rules whose normalized prefix starts with this text"),
+        ("appid" = Option<String>, Query, description = "only rules that open this mini program"),
     ),
     responses((status = 200, body = StoredEntry), (status = 404, body = ErrorBody)))]
 pub async fn get(State(state): State<AdminState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {

@@ -72,9 +72,19 @@ async fn answer(
     let (key, tag, by) = match &selection {
         CountSelection::Key(_, key) => (Some(key.clone()), None, None),
         CountSelection::Tag(_, tag) => (None, Some(tag.to_string()), None),
+        CountSelection::Kind(_) => (None, None, None),
         CountSelection::Values(rule, param) => (Some(rule.clone()), None, Some(param.clone())),
     };
-    let per_entry = tag.is_some() || by.is_some();
+    let per_entry = !matches!(selection, CountSelection::Key(..));
+    let top = match percent::get(query, "top") {
+        None => usize::MAX,
+        Some(Ok(text)) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| ApiError::bad_request("`top` must be a whole number from 1 to 10000"))?,
+        Some(Err(e)) => return Err(ApiError::bad_request(format!("`top` {}", e.describe()))),
+    };
     let rows = state.writer.store().counts(selection, from, to).await?;
     let mut days: BTreeMap<i32, DayCounts> = BTreeMap::new();
     let mut entries: BTreeMap<String, BTreeMap<i32, DayCounts>> = BTreeMap::new();
@@ -120,6 +130,7 @@ async fn answer(
         })
         .collect();
     entries.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.key.cmp(&b.key)));
+    entries.truncate(top);
     Ok(Json(StatsAnswer {
         kind: kind.as_str().into(),
         key,
@@ -219,21 +230,36 @@ pub async fn host(
 }
 
 /// Scans of every code (or rule) with a tag: a campaign, by day and class,
-/// with each entry's total.
+/// with each entry's total. Without `tag`: every code, rule or host (its
+/// 404s) of this fleet, for keys without scopes.
 #[utoipa::path(get, path = "/admin/v1/stats", tag = "stats",
-    params(("tag" = String, Query), ("kind" = Option<String>, Query, description = "`code` (default) or `rule`"),
+    params(("tag" = Option<String>, Query, description = "the campaign; absent: everything of `kind` (keys without scopes only)"),
+           ("kind" = Option<String>, Query, description = "`code` (default), `rule` or (without `tag`) `host`"),
+           ("top" = Option<u32>, Query, description = "only the N most scanned entries, 1-10000"),
            ("from" = Option<String>, Query), ("to" = Option<String>, Query)),
-    responses((status = 200, body = StatsAnswer), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = StatsAnswer), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn tag(State(state): State<AdminState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     let query = query.unwrap_or_default();
-    let tag =
-        super::entries::tag_param(&query)?.ok_or_else(|| ApiError::invalid("tag", "`?tag=` names the campaign"))?;
+    let tag = super::entries::tag_param(&query)?;
     let kind = match percent::get(&query, "kind") {
         None => EntryKind::Code,
         Some(Ok(k)) if k == "code" => EntryKind::Code,
         Some(Ok(k)) if k == "rule" => EntryKind::Rule,
-        Some(_) => return Err(ApiError::bad_request("`kind` must be `code` or `rule`")),
+        Some(Ok(k)) if k == "host" && tag.is_none() => EntryKind::Host,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "`kind` must be `code` or `rule` (or, without `tag`, `host`)",
+            ))
+        }
     };
-    super::access::require_tag(&tag)?;
-    answer(&state, CountSelection::Tag(kind, tag), kind, &query).await
+    match tag {
+        Some(tag) => {
+            super::access::require_tag(&tag)?;
+            answer(&state, CountSelection::Tag(kind, tag), kind, &query).await
+        }
+        None => {
+            super::access::require_unscoped("the counts of every entry")?;
+            answer(&state, CountSelection::Kind(kind), kind, &query).await
+        }
+    }
 }

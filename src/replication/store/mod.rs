@@ -135,6 +135,38 @@ pub struct ListQuery {
     pub tag: Option<Tag>,
 }
 
+/// A tag (a campaign) and how many entries carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagCount {
+    pub tag: String,
+    pub codes: u64,
+    pub rules: u64,
+}
+
+impl TagCount {
+    /// Folds `(tag, kind, count)` rows in tag order into one line a tag.
+    pub(crate) fn fold(rows: impl IntoIterator<Item = (String, String, i64)>) -> Vec<TagCount> {
+        let mut out: Vec<TagCount> = Vec::new();
+        for (tag, kind, n) in rows {
+            if out.last().is_none_or(|t| t.tag != tag) {
+                out.push(TagCount {
+                    tag,
+                    codes: 0,
+                    rules: 0,
+                });
+            }
+            let last = out.last_mut().expect("pushed above");
+            let n = n.max(0) as u64;
+            if kind == EntryKind::Code.as_str() {
+                last.codes += n;
+            } else if kind == EntryKind::Rule.as_str() {
+                last.rules += n;
+            }
+        }
+        out
+    }
+}
+
 /// Scans of one entry (or 404s on one host) on one UTC day by one class.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountRow {
@@ -154,6 +186,8 @@ pub enum CountSelection {
     Key(EntryKind, String),
     /// Every entry of a kind with a tag.
     Tag(EntryKind, Tag),
+    /// Every entry (for hosts: every host's 404s) of a kind.
+    Kind(EntryKind),
     /// A rule's counts by the values of a query parameter: the rule's
     /// normalized prefix and the parameter (see [`value_key`]).
     Values(String, String),
@@ -181,6 +215,7 @@ impl CountSelection {
         match self {
             CountSelection::Key(kind, key) => (rows::COUNTS_BY_KEY, *kind, key.clone()),
             CountSelection::Tag(kind, tag) => (rows::COUNTS_BY_TAG, *kind, tag.to_string()),
+            CountSelection::Kind(kind) => (rows::COUNTS_BY_KIND, *kind, String::new()),
             CountSelection::Values(rule, param) => (
                 rows::COUNTS_BY_VALUE,
                 EntryKind::Rule,
@@ -328,6 +363,8 @@ pub trait ChangeLog: Send + Sync + 'static {
 pub trait Entries: Send + Sync + 'static {
     async fn get(&self, key: &EntryKey) -> Result<Option<Stored<Entry>>, StoreError>;
     async fn list(&self, query: ListQuery) -> Result<Vec<Stored<Entry>>, StoreError>;
+    /// Every tag with how many codes and rules carry it, in tag order.
+    async fn tags(&self) -> Result<Vec<TagCount>, StoreError>;
 
     /// Creates or replaces (`Insert`: creates only, else `Conflict`).
     async fn put(&self, entry: Entry, mode: WriteMode) -> Result<Committed<Put>, StoreError>;

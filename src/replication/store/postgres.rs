@@ -20,7 +20,7 @@ use super::rows::{self, entry_from_row, sql, Value};
 use super::{
     change_columns, change_from_columns, now_ms, rules, Bulk, Change, ChangeLog, Committed, CountRow, CountSelection,
     Counts, Entries, Feed, Head, ImportLine, ImportSource, ImportSummary, ListQuery, LoggedChange, ModifyEachFn,
-    ModifyFn, Position, Put, StartUp, StoreError, Wakeup, Wakeups, WriteMode,
+    ModifyFn, Position, Put, StartUp, StoreError, TagCount, Wakeup, Wakeups, WriteMode,
 };
 use crate::model::domain::{Entry, EntryKey, EntryKind, Stored, Tag};
 use crate::replication::audit::{Actor, Record};
@@ -818,6 +818,14 @@ impl Entries for PostgresStore {
     async fn get(&self, key: &EntryKey) -> Result<Option<Stored<Entry>>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(pg)?;
         select_by_key(&mut conn, key).await
+    }
+
+    async fn tags(&self) -> Result<Vec<TagCount>, StoreError> {
+        let found: Vec<(String, String, i64)> = sqlx::query_as(rows::TAG_COUNTS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg)?;
+        Ok(TagCount::fold(found))
     }
 
     async fn list(&self, query: ListQuery) -> Result<Vec<Stored<Entry>>, StoreError> {

@@ -150,6 +150,12 @@ pub(crate) const COUNTS_BY_VALUE: &str = "SELECT kind, key, day, class, count FR
 pub(crate) const COUNTS_BY_TAG: &str = "SELECT c.kind, c.key, c.day, c.class, c.count FROM scan_counts c \
                                         JOIN entry_tags t ON t.kind = c.kind AND t.key = c.key \
                                         WHERE c.kind = $1 AND t.tag = $2 AND c.day >= $3 AND c.day <= $4 ORDER BY c.key, c.day, c.class";
+/// Every count of a kind; `$2` is the empty string (every key is at least
+/// that), so that all selections bind the same parameters.
+pub(crate) const COUNTS_BY_KIND: &str = "SELECT kind, key, day, class, count FROM scan_counts \
+                                         WHERE kind = $1 AND key >= $2 AND day >= $3 AND day <= $4 ORDER BY key, day, class";
+/// Entries per tag and kind, for [`super::TagCount::fold`].
+pub(crate) const TAG_COUNTS: &str = "SELECT tag, kind, COUNT(*) FROM entry_tags GROUP BY tag, kind ORDER BY tag, kind";
 pub(crate) const PRUNE_COUNTS: &str = "DELETE FROM scan_counts WHERE day < $1";
 
 /// Takes the next position; the first statement of every write.

@@ -19,7 +19,7 @@ use super::rows::{self, entry_from_row, sql, Value};
 use super::{
     change_columns, change_from_columns, now_ms, rules, Bulk, Change, ChangeLog, Committed, CountRow, CountSelection,
     Counts, Entries, Feed, Head, ImportSource, ImportSummary, ListQuery, LoggedChange, ModifyEachFn, ModifyFn,
-    Position, Put, StartUp, StoreError, Wakeup, Wakeups, WriteMode,
+    Position, Put, StartUp, StoreError, TagCount, Wakeup, Wakeups, WriteMode,
 };
 use crate::model::domain::{Entry, EntryKey, EntryKind, Stored, Tag};
 use crate::replication::audit::{Actor, Record};
@@ -556,6 +556,18 @@ impl Entries for SqliteStore {
                 ),
                 None => select_entries(conn, query.kind, &statement, rusqlite::params![after, limit]),
             }
+        })
+        .await
+    }
+
+    async fn tags(&self) -> Result<Vec<TagCount>, StoreError> {
+        self.read(|conn| {
+            let mut select = conn.prepare_cached(rows::TAG_COUNTS).map_err(failed)?;
+            let found = select
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .map_err(failed)?;
+            let rows = found.collect::<Result<Vec<_>, _>>().map_err(failed)?;
+            Ok(TagCount::fold(rows))
         })
         .await
     }

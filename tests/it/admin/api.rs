@@ -536,6 +536,7 @@ fn documented_requests(
             None,
             app_json,
         ),
+        (Method::GET, "/admin/v1/tags", "/admin/v1/tags".into(), None, app_json),
         (
             Method::POST,
             "/admin/v1/ingest",
