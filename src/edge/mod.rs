@@ -4,6 +4,8 @@
 //! * [`http`]: the scan path on plain hyper (`/{code}`, legacy URLs,
 //!   `/v1/resolve`, health), the metrics listener;
 //! * [`admin`]: the admin API on axum, with its OpenAPI document;
+//! * [`console`]: the operators' web pages at `/console/`, a client of
+//!   the admin API in the same process;
 //! * [`api`]: the request and answer types the admin API shares with the
 //!   CLI and the tests;
 //! * [`cli`]: the operator commands, clients of the admin API;
@@ -15,5 +17,6 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod http;
 pub mod ingest;

@@ -31,6 +31,15 @@ pub fn tail(env_version: &str) -> String {
     format!("&env_version={env_version}")
 }
 
+/// The scheme URL a code scan answers for this entry point (no legacy
+/// URL to pass on), for showing to people.
+pub fn plain(appid: &str, path: &str, query: &str, env_version: &str) -> String {
+    let mut out = head(appid, path);
+    push_encoded(&mut out, query);
+    out.push_str(&tail(env_version));
+    out
+}
+
 /// What WeChat adds to the query of a page opened from a legacy QR URL.
 #[derive(Debug, Clone, Copy)]
 pub struct LegacyScan<'a> {

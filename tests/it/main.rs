@@ -4,7 +4,9 @@
 //! module per area; cases are tables where they can be.
 
 mod admin;
+mod browser;
 mod cache;
+mod console;
 mod counting;
 mod domains;
 mod edge;

@@ -504,7 +504,17 @@ fn serve_admin(
         },
         parts.tls.clone(),
     ));
-    let router = crate::edge::admin::router(admin_state);
+    let api = crate::edge::admin::router(admin_state.clone());
+    let console = crate::edge::console::router(
+        api.clone(),
+        admin_state,
+        &crate::edge::console::ConsoleOptions {
+            idle: args.console_idle_timeout,
+            lifetime: args.console_session_lifetime,
+            secure_cookie: parts.tls.is_some() || args.assume_https,
+        },
+    );
+    let router = console.merge(api);
     let scheme = if parts.tls.is_some() { "https" } else { "http" };
     let options = ConnectionOptions {
         max_connections: 256,

@@ -72,6 +72,16 @@ pub struct ServeArgs {
     #[arg(long, env = "QRLAUNCH_CA_FILE")]
     pub ca_file: Option<PathBuf>,
 
+    /// The web console (`/console/` on the admin listener): a session ends
+    /// after this long without a request.
+    #[arg(long, env = "QRLAUNCH_CONSOLE_IDLE_TIMEOUT", default_value = "30m", value_parser = humantime::parse_duration)]
+    pub console_idle_timeout: Duration,
+
+    /// The web console: a session ends this long after sign-in, however
+    /// busy it is.
+    #[arg(long, env = "QRLAUNCH_CONSOLE_SESSION_LIFETIME", default_value = "12h", value_parser = humantime::parse_duration)]
+    pub console_session_lifetime: Duration,
+
     /// How long an admin client may take to send a body, and the longest
     /// pause inside an import's body (e.g. `30s`).
     #[arg(long, env = "QRLAUNCH_ADMIN_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]

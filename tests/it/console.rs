@@ -1,0 +1,383 @@
+//! The operators' console in a real browser (headless Chromium through
+//! chromedriver) against the real binary: sign in, create a code through
+//! the form, a field error next to its field, a QR downloaded and decoded
+//! by zbarimg, the chart of the test's own scans, a campaign disabled,
+//! a viewer without edit controls whose forged post is refused, CSRF,
+//! sign-out, and nothing loaded from any other host.
+//!
+//! With `QRLAUNCH_SCREENSHOTS=DIR`, the first test also saves the overview
+//! and a code's page there (`docs/` holds the README's copies).
+
+use crate::browser::Browser;
+use crate::support::*;
+use base64::Engine;
+use serde_json::{json, Value};
+
+const IPHONE: &str =
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148";
+const ANDROID: &str =
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Mobile Safari/537.36";
+
+fn scan_as(server: &Server, user_agent: &str, path: &str) -> reqwest::blocking::Response {
+    server
+        .client()
+        .get(format!("{}{path}", server.scan))
+        .header("user-agent", user_agent)
+        .send()
+        .expect("scan")
+}
+
+/// Signs the browser in with `key` and waits for the overview.
+fn sign_in(browser: &Browser, server: &Server, key: &str) {
+    browser.goto(&format!("{}/console/", server.admin));
+    assert!(browser.url().ends_with("/console/sign-in"), "{}", browser.url());
+    assert_eq!(browser.text("label[for=key]"), "API key");
+    browser.fill("#key", key);
+    browser.click("#sign-in");
+    assert_eq!(browser.text("h1"), "Overview");
+}
+
+/// Every URL the page loaded is on the console's own origin.
+fn only_own_origin(browser: &Browser, server: &Server) {
+    let urls = browser.loaded_urls();
+    assert!(!urls.is_empty());
+    for url in urls {
+        assert!(
+            url.starts_with(&format!("{}/", server.admin)) || url.starts_with("data:"),
+            "loaded from elsewhere: {url}"
+        );
+    }
+}
+
+#[test]
+fn an_operator_runs_a_campaign_in_a_real_browser() {
+    let server = Server::start(&[]);
+    let Some(browser) = Browser::start(1280) else { return };
+
+    // A wrong key is refused on the sign-in page, in words.
+    browser.goto(&format!("{}/console/sign-in", server.admin));
+    browser.fill("#key", "qrk_nope_nope");
+    browser.click("#sign-in");
+    assert!(
+        browser.text("#error").contains("not valid"),
+        "{}",
+        browser.text("#error")
+    );
+    sign_in(&browser, &server, &server.token);
+    assert_eq!(browser.text("#who"), "the admin token");
+    only_own_origin(&browser, &server);
+
+    // Create a code through the form: it is in the list and in the API.
+    browser.goto(&format!("{}/console/codes/new", server.admin));
+    browser.fill("#code", "autumn1");
+    browser.fill("#appid", "wx1234567890abcdef");
+    browser.fill("#path", "pages/autumn/index");
+    browser.fill("#query", "from=poster");
+    browser.fill("#tags", "autumn24");
+    browser.click("#save");
+    assert_eq!(browser.text("h1"), "autumn1");
+    assert!(browser.has("#notice"));
+    let stored = json_of(server.get_admin("/admin/v1/codes/autumn1"));
+    assert_eq!(stored["path"], "pages/autumn/index");
+    assert_eq!(stored["tags"], json!(["autumn24"]));
+    browser.goto(&format!("{}/console/codes?tag=autumn24", server.admin));
+    assert!(browser.text("#entries").contains("autumn1"));
+
+    // A field error shows next to its field, in the API's words.
+    browser.goto(&format!("{}/console/codes/new", server.admin));
+    browser.fill("#appid", "wx-not-an-appid");
+    browser.fill("#path", "pages/a");
+    browser.click("#save");
+    let shown = browser.text("#appid-error");
+    let api = json_of(server.send_json(
+        reqwest::Method::POST,
+        "/admin/v1/codes",
+        &json!({"appid": "wx-not-an-appid", "path": "pages/a"}),
+    ));
+    assert_eq!(api["field"], "appid");
+    assert_eq!(shown, api["message"].as_str().unwrap());
+    assert_eq!(
+        browser.execute("return document.querySelector('#appid').value", vec![]),
+        json!("wx-not-an-appid")
+    );
+
+    // The test's own scans show in the code's chart, per class.
+    for _ in 0..3 {
+        assert_eq!(scan_as(&server, IPHONE, "/autumn1").status(), 302);
+    }
+    for _ in 0..2 {
+        assert_eq!(scan_as(&server, ANDROID, "/autumn1").status(), 200);
+    }
+    browser.goto(&format!("{}/console/codes/autumn1", server.admin));
+    assert!(
+        browser.has(r#"#chart rect[data-class="ios"][data-count="3"]"#),
+        "iPhone bar"
+    );
+    assert!(
+        browser.has(r#"#chart rect[data-class="android"][data-count="2"]"#),
+        "Android bar"
+    );
+    only_own_origin(&browser, &server);
+
+    // Download the QR as the browser would, and decode it.
+    let data_url = browser.execute_async(
+        r#"const done = arguments[arguments.length - 1];
+           fetch(document.querySelector('#png').href).then(r => r.blob()).then(b => {
+             const reader = new FileReader(); reader.onload = () => done(reader.result); reader.readAsDataURL(b);
+           }).catch(e => done('error: ' + e));"#,
+        vec![],
+    );
+    let data_url = data_url.as_str().unwrap_or_default();
+    let png = data_url
+        .strip_prefix("data:image/png;base64,")
+        .unwrap_or_else(|| panic!("not a PNG: {}", &data_url[..data_url.len().min(80)]));
+    let png = base64::engine::general_purpose::STANDARD.decode(png).expect("base64");
+    let dir = temp_dir();
+    let file = dir.path().join("qr.png");
+    std::fs::write(&file, &png).unwrap();
+    if let Some(decoded) = zbarimg(&file) {
+        assert_eq!(decoded, [format!("{}/autumn1", server.scan)]);
+    }
+
+    if let Some(dir) = std::env::var_os("QRLAUNCH_SCREENSHOTS") {
+        let dir = std::path::PathBuf::from(dir);
+        browser.screenshot(&dir.join("console-code.png"));
+        browser.goto(&format!("{}/console/", server.admin));
+        browser.screenshot(&dir.join("console-overview.png"));
+    }
+
+    // The campaign is disabled from its page: the code answers 410.
+    browser.goto(&format!("{}/console/campaigns", server.admin));
+    browser.click("#tag-autumn24 .disable-all");
+    assert!(browser.text("#notice").ends_with('1'), "{}", browser.text("#notice"));
+    assert_eq!(scan_as(&server, IPHONE, "/autumn1").status(), 410);
+    let audit = json_of(server.get_admin("/admin/v1/audit?entry=autumn1"));
+    assert_eq!(
+        audit["items"][0]["key"]["id"], "bootstrap",
+        "the console acts as the signed-in key"
+    );
+
+    // Sign-out ends the session: the old cookie gets the sign-in page.
+    let cookie = browser.execute("return document.cookie", vec![]);
+    assert_eq!(cookie, json!(""), "the session cookie is HttpOnly");
+    browser.click("#sign-out");
+    assert!(browser.url().ends_with("/console/sign-in"), "{}", browser.url());
+    browser.goto(&format!("{}/console/codes", server.admin));
+    assert!(browser.url().ends_with("/console/sign-in"), "{}", browser.url());
+}
+
+/// A session started with curl-like posts, for the checks a browser would
+/// not let a test make (a post without the token).
+fn session_of(server: &Server, key: &str) -> String {
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = client
+        .post(format!("{}/console/sign-in", server.admin))
+        .form(&[("key", key)])
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 303);
+    let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_string();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    cookie.split(';').next().unwrap().to_string()
+}
+
+fn csrf_of(server: &Server, cookie: &str) -> String {
+    let page = server
+        .client()
+        .get(format!("{}/console/codes", server.admin))
+        .header("cookie", cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let at = page.find(r#"name="csrf" value=""#).expect("a CSRF field") + r#"name="csrf" value=""#.len();
+    page[at..at + 64].to_string()
+}
+
+#[test]
+fn a_viewer_gets_no_edit_controls_and_forged_or_tokenless_posts_change_nothing() {
+    let server = Server::start(&[]);
+    let viewer = json_of(server.send_json(
+        reqwest::Method::POST,
+        "/admin/v1/keys",
+        &json!({"name": "reader", "role": "viewer"}),
+    ));
+    let secret = viewer["secret"].as_str().unwrap().to_string();
+
+    // Without the CSRF token (or with another session's), a post is refused.
+    let admin = session_of(&server, &server.token);
+    let post = |cookie: &str, form: &[(&str, &str)]| {
+        server
+            .client()
+            .post(format!("{}/console/codes/spring24/state", server.admin))
+            .header("cookie", cookie)
+            .form(form)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(post(&admin, &[("disabled", "true")]).status(), 403);
+    assert_eq!(
+        post(&admin, &[("disabled", "true"), ("csrf", &"0".repeat(64))]).status(),
+        403
+    );
+    let other = session_of(&server, &server.token);
+    assert_eq!(
+        post(&admin, &[("disabled", "true"), ("csrf", &csrf_of(&server, &other))]).status(),
+        403
+    );
+    // From another site, even with the token.
+    let token = csrf_of(&server, &admin);
+    let cross = server
+        .client()
+        .post(format!("{}/console/codes/spring24/state", server.admin))
+        .header("cookie", &admin)
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("disabled", "true"), ("csrf", token.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+    assert_eq!(
+        json_of(server.get_admin("/admin/v1/codes/spring24")).get("disabled"),
+        None
+    );
+    // With it, from here, it works.
+    let ok = post(&admin, &[("disabled", "true"), ("csrf", token.as_str())]);
+    assert!(
+        ok.status().is_success() || ok.status().is_redirection(),
+        "{}",
+        ok.status()
+    );
+    assert_eq!(json_of(server.get_admin("/admin/v1/codes/spring24"))["disabled"], true);
+    server.send_json(
+        reqwest::Method::PATCH,
+        "/admin/v1/codes/spring24",
+        &json!({"disabled": false}),
+    );
+
+    // The viewer, in a browser at a phone's width.
+    let Some(browser) = Browser::start(375) else { return };
+    sign_in(&browser, &server, &secret);
+    assert!(!browser.has(r#"nav a[href="/console/import"]"#));
+    assert!(!browser.has(r#"nav a[href="/console/keys"]"#));
+    let overflow = browser.execute(
+        "return document.documentElement.scrollWidth <= window.innerWidth + 1",
+        vec![],
+    );
+    assert_eq!(overflow, json!(true), "the overview fits 375 px");
+    browser.goto(&format!("{}/console/codes", server.admin));
+    assert!(!browser.has("#new"));
+    browser.goto(&format!("{}/console/codes/spring24", server.admin));
+    for control in ["#edit", "#disable", "#enable", "#delete"] {
+        assert!(!browser.has(control), "a viewer sees no {control}");
+    }
+    // A forged post (the viewer's own token, a form the page never showed).
+    browser.execute(
+        r#"const f = document.createElement('form'); f.method = 'post';
+           f.action = '/console/codes/spring24/state';
+           for (const [k, v] of [['csrf', document.querySelector('input[name=csrf]').value], ['disabled', 'true']]) {
+             const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i);
+           }
+           document.body.appendChild(f); window.__qrlaunchOldPage = true; f.submit();"#,
+        vec![],
+    );
+    eventually(
+        std::time::Duration::from_secs(10),
+        "the answer to the forged post",
+        || {
+            browser.execute(
+                "return window.__qrlaunchOldPage === undefined && document.readyState === 'complete'",
+                vec![],
+            ) == json!(true)
+        },
+    );
+    assert_eq!(browser.text("h1"), "Refused");
+    assert!(browser.text("#error").contains("viewer"), "{}", browser.text("#error"));
+    assert_eq!(
+        json_of(server.get_admin("/admin/v1/codes/spring24")).get("disabled"),
+        None
+    );
+
+    // A revoked key ends its sessions at once.
+    let id = viewer["id"].as_str().unwrap();
+    assert_eq!(
+        server
+            .admin(reqwest::Method::DELETE, &format!("/admin/v1/keys/{id}"))
+            .send()
+            .unwrap()
+            .status(),
+        204
+    );
+    browser.goto(&format!("{}/console/codes", server.admin));
+    assert!(browser.url().ends_with("/console/sign-in"), "{}", browser.url());
+}
+
+#[test]
+fn pages_speak_chinese_when_asked_and_imports_report_lines() {
+    let server = Server::start(&[]);
+    let zh = server
+        .client()
+        .get(format!("{}/console/sign-in", server.admin))
+        .header("accept-language", "zh-CN,zh;q=0.9,en;q=0.5")
+        .send()
+        .unwrap();
+    let csp = zh.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.starts_with("default-src 'self'; script-src 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let page = zh.text().unwrap();
+    assert!(
+        page.contains(r#"<html lang="zh">"#) && page.contains("API 密钥"),
+        "{page}"
+    );
+
+    // An import through the console: CSV, one line in error names its row.
+    let cookie = session_of(&server, &server.token);
+    let csrf = csrf_of(&server, &cookie);
+    let upload = |csv: &'static str| {
+        let form = reqwest::blocking::multipart::Form::new()
+            .text("csrf", csrf.clone())
+            .text("mode", "upsert")
+            .part(
+                "file",
+                reqwest::blocking::multipart::Part::bytes(csv.as_bytes())
+                    .file_name("codes.csv")
+                    .mime_str("text/csv")
+                    .unwrap(),
+            );
+        server
+            .client()
+            .post(format!("{}/console/import", server.admin))
+            .header("cookie", &cookie)
+            .multipart(form)
+            .send()
+            .unwrap()
+    };
+    let bad = upload("code,appid,path,tags\nok1,wx1234567890abcdef,pages/a,csv\nbad1,wx-nope,pages/b,csv\n");
+    assert_eq!(bad.status(), 422);
+    let page = bad.text().unwrap();
+    assert!(
+        page.contains(r#"<td class="num">3</td><td>appid</td>"#),
+        "the CSV's row 3: {page}"
+    );
+    assert_eq!(server.get_admin("/admin/v1/codes/ok1").status(), 404, "all or nothing");
+    let good = upload("code,appid,path,tags\nok1,wx1234567890abcdef,pages/a,csv\n,wx1234567890abcdef,pages/b,csv\n");
+    assert_eq!(good.status(), 200);
+    let page = good.text().unwrap();
+    assert!(page.contains(r#"id="summary""#), "{page}");
+    let generated = server
+        .client()
+        .get(format!("{}/console/import/generated.csv", server.admin))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let row: Vec<&str> = generated.lines().nth(1).expect("a generated code").split(',').collect();
+    assert_eq!(row[0], "3");
+    let stored: Value = json_of(server.get_admin(&format!("/admin/v1/codes/{}", row[1])));
+    assert_eq!(stored["path"], "pages/b");
+}
