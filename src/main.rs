@@ -18,9 +18,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check { file }) => check(file),
-        Some(Command::Import { file, mode, out, admin }) => {
-            operate(&admin, |c| qrlaunch::edge::cli::import(c, &file, mode, out.as_deref()))
-        }
+        Some(Command::Import {
+            file,
+            mode,
+            format,
+            out,
+            admin,
+        }) => operate(&admin, |c| {
+            qrlaunch::edge::cli::import(c, &file, mode, format, out.as_deref())
+        }),
         Some(Command::Export { file, admin }) => operate(&admin, |c| qrlaunch::edge::cli::export(c, file.as_deref())),
         Some(Command::Code { action, admin }) => operate(&admin, |c| qrlaunch::edge::cli::code(c, action)),
         Some(Command::Rule { action, admin }) => operate(&admin, |c| qrlaunch::edge::cli::rule(c, action)),

@@ -173,6 +173,25 @@ impl Browser {
         });
     }
 
+    /// Clicks what changes the page in place (a script's work): no wait.
+    pub fn click_in_place(&self, css: &str) {
+        self.rt.block_on(async {
+            let element = self.wait_for(css).await;
+            element.click().await.expect("click");
+        });
+    }
+
+    /// Chooses `path` in a file input.
+    pub fn choose_file(&self, css: &str, path: &Path) {
+        self.rt.block_on(async {
+            let element = self.wait_for(css).await;
+            element
+                .send_keys(&path.display().to_string())
+                .await
+                .expect("choose a file");
+        });
+    }
+
     /// Types `text` into a cleared field.
     pub fn fill(&self, css: &str, text: &str) {
         self.rt.block_on(async {

@@ -3,7 +3,7 @@
 use super::client::{root_cause, AdminClient, CliError};
 use super::output;
 use crate::edge::api::ImportAnswer;
-use crate::edge::config::ImportMode;
+use crate::edge::config::{ImportFormat, ImportMode};
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::blocking::Body;
 use reqwest::Method;
@@ -14,7 +14,13 @@ use std::time::Instant;
 /// Streams a table file (or standard input, `-`) to `POST
 /// /admin/v1/import`, with a progress bar on a terminal; prints the
 /// summary, and the generated codes as NDJSON (to `out`, or standard output).
-pub fn import(client: &AdminClient, file: &Path, mode: ImportMode, out: Option<&Path>) -> Result<(), CliError> {
+pub fn import(
+    client: &AdminClient,
+    file: &Path,
+    mode: ImportMode,
+    format: Option<ImportFormat>,
+    out: Option<&Path>,
+) -> Result<(), CliError> {
     let file_error = |e: std::io::Error| CliError::File {
         path: file.into(),
         reason: e.to_string(),
@@ -26,6 +32,29 @@ pub fn import(client: &AdminClient, file: &Path, mode: ImportMode, out: Option<&
         // A pipe or a device reports no useful size: stream it chunked.
         let size = opened.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
         (Box::new(opened), size)
+    };
+    let csv = match format {
+        Some(format) => format == ImportFormat::Csv,
+        None => file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")),
+    };
+    // CSV is turned into NDJSON in a temporary file first (line numbers
+    // kept: the server's "line 3" is line 3 of the CSV file).
+    let (reader, size) = if csv {
+        let mut ndjson = tempfile::tempfile().map_err(file_error)?;
+        let mut writer = std::io::BufWriter::new(&mut ndjson);
+        crate::model::table_file::csv::csv_to_ndjson(BufReader::new(reader), &mut writer).map_err(|e| {
+            CliError::File {
+                path: file.into(),
+                reason: e.to_string(),
+            }
+        })?;
+        writer.flush().map_err(file_error)?;
+        drop(writer);
+        let size = ndjson.metadata().map_err(file_error)?.len();
+        std::io::Seek::rewind(&mut ndjson).map_err(file_error)?;
+        (Box::new(ndjson) as Box<dyn Read + Send>, Some(size))
+    } else {
+        (reader, size)
     };
     let mut reader = BufReader::with_capacity(256 * 1024, reader);
     if reader.fill_buf().map_err(file_error)?.is_empty() {

@@ -32,6 +32,15 @@ pub struct AdminArgs {
     pub data: PathBuf,
 }
 
+/// What an import file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    /// One JSON object a line, as exported.
+    Ndjson,
+    /// A header row naming the fields, then one entry a row.
+    Csv,
+}
+
 /// How an import treats keys that exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ImportMode {

@@ -5,8 +5,8 @@ pub mod client;
 pub mod serve;
 
 pub use client::{
-    AdminArgs, AuditArgs, CodeAction, EntryFields, HostAction, ImportMode, IngestArgs, KeyAction, KeyScopes, LogFormat,
-    PageArgs, QrAllArgs, QrArgs, QrFormat, RuleAction, StatsArgs,
+    AdminArgs, AuditArgs, CodeAction, EntryFields, HostAction, ImportFormat, ImportMode, IngestArgs, KeyAction,
+    KeyScopes, LogFormat, PageArgs, QrAllArgs, QrArgs, QrFormat, RuleAction, StatsArgs,
 };
 pub use serve::{CountSource, Secret, ServeArgs, StoreUrl, TrustedProxy};
 
@@ -37,11 +37,18 @@ pub enum Command {
     },
     /// Import a table file through the admin API (all or nothing).
     Import {
-        /// The NDJSON table file; `-` reads standard input.
+        /// The table file (NDJSON, or CSV with a header row naming the
+        /// fields); `-` reads standard input.
         file: PathBuf,
         /// `upsert` creates or replaces; `insert` makes existing keys errors.
         #[arg(long, value_enum, default_value_t = ImportMode::Upsert)]
         mode: ImportMode,
+        /// `ndjson` or `csv` (a header row naming the fields: code, prefix,
+        /// appid, path, query, env_version, fallback_url, valid_from,
+        /// valid_until, disabled, tags, count_by, …; tags separated by
+        /// spaces or commas). Default: `csv` for a `.csv` file, else `ndjson`.
+        #[arg(long, value_enum)]
+        format: Option<ImportFormat>,
         /// Also write the codes generated for lines without `code`, as
         /// NDJSON (`{"line":N,"code":"…"}`), to this file.
         #[arg(long)]

@@ -14,7 +14,7 @@
 //! * [`chart`]: SVG charts drawn here; [`text`]: the words, zh and en.
 //!
 //! Every answer carries a strict `Content-Security-Policy` (nothing but
-//! this origin; no script), `no-store` and `frame-ancestors 'none'`; every
+//! this origin; no inline script), `no-store` and `frame-ancestors 'none'`; every
 //! post must carry the session's CSRF token and, when the browser says
 //! where it came from, come from this origin.
 
@@ -76,8 +76,9 @@ impl std::ops::Deref for ConsoleState {
     }
 }
 
-/// The style sheet, in the binary.
+/// The style sheet and the one (optional) script, in the binary.
 const CSS: &str = include_str!("../../../templates/console/console.css");
+const JS: &str = include_str!("../../../templates/console/console.js");
 
 /// The console's routes over `api` (the admin API router).
 pub fn router(api: Router, admin: AdminState, options: &ConsoleOptions) -> Router {
@@ -91,6 +92,7 @@ pub fn router(api: Router, admin: AdminState, options: &ConsoleOptions) -> Route
         .route("/console", get(|| async { Redirect::permanent("/console/") }))
         .route("/console/", get(pages::overview))
         .route("/console/static/console.css", get(css))
+        .route("/console/static/console.js", get(js))
         .route("/console/lang", get(pages::switch_language))
         .route("/console/sign-in", get(pages::sign_in_page).post(pages::sign_in))
         .route("/console/sign-out", post(pages::sign_out))
@@ -128,6 +130,17 @@ pub fn router(api: Router, admin: AdminState, options: &ConsoleOptions) -> Route
         .with_state(state)
 }
 
+async fn js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "private, max-age=300"),
+        ],
+        JS,
+    )
+        .into_response()
+}
+
 async fn css() -> Response {
     (
         [
@@ -139,9 +152,9 @@ async fn css() -> Response {
         .into_response()
 }
 
-/// The policy of every console answer: this origin only, no script at
-/// all (the pages need none), no plugins, no framing.
-const CSP: &str = "default-src 'self'; script-src 'none'; object-src 'none'; img-src 'self' data:; \
+/// The policy of every console answer: this origin only (the one script
+/// is a file of the binary, never inline), no plugins, no framing.
+const CSP: &str = "default-src 'self'; script-src 'self'; object-src 'none'; img-src 'self' data:; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Refuses posts from other sites, and sets the security headers of every

@@ -1302,16 +1302,17 @@ pub async fn import(ctx: Ctx, mut multipart: Multipart) -> Response {
             .iter()
             .find(|b| !b.is_ascii_whitespace() && **b != 0xef && **b != 0xbb && **b != 0xbf)
             != Some(&b'{');
-    let (body, offset) = if is_csv {
+    // CSV becomes NDJSON with the file's line numbers: the API's "line 3"
+    // is line 3 of the uploaded file either way.
+    let body = if is_csv {
         let mut ndjson = Vec::with_capacity(bytes.len() * 2);
-        if let Err(error) = form::csv_to_ndjson(&bytes[..], &mut ndjson) {
+        if let Err(error) = crate::model::table_file::csv::csv_to_ndjson(&bytes[..], &mut ndjson) {
             let message = error.to_string();
             return import_page_with(&ctx, StatusCode::UNPROCESSABLE_ENTITY, |p| p.error = Some(message));
         }
-        // The API's line 1 is the CSV's row 2 (after the header).
-        (bytes::Bytes::from(ndjson), 1)
+        bytes::Bytes::from(ndjson)
     } else {
-        (bytes, 0)
+        bytes
     };
     let mode = if mode == "insert" { "insert" } else { "upsert" };
     let reply = ctx
@@ -1326,7 +1327,7 @@ pub async fn import(ctx: Ctx, mut multipart: Multipart) -> Response {
             let generated: Vec<(usize, String, String)> = answer
                 .generated
                 .iter()
-                .map(|g| (g.line + offset, g.code.clone(), encoded(&g.code).to_string()))
+                .map(|g| (g.line, g.code.clone(), encoded(&g.code).to_string()))
                 .collect();
             if !generated.is_empty() {
                 let mut csv = csv::Writer::from_writer(Vec::new());
@@ -1352,7 +1353,7 @@ pub async fn import(ctx: Ctx, mut multipart: Multipart) -> Response {
                 .error
                 .errors
                 .iter()
-                .map(|e| (e.line + offset, e.field.clone().unwrap_or_default(), e.message.clone()))
+                .map(|e| (e.line, e.field.clone().unwrap_or_default(), e.message.clone()))
                 .collect();
             let message = refusal.error.message.clone();
             import_page_with(&ctx, refusal.status, |p| {

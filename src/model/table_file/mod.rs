@@ -19,8 +19,10 @@
 //! * [`parse`]: one line → an [`Item`] or the [`Problem`] with it;
 //! * [`read`]: the [`Reader`] of a whole file (line cap, duplicates);
 //! * [`load`]: a file straight into a [`Table`](crate::model::table::Table) (`qrlaunch check`);
-//! * [`write`]: an entry back into a line.
+//! * [`write`]: an entry back into a line;
+//! * [`csv`]: CSV files (a header row naming the fields) as NDJSON lines.
 
+pub mod csv;
 pub mod load;
 pub mod parse;
 pub mod read;

@@ -112,6 +112,33 @@ fn errors_name_the_field_and_exit_non_zero() {
     );
     assert_eq!(server.scan("/ok1").status(), 404, "nothing imported");
 
+    // CSV: the same answer, with the file's own line numbers.
+    let csv = dir.join("codes.csv");
+    std::fs::write(
+        &csv,
+        "code,appid,path,query,tags\nok1,wx1234567890abcdef,p,\"a=1\nb=2\",csv\nz,wx1,p,,csv\n",
+    )
+    .unwrap();
+    let rejected = qrlaunch(&server, &["import", csv.to_str().unwrap()]);
+    assert!(!rejected.status.success());
+    assert!(
+        stderr(&rejected).contains("line 4: field `appid`"),
+        "{}",
+        stderr(&rejected)
+    );
+    std::fs::write(&csv, "code,appid,path,tags\nok1,wx1234567890abcdef,p,\"csv spring\"\n").unwrap();
+    let imported = qrlaunch(&server, &["import", csv.to_str().unwrap()]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    assert_eq!(
+        json_of(server.get_admin("/admin/v1/codes/ok1"))["tags"],
+        serde_json::json!(["csv", "spring"])
+    );
+    let not_csv = dir.join("codes.txt");
+    std::fs::write(&not_csv, "code,colour\na,red\n").unwrap();
+    let refused = qrlaunch(&server, &["import", not_csv.to_str().unwrap(), "--format", "csv"]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("`colour`"), "{}", stderr(&refused));
+
     let wrong_token = Command::new(env!("CARGO_BIN_EXE_qrlaunch"))
         .args(["code", "get", "spring24", "--admin-url", &server.admin])
         .env("QRLAUNCH_ADMIN_TOKEN", "wrong")
