@@ -35,6 +35,7 @@ const CASES: &[(&str, Case)] = &[
         Box::pin(delete(s))
     }),
     ("listings page in key order, by kind and tag", |s| Box::pin(list(s))),
+    ("tags are counted per kind, in tag order", |s| Box::pin(tags(s))),
     ("an import writes, generates and logs", |s| Box::pin(import(s))),
     ("an insert import with existing keys changes nothing", |s| {
         Box::pin(import_conflicts(s))
@@ -445,6 +446,28 @@ async fn change_log(store: Arc<dyn Store>) {
     assert_eq!(after.changes.len(), 2);
 }
 
+async fn tags(store: Arc<dyn Store>) {
+    assert!(store.tags().await.unwrap().is_empty());
+    store.put(code("t1", "", &["b", "a"]), WriteMode::Insert).await.unwrap();
+    store.put(code("t2", "", &["b"]), WriteMode::Insert).await.unwrap();
+    let tagged_rule = entry(
+        &json!({"prefix": "https://t.example.com/", "appid": "wx1234567890abcdef", "path": "p", "tags": ["b"]})
+            .to_string(),
+    );
+    store.put(tagged_rule, WriteMode::Insert).await.unwrap();
+    let counted: Vec<(String, u64, u64)> = store
+        .tags()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.tag, t.codes, t.rules))
+        .collect();
+    assert_eq!(counted, [("a".into(), 1, 0), ("b".into(), 2, 1)]);
+    store.delete(EntryKey::Code("t1".into())).await.unwrap();
+    let counted: Vec<String> = store.tags().await.unwrap().into_iter().map(|t| t.tag).collect();
+    assert_eq!(counted, ["b"], "a tag goes with its last entry");
+}
+
 async fn counts(store: Arc<dyn Store>) {
     store.put(code("k1", "", &["camp"]), WriteMode::Insert).await.unwrap();
     store.put(code("k2", "", &["camp"]), WriteMode::Insert).await.unwrap();
@@ -484,6 +507,18 @@ async fn counts(store: Arc<dyn Store>) {
         .unwrap();
     let summary: Vec<(&str, i64)> = camp.iter().map(|r| (r.key.as_str(), r.count)).collect();
     assert_eq!(summary, [("k1", 5), ("k2", 5)]);
+    // Every code, whatever its tags; hosts apart.
+    let every = store
+        .counts(CountSelection::Kind(EntryKind::Code), 100, 101)
+        .await
+        .unwrap();
+    let summary: Vec<(&str, i32, i64)> = every.iter().map(|r| (r.key.as_str(), r.day, r.count)).collect();
+    assert_eq!(summary, [("k1", 100, 5), ("k1", 101, 1), ("k2", 100, 5)]);
+    let hosts = store
+        .counts(CountSelection::Kind(EntryKind::Host), 0, 1000)
+        .await
+        .unwrap();
+    assert_eq!(hosts.len(), 1);
     let host = store
         .counts(CountSelection::Key(EntryKind::Host, "h.example.com".into()), 0, 1000)
         .await

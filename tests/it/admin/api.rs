@@ -651,3 +651,46 @@ fn refuses_to_start_an_open_admin_api_off_loopback() {
         "{stderr}"
     );
 }
+
+#[test]
+fn listings_search_by_start_and_mini_program_page_by_page() {
+    let server = Server::start(&[]);
+    for (code, appid) in [
+        ("sa1", "wx1234567890abcdef"),
+        ("sa2", "wxfedcba0987654321"),
+        ("sa3", "wx1234567890abcdef"),
+        ("sb1", "wx1234567890abcdef"),
+    ] {
+        let created = server.send_json(
+            reqwest::Method::POST,
+            "/admin/v1/codes",
+            &json!({"code": code, "appid": appid, "path": "pages/a"}),
+        );
+        assert_eq!(created.status(), 201);
+    }
+    let codes = |query: &str| {
+        let page = json_of(server.get_admin(&format!("/admin/v1/codes?{query}")));
+        let items: Vec<String> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["code"].as_str().unwrap().to_string())
+            .collect();
+        (items, page["next"].as_str().map(str::to_string))
+    };
+    assert_eq!(
+        codes("starts=sa"),
+        (vec!["sa1".into(), "sa2".into(), "sa3".into()], None)
+    );
+    assert_eq!(
+        codes("starts=sa2"),
+        (vec!["sa2".into()], None),
+        "a key equal to the text"
+    );
+    assert_eq!(codes("starts=sa&appid=wx1234567890abcdef").0, ["sa1", "sa3"]);
+    let (first, next) = codes("starts=sa&limit=2");
+    assert_eq!(first, ["sa1", "sa2"]);
+    let (rest, end) = codes(&format!("starts=sa&limit=2&after={}", next.expect("a next page")));
+    assert_eq!((rest, end), (vec!["sa3".to_string()], None));
+    assert_eq!(codes("starts=zz"), (vec![], None));
+}
