@@ -9,7 +9,7 @@
 //! its field in the API's words.
 //!
 //! * [`session`]: sessions (cookie, idle timeout, lifetime, CSRF token);
-//! * [`pages`]: the handlers, one a page or form;
+//! * [`pages`]: the handlers, a module a page;
 //! * [`form`]: form fields to the API's JSON, CSV to NDJSON;
 //! * [`chart`]: SVG charts drawn here; [`text`]: the words, zh and en.
 //!
@@ -197,7 +197,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-fn plain_error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn plain_error(status: StatusCode, message: &str) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -295,6 +295,16 @@ pub struct ApiReply {
 pub struct Refused {
     pub status: StatusCode,
     pub error: ErrorBody,
+}
+
+impl Refused {
+    /// The message, after the field it names if any.
+    pub fn describe(&self) -> String {
+        match &self.error.field {
+            Some(field) => format!("{field}: {}", self.error.message),
+            None => self.error.message.clone(),
+        }
+    }
 }
 
 impl ApiReply {

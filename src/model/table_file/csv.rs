@@ -26,24 +26,6 @@ pub enum CsvError {
 /// `tags` holds tags separated by spaces or commas; `disabled` is
 /// `true`/`false` (or `1`/`0`, `yes`/`no`). The number of rows.
 pub fn csv_to_ndjson(input: impl std::io::Read, mut out: impl std::io::Write) -> Result<u64, CsvError> {
-    const COLUMNS: [&str; 16] = [
-        "code",
-        "prefix",
-        "host",
-        "file",
-        "appid",
-        "path",
-        "query",
-        "env_version",
-        "fallback_url",
-        "valid_from",
-        "valid_until",
-        "disabled",
-        "tags",
-        "count_by",
-        "unmatched",
-        "body",
-    ];
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
     let line_of = |e: &csv::Error| e.position().map_or(0, csv::Position::line);
     let headers = reader
@@ -57,7 +39,7 @@ pub fn csv_to_ndjson(input: impl std::io::Read, mut out: impl std::io::Write) ->
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
         .collect();
-    if let Some(unknown) = names.iter().find(|n| !COLUMNS.contains(&n.as_str())) {
+    if let Some(unknown) = names.iter().find(|n| super::known_field(n).is_none()) {
         return Err(CsvError::UnknownColumn(unknown.clone()));
     }
     let mut rows = 0;

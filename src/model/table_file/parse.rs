@@ -81,26 +81,28 @@ fn json_problem(error: serde_path_to_error::Error<serde_json::Error>) -> Problem
     }
 }
 
+/// Every field of [`Line`], as the table file names them.
+pub const FIELDS: &[&str] = &[
+    "code",
+    "prefix",
+    "host",
+    "file",
+    "appid",
+    "path",
+    "query",
+    "env_version",
+    "fallback_url",
+    "valid_from",
+    "valid_until",
+    "disabled",
+    "tags",
+    "count_by",
+    "unmatched",
+    "body",
+];
+
 /// The `'static` name of a field of [`Line`], for error reports.
 pub fn known_field(name: &str) -> Option<&'static str> {
-    const FIELDS: &[&str] = &[
-        "code",
-        "prefix",
-        "host",
-        "file",
-        "appid",
-        "path",
-        "query",
-        "env_version",
-        "fallback_url",
-        "valid_from",
-        "valid_until",
-        "disabled",
-        "tags",
-        "count_by",
-        "unmatched",
-        "body",
-    ];
     FIELDS.iter().copied().find(|f| *f == name)
 }
 
