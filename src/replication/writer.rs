@@ -72,11 +72,11 @@ impl Writer {
 
     pub async fn modify_tagged(
         &self,
-        kind: EntryKind,
+        kinds: Vec<EntryKind>,
         tag: Tag,
         change: ModifyEachFn,
     ) -> Result<Committed<usize>, WriteError> {
-        self.run(move |store| async move { store.modify_tagged(kind, tag, change).await })
+        self.run(move |store| async move { store.modify_tagged(kinds, tag, change).await })
             .await
     }
 

@@ -510,3 +510,135 @@ fn every_page_renders_in_both_languages_and_the_downloads_are_what_they_say() {
     assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     assert!(csv.text().unwrap().starts_with("kind,key,day,ios,"));
 }
+
+#[test]
+fn odd_and_hostile_requests_get_the_right_answers_and_change_nothing_halfway() {
+    let server = Server::start(&[]);
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let admin = session_of(&server, &server.token);
+    let get = |cookie: &str, path: &str| {
+        client
+            .get(format!("{}{path}", server.admin))
+            .header("cookie", cookie)
+            .send()
+            .unwrap()
+    };
+    // Unknown console paths are the console's 404, with its headers.
+    let missing = get(&admin, "/console/no-such-page");
+    assert_eq!(missing.status(), 404);
+    assert!(missing.headers().contains_key("content-security-policy"));
+    // So is a cross-site post's refusal.
+    let cross = client
+        .post(format!("{}/console/sign-out", server.admin))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+    assert!(cross.headers().contains_key("content-security-policy"));
+    // The language switch goes back only into the console, whatever it is given.
+    for back in [
+        "%2Fconsole%0a",
+        "%2F%2Fevil.example",
+        "https%3A%2F%2Fevil.example%2F",
+        "%2Fconsole%2Fcodes",
+    ] {
+        let answer = get(&admin, &format!("/console/lang?to=zh&back={back}"));
+        assert_eq!(answer.status(), 303, "{back}");
+        let location = answer.headers()["location"].to_str().unwrap();
+        assert!(
+            location.starts_with("/console/") && !location.contains("evil"),
+            "{back} -> {location}"
+        );
+    }
+    // A refused search answers with the API's status, the form kept.
+    let bad = get(&admin, "/console/audit?from=yesterday");
+    assert_eq!(bad.status(), 422);
+    assert!(bad.text().unwrap().contains(r#"id="error""#));
+
+    // An upload past axum's default 2 MB body limit (blank lines are skipped).
+    let csrf = csrf_of(&server, &admin);
+    let mut big = "\n".repeat(3 << 20);
+    big.push_str(r#"{"code":"big1","appid":"wx1234567890abcdef","path":"pages/a"}"#);
+    big.push('\n');
+    let form = reqwest::blocking::multipart::Form::new()
+        .text("csrf", csrf.clone())
+        .part(
+            "file",
+            reqwest::blocking::multipart::Part::bytes(big.into_bytes()).file_name("big.ndjson"),
+        );
+    let imported = client
+        .post(format!("{}/console/import", server.admin))
+        .header("cookie", &admin)
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(imported.status(), 200);
+    assert_eq!(server.get_admin("/admin/v1/codes/big1").status(), 200);
+
+    // A verification file on a host without settings is found by its host.
+    let put = client
+        .post(format!("{}/console/hosts/files", server.admin))
+        .header("cookie", &admin)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("host", "files-only.example.com"),
+            ("file", "/MP_verify_x.txt"),
+            ("body", "x"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    assert!(put.text().unwrap().contains("/MP_verify_x.txt"));
+    assert!(get(&admin, "/console/hosts?host=files-only.example.com")
+        .text()
+        .unwrap()
+        .contains("/MP_verify_x.txt"));
+
+    // A campaign with an entry outside an editor's scopes: disabling it is
+    // refused whole, the codes in scope untouched.
+    server.send_json(
+        reqwest::Method::POST,
+        "/admin/v1/codes",
+        &json!({"code": "mix1", "appid": "wx1234567890abcdef", "path": "p", "tags": ["mix"]}),
+    );
+    server.send_json(
+        reqwest::Method::POST,
+        "/admin/v1/rules",
+        &json!({"prefix": "https://mix.example.com/", "appid": "wxfedcba0987654321", "path": "p", "tags": ["mix"]}),
+    );
+    let editor = json_of(server.send_json(
+        reqwest::Method::POST,
+        "/admin/v1/keys",
+        &json!({"name": "ed", "role": "editor", "tags": ["mix"], "appids": ["wx1234567890abcdef"]}),
+    ));
+    let editor = session_of(&server, editor["secret"].as_str().unwrap());
+    let token = csrf_of(&server, &editor);
+    let state = client
+        .post(format!("{}/console/campaigns/mix/state", server.admin))
+        .header("cookie", &editor)
+        .form(&[("csrf", token.as_str()), ("disabled", "true")])
+        .send()
+        .unwrap();
+    assert!(state.status().is_client_error(), "{}", state.status());
+    assert_eq!(json_of(server.get_admin("/admin/v1/codes/mix1")).get("disabled"), None);
+    // The scoped key gets no fleet-wide facts, and no tag counts that would
+    // tell of entries outside its scopes.
+    let overview = get(&editor, "/console/").text().unwrap();
+    assert!(overview.contains(r#"id="scoped""#) && !overview.contains(r#"id="position""#));
+    assert!(!get(&editor, "/console/campaigns")
+        .text()
+        .unwrap()
+        .contains(r#"id="tag-mix""#));
+    // An admin disables the whole campaign at once.
+    let token = csrf_of(&server, &admin);
+    let state = client
+        .post(format!("{}/console/campaigns/mix/state", server.admin))
+        .header("cookie", &admin)
+        .form(&[("csrf", token.as_str()), ("disabled", "true")])
+        .send()
+        .unwrap();
+    assert_eq!(state.headers()["location"], "/console/campaigns?changed=2");
+}

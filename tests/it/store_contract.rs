@@ -196,7 +196,7 @@ async fn modify_tagged(store: Arc<dyn Store>) {
     };
     let tag = "spring".parse().unwrap();
     let changed = store
-        .modify_tagged(EntryKind::Code, tag, Box::new(disable))
+        .modify_tagged(vec![EntryKind::Code], tag, Box::new(disable))
         .await
         .unwrap();
     assert_eq!(changed.value, 3);
@@ -207,7 +207,7 @@ async fn modify_tagged(store: Arc<dyn Store>) {
     let untouched = store.get(&EntryKey::of(&code("u1", "", &[]))).await.unwrap().unwrap();
     assert!(matches!(&untouched.entry, Entry::Code(c) if !c.schedule.disabled));
     let none = store
-        .modify_tagged(EntryKind::Code, "autumn".parse().unwrap(), Box::new(disable))
+        .modify_tagged(vec![EntryKind::Code], "autumn".parse().unwrap(), Box::new(disable))
         .await;
     assert_eq!(none.map(|c| c.value), Err(StoreError::NotFound));
     // A rename refuses the whole change: nothing of it is kept.
@@ -219,7 +219,7 @@ async fn modify_tagged(store: Arc<dyn Store>) {
     };
     let head = store.head().await.unwrap().position;
     let refused = store
-        .modify_tagged(EntryKind::Code, "spring".parse().unwrap(), Box::new(rename))
+        .modify_tagged(vec![EntryKind::Code], "spring".parse().unwrap(), Box::new(rename))
         .await;
     assert!(matches!(refused, Err(StoreError::Failed(_))), "{refused:?}");
     assert_eq!(store.head().await.unwrap().position, head);

@@ -169,7 +169,7 @@ pub fn need_of(method: &Method, path: &str) -> Option<Need> {
     let read = method == Method::GET || method == Method::HEAD;
     let need = match path {
         "/admin/v1/openapi.json" => Need::Read,
-        "/admin/v1/codes" | "/admin/v1/codes/{code}" | "/admin/v1/rules" => {
+        "/admin/v1/codes" | "/admin/v1/codes/{code}" | "/admin/v1/rules" | "/admin/v1/tags/{tag}" => {
             if read {
                 Need::Read
             } else {

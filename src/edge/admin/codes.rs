@@ -60,7 +60,7 @@ pub async fn patch_tagged(
     let Some(tag) = entries::tag_param(query.as_deref().unwrap_or(""))? else {
         return Err(ApiError::invalid("tag", "`?tag=` names the codes to change"));
     };
-    entries::patch_tagged(&state, EntryKind::Code, tag, body).await
+    entries::patch_tagged(&state, vec![EntryKind::Code], tag, body).await
 }
 
 #[utoipa::path(get, path = "/admin/v1/codes/{code}", tag = "codes",

@@ -281,7 +281,12 @@ pub async fn patch(state: &AdminState, key: EntryKey, body: Body) -> Result<Resp
 
 /// `PATCH ?tag=`: the same merge patch on every entry of `kind` with the
 /// tag, in one transaction.
-pub async fn patch_tagged(state: &AdminState, kind: EntryKind, tag: Tag, body: Body) -> Result<Response, ApiError> {
+pub async fn patch_tagged(
+    state: &AdminState,
+    kinds: Vec<EntryKind>,
+    tag: Tag,
+    body: Body,
+) -> Result<Response, ApiError> {
     let patch = patch_object(body::json(body, state.options.body_timeout).await?)?;
     for field in ["code", "prefix", "host"] {
         if patch.contains_key(field) {
@@ -292,11 +297,12 @@ pub async fn patch_tagged(state: &AdminState, kind: EntryKind, tag: Tag, body: B
     let committed = state
         .writer
         .modify_tagged(
-            kind,
+            kinds.clone(),
             tag.clone(),
             Box::new(move |current: Stored<Entry>| {
                 let line = merge(&current.entry, patch.clone())?;
-                let changed = validate(kind, &line).map_err(|e| FieldError::new(static_field(&e), e.body.message))?;
+                let changed = validate(current.entry.kind(), &line)
+                    .map_err(|e| FieldError::new(static_field(&e), e.body.message))?;
                 within(&principal, &current.entry, &changed)?;
                 Ok(changed)
             }),
@@ -304,7 +310,8 @@ pub async fn patch_tagged(state: &AdminState, kind: EntryKind, tag: Tag, body: B
         .await
         .map_err(|e| match e {
             WriteError::Store(StoreError::NotFound) => {
-                ApiError::not_found(format!("no {} has the tag `{tag}`", noun(kind)))
+                let nouns: Vec<&str> = kinds.iter().map(|k| noun(*k)).collect();
+                ApiError::not_found(format!("no {} has the tag `{tag}`", nouns.join(" or ")))
             }
             other => other.into(),
         })?;

@@ -180,6 +180,7 @@ fn routes() -> (Router<AdminState>, utoipa::openapi::OpenApi) {
         .routes(routes!(stats::host))
         .routes(routes!(stats::tag))
         .routes(routes!(tags::list))
+        .routes(routes!(tags::patch))
         .routes(routes!(ingest::ingest))
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::get, keys::patch, keys::delete))

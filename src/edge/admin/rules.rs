@@ -80,7 +80,7 @@ pub async fn patch(
     match key(&query)? {
         Some(key) => entries::patch(&state, key, body).await,
         None => match entries::tag_param(query.as_deref().unwrap_or(""))? {
-            Some(tag) => entries::patch_tagged(&state, EntryKind::Rule, tag, body).await,
+            Some(tag) => entries::patch_tagged(&state, vec![EntryKind::Rule], tag, body).await,
             None => Err(ApiError::invalid(
                 "prefix",
                 "`?prefix=URL` names the rule (or `?tag=` a set of rules)",

@@ -66,6 +66,8 @@ pub struct Console {
     pub admin: AdminState,
     pub sessions: Sessions,
     secure_cookie: bool,
+    /// QR zips being made (each is drawn whole in memory).
+    pub zips: tokio::sync::Semaphore,
 }
 
 impl std::ops::Deref for ConsoleState {
@@ -87,6 +89,7 @@ pub fn router(api: Router, admin: AdminState, options: &ConsoleOptions) -> Route
         admin,
         sessions: Sessions::new(options.idle, options.lifetime),
         secure_cookie: options.secure_cookie,
+        zips: tokio::sync::Semaphore::new(2),
     }));
     Router::new()
         .route("/console", get(|| async { Redirect::permanent("/console/") }))
@@ -116,7 +119,12 @@ pub fn router(api: Router, admin: AdminState, options: &ConsoleOptions) -> Route
         .route("/console/campaigns/{tag}/state", post(pages::campaign_state))
         .route("/console/campaigns/{tag}/qr.zip", get(pages::campaign_zip))
         .route("/console/campaigns/{tag}/counts.csv", get(pages::campaign_csv))
-        .route("/console/import", get(pages::import_page).post(pages::import))
+        .route(
+            "/console/import",
+            get(pages::import_page)
+                .post(pages::import)
+                .layer(axum::extract::DefaultBodyLimit::max(pages::MAX_UPLOAD + (64 << 10))),
+        )
         .route("/console/import/generated.csv", get(pages::generated_csv))
         .route("/console/hosts", get(pages::hosts).post(pages::save_host))
         .route("/console/hosts/delete", post(pages::delete_host))
@@ -126,8 +134,14 @@ pub fn router(api: Router, admin: AdminState, options: &ConsoleOptions) -> Route
         .route("/console/keys/{id}/rotate", post(pages::rotate_key))
         .route("/console/keys/{id}/delete", post(pages::delete_key))
         .route("/console/audit", get(pages::audit))
+        .route("/console/{*rest}", axum::routing::any(no_page))
         .layer(axum::middleware::from_fn(guard))
         .with_state(state)
+}
+
+/// Console paths without a page (never the admin API's JSON answers).
+async fn no_page() -> Response {
+    plain_error(StatusCode::NOT_FOUND, "no such console page: start at /console/")
 }
 
 async fn js() -> Response {
@@ -160,10 +174,12 @@ const CSP: &str = "default-src 'self'; script-src 'self'; object-src 'none'; img
 /// Refuses posts from other sites, and sets the security headers of every
 /// answer.
 async fn guard(request: Request, next: axum::middleware::Next) -> Response {
-    if request.method() != Method::GET && request.method() != Method::HEAD && !same_origin(request.headers()) {
-        return plain_error(StatusCode::FORBIDDEN, "this form was posted from another site");
-    }
-    let mut response = next.run(request).await;
+    let mut response =
+        if request.method() != Method::GET && request.method() != Method::HEAD && !same_origin(request.headers()) {
+            plain_error(StatusCode::FORBIDDEN, "this form was posted from another site")
+        } else {
+            next.run(request).await
+        };
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -29,6 +29,8 @@ pub struct Session {
     pub csrf: Arc<str>,
     /// The codes the last import generated, as CSV, for download.
     pub generated: Option<Arc<str>>,
+    /// The SHA-256 of the secret: which key's sessions these are.
+    key: [u8; 32],
     started: Instant,
     seen: Instant,
 }
@@ -57,6 +59,10 @@ pub struct Sessions {
 impl Sessions {
     /// Sessions kept at most; past it the least recently used one ends.
     pub const MAX: usize = 10_000;
+    /// Sessions of one key at most; past it that key's least recently used
+    /// one ends (so that signing in again and again with one key cannot
+    /// push anyone else's session out).
+    pub const MAX_PER_KEY: usize = 16;
 
     pub fn new(idle: Duration, lifetime: Duration) -> Sessions {
         Sessions {
@@ -74,19 +80,33 @@ impl Sessions {
     pub fn start(&self, secret: &str) -> String {
         let id = random_token();
         let now = Instant::now();
+        let key = Sessions::digest(secret);
         let session = Session {
             secret: secret.into(),
             csrf: random_token().into(),
             generated: None,
+            key,
             started: now,
             seen: now,
         };
         let mut sessions = self.by_id.lock().unwrap_or_else(PoisonError::into_inner);
+        let oldest_of = |sessions: &HashMap<[u8; 32], Session>, same_key: bool| {
+            sessions
+                .iter()
+                .filter(|(_, s)| !same_key || s.key == key)
+                .min_by_key(|(_, s)| s.seen)
+                .map(|(id, _)| *id)
+        };
+        if sessions.values().filter(|s| s.key == key).count() >= Sessions::MAX_PER_KEY {
+            if let Some(oldest) = oldest_of(&sessions, true) {
+                sessions.remove(&oldest);
+            }
+        }
         if sessions.len() >= Sessions::MAX {
             sessions.retain(|_, s| self.alive(s, now));
         }
         if sessions.len() >= Sessions::MAX {
-            if let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.seen).map(|(k, _)| *k) {
+            if let Some(oldest) = oldest_of(&sessions, false) {
                 sessions.remove(&oldest);
             }
         }
@@ -185,6 +205,19 @@ mod tests {
         assert_eq!(a.len(), 64);
         let kept = sessions.by_id.lock().unwrap();
         assert!(kept.keys().all(|k| k != a.as_bytes() && k != b.as_bytes()));
+    }
+
+    #[test]
+    fn one_key_signing_in_again_and_again_ends_only_its_own_sessions() {
+        let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(60));
+        let other = sessions.start("someone else");
+        let first = sessions.start("k");
+        for _ in 0..Sessions::MAX_PER_KEY {
+            sessions.start("k");
+        }
+        assert!(sessions.get(&first).is_none(), "the key's oldest session ended");
+        assert!(sessions.get(&other).is_some(), "another key's session stays");
+        assert_eq!(sessions.count(), Sessions::MAX_PER_KEY + 1);
     }
 
     #[test]

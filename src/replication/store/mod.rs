@@ -371,11 +371,11 @@ pub trait Entries: Send + Sync + 'static {
     /// Reads, changes and writes one entry in one transaction (`NotFound`
     /// when there is none).
     async fn modify(&self, key: EntryKey, change: ModifyFn) -> Result<Committed<Stored<Entry>>, StoreError>;
-    /// Changes every entry of `kind` with `tag` in one transaction; the
+    /// Changes every entry of `kinds` with `tag` in one transaction; the
     /// number changed (`NotFound` when none has the tag).
     async fn modify_tagged(
         &self,
-        kind: EntryKind,
+        kinds: Vec<EntryKind>,
         tag: Tag,
         change: ModifyEachFn,
     ) -> Result<Committed<usize>, StoreError>;

@@ -877,28 +877,31 @@ impl Entries for PostgresStore {
 
     async fn modify_tagged(
         &self,
-        kind: EntryKind,
+        kinds: Vec<EntryKind>,
         tag: Tag,
         change: ModifyEachFn,
     ) -> Result<Committed<usize>, StoreError> {
         let (mut tx, position) = self.begin_write().await?;
-        let found = sqlx::query(&rows::select_tagged(kind))
-            .bind(kind.as_str())
-            .bind(tag.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(pg)?;
         let now = now_ms();
-        let count = found.len();
+        let mut count = 0;
         let mut changes = rules::Changes::default();
-        let mut records = Vec::with_capacity(count);
-        for row in &found {
-            let current = row_entry(kind, row)?;
-            let before = current.entry.clone();
-            let (entry, created_at) = rules::modified(current, &change)?;
-            upsert(&mut tx, &entry, created_at, now).await?;
-            records.push(Record::patch(&before, &entry));
-            changes.push(Change::Put(entry));
+        let mut records = Vec::new();
+        for kind in kinds {
+            let found = sqlx::query(&rows::select_tagged(kind))
+                .bind(kind.as_str())
+                .bind(tag.as_str())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(pg)?;
+            count += found.len();
+            for row in &found {
+                let current = row_entry(kind, row)?;
+                let before = current.entry.clone();
+                let (entry, created_at) = rules::modified(current, &change)?;
+                upsert(&mut tx, &entry, created_at, now).await?;
+                records.push(Record::patch(&before, &entry));
+                changes.push(Change::Put(entry));
+            }
         }
         self.finish_write(tx, position, changes.into_inner(), records).await?;
         Ok(Committed { value: count, position })

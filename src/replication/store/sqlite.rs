@@ -610,23 +610,26 @@ impl Entries for SqliteStore {
 
     async fn modify_tagged(
         &self,
-        kind: EntryKind,
+        kinds: Vec<EntryKind>,
         tag: Tag,
         change: ModifyEachFn,
     ) -> Result<Committed<usize>, StoreError> {
         self.write(move |tx| {
-            let statement = rows::select_tagged(kind);
-            let current = select_entries(tx, kind, &statement, rusqlite::params![kind.as_str(), tag.as_str()])?;
             let now = now_ms();
-            let count = current.len();
+            let mut count = 0;
             let mut changes = rules::Changes::default();
-            let mut records = Vec::with_capacity(count);
-            for stored in current {
-                let before = stored.entry.clone();
-                let (entry, created_at) = rules::modified(stored, &change)?;
-                upsert(tx, &entry, created_at, now)?;
-                records.push(Record::patch(&before, &entry));
-                changes.push(Change::Put(entry));
+            let mut records = Vec::new();
+            for kind in kinds {
+                let statement = rows::select_tagged(kind);
+                let current = select_entries(tx, kind, &statement, rusqlite::params![kind.as_str(), tag.as_str()])?;
+                count += current.len();
+                for stored in current {
+                    let before = stored.entry.clone();
+                    let (entry, created_at) = rules::modified(stored, &change)?;
+                    upsert(tx, &entry, created_at, now)?;
+                    records.push(Record::patch(&before, &entry));
+                    changes.push(Change::Put(entry));
+                }
             }
             Ok((count, changes.into_inner(), records))
         })

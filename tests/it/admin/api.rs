@@ -538,6 +538,13 @@ fn documented_requests(
         ),
         (Method::GET, "/admin/v1/tags", "/admin/v1/tags".into(), None, app_json),
         (
+            Method::PATCH,
+            "/admin/v1/tags/{tag}",
+            "/admin/v1/tags/t".into(),
+            Some(reqwest::blocking::Body::from(r#"{"disabled":false}"#)),
+            app_json,
+        ),
+        (
             Method::POST,
             "/admin/v1/ingest",
             "/admin/v1/ingest".into(),

@@ -185,6 +185,13 @@ const ROUTES: &[(&str, &str, char, &str, Option<&str>)] = &[
     ),
     ("get", "/admin/v1/stats", 'r', "/admin/v1/stats?tag=spring", None),
     ("get", "/admin/v1/tags", 'r', "/admin/v1/tags", None),
+    (
+        "patch",
+        "/admin/v1/tags/{tag}",
+        'w',
+        "/admin/v1/tags/spring",
+        Some("{}"),
+    ),
     ("post", "/admin/v1/ingest", 'a', "/admin/v1/ingest", Some("")),
     ("get", "/admin/v1/keys", 'a', "/admin/v1/keys", None),
     ("get", "/admin/v1/audit", 'r', "/admin/v1/audit", None),

@@ -47,7 +47,7 @@ pub async fn audit(ctx: Ctx, RawQuery(query): RawQuery) -> Response {
         }
     }
     let json = |v: &serde_json::Value| if v.is_null() { String::new() } else { v.to_string() };
-    let (rows, next, error) = match ctx.get::<AuditPage>(&uri).await {
+    let (rows, next, error, status) = match ctx.get::<AuditPage>(&uri).await {
         Ok(page) => (
             page.items
                 .iter()
@@ -73,8 +73,9 @@ pub async fn audit(ctx: Ctx, RawQuery(query): RawQuery) -> Response {
                 )
             }),
             None,
+            StatusCode::OK,
         ),
-        Err(refusal) => (Vec::new(), None, Some(refusal.error.message)),
+        Err(refusal) => (Vec::new(), None, Some(refusal.describe()), refusal.status),
     };
     let page = AuditListPage {
         f: ctx.frame(ctx.t.audit),
@@ -86,5 +87,5 @@ pub async fn audit(ctx: Ctx, RawQuery(query): RawQuery) -> Response {
         rows,
         next,
     };
-    html(StatusCode::OK, &page)
+    html(status, &page)
 }

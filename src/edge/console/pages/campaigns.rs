@@ -20,7 +20,8 @@ struct CampaignRow {
     tag_p: String,
     codes: u64,
     rules: u64,
-    scans: u64,
+    /// `–` when the key may not read them.
+    scans: String,
 }
 
 pub async fn campaigns(ctx: Ctx, RawQuery(query): RawQuery) -> Response {
@@ -32,13 +33,15 @@ pub async fn campaigns(ctx: Ctx, RawQuery(query): RawQuery) -> Response {
     let range = format!("from={}&to={}", date_string(today - 29), date_string(today));
     let mut rows = Vec::new();
     for tag in tags.items {
-        let mut scans = 0;
+        let mut scans = Some(0);
         for kind in ["code", "rule"] {
             let uri = format!("/admin/v1/stats?tag={}&kind={kind}&top=1&{range}", encoded(&tag.tag));
-            if let Ok(stats) = ctx.get::<StatsAnswer>(&uri).await {
-                scans += stats.total.total;
-            }
+            scans = match ctx.get::<StatsAnswer>(&uri).await {
+                Ok(stats) => scans.map(|n| n + stats.total.total),
+                Err(_) => None,
+            };
         }
+        let scans = scans.map_or_else(|| "–".to_string(), |n| n.to_string());
         rows.push(CampaignRow {
             tag_q: encoded(&tag.tag).to_string(),
             tag_p: encoded(&tag.tag).to_string(),
@@ -63,26 +66,21 @@ pub async fn campaigns(ctx: Ctx, RawQuery(query): RawQuery) -> Response {
     html(StatusCode::OK, &page)
 }
 
-/// Disables or enables every code and rule of a tag.
+/// Disables or enables every code and rule of a tag, in one transaction
+/// (`PATCH /admin/v1/tags/{tag}`): all of them or none.
 pub async fn campaign_state(Path(tag): Path<String>, Posted { ctx, fields }: Posted) -> Response {
     let disabled = fields.get("disabled") == Some("true");
-    let mut changed = 0;
-    for api in ["/admin/v1/codes", "/admin/v1/rules"] {
-        let reply = ctx
-            .send(
-                Method::PATCH,
-                &format!("{api}?tag={}", encoded(&tag)),
-                &json!({ "disabled": disabled }),
-            )
-            .await;
-        match reply.json::<BulkAnswer>() {
-            Ok(answer) => changed += answer.changed,
-            // No rule (or no code) has the tag: nothing to change there.
-            Err(refusal) if refusal.status == StatusCode::NOT_FOUND => {}
-            Err(refusal) => return refused(&ctx, &refusal, "/console/campaigns"),
-        }
+    let reply = ctx
+        .send(
+            Method::PATCH,
+            &format!("/admin/v1/tags/{}", encoded(&tag)),
+            &json!({ "disabled": disabled }),
+        )
+        .await;
+    match reply.json::<BulkAnswer>() {
+        Ok(answer) => see_other(&format!("/console/campaigns?changed={}", answer.changed)),
+        Err(refusal) => refused(&ctx, &refusal, "/console/campaigns"),
     }
-    see_other(&format!("/console/campaigns?changed={changed}"))
 }
 
 /// Every code of a tag, page after page, from the API.
@@ -97,14 +95,14 @@ async fn codes_of_tag(ctx: &Ctx, tag: &str) -> Result<Vec<String>, Refused> {
         let page: Page = ctx.get(&uri).await?;
         codes.extend(page.items.iter().filter_map(|e| e.line.code.clone()));
         match page.next {
-            Some(next) if codes.len() < MAX_ZIP_CODES => after = next,
+            Some(next) if codes.len() <= MAX_ZIP_CODES => after = next,
             _ => return Ok(codes),
         }
     }
 }
 
-/// Most QR images in one zip.
-const MAX_ZIP_CODES: usize = 10_000;
+/// Most QR images in one zip; more is `qrlaunch qr --all --tag`'s job.
+const MAX_ZIP_CODES: usize = 5_000;
 
 /// Every QR of a tag's codes as one zip (PNG or SVG at the chosen size).
 pub async fn campaign_zip(ctx: Ctx, Path(tag): Path<String>, RawQuery(query): RawQuery) -> Response {
@@ -112,7 +110,25 @@ pub async fn campaign_zip(ctx: Ctx, Path(tag): Path<String>, RawQuery(query): Ra
     let size = Some(q(&query, "size"))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "1024".into());
+    // A zip is drawn whole in memory: two at a time on a node.
+    let Ok(_turn) = ctx.state.zips.try_acquire() else {
+        return plain_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "two QR zips are being made on this node already: try again in a minute",
+        );
+    };
     let codes = match codes_of_tag(&ctx, &tag).await {
+        Ok(codes) if codes.is_empty() => {
+            return plain_error(StatusCode::NOT_FOUND, "no code this key can see has this tag")
+        }
+        Ok(codes) if codes.len() > MAX_ZIP_CODES => {
+            return plain_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!(
+                    "this campaign has more than {MAX_ZIP_CODES} codes: write their QR images with `qrlaunch qr --all --tag TAG --out DIR`"
+                ),
+            )
+        }
         Ok(codes) => codes,
         Err(refusal) => return refused(&ctx, &refusal, "/console/campaigns"),
     };
@@ -142,14 +158,11 @@ pub async fn campaign_zip(ctx: Ctx, Path(tag): Path<String>, RawQuery(query): Ra
         }
         use std::io::Write;
         if zip.start_file(name, options).is_err() || zip.write_all(&image).is_err() {
-            return crate::edge::console::plain_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the zip could not be written",
-            );
+            return plain_error(StatusCode::INTERNAL_SERVER_ERROR, "the zip could not be written");
         }
     }
     let Ok(cursor) = zip.finish() else {
-        return crate::edge::console::plain_error(StatusCode::INTERNAL_SERVER_ERROR, "the zip could not be written");
+        return plain_error(StatusCode::INTERNAL_SERVER_ERROR, "the zip could not be written");
     };
     attachment(
         cursor.into_inner(),
@@ -187,7 +200,7 @@ pub async fn campaign_csv(ctx: Ctx, Path(tag): Path<String>, RawQuery(query): Ra
                 let n = |v: u64| v.to_string();
                 let _ = out.write_record([
                     kind.to_string(),
-                    entry.key.clone(),
+                    spreadsheet_safe(&entry.key),
                     d.day.clone().unwrap_or_default(),
                     n(d.ios),
                     n(d.android),

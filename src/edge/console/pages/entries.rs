@@ -50,14 +50,16 @@ async fn listing(ctx: Ctx, kind: Kind, query: Option<String>) -> Response {
             uri.push_str(&format!("&{name}={}", encoded(value.trim())));
         }
     }
-    let (page, error) = match ctx.get::<Page>(&uri).await {
-        Ok(page) => (page, None),
+    // A refused search keeps the form (to fix it) with the API's status.
+    let (page, error, status) = match ctx.get::<Page>(&uri).await {
+        Ok(page) => (page, None, StatusCode::OK),
         Err(refusal) => (
             Page {
                 items: Vec::new(),
                 next: None,
             },
-            Some(refusal.error.message),
+            Some(refusal.describe()),
+            refusal.status,
         ),
     };
     let today = ctx.state.admin.options.days.today();
@@ -106,7 +108,7 @@ async fn listing(ctx: Ctx, kind: Kind, query: Option<String>) -> Response {
         next,
         error,
     };
-    html(StatusCode::OK, &list)
+    html(status, &list)
 }
 
 #[derive(Template)]

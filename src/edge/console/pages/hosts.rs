@@ -19,11 +19,30 @@ struct HostRow {
     files: Vec<String>,
 }
 
-pub async fn hosts(ctx: Ctx) -> Response {
-    hosts_page(ctx, StatusCode::OK, None, None).await
+/// `?host=`: also that host's files, when it has no settings (a host may
+/// serve verification files and leave unmatched URLs to 404).
+pub async fn hosts(ctx: Ctx, RawQuery(query): RawQuery) -> Response {
+    let focus = Some(q(&query, "host")).filter(|h| !h.trim().is_empty());
+    hosts_page(ctx, StatusCode::OK, None, None, focus).await
 }
 
-async fn hosts_page(ctx: Ctx, status: StatusCode, notice: Option<String>, error: Option<String>) -> Response {
+async fn files_of(ctx: &Ctx, host: &str) -> Vec<String> {
+    match ctx
+        .get::<Page>(&format!("/admin/v1/hosts/{}/files", encoded(host)))
+        .await
+    {
+        Ok(files) => files.items.into_iter().filter_map(|f| f.line.file).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+async fn hosts_page(
+    ctx: Ctx,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+    focus: Option<String>,
+) -> Response {
     let page: Page = match ctx.get("/admin/v1/hosts?limit=1000").await {
         Ok(page) => page,
         Err(refusal) => return refused(&ctx, &refusal, "/console/"),
@@ -31,19 +50,25 @@ async fn hosts_page(ctx: Ctx, status: StatusCode, notice: Option<String>, error:
     let mut rows = Vec::new();
     for item in page.items {
         let host = item.line.host.clone().unwrap_or_default();
-        let files = match ctx
-            .get::<Page>(&format!("/admin/v1/hosts/{}/files", encoded(&host)))
-            .await
-        {
-            Ok(files) => files.items.into_iter().filter_map(|f| f.line.file).collect(),
-            Err(_) => Vec::new(),
-        };
         rows.push(HostRow {
             unmatched: item.line.unmatched.clone().unwrap_or_else(|| "404".into()),
+            files: files_of(&ctx, &host).await,
             host,
             settings: true,
-            files,
         });
+    }
+    if let Some(host) = focus.map(|h| h.trim().to_ascii_lowercase()) {
+        if !rows.iter().any(|r| r.host == host) {
+            rows.insert(
+                0,
+                HostRow {
+                    unmatched: "404".into(),
+                    files: files_of(&ctx, &host).await,
+                    host,
+                    settings: false,
+                },
+            );
+        }
     }
     let page = HostsPage {
         f: ctx.frame(ctx.t.hosts),
@@ -55,15 +80,16 @@ async fn hosts_page(ctx: Ctx, status: StatusCode, notice: Option<String>, error:
     html(status, &page)
 }
 
-async fn after_host_change(ctx: Ctx, reply: crate::edge::console::ApiReply) -> Response {
+/// The hosts page after a change, showing the host it was about.
+async fn after_host_change(ctx: Ctx, reply: crate::edge::console::ApiReply, host: String) -> Response {
     match reply.ok() {
         Ok(_) => {
             let saved = ctx.t.saved.to_string();
-            hosts_page(ctx, StatusCode::OK, Some(saved), None).await
+            hosts_page(ctx, StatusCode::OK, Some(saved), None, Some(host)).await
         }
         Err(refusal) => {
             let message = refusal.describe();
-            hosts_page(ctx, refusal.status, None, Some(message)).await
+            hosts_page(ctx, refusal.status, None, Some(message), Some(host)).await
         }
     }
 }
@@ -77,7 +103,7 @@ pub async fn save_host(Posted { ctx, fields }: Posted) -> Response {
     let reply = ctx
         .send(Method::PUT, &format!("/admin/v1/hosts/{}", encoded(&host)), &line)
         .await;
-    after_host_change(ctx, reply).await
+    after_host_change(ctx, reply, host).await
 }
 
 pub async fn delete_host(Posted { ctx, fields }: Posted) -> Response {
@@ -85,7 +111,7 @@ pub async fn delete_host(Posted { ctx, fields }: Posted) -> Response {
     let reply = ctx
         .api(Method::DELETE, &format!("/admin/v1/hosts/{}", encoded(&host)), None)
         .await;
-    after_host_change(ctx, reply).await
+    after_host_change(ctx, reply, host).await
 }
 
 pub async fn save_file(Posted { ctx, fields }: Posted) -> Response {
@@ -99,7 +125,7 @@ pub async fn save_file(Posted { ctx, fields }: Posted) -> Response {
             Some((Body::from(body), "text/plain; charset=utf-8")),
         )
         .await;
-    after_host_change(ctx, reply).await
+    after_host_change(ctx, reply, host).await
 }
 
 pub async fn delete_file(Posted { ctx, fields }: Posted) -> Response {
@@ -112,5 +138,5 @@ pub async fn delete_file(Posted { ctx, fields }: Posted) -> Response {
             None,
         )
         .await;
-    after_host_change(ctx, reply).await
+    after_host_change(ctx, reply, host).await
 }

@@ -12,7 +12,7 @@
 use super::chart;
 use super::form::{self, Fields};
 use super::text::Text;
-use super::{html, session_cookie, ConsoleState, Ctx, Frame, Posted, Refused};
+use super::{html, plain_error, session_cookie, ConsoleState, Ctx, Frame, Posted, Refused};
 use crate::edge::api::{
     AuditPage, BulkAnswer, DayCounts, ImportAnswer, KeyInfo, KeyList, Page, StatsAnswer, StoredEntry, TagList,
 };
@@ -56,7 +56,7 @@ pub use entries::{
     new_code, new_rule, rule, rule_state, rules, save_code, save_rule,
 };
 pub use hosts::{delete_file, delete_host, hosts, save_file, save_host};
-pub use import::{generated_csv, import, import_page};
+pub use import::{generated_csv, import, import_page, MAX_UPLOAD};
 pub use keys::{create_key, delete_key, keys, rotate_key};
 pub use overview::overview;
 pub use sign_in::{sign_in, sign_in_page, sign_out, switch_language};
@@ -169,4 +169,15 @@ fn attachment(body: impl Into<Body>, content_type: &'static str, name: &str) -> 
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     response
+}
+
+/// A CSV cell a spreadsheet will not run as a formula: a value that
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a `'`
+/// in front (codes may start with `=`, `+`, `-` or `@`).
+fn spreadsheet_safe(value: &str) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    }
 }

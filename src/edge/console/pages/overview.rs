@@ -7,7 +7,7 @@ use super::*;
 struct OverviewPage {
     f: Frame,
     totals: Option<Totals>,
-    node: NodeFacts,
+    node: Option<NodeFacts>,
 }
 
 struct Totals {
@@ -56,12 +56,14 @@ fn class_totals(t: &Text, total: &DayCounts) -> Vec<(&'static str, u64)> {
     ]
 }
 
-pub async fn overview(ctx: Ctx) -> Response {
-    let admin = &ctx.state.admin;
-    let status = admin.writer.replica().status();
-    let snapshot = admin.writer.replica().load();
+/// This node's table and how current it is: for keys that may read the
+/// whole fleet's counts (the stats API said so), like the totals.
+fn node_facts(ctx: &Ctx) -> NodeFacts {
+    let replica = ctx.state.admin.writer.replica();
+    let status = replica.status();
+    let snapshot = replica.load();
     let lag = status.lag();
-    let node = NodeFacts {
+    NodeFacts {
         applied: status.applied,
         head: status.store_head,
         lag: if lag.is_zero() {
@@ -70,54 +72,70 @@ pub async fn overview(ctx: Ctx) -> Response {
             format!("{:.1} s", lag.as_secs_f64())
         },
         entries: snapshot.code_count() + snapshot.rule_count(),
-    };
-    let today = admin.options.days.today();
+    }
+}
+
+pub async fn overview(ctx: Ctx) -> Response {
+    let today = ctx.state.admin.options.days.today();
     let (from, to) = (date_string(today - 29), date_string(today));
-    let unscoped = ctx.is_admin() || ctx.principal.scopes.is_empty();
-    let totals = if unscoped {
-        let range = format!("from={from}&to={to}&top=10");
-        let codes: Result<StatsAnswer, _> = ctx.get(&format!("/admin/v1/stats?kind=code&{range}")).await;
-        let rules: Result<StatsAnswer, _> = ctx.get(&format!("/admin/v1/stats?kind=rule&{range}")).await;
-        let hosts: Result<StatsAnswer, _> = ctx.get(&format!("/admin/v1/stats?kind=host&{range}")).await;
-        match (codes, rules, hosts) {
-            (Ok(codes), Ok(rules), Ok(hosts)) => {
-                let mut merged = chart::every_day(&from, &to, &codes.days);
-                for (day, r) in merged.iter_mut().zip(chart::every_day(&from, &to, &rules.days)) {
-                    add_day(day, &r);
-                }
-                let sum = |days: &[DayCounts]| days.iter().map(|d| d.total).sum::<u64>();
-                let mut total = codes.total.clone();
-                add_day(&mut total, &rules.total);
-                let top = |entries: &[crate::edge::api::EntryTotal], href: &dyn Fn(&str) -> String| {
-                    entries
-                        .iter()
-                        .map(|e| Top {
-                            key: e.key.clone(),
-                            href: href(&e.key),
-                            total: e.total,
-                        })
-                        .collect::<Vec<_>>()
-                };
-                Some(Totals {
-                    today: merged.last().map_or(0, |d| d.total),
-                    week: sum(&merged[merged.len().saturating_sub(7)..]),
-                    month: sum(&merged),
-                    chart: chart::bars(ctx.t, "overview", &merged),
-                    classes: class_totals(ctx.t, &total),
-                    top_codes: top(&codes.entries, &|k| format!("/console/codes/{}", encoded(k))),
-                    top_rules: top(&rules.entries, &|k| format!("/console/rule?prefix={}", encoded(k))),
-                    lost: top(&hosts.entries, &|_| String::new()),
-                })
-            }
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return refused(&ctx, &e, "/console/"),
+    let range = format!("from={from}&to={to}&top=10");
+    // Whole-fleet counts are for keys without scopes: the API decides, and
+    // a key it refuses (403) gets a pointer to its campaigns instead.
+    let codes: Result<StatsAnswer, _> = ctx.get(&format!("/admin/v1/stats?kind=code&{range}")).await;
+    let (codes, rules, hosts) = match codes {
+        Err(refusal) if refusal.status == StatusCode::FORBIDDEN => {
+            let page = OverviewPage {
+                f: ctx.frame(ctx.t.overview),
+                totals: None,
+                node: None,
+            };
+            return html(StatusCode::OK, &page);
         }
-    } else {
-        None
+        Err(refusal) => return refused(&ctx, &refusal, "/console/"),
+        Ok(codes) => {
+            let rules = ctx
+                .get::<StatsAnswer>(&format!("/admin/v1/stats?kind=rule&{range}"))
+                .await;
+            let hosts = ctx
+                .get::<StatsAnswer>(&format!("/admin/v1/stats?kind=host&{range}"))
+                .await;
+            match (rules, hosts) {
+                (Ok(rules), Ok(hosts)) => (codes, rules, hosts),
+                (Err(refusal), _) | (_, Err(refusal)) => return refused(&ctx, &refusal, "/console/"),
+            }
+        }
+    };
+    let mut merged = chart::every_day(&from, &to, &codes.days);
+    for (day, r) in merged.iter_mut().zip(chart::every_day(&from, &to, &rules.days)) {
+        add_day(day, &r);
+    }
+    let sum = |days: &[DayCounts]| days.iter().map(|d| d.total).sum::<u64>();
+    let mut total = codes.total.clone();
+    add_day(&mut total, &rules.total);
+    let top = |entries: &[crate::edge::api::EntryTotal], href: &dyn Fn(&str) -> String| {
+        entries
+            .iter()
+            .map(|e| Top {
+                key: e.key.clone(),
+                href: href(&e.key),
+                total: e.total,
+            })
+            .collect::<Vec<_>>()
+    };
+    let totals = Totals {
+        today: merged.last().map_or(0, |d| d.total),
+        week: sum(&merged[merged.len().saturating_sub(7)..]),
+        month: sum(&merged),
+        chart: chart::bars(ctx.t, "overview", &merged),
+        classes: class_totals(ctx.t, &total),
+        top_codes: top(&codes.entries, &|k| format!("/console/codes/{}", encoded(k))),
+        top_rules: top(&rules.entries, &|k| format!("/console/rule?prefix={}", encoded(k))),
+        lost: top(&hosts.entries, &|_| String::new()),
     };
     let page = OverviewPage {
         f: ctx.frame(ctx.t.overview),
-        totals,
-        node,
+        totals: Some(totals),
+        node: Some(node_facts(&ctx)),
     };
     html(StatusCode::OK, &page)
 }

@@ -76,7 +76,11 @@ pub async fn switch_language(State(state): State<ConsoleState>, RawQuery(query):
     let to = if q(&query, "to") == "zh" { "zh" } else { "en" };
     let back = q(&query, "back");
     // Only back into the console: never a redirect to elsewhere.
-    let back = if back.starts_with("/console") && !back.contains("//") && !back.contains('\\') {
+    let back = if back.starts_with("/console")
+        && !back.contains("//")
+        && !back.contains('\\')
+        && back.bytes().all(|b| b.is_ascii_graphic())
+    {
         back
     } else {
         "/console/".into()
