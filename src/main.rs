@@ -1,6 +1,5 @@
 //! The `qrlaunch` binary: flags, logging, runtime. Everything else is in the library.
 
-use clap::Parser;
 use qrlaunch::edge::app::{self, TableSource};
 use qrlaunch::edge::config::{AdminArgs, Cli, Command, ServeArgs};
 use std::process::ExitCode;
@@ -15,9 +14,16 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_env();
     match cli.command {
         Some(Command::Check { file }) => check(file),
+        Some(Command::Backup { file, admin }) => operate(&admin, |c| qrlaunch::edge::cli::backup(c, &file)),
+        Some(Command::Restore { file, data }) => report(
+            app::datadir::lock(&data)
+                .map_err(|e| e.to_string())
+                .and_then(|_lock| qrlaunch::replication::store::backup::restore(&file, &data))
+                .map(|info| (data, info)),
+        ),
         Some(Command::Import {
             file,
             mode,
@@ -60,10 +66,17 @@ fn serve(args: ServeArgs) -> ExitCode {
         );
         tracing_subscriber::EnvFilter::new("info")
     });
-    tracing_subscriber::fmt()
+    // Colour only for a person at a terminal who has not asked for none
+    // (https://no-color.org).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        qrlaunch::edge::config::LogLines::Text => logs.with_ansi(colour).init(),
+        qrlaunch::edge::config::LogLines::Json => logs.json().with_ansi(false).init(),
+    }
 
     // Two runtimes (ARCHITECTURE.md, "Background work and the scan path"):
     // the scan runtime answers scans and nothing else; this thread's runtime
@@ -110,6 +123,22 @@ fn operate(
 ) -> ExitCode {
     match qrlaunch::edge::cli::connect(admin).and_then(|client| command(&client)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("qrlaunch: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a backup's or restore's summary as one JSON line, or the error.
+fn report(done: Result<(std::path::PathBuf, qrlaunch::replication::store::backup::BackupInfo), String>) -> ExitCode {
+    match done {
+        Ok((path, info)) => {
+            let mut line = serde_json::to_value(&info).unwrap_or_default();
+            line["path"] = path.display().to_string().into();
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("qrlaunch: {error}");
             ExitCode::FAILURE

@@ -235,6 +235,12 @@ fn describe(recorder: &dyn Recorder) {
 /// Pre-registered handles plus the exporter that renders them.
 pub struct Metrics {
     handle: Option<PrometheusHandle>,
+    /// The recorder behind `handle`, and what reads this process's own
+    /// numbers (memory, CPU, open files, start time) into it on a scrape.
+    process: Option<(
+        std::sync::Arc<metrics_exporter_prometheus::PrometheusRecorder>,
+        metrics_process::Collector,
+    )>,
     requests: Vec<Counter>,
     resolves: Vec<Counter>,
     duration: Histogram,
@@ -281,7 +287,13 @@ impl Metrics {
             .set_buckets_for_metric(Matcher::Full("qrlaunch_sync_lag_seconds".into()), &SYNC_LAG_BUCKETS)
             .expect("bucket list is not empty")
             .build_recorder();
-        Metrics::register(&recorder, Some(recorder.handle()))
+        let mut metrics = Metrics::register(&recorder, Some(recorder.handle()));
+        // Process metrics under their usual names (`process_cpu_seconds_total`,
+        // `process_resident_memory_bytes`, …), as every exporter has them.
+        let collector = metrics_process::Collector::default();
+        metrics::with_local_recorder(&recorder, || collector.describe());
+        metrics.process = Some((std::sync::Arc::new(recorder), collector));
+        metrics
     }
 
     /// Metrics switched off: every handle is a no-op.
@@ -322,11 +334,15 @@ impl Metrics {
             |name: &'static str, labels: Vec<Label>| recorder.register_gauge(&Key::from_parts(name, labels), &meta);
         gauge(
             "qrlaunch_build_info",
-            vec![Label::new("version", env!("CARGO_PKG_VERSION"))],
+            vec![
+                Label::new("version", env!("CARGO_PKG_VERSION")),
+                Label::new("commit", env!("QRLAUNCH_COMMIT")),
+            ],
         )
         .set(1.0);
         Metrics {
             handle,
+            process: None,
             requests,
             resolves,
             duration,
@@ -503,6 +519,9 @@ impl Metrics {
 
     /// The Prometheus text exposition, or `None` when metrics are disabled.
     pub fn render(&self) -> Option<String> {
+        if let Some((recorder, collector)) = &self.process {
+            metrics::with_local_recorder(&**recorder, || collector.collect());
+        }
         self.handle.as_ref().map(PrometheusHandle::render)
     }
 

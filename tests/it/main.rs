@@ -17,6 +17,7 @@ mod layers;
 mod loadtest;
 mod merchants;
 mod phones;
+mod production;
 mod scan;
 mod stall;
 mod store_contract;

@@ -188,6 +188,7 @@ pub fn need_of(method: &Method, path: &str) -> Option<Need> {
         | "/admin/v1/hosts/{host}"
         | "/admin/v1/hosts/{host}/files"
         | "/admin/v1/ingest"
+        | "/admin/v1/backup"
         | "/admin/v1/keys"
         | "/admin/v1/keys/{id}"
         | "/admin/v1/keys/{id}/rotate" => Need::Admin,

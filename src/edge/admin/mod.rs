@@ -6,6 +6,7 @@
 //! * [`codes`], [`rules`], [`hosts`]: the routes of each kind of entry,
 //!   over the shared logic in [`entries`];
 //! * [`transfer`]: NDJSON import (spooled, then all or nothing) and export;
+//!   [`backup`]: a consistent copy of a SQLite store;
 //! * [`qr`]: QR images of codes; [`stats`]: scan counts; [`tags`]: the
 //!   campaigns; [`ingest`]: cache logs as scan counts;
 //! * [`body`]: reading bodies with size caps and deadlines, JSON errors that
@@ -18,6 +19,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod body;
 pub mod codes;
 pub mod entries;
@@ -174,6 +176,7 @@ fn routes() -> (Router<AdminState>, utoipa::openapi::OpenApi) {
         .routes(routes!(hosts::get_files, hosts::put_file, hosts::delete_file))
         .routes(routes!(transfer::import))
         .routes(routes!(transfer::export))
+        .routes(routes!(backup::backup))
         .routes(routes!(qr::code))
         .routes(routes!(stats::code))
         .routes(routes!(stats::rule))

@@ -14,6 +14,28 @@ use axum::response::{IntoResponse, Response};
 /// The response header naming the URL an image encodes.
 pub const QR_URL_HEADER: &str = "qrlaunch-qr-url";
 
+/// The response header that says an image encodes an address phones
+/// cannot reach.
+pub const QR_WARNING_HEADER: &str = "qrlaunch-qr-warning";
+
+/// Why QR images made now would be wrong on a poster: without
+/// `--public-url` they encode this node's own listener, and a loopback
+/// address is reachable from this machine only.
+pub fn loopback_warning(state: &AdminState) -> Option<String> {
+    let base = state.options.public_urls.first().unwrap_or(&state.options.scan_base);
+    let host = url::Url::parse(base).ok()?.host()?.to_owned();
+    let loopback = match host {
+        url::Host::Domain(name) => name == "localhost" || name.ends_with(".localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback() || ip.is_unspecified(),
+        url::Host::Ipv6(ip) => ip.is_loopback() || ip.is_unspecified(),
+    };
+    loopback.then(|| {
+        format!(
+            "this image encodes {base}, an address only this machine can reach: start qrlaunch with --public-url https://YOUR-HOST before printing"
+        )
+    })
+}
+
 /// The URL printed for `code`: the first `--public-url` (else this node's
 /// scan address) followed by the code.
 pub fn public_url(state: &AdminState, code: &str) -> String {
@@ -98,6 +120,9 @@ pub async fn code(
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Ok(value) = HeaderValue::try_from(url) {
         headers.insert(QR_URL_HEADER, value);
+    }
+    if let Some(value) = loopback_warning(&state).and_then(|w| HeaderValue::try_from(w).ok()) {
+        headers.insert(QR_WARNING_HEADER, value);
     }
     Ok(response)
 }

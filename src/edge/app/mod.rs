@@ -179,7 +179,7 @@ pub async fn serve(
     )?;
 
     let hangups = signals::Hangups::register();
-    if let Err(error) = seed::if_new(&store, args.table.clone()).await {
+    if let Err(error) = seed::if_new(&store, args.table.clone(), args.no_seed).await {
         shutdown.cancel();
         let _ = tokio::join!(scan_server, admin_server);
         return Err(error.into());

@@ -2,7 +2,8 @@
 //! for the embedded SQLite store only, the example table built into the
 //! binary. A store that has ever held data (or was seeded, even with an
 //! empty file) is never seeded again, so deleting every entry and
-//! restarting does not bring the demo codes back.
+//! restarting does not bring the demo codes back. `--no-seed` starts a new
+//! store empty.
 
 use crate::model::table_file::{self, LineError, Reader, EXAMPLE_TABLE};
 use crate::replication::store::{ImportLine, ImportSource, Store, StoreError, WriteMode};
@@ -47,7 +48,7 @@ pub enum SeedError {
 }
 
 /// Seeds the store if it was never initialised; see the module docs.
-pub async fn if_new(store: &Arc<dyn Store>, table: Option<PathBuf>) -> Result<(), SeedError> {
+pub async fn if_new(store: &Arc<dyn Store>, table: Option<PathBuf>, no_seed: bool) -> Result<(), SeedError> {
     if store.initialised().await? {
         if let Some(table) = table {
             tracing::warn!(table = %table.display(), "the store was initialised before; --table is only imported into a new store");
@@ -56,7 +57,7 @@ pub async fn if_new(store: &Arc<dyn Store>, table: Option<PathBuf>) -> Result<()
     }
     let source = match table {
         Some(path) => TableSource::File(path),
-        None if store.seeds_example() => TableSource::Example,
+        None if store.seeds_example() && !no_seed => TableSource::Example,
         None => {
             tracing::info!(store = %store.describe(), "a new store; it starts empty");
             return Ok(store.mark_initialised().await?);

@@ -52,10 +52,23 @@ pub fn code_qr(client: &AdminClient, code: &str, out: &Path, style: &QrArgs) -> 
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let warning = warning_of(&response);
     let bytes = response.bytes().map_err(|e| CliError::Answer(e.to_string()))?;
     write_file(out, &bytes)?;
     eprintln!("{}: {url}", out.display());
+    if let Some(warning) = warning {
+        eprintln!("qrlaunch: warning: {warning}");
+    }
     Ok(())
+}
+
+/// The server's warning that an image encodes an address phones cannot reach.
+fn warning_of(response: &reqwest::blocking::Response) -> Option<String> {
+    response
+        .headers()
+        .get(crate::edge::admin::qr::QR_WARNING_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// Writes a QR image for every code (with a tag) into a directory, named
@@ -79,10 +92,18 @@ pub fn all_qr(client: &AdminClient, args: &QrAllArgs) -> Result<(), CliError> {
         let page: Page = client.json(client.request(Method::GET, &path))?;
         for item in &page.items {
             let Some(code) = &item.line.code else { continue };
-            let bytes = client
-                .send(client.request(Method::GET, &qr_path(code, format, &args.style)))?
-                .bytes()
-                .map_err(|e| CliError::Answer(e.to_string()))?;
+            let response = client.send(client.request(Method::GET, &qr_path(code, format, &args.style)))?;
+            // Hundreds of images for print that phones cannot open: refuse
+            // unless asked for.
+            if let Some(warning) = warning_of(&response) {
+                if !args.allow_loopback {
+                    return Err(CliError::Usage {
+                        field: "allow-loopback".into(),
+                        message: format!("{warning}; nothing was written (--allow-loopback writes them anyway)"),
+                    });
+                }
+            }
+            let bytes = response.bytes().map_err(|e| CliError::Answer(e.to_string()))?;
             write_file(&args.out.join(format!("{code}.{}", format.extension())), &bytes)?;
             written += 1;
         }

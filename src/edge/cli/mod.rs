@@ -16,7 +16,7 @@ pub use entries::{code, host, rule};
 pub use ingest::ingest;
 pub use keys::{audit, key};
 pub use media::{all_qr, stats};
-pub use transfer::{export, import};
+pub use transfer::{backup, export, import};
 
 use crate::edge::config::AdminArgs;
 

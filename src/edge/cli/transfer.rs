@@ -170,3 +170,32 @@ pub fn export(client: &AdminClient, file: Option<&Path>) -> Result<(), CliError>
         }
     }
 }
+
+/// `qrlaunch backup FILE`: the node's consistent copy of its store
+/// (`GET /admin/v1/backup`), written beside FILE, synced, then renamed to
+/// it, checked, and summed up as one JSON line.
+pub fn backup(client: &AdminClient, file: &Path) -> Result<(), CliError> {
+    let failed = |reason: String| CliError::File {
+        path: file.into(),
+        reason,
+    };
+    if file.exists() {
+        return Err(failed("exists already: name a new file".into()));
+    }
+    let partial = file.with_extension("partial");
+    let mut response = client.send(client.request(Method::GET, "/admin/v1/backup"))?;
+    let written = (|| {
+        let mut out = std::fs::File::create(&partial).map_err(|e| e.to_string())?;
+        response.copy_to(&mut out).map_err(|e| root_cause(&e))?;
+        out.sync_all().map_err(|e| e.to_string())?;
+        std::fs::rename(&partial, file).map_err(|e| e.to_string())
+    })();
+    if let Err(reason) = written {
+        let _ = std::fs::remove_file(&partial);
+        return Err(failed(reason));
+    }
+    let info = crate::replication::store::backup::inspect(file).map_err(CliError::Answer)?;
+    let mut line = serde_json::to_value(&info).unwrap_or_default();
+    line["path"] = file.display().to_string().into();
+    output::finish(output::json(&line))
+}

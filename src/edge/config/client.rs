@@ -157,6 +157,10 @@ pub struct QrAllArgs {
     /// The directory to write CODE.svg / CODE.png into (created if missing).
     #[arg(short = 'o', long = "out")]
     pub out: PathBuf,
+    /// Write them even when they encode a loopback address (a node without
+    /// --public-url): phones cannot open those.
+    #[arg(long)]
+    pub allow_loopback: bool,
     #[command(flatten)]
     pub style: QrArgs,
 }

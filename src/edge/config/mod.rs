@@ -8,7 +8,7 @@ pub use client::{
     AdminArgs, AuditArgs, CodeAction, EntryFields, HostAction, ImportFormat, ImportMode, IngestArgs, KeyAction,
     KeyScopes, LogFormat, PageArgs, QrAllArgs, QrArgs, QrFormat, RuleAction, StatsArgs,
 };
-pub use serve::{CountSource, Secret, ServeArgs, StoreUrl, TrustedProxy};
+pub use serve::{CountSource, LogLines, Secret, ServeArgs, StoreUrl, TrustedProxy};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -18,7 +18,11 @@ use std::path::PathBuf;
 ///
 /// Without a subcommand, `qrlaunch` serves (the same as `qrlaunch serve`).
 #[derive(Debug, Parser)]
-#[command(name = "qrlaunch", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "qrlaunch",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("QRLAUNCH_COMMIT"), ")"),
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -26,10 +30,55 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+impl Cli {
+    /// The command line as parsed: clap's, with every on/off flag's
+    /// environment twin taking `1`/`0`, `true`/`false`, `yes`/`no`,
+    /// `on`/`off` (clap's own takes only `true`/`false`).
+    pub fn command_line() -> clap::Command {
+        fn boolish(command: clap::Command) -> clap::Command {
+            command
+                .mut_args(|arg| {
+                    if matches!(arg.get_action(), clap::ArgAction::SetTrue) {
+                        arg.value_parser(clap::builder::BoolishValueParser::new())
+                    } else {
+                        arg
+                    }
+                })
+                .mut_subcommands(boolish)
+        }
+        boolish(<Cli as clap::CommandFactory>::command())
+    }
+
+    /// Parses the process's arguments (and environment) with
+    /// [`Cli::command_line`]; exits with clap's message on an error.
+    pub fn from_env() -> Cli {
+        let matches = Cli::command_line().get_matches();
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve scans, `/v1/resolve`, health checks and metrics.
     Serve(Box<ServeArgs>),
+    /// Copy a running node's SQLite store to FILE through the admin API:
+    /// one consistent moment (entries, hosts, files, counts, keys, audit
+    /// log), writes not stopped. Prints what the copy holds as JSON.
+    Backup {
+        /// The file to write; it must not exist.
+        file: PathBuf,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Put a backup made by `qrlaunch backup` into a data directory that
+    /// holds no store and where no qrlaunch runs; then start qrlaunch on it.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// The data directory to restore into (created if missing).
+        #[arg(long, env = "QRLAUNCH_DATA")]
+        data: PathBuf,
+    },
     /// Validate a table file and print what it holds, without serving.
     Check {
         /// The NDJSON table file.
@@ -150,6 +199,28 @@ mod tests {
         let mut missing = Vec::new();
         walk(&Cli::command(), "qrlaunch", &mut missing);
         assert!(missing.is_empty(), "flags without help: {missing:?}");
+    }
+
+    #[test]
+    fn every_server_flag_has_an_environment_twin() {
+        let command = Cli::command_line();
+        let serve = command.find_subcommand("serve").expect("serve");
+        let missing: Vec<String> = command
+            .get_arguments()
+            .chain(serve.get_arguments())
+            .filter(|arg| !matches!(arg.get_id().as_str(), "help" | "version"))
+            .filter(|arg| arg.get_env().is_none())
+            .map(|arg| arg.get_id().to_string())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "server flags without a QRLAUNCH_* twin: {missing:?}"
+        );
+        for arg in command.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                assert!(env.to_string_lossy().starts_with("QRLAUNCH_"), "{:?}", arg.get_id());
+            }
+        }
     }
 
     #[test]

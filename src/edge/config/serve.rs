@@ -33,6 +33,11 @@ pub struct ServeArgs {
     #[arg(long, env = "QRLAUNCH_TABLE")]
     pub table: Option<PathBuf>,
 
+    /// A new store starts empty: no example table, even for the embedded
+    /// SQLite store (a store already initialised is never seeded anyway).
+    #[arg(long, env = "QRLAUNCH_NO_SEED", conflicts_with = "table")]
+    pub no_seed: bool,
+
     /// Address Prometheus scrapes `/metrics` on (never the scan listener).
     #[arg(long, env = "QRLAUNCH_METRICS_LISTEN", default_value = "127.0.0.1:9090")]
     pub metrics_listen: SocketAddr,
@@ -275,6 +280,19 @@ pub struct ServeArgs {
     /// Log filter, in tracing's `RUST_LOG` syntax (e.g. `info`, `qrlaunch=debug`).
     #[arg(long, env = "QRLAUNCH_LOG", default_value = "info")]
     pub log: String,
+
+    /// How log lines look: `text` for people (colour only on a terminal,
+    /// never with `NO_COLOR`), `json` for collectors (one object a line:
+    /// `timestamp`, `level`, `target`, `fields` with the message).
+    #[arg(long, env = "QRLAUNCH_LOG_FORMAT", value_enum, default_value_t = LogLines::Text)]
+    pub log_format: LogLines,
+}
+
+/// The shape of log lines (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogLines {
+    Text,
+    Json,
 }
 
 /// A flag's value that must never be shown: parsing accepts any text (so

@@ -30,7 +30,8 @@ pub fn sqlite(conn: &mut Connection) -> Result<(), String> {
     }
     if version > SQLITE_VERSION {
         return Err(format!(
-            "the database has schema version {version}, newer than this build's {SQLITE_VERSION}: run a newer qrlaunch"
+            "the database has schema version {version}, newer than this build's {SQLITE_VERSION}: run a newer qrlaunch \
+             (migrations only go forward; README \"Upgrades\")"
         ));
     }
     for (number, sql) in SQLITE.iter().filter(|(n, _)| *n > version) {

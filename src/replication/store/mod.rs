@@ -16,6 +16,7 @@
 //! not do: a transaction holding 10 can commit after 11 is visible.) See
 //! ARCHITECTURE.md, "One road for every change".
 
+pub mod backup;
 pub mod migrate;
 pub mod postgres;
 mod rows;
@@ -338,6 +339,11 @@ pub trait StartUp: Send + Sync + 'static {
 
     /// Marks the store initialised without changing entries (an empty seed).
     async fn mark_initialised(&self) -> Result<(), StoreError>;
+
+    /// Writes a consistent copy of the whole store (one commit's state) to
+    /// `file`, which must not exist, while writes go on (SQLite); a
+    /// PostgreSQL store is backed up with its own tools (`Rejected`).
+    async fn backup_into(&self, file: std::path::PathBuf) -> Result<(), StoreError>;
 }
 
 /// The commit-ordered change log that every node's table follows.

@@ -157,10 +157,17 @@ impl PostgresStore {
                 Err(e) => return Err(pg(e)),
             }
         };
-        sqlx::migrate!("src/replication/store/migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Failed(format!("migrating the schema: {e}")))?;
+        let migrator = sqlx::migrate!("src/replication/store/migrations/postgres");
+        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        migrator.run(&pool).await.map_err(|e| match e {
+            // A migration this build does not have: the database was
+            // upgraded by a newer qrlaunch. Migrations only go forward.
+            sqlx::migrate::MigrateError::VersionMissing(version) => StoreError::Failed(format!(
+                "the database has schema version {version}, newer than this build's {known}: run a newer qrlaunch \
+                 (migrations only go forward; upgrade a fleet node by node, README \"Upgrades\")"
+            )),
+            other => StoreError::Failed(format!("migrating the schema: {other}")),
+        })?;
         let write_pause = std::env::var("QRLAUNCH_TEST_WRITE_PAUSE_MS")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -744,6 +751,13 @@ impl StartUp for PostgresStore {
 
     fn seeds_example(&self) -> bool {
         false
+    }
+
+    async fn backup_into(&self, _file: std::path::PathBuf) -> Result<(), StoreError> {
+        Err(StoreError::Rejected(crate::model::domain::FieldError::new(
+            "store",
+            "a PostgreSQL store is backed up with pg_dump (and restored with pg_restore): README, \"Backup\"",
+        )))
     }
 
     async fn initialised(&self) -> Result<bool, StoreError> {

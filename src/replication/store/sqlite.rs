@@ -473,6 +473,21 @@ impl StartUp for SqliteStore {
         true
     }
 
+    async fn backup_into(&self, file: std::path::PathBuf) -> Result<(), StoreError> {
+        // One read transaction: the copy is the store at one commit, and
+        // the writer is never held up (WAL). Run on a connection of this
+        // process: the store's exclusive lock keeps other processes out.
+        self.read(move |conn| {
+            let target = file
+                .to_str()
+                .ok_or_else(|| StoreError::Failed(format!("{}: the path is not UTF-8", file.display())))?;
+            conn.execute("VACUUM INTO ?1", [target])
+                .map(|_| ())
+                .map_err(|e| StoreError::Failed(format!("copying the store to {}: {e}", file.display())))
+        })
+        .await
+    }
+
     async fn initialised(&self) -> Result<bool, StoreError> {
         self.read(|conn| conn.query_row(rows::INITIALISED, [], |r| r.get(0)).map_err(failed))
             .await

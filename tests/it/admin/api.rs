@@ -503,6 +503,13 @@ fn documented_requests(
         ),
         (
             Method::GET,
+            "/admin/v1/backup",
+            "/admin/v1/backup".into(),
+            None,
+            app_json,
+        ),
+        (
+            Method::GET,
             "/admin/v1/codes/{code}/qr",
             "/admin/v1/codes/spring24/qr?format=png".into(),
             None,

@@ -155,6 +155,7 @@ const ROUTES: &[(&str, &str, char, &str, Option<&str>)] = &[
     ),
     ("post", "/admin/v1/import", 'w', "/admin/v1/import", Some("")),
     ("get", "/admin/v1/export", 'r', "/admin/v1/export", None),
+    ("get", "/admin/v1/backup", 'a', "/admin/v1/backup", None),
     (
         "get",
         "/admin/v1/codes/{code}/qr",

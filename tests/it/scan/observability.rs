@@ -50,7 +50,11 @@ fn metrics_count_requests_and_pass_promtool() {
     let codes = TABLE.lines().filter(|l| l.contains(r#""code""#)).count() as f64;
     assert_eq!(s[r#"qrlaunch_table_entries{kind="code"}"#], codes);
     assert_eq!(
-        s[&format!(r#"qrlaunch_build_info{{version="{}"}}"#, env!("CARGO_PKG_VERSION"))],
+        s[&format!(
+            r#"qrlaunch_build_info{{version="{}",commit="{}"}}"#,
+            env!("CARGO_PKG_VERSION"),
+            env!("QRLAUNCH_COMMIT")
+        )],
         1.0
     );
     let bounds: Vec<f64> = s

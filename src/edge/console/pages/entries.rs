@@ -126,6 +126,8 @@ struct DetailPage {
     state_href: String,
     delete_href: String,
     qr: Option<QrLinks>,
+    /// Why the QR code would be wrong on a poster (no `--public-url`).
+    qr_warning: Option<String>,
     hidden: Vec<(&'static str, String)>,
     from: String,
     to: String,
@@ -220,6 +222,9 @@ async fn detail(ctx: Ctx, kind: Kind, key: String, query: Option<String>) -> Res
         edit_href,
         state_href,
         delete_href,
+        qr_warning: qr
+            .as_ref()
+            .and_then(|_| crate::edge::admin::qr::loopback_warning(&ctx.state.admin)),
         qr,
         hidden: match kind {
             Kind::Rule => vec![("prefix", key.clone())],

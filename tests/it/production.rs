@@ -1,0 +1,357 @@
+//! What a platform engineer meets first: the version names its commit,
+//! logs a collector can read, process metrics, flags whose environment
+//! twins take the usual yes/no spellings, a way to start empty, a store
+//! from a newer release refused with both versions named, and QR images
+//! that would be wrong on a poster said to be so.
+
+use crate::support::*;
+use std::process::Command;
+
+fn qrlaunch(server: &Server, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_qrlaunch"))
+        .args(args)
+        .args(["--admin-url", &server.admin])
+        .env("QRLAUNCH_ADMIN_TOKEN", &server.token)
+        .output()
+        .expect("run the CLI")
+}
+
+#[test]
+fn the_version_names_the_commit() {
+    let out = Command::new(env!("CARGO_BIN_EXE_qrlaunch"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        version.starts_with(&format!("qrlaunch {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    if let Some(head) = head.ok().filter(|h| h.status.success()) {
+        let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+        assert!(version.contains(&head), "{version} names {head}");
+    }
+}
+
+#[test]
+fn json_logs_are_one_object_a_line_and_metrics_include_the_process() {
+    let server = Server::start(&["--log-format", "json"]);
+    assert_eq!(server.scan("/spring24").status(), 302);
+    let logs = server.logs();
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let object: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        for field in ["timestamp", "level", "target", "fields"] {
+            assert!(object.get(field).is_some(), "{field} missing: {line}");
+        }
+        assert!(!line.contains('\u{1b}'), "no colour codes: {line}");
+    }
+    assert!(lines.iter().any(|l| l.contains("admin API on")), "{logs}");
+    let metrics = server.metrics_text();
+    for series in [
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ] {
+        let value = metrics
+            .lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{series} missing"));
+        assert!(value > 0.0, "{series} {value}");
+    }
+    assert!(
+        metrics.lines().any(|l| l.starts_with("process_cpu_seconds_total ")),
+        "CPU time"
+    );
+}
+
+#[test]
+fn boolean_twins_take_yes_and_no_and_no_seed_starts_empty() {
+    let dir = temp_dir();
+    let start = |name: &str, env: &[(&str, &str)]| {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Server::try_start_with(&dir.path().join(name), &[], &move |command| {
+            for (k, v) in &env {
+                command.env(k, v);
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let empty = start("empty", &[("QRLAUNCH_NO_SEED", "yes"), ("QRLAUNCH_ASSUME_HTTPS", "1")]);
+    assert_eq!(empty.get_admin("/admin/v1/codes/spring24").status(), 404);
+    let codes = json_of(empty.get_admin("/admin/v1/codes"));
+    assert_eq!(codes["items"], serde_json::json!([]));
+    let seeded = start(
+        "seeded",
+        &[("QRLAUNCH_NO_SEED", "no"), ("QRLAUNCH_ASSUME_HTTPS", "off")],
+    );
+    assert_eq!(seeded.get_admin("/admin/v1/codes/spring24").status(), 200);
+    drop((empty, seeded));
+    // A value that is neither is an error naming the variable's flag.
+    let refused = Server::try_start_with(&dir.path().join("bad"), &[], &|command| {
+        command.env("QRLAUNCH_NO_SEED", "perhaps");
+    });
+    let message = refused.err().expect("refused");
+    assert!(message.contains("--no-seed"), "{message}");
+    // --no-seed and --table say opposite things.
+    let both = Server::try_start_on(&dir.path().join("both"), &["--no-seed", "--table", "/dev/null"]);
+    assert!(both.err().expect("refused").contains("cannot be used with"));
+}
+
+#[test]
+fn a_store_from_a_newer_release_is_refused_naming_both_versions() {
+    let dir = temp_dir();
+    let data = dir.path().join("data");
+    drop(Server::start_on(&data, &[]));
+    let db = rusqlite::Connection::open(data.join("qrlaunch.db")).unwrap();
+    db.pragma_update(None, "user_version", 99).unwrap();
+    drop(db);
+    let refused = Server::try_start_on(&data, &[]).err().expect("refused");
+    assert!(
+        refused.contains("schema version 99, newer than this build's"),
+        "{refused}"
+    );
+
+    let Some(cluster) = PgCluster::start() else { return };
+    let url = cluster.database("future");
+    drop(Server::start_on(&dir.path().join("pg"), &["--store", &url]));
+    cluster.psql(
+        "future",
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99999, 'from the future', TRUE, '\\x00', 0)",
+    );
+    let refused = Server::try_start_on(&dir.path().join("pg2"), &["--store", &url])
+        .err()
+        .expect("refused");
+    assert!(
+        refused.contains("schema version 99999, newer than this build's"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn qr_images_of_a_loopback_address_are_flagged_and_not_written_in_bulk() {
+    let server = Server::start(&[]);
+    let image = server.get_admin("/admin/v1/codes/spring24/qr?format=png");
+    let warning = image.headers()["qrlaunch-qr-warning"].to_str().unwrap().to_string();
+    assert!(warning.contains("--public-url"), "{warning}");
+    let dir = temp_dir();
+    let one = qrlaunch(
+        &server,
+        &[
+            "code",
+            "qr",
+            "spring24",
+            "-o",
+            dir.path().join("one.png").to_str().unwrap(),
+        ],
+    );
+    assert!(one.status.success());
+    assert!(String::from_utf8_lossy(&one.stderr).contains("warning: this image encodes"));
+    let out = dir.path().join("all");
+    let refused = qrlaunch(&server, &["qr", "--all", "-o", out.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--allow-loopback"));
+    assert_eq!(
+        std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0),
+        0,
+        "nothing written"
+    );
+    let written = qrlaunch(
+        &server,
+        &["qr", "--all", "--allow-loopback", "-o", out.to_str().unwrap()],
+    );
+    assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
+
+    let public = Server::start(&["--public-url", "https://go.example.com"]);
+    let image = public.get_admin("/admin/v1/codes/spring24/qr");
+    assert!(image.headers().get("qrlaunch-qr-warning").is_none());
+}
+
+/// Every metric name an expression reads.
+fn metric_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("qrlaunch_") || w.starts_with("process_"))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn the_shipped_alerts_pass_promtool_and_the_dashboard_reads_only_real_metrics() {
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let alerts = std::fs::read_to_string(deploy.join("prometheus/alerts.yml")).unwrap();
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(deploy.join("grafana/qrlaunch.json")).unwrap()).unwrap();
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter())
+        .map(|t| t["expr"].as_str().unwrap().to_string())
+        .collect();
+    assert!(exprs.len() >= 10);
+    let server = Server::start(&[]);
+    assert_eq!(server.scan("/spring24").status(), 302);
+    let metrics = server.metrics_text();
+    for name in metric_names(&alerts).into_iter().chain(metric_names(&exprs.join("\n"))) {
+        let base = name
+            .trim_end_matches("_bucket")
+            .trim_end_matches("_sum")
+            .trim_end_matches("_count");
+        assert!(
+            metrics.contains(&format!("# TYPE {base} ")),
+            "{name} is read by deploy/ but not served on /metrics"
+        );
+    }
+    assert!(
+        metrics.contains(&format!("commit=\"{}\"", env!("QRLAUNCH_COMMIT"))),
+        "build info names the commit"
+    );
+    let Some(promtool) = require_program("promtool", "prometheus") else {
+        return;
+    };
+    for args in [["check", "rules", "alerts.yml"], ["test", "rules", "alerts_test.yml"]] {
+        let out = Command::new(&promtool)
+            .args(args)
+            .current_dir(deploy.join("prometheus"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_systemd_unit_passes_systemd_analyze_verify() {
+    let Some(analyze) = require_program("systemd-analyze", "systemd") else {
+        return;
+    };
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd");
+    let unit = std::fs::read_to_string(deploy.join("qrlaunch.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/bin/qrlaunch serve"));
+    // verify wants the binary to exist: point it at the one just built.
+    let dir = temp_dir();
+    let path = dir.path().join("qrlaunch.service");
+    std::fs::write(&path, unit.replace("/usr/bin/qrlaunch", env!("CARGO_BIN_EXE_qrlaunch"))).unwrap();
+    let out = Command::new(analyze)
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains("qrlaunch.service"), "systemd-analyze verify: {said}");
+    // Every setting of the example environment file is a real flag's twin.
+    let env = std::fs::read_to_string(deploy.join("qrlaunch.env")).unwrap();
+    let help = Command::new(env!("CARGO_BIN_EXE_qrlaunch"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for line in env.lines().map(|l| l.trim_start_matches('#')) {
+        if let Some((name, _)) = line.split_once('=').filter(|(n, _)| n.starts_with("QRLAUNCH_")) {
+            let named = help.contains(&format!("env: {name}=")) || help.contains(&format!("env: {name}]"));
+            assert!(named, "{name} is no flag's twin");
+        }
+    }
+}
+
+#[test]
+fn a_backup_taken_under_writes_restores_to_one_consistent_moment() {
+    let server = Server::start(&["--no-seed"]);
+    let (admin, token) = (server.admin.clone(), server.token.clone());
+    let writer = std::thread::spawn(move || {
+        let client = reqwest::blocking::Client::new();
+        for i in 0..150 {
+            let created = client
+                .post(format!("{admin}/admin/v1/codes"))
+                .bearer_auth(&token)
+                .json(&json!({"code": format!("b{i:03}"), "appid": "wx1234567890abcdef", "path": "pages/a"}))
+                .send()
+                .unwrap();
+            assert_eq!(created.status(), 201);
+        }
+    });
+    eventually(std::time::Duration::from_secs(30), "some codes are written", || {
+        server.get_admin("/admin/v1/codes/b020").status() == 200
+    });
+    let dir = temp_dir();
+    let file = dir.path().join("store.backup");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_qrlaunch"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let data = server.data.to_str().unwrap().to_string();
+    let backup = qrlaunch(&server, &["backup", file.to_str().unwrap()]);
+    assert!(backup.status.success(), "{}", String::from_utf8_lossy(&backup.stderr));
+    let info: Value = serde_json::from_slice(backup.stdout.trim_ascii()).unwrap();
+    writer.join().unwrap();
+    let taken = info["codes"].as_u64().unwrap();
+    assert!((21..=150).contains(&taken), "{info}");
+    // Not over an existing file, not into a running node's directory, not
+    // over a store.
+    assert!(!qrlaunch(&server, &["backup", file.to_str().unwrap()]).status.success());
+    let busy = run(&["restore", file.to_str().unwrap(), "--data", &data]);
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("another qrlaunch"),
+        "{busy:?}"
+    );
+    let target = dir.path().join("restored");
+    let restored = run(&["restore", file.to_str().unwrap(), "--data", target.to_str().unwrap()]);
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    let again = run(&["restore", file.to_str().unwrap(), "--data", target.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("holds a store already"));
+    // The copy is one moment: the first N codes in order, at its position.
+    let copy = Server::start_on(&target, &[]);
+    let listed = json_of(copy.get_admin("/admin/v1/codes?limit=1000"));
+    let codes: Vec<String> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = (0..taken).map(|i| format!("b{i:03}")).collect();
+    assert_eq!(codes, expected);
+    assert_eq!(
+        copy.metric("qrlaunch_table_position"),
+        info["position"].as_f64().unwrap()
+    );
+    assert_eq!(copy.scan("/b000").status(), 302);
+    // A file that is not a backup is refused, naming it.
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, "not a database").unwrap();
+    let refused = run(&[
+        "restore",
+        junk.to_str().unwrap(),
+        "--data",
+        dir.path().join("j").to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("junk"));
+}
