@@ -4,11 +4,13 @@
 # then waits; Ctrl-C (or SIGTERM) stops the nodes and the cluster and
 # removes the directory.
 #
-#   bash deploy/fleet.sh
+#   bash deploy/fleet.sh [qrlaunch flags for every node...]
 #
 # Knobs (environment): NODES (3), PG_PORT (15432), FIRST_PORT (18080: node i
 # scans on FIRST_PORT+10*i, its admin API on +1, its metrics on +2),
-# TABLE (examples/table.ndjson, imported once through the first node).
+# TABLE (examples/table.ndjson, imported once through the first node),
+# QRLAUNCH (a binary to run instead of building one; otherwise it is built
+# in release mode under CARGO_TARGET_DIR, default ./target).
 #
 # Sourced with FLEET_LIB_ONLY=1 it only defines the functions, for the
 # fleet benchmark (loadtest/fleet.sh).
@@ -77,7 +79,7 @@ fleet_node_start() {
   shift 2
   local pin=()
   [ -n "${FLEET_CORES:-}" ] && pin=(taskset -c "$FLEET_CORES")
-  "${pin[@]}" "${QRLAUNCH:-$FLEET_ROOT/target/release/qrlaunch}" \
+  "${pin[@]}" "${QRLAUNCH:-${CARGO_TARGET_DIR:-$FLEET_ROOT/target}/release/qrlaunch}" \
     --store "$FLEET_STORE" --data "$FLEET_DIR/$name" \
     --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" --metrics-listen "127.0.0.1:$((port + 2))" \
     --admin-token-file "$FLEET_DIR/admin-token" --log "${FLEET_LOG:-info}" "$@" \
@@ -97,7 +99,7 @@ fleet_wait_ready() { # url name
 }
 
 fleet_stop() {
-  for pid in "${FLEET_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${FLEET_PIDS[@]}" ${FLEET_SLEEP:-}; do kill "$pid" 2>/dev/null || true; done
   for pid in "${FLEET_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   FLEET_PIDS=()
   fleet_pg_stop
@@ -120,8 +122,11 @@ NODES=${NODES:-3}
 FIRST_PORT=${FIRST_PORT:-18080}
 TABLE=${TABLE:-$FLEET_ROOT/examples/table.ndjson}
 cd "$FLEET_ROOT"
-echo "building qrlaunch (release)" >&2
-cargo build --release --bin qrlaunch --quiet
+if [ -z "${QRLAUNCH:-}" ]; then
+  echo "building qrlaunch (release)" >&2
+  cargo build --release --bin qrlaunch --quiet
+  QRLAUNCH=${CARGO_TARGET_DIR:-$FLEET_ROOT/target}/release/qrlaunch
+fi
 trap fleet_stop EXIT
 trap 'exit 0' INT TERM
 fleet_init
@@ -131,12 +136,12 @@ for i in $(seq 0 $((NODES - 1))); do
   # The first node seeds a new database with the table; the others find it
   # initialised and only follow.
   [ "$i" = 0 ] && extra=(--table "$TABLE")
-  fleet_node_start "node$i" $((FIRST_PORT + 10 * i)) "${extra[@]}"
+  fleet_node_start "node$i" $((FIRST_PORT + 10 * i)) "${extra[@]}" "$@"
 done
 
 A=$FIRST_PORT
 B=$((FIRST_PORT + 10))
-Q=target/release/qrlaunch
+Q=$QRLAUNCH
 cat <<EOF
 
 A fleet of $NODES nodes on one PostgreSQL is running (data in $FLEET_DIR).
@@ -155,4 +160,8 @@ Try, in another terminal (the token is shared by every node):
 
 Ctrl-C stops the nodes and PostgreSQL and removes $FLEET_DIR.
 EOF
-while :; do sleep 3600; done
+# Waits in `wait`, which a signal interrupts (a foreground sleep would hold
+# the traps back until it ends).
+sleep infinity &
+FLEET_SLEEP=$!
+wait "$FLEET_SLEEP" || true

@@ -54,6 +54,49 @@ backend qrlaunch {
     }
 }
 
+# Several nodes: a backend for each behind a round-robin director. Delete
+# the `qrlaunch` backend above, uncomment the block below (one backend per
+# node, each added to the director) and the first line of vcl_recv, and
+# list every node in `purgers`. (tests/it/edge.rs runs a fleet through
+# exactly this block.)
+# --- several nodes: begin
+#import directors;
+#
+#backend node0 {
+#    .host = "10.0.0.10";
+#    .port = "8080";
+#    .connect_timeout = 1s;
+#    .first_byte_timeout = 5s;
+#    .probe = {
+#        .url = "/healthz";
+#        .interval = 1s;
+#        .timeout = 500ms;
+#        .window = 3;
+#        .threshold = 2;
+#    }
+#}
+#
+#backend node1 {
+#    .host = "10.0.0.11";
+#    .port = "8080";
+#    .connect_timeout = 1s;
+#    .first_byte_timeout = 5s;
+#    .probe = {
+#        .url = "/healthz";
+#        .interval = 1s;
+#        .timeout = 500ms;
+#        .window = 3;
+#        .threshold = 2;
+#    }
+#}
+#
+#sub vcl_init {
+#    new fleet = directors.round_robin();
+#    fleet.add_backend(node0);
+#    fleet.add_backend(node1);
+#}
+# --- several nodes: end
+
 # Who may purge: the qrlaunch nodes.
 acl purgers {
     "127.0.0.1";
@@ -61,6 +104,7 @@ acl purgers {
 }
 
 sub vcl_recv {
+    # set req.backend_hint = fleet.backend();
     if (req.method == "PURGE") {
         if (client.ip !~ purgers || !req.http.Qrlaunch-Purge-Token) {
             return (synth(403, "Forbidden"));

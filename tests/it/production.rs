@@ -355,3 +355,123 @@ fn a_backup_taken_under_writes_restores_to_one_consistent_moment() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("junk"));
 }
+
+/// The start-up hint to try a code, as logged.
+fn code_hint(server: &Server) -> String {
+    let mut hint = None;
+    eventually(std::time::Duration::from_secs(10), "the try: hint", || {
+        hint = server
+            .logs()
+            .lines()
+            .find_map(|l| l.split_once("try: curl -si ").map(|(_, h)| h.to_string()));
+        hint.is_some()
+    });
+    hint.unwrap()
+}
+
+#[test]
+fn the_start_up_hint_asks_where_the_code_answers() {
+    for public in [None, Some("https://go.example.com/p/")] {
+        let extra: Vec<&str> = public.map(|p| vec!["--public-url", p]).unwrap_or_default();
+        let server = Server::start(&extra);
+        let hint = code_hint(&server);
+        // `-H 'Host: H' URL` or just `URL`, as a person would paste it.
+        let (host, url) = match hint.strip_prefix("-H 'Host: ") {
+            Some(rest) => {
+                let (host, url) = rest.split_once("' ").expect("a header and a URL");
+                (Some(host.to_string()), url.to_string())
+            }
+            None => (None, hint.clone()),
+        };
+        assert!(url.starts_with(&server.scan), "{hint}");
+        let mut request = server.client().get(&url);
+        if let Some(host) = &host {
+            request = request.header("host", host);
+        }
+        let answer = request.send().unwrap();
+        assert_eq!(answer.status(), 302, "{public:?}: {hint}");
+        if public.is_some() {
+            assert_eq!(host.as_deref(), Some("go.example.com"));
+            assert!(url.contains("/p/"), "{hint}");
+        }
+    }
+}
+
+/// `deploy/fleet.sh` running; on drop, SIGTERM (its own clean-up) and then
+/// SIGKILL to whatever of its process group is left.
+struct FleetScript {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+}
+
+impl Drop for FleetScript {
+    fn drop(&mut self) {
+        signal_child(self.child.id(), rustix::process::Signal::TERM);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.child.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        kill_group(self.child.id());
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_fleet_script_passes_flags_to_every_node_and_stops_on_sigterm() {
+    use std::os::unix::process::CommandExt;
+    if require_program("psql", "postgresql").is_none() {
+        return;
+    }
+    let dir = temp_dir();
+    let (pg_port, first) = (free_port(), free_port());
+    let out = dir.path().join("fleet.out");
+    let child = Command::new("bash")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/fleet.sh"))
+        .args(["--log-format", "json"])
+        .env("NODES", "2")
+        .env("PG_PORT", pg_port.to_string())
+        .env("FIRST_PORT", first.to_string())
+        .env("QRLAUNCH", env!("CARGO_BIN_EXE_qrlaunch"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("fleet.err")).unwrap())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut fleet = FleetScript { child, out };
+    eventually(std::time::Duration::from_secs(120), "the fleet is up", || {
+        std::fs::read_to_string(&fleet.out)
+            .unwrap_or_default()
+            .contains("A fleet of 2 nodes")
+    });
+    let said = std::fs::read_to_string(&fleet.out).unwrap();
+    let fleet_dir = said
+        .split("(data in ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("the data directory")
+        .to_string();
+    let second = format!("http://127.0.0.1:{}/spring24", first + 10);
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    assert_eq!(client.get(&second).send().unwrap().status(), 302);
+    let log = std::fs::read_to_string(format!("{fleet_dir}/node1.log")).unwrap();
+    let first_line = log.lines().next().expect("a log line");
+    assert!(
+        serde_json::from_str::<Value>(first_line).is_ok(),
+        "flags reach every node: {first_line}"
+    );
+    // SIGTERM stops it at once (not after its wait), nodes and cluster gone.
+    signal_child(fleet.child.id(), rustix::process::Signal::TERM);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut status = None;
+    while status.is_none() && std::time::Instant::now() < deadline {
+        status = fleet.child.try_wait().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(status.is_some(), "the script did not stop within 30 s of SIGTERM");
+    assert!(!std::path::Path::new(&fleet_dir).exists(), "{fleet_dir} removed");
+    assert!(client.get(&second).send().is_err(), "the nodes are stopped");
+}

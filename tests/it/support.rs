@@ -839,14 +839,30 @@ impl Varnish {
 /// The shipped VCL with its one backend replaced by one per port, taken
 /// in turn by a round-robin director.
 fn fleet_vcl(vcl: &str, ports: &[String]) -> String {
+    // The shipped VCL's commented block for several nodes, uncommented as
+    // its comment says: the single backend goes, one backend per node (the
+    // block's node0, at each port) joins the director.
     let start = vcl.find("backend qrlaunch {").expect("the backend block");
     let end = start + vcl[start..].find("\n}\n").expect("its end") + 3;
-    let one = &vcl[start..end];
+    let vcl = format!("{}{}", &vcl[..start], &vcl[end..]);
+    let begin = vcl
+        .find("# --- several nodes: begin\n")
+        .expect("the block for several nodes");
+    let stop = vcl.find("# --- several nodes: end\n").expect("its end");
+    let block: String = vcl[begin..stop]
+        .lines()
+        .skip(1)
+        .map(|l| format!("{}\n", l.strip_prefix('#').unwrap_or(l)))
+        .collect();
+    let node0 = &block[block.find("backend node0 {").expect("node0")..];
+    let node0 = &node0[..node0.find("\n}\n").expect("its end") + 3];
     let backends: String = ports
         .iter()
         .enumerate()
         .map(|(i, port)| {
-            one.replace("backend qrlaunch {", &format!("backend node{i} {{"))
+            node0
+                .replace("backend node0 {", &format!("backend node{i} {{"))
+                .replace("\"10.0.0.10\"", "\"127.0.0.1\"")
                 .replace(".port = \"8080\";", &format!(".port = \"{port}\";"))
         })
         .collect::<Vec<_>>()
@@ -854,13 +870,13 @@ fn fleet_vcl(vcl: &str, ports: &[String]) -> String {
     let adds: String = (0..ports.len())
         .map(|i| format!("    fleet.add_backend(node{i});\n"))
         .collect();
-    let init = format!("import directors;\n\nsub vcl_init {{\n    new fleet = directors.round_robin();\n{adds}}}\n");
-    let vcl = format!("{}{backends}\n{init}{}", &vcl[..start], &vcl[end..]);
-    vcl.replacen(
-        "sub vcl_recv {\n",
-        "sub vcl_recv {\n    set req.backend_hint = fleet.backend();\n",
-        1,
-    )
+    let init = block[block.find("sub vcl_init {").expect("vcl_init")..]
+        .replace("    fleet.add_backend(node0);\n    fleet.add_backend(node1);\n", &adds);
+    let uncommented = format!("import directors;\n\n{backends}\n{init}");
+    let vcl = format!("{}{uncommented}{}", &vcl[..begin], &vcl[stop..]);
+    let recv = "    # set req.backend_hint = fleet.backend();\n";
+    assert!(vcl.contains(recv), "the director line in vcl_recv");
+    vcl.replacen(recv, "    set req.backend_hint = fleet.backend();\n", 1)
 }
 
 impl Drop for Varnish {

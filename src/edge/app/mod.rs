@@ -194,6 +194,7 @@ pub async fn serve(
     tokio::spawn(announce_ready(
         replica.clone(),
         listeners.scan_addr,
+        args.public_urls.first().cloned(),
         store.describe(),
         shutdown.clone(),
     ));
@@ -746,7 +747,13 @@ async fn prune_log(store: Arc<dyn Store>, keep: i64, audit_keep_days: i32, shutd
 }
 
 /// Logs "ready" and two commands to try once the first table is served.
-async fn announce_ready(replica: Arc<Replica>, addr: SocketAddr, store: String, shutdown: CancellationToken) {
+async fn announce_ready(
+    replica: Arc<Replica>,
+    addr: SocketAddr,
+    public_url: Option<String>,
+    store: String,
+    shutdown: CancellationToken,
+) {
     while !replica.is_bootstrapped() {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(20)) => {}
@@ -761,7 +768,7 @@ async fn announce_ready(replica: Arc<Replica>, addr: SocketAddr, store: String, 
         position = table.position(),
         "table loaded; ready"
     );
-    for hint in try_hints(&table, addr) {
+    for hint in try_hints(&table, addr, public_url.as_deref()) {
         tracing::info!("try: {hint}");
     }
 }
@@ -775,24 +782,40 @@ fn public_addr(addr: SocketAddr) -> SocketAddr {
 }
 
 /// Two commands a person can paste to see the service answer: a launch
-/// code and a legacy URL, both live right now.
-fn try_hints(table: &Snapshot, addr: SocketAddr) -> Vec<String> {
+/// code and a legacy URL, both live right now in this node's table. With a
+/// `--public-url`, codes answer only on its host and below its path: the
+/// command asks for that host, through this node's address.
+fn try_hints(table: &Snapshot, addr: SocketAddr, public_url: Option<&str>) -> Vec<String> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let host = match addr.ip() {
-        ip if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port()),
-        _ => addr,
-    };
+    let node = public_addr(addr);
     let mut hints = Vec::new();
     let live = crate::model::domain::Availability::Live;
-    if let Some((code, _)) = table.base().codes().find(|(_, hit)| hit.availability(now) == live) {
-        hints.push(format!("curl -si http://{host}/{}", percent::encoded(code)));
+    // A code of the base table that the overlay did not change or remove.
+    let code = table
+        .base()
+        .codes()
+        .map(|(code, _)| code)
+        .find(|code| table.code(code).is_some_and(|hit| hit.availability(now) == live));
+    if let Some(code) = code {
+        let code = percent::encoded(code);
+        match public_url.and_then(|u| url::Url::parse(u).ok()) {
+            Some(url) if url.host_str().is_some() => {
+                let host = match url.port() {
+                    Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+                    None => url.host_str().unwrap_or_default().to_string(),
+                };
+                let path = url.path().trim_end_matches('/');
+                hints.push(format!("curl -si -H 'Host: {host}' http://{node}{path}/{code}"));
+            }
+            _ => hints.push(format!("curl -si http://{node}/{code}")),
+        }
     }
-    let rule = table.base().rules().find(|hit| hit.availability(now) == live);
+    let rule = table.rule_hits().find(|hit| hit.availability(now) == live);
     if let Some(prefix) = rule.and_then(|hit| hit.prefix) {
         hints.push(format!(
-            "curl -s 'http://{host}/v1/resolve?url={}'",
+            "curl -s 'http://{node}/v1/resolve?url={}'",
             percent::encoded(prefix)
         ));
     }
