@@ -17,6 +17,14 @@ fn main() -> ExitCode {
     let cli = Cli::from_env();
     match cli.command {
         Some(Command::Check { file }) => check(file),
+        Some(Command::Generate { what }) => match Cli::generate(what, &mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("qrlaunch: {error}");
+                ExitCode::FAILURE
+            }
+        },
         Some(Command::Backup { file, admin }) => operate(&admin, |c| qrlaunch::edge::cli::backup(c, &file)),
         Some(Command::Restore { file, data }) => report(
             app::datadir::lock(&data)

@@ -475,3 +475,30 @@ fn the_fleet_script_passes_flags_to_every_node_and_stops_on_sigterm() {
     assert!(!std::path::Path::new(&fleet_dir).exists(), "{fleet_dir} removed");
     assert!(client.get(&second).send().is_err(), "the nodes are stopped");
 }
+
+#[test]
+fn the_manual_page_and_completions_come_from_the_command_line() {
+    let generate = |what: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_qrlaunch"))
+            .args(["generate", what])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let man = generate("man");
+    assert!(man.contains(".TH qrlaunch 1"), "{man}");
+    for flag in ["public\\-url", "no\\-seed", "backup"] {
+        assert!(man.contains(flag), "the manual names {flag}");
+    }
+    let bash = generate("bash");
+    assert!(bash.contains("_qrlaunch()") && bash.contains("--no-seed"));
+    let dir = temp_dir();
+    let file = dir.path().join("qrlaunch.bash");
+    std::fs::write(&file, &bash).unwrap();
+    let syntax = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+    assert!(syntax.status.success(), "{}", String::from_utf8_lossy(&syntax.stderr));
+    for shell in ["zsh", "fish"] {
+        assert!(generate(shell).contains("qrlaunch"), "{shell}");
+    }
+}

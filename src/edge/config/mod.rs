@@ -30,7 +30,38 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+/// What `qrlaunch generate` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenerateWhat {
+    Man,
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
+
 impl Cli {
+    /// Writes the manual page or a shell's completions of the command line
+    /// as parsed ([`Cli::command_line`]).
+    pub fn generate(what: GenerateWhat, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        use clap_complete::Shell;
+        let mut command = Cli::command_line();
+        let shell = match what {
+            GenerateWhat::Man => return clap_mangen::Man::new(command).render(out),
+            GenerateWhat::Bash => Shell::Bash,
+            GenerateWhat::Zsh => Shell::Zsh,
+            GenerateWhat::Fish => Shell::Fish,
+            GenerateWhat::Elvish => Shell::Elvish,
+            GenerateWhat::Powershell => Shell::PowerShell,
+        };
+        // Into memory first: clap_complete panics when its writer fails
+        // (a closed pipe), and a closed pipe is no reason to.
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut command, "qrlaunch", &mut script);
+        out.write_all(&script)
+    }
+
     /// The command line as parsed: clap's, with every on/off flag's
     /// environment twin taking `1`/`0`, `true`/`false`, `yes`/`no`,
     /// `on`/`off` (clap's own takes only `true`/`false`).
@@ -78,6 +109,12 @@ pub enum Command {
         /// The data directory to restore into (created if missing).
         #[arg(long, env = "QRLAUNCH_DATA")]
         data: PathBuf,
+    },
+    /// Print the manual page (roff, `man -l -`) or a shell's completions,
+    /// for packagers: `qrlaunch generate man > qrlaunch.1`.
+    Generate {
+        /// `man`, or a shell: `bash`, `zsh`, `fish`, `elvish`, `powershell`.
+        what: GenerateWhat,
     },
     /// Validate a table file and print what it holds, without serving.
     Check {
