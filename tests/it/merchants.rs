@@ -11,13 +11,8 @@ use std::time::Duration;
 const ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.6478.71 Mobile Safari/537.36";
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
 
-fn cli(server: &Server, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qrlaunch"))
-        .args(args)
-        .args(["--admin-url", &server.admin])
-        .env("QRLAUNCH_ADMIN_TOKEN", &server.token)
-        .output()
-        .expect("run the CLI")
+fn cli(server: &Server, args: &[&str]) -> std::process::Output {
+    server.cli(args)
 }
 
 fn stderr(output: &Output) -> String {

@@ -8,12 +8,7 @@ use crate::support::*;
 use std::process::Command;
 
 fn qrlaunch(server: &Server, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_qrlaunch"))
-        .args(args)
-        .args(["--admin-url", &server.admin])
-        .env("QRLAUNCH_ADMIN_TOKEN", &server.token)
-        .output()
-        .expect("run the CLI")
+    server.cli(args)
 }
 
 #[test]

@@ -208,6 +208,17 @@ impl Server {
         Err(format!("not ready within 60 s:\n{}", self.logs()))
     }
 
+    /// Runs the CLI (`qrlaunch ARGS`) against this server's admin API with
+    /// its token.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_qrlaunch"))
+            .args(args)
+            .args(["--admin-url", &self.admin])
+            .env("QRLAUNCH_ADMIN_TOKEN", &self.token)
+            .output()
+            .expect("run the CLI")
+    }
+
     /// What the server logged so far.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")

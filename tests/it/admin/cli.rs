@@ -4,13 +4,8 @@ use super::FIXTURE;
 use crate::support::*;
 use std::process::{Command, Output};
 
-fn qrlaunch(server: &Server, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qrlaunch"))
-        .args(args)
-        .args(["--admin-url", &server.admin])
-        .env("QRLAUNCH_ADMIN_TOKEN", &server.token)
-        .output()
-        .expect("run the CLI")
+fn qrlaunch(server: &Server, args: &[&str]) -> std::process::Output {
+    server.cli(args)
 }
 
 fn stdout_json(output: &Output) -> Value {
