@@ -26,9 +26,11 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Backup { file, admin }) => operate(&admin, |c| qrlaunch::edge::cli::backup(c, &file)),
+        // The file is checked before the directory is made and locked: a
+        // bad file leaves nothing behind.
         Some(Command::Restore { file, data }) => report(
-            app::datadir::lock(&data)
-                .map_err(|e| e.to_string())
+            qrlaunch::replication::store::backup::inspect(&file)
+                .and_then(|_| app::datadir::lock(&data).map_err(|e| e.to_string()))
                 .and_then(|_lock| qrlaunch::replication::store::backup::restore(&file, &data))
                 .map(|info| (data, info)),
         ),
@@ -67,13 +69,11 @@ fn serve(args: ServeArgs) -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|error| {
-        eprintln!(
-            "qrlaunch: --log {:?} is not a valid filter ({error}); using `info`",
-            args.log
-        );
-        tracing_subscriber::EnvFilter::new("info")
-    });
+    let json = args.log_format == qrlaunch::edge::config::LogLines::Json;
+    let (filter, bad_filter) = match tracing_subscriber::EnvFilter::try_new(&args.log) {
+        Ok(filter) => (filter, None),
+        Err(error) => (tracing_subscriber::EnvFilter::new("info"), Some(error)),
+    };
     // Colour only for a person at a terminal who has not asked for none
     // (https://no-color.org).
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
@@ -84,6 +84,9 @@ fn serve(args: ServeArgs) -> ExitCode {
     match args.log_format {
         qrlaunch::edge::config::LogLines::Text => logs.with_ansi(colour).init(),
         qrlaunch::edge::config::LogLines::Json => logs.json().with_ansi(false).init(),
+    }
+    if let Some(error) = bad_filter {
+        tracing::warn!(log = %args.log, %error, "--log is not a valid filter; using `info`");
     }
 
     // Two runtimes (ARCHITECTURE.md, "Background work and the scan path"):
@@ -118,7 +121,11 @@ fn serve(args: ServeArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error}");
-            eprintln!("qrlaunch: {error}");
+            // Said again in words for a person, unless every line of
+            // standard error must be JSON.
+            if !json {
+                eprintln!("qrlaunch: {error}");
+            }
             ExitCode::FAILURE
         }
     }

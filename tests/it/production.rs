@@ -98,7 +98,7 @@ fn boolean_twins_take_yes_and_no_and_no_seed_starts_empty() {
     assert!(message.contains("--no-seed"), "{message}");
     // --no-seed and --table say opposite things.
     let both = Server::try_start_on(&dir.path().join("both"), &["--no-seed", "--table", "/dev/null"]);
-    assert!(both.err().expect("refused").contains("cannot be used with"));
+    assert!(both.err().expect("refused").contains("opposite things"));
 }
 
 #[test]
@@ -320,6 +320,14 @@ fn a_backup_taken_under_writes_restores_to_one_consistent_moment() {
         "{}",
         String::from_utf8_lossy(&restored.stderr)
     );
+    let restored: Value = serde_json::from_slice(restored.stdout.trim_ascii()).unwrap();
+    assert_eq!(restored["position"], info["position"]);
+    assert_ne!(
+        restored["epoch"], info["epoch"],
+        "a restored store has an epoch of its own"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "the copy is for its owner only: {mode:o}");
     let again = run(&["restore", file.to_str().unwrap(), "--data", target.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&again.stderr).contains("holds a store already"));
     // The copy is one moment: the first N codes in order, at its position.
@@ -349,6 +357,10 @@ fn a_backup_taken_under_writes_restores_to_one_consistent_moment() {
     ]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("junk"));
+    assert!(
+        !dir.path().join("j").exists(),
+        "a refused file leaves no directory behind"
+    );
 }
 
 /// The start-up hint to try a code, as logged.

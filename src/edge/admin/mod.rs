@@ -97,6 +97,9 @@ pub struct AdminInner {
     pub ingest_queue: Arc<tokio::sync::Semaphore>,
     /// One ingest batch counted at a time.
     pub ingest_turn: tokio::sync::Semaphore,
+    /// One backup at a time: each holds a store reader and a full copy on
+    /// disk while it downloads.
+    pub backups: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::ops::Deref for AdminState {
@@ -126,6 +129,7 @@ impl AdminState {
             auth_throttle: auth::Throttle::default(),
             ingest_queue: Arc::new(tokio::sync::Semaphore::new(ingest::MAX_WAITING + 1)),
             ingest_turn: tokio::sync::Semaphore::new(1),
+            backups: Arc::new(tokio::sync::Semaphore::new(1)),
         }))
     }
 }

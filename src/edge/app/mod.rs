@@ -82,6 +82,13 @@ pub async fn serve(
 ) -> Result<(), AppError> {
     let purge_targets = purge_targets(&args)?;
     args.store_url().map_err(AppError::Flag)?;
+    // Checked here, not by clap: an environment twin set to `no` would
+    // still count as given there.
+    if args.no_seed && args.table.is_some() {
+        return Err(AppError::Flag(
+            "--no-seed and --table ask for opposite things: give one".into(),
+        ));
+    }
     let admin_tls = match (&args.admin_tls_cert, &args.admin_tls_key) {
         (Some(cert), Some(key)) => Some(Arc::new(
             http::tls::TlsFiles::load(cert, key).map_err(|e| AppError::Flag(e.to_string()))?,
@@ -94,6 +101,7 @@ pub async fn serve(
         Metrics::prometheus()
     });
     let lock = datadir::lock(&args.data)?;
+    remove_stale_backups(&args.data);
     let listeners = Listeners::bind(&args).await?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -770,6 +778,25 @@ async fn announce_ready(
     );
     for hint in try_hints(&table, addr, public_url.as_deref()) {
         tracing::info!("try: {hint}");
+    }
+}
+
+/// Removes the copies of backups that a crash left in the data directory
+/// (`GET /admin/v1/backup` unlinks its copy once open, but a crash before
+/// that leaves it).
+fn remove_stale_backups(data: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(data) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("backup-") && name.ends_with(".db.partial") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::info!(file = %entry.path().display(), "removed a backup copy a crash left behind"),
+                Err(error) => {
+                    tracing::warn!(file = %entry.path().display(), %error, "cannot remove a stale backup copy")
+                }
+            }
+        }
     }
 }
 

@@ -182,10 +182,24 @@ pub fn backup(client: &AdminClient, file: &Path) -> Result<(), CliError> {
     if file.exists() {
         return Err(failed("exists already: name a new file".into()));
     }
-    let partial = file.with_extension("partial");
-    let mut response = client.send(client.request(Method::GET, "/admin/v1/backup"))?;
+    // FILE.partial, made new (never someone else's file, never through a
+    // link), readable by its owner only: the copy holds key hashes and the
+    // audit log. Made before asking, so a wrong directory costs nothing.
+    let mut partial_name = file.as_os_str().to_owned();
+    partial_name.push(".partial");
+    let partial = std::path::PathBuf::from(partial_name);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut out = options.open(&partial).map_err(|e| CliError::File {
+        path: partial.clone(),
+        reason: e.to_string(),
+    })?;
     let written = (|| {
-        let mut out = std::fs::File::create(&partial).map_err(|e| e.to_string())?;
+        let mut response = client
+            .send(client.request(Method::GET, "/admin/v1/backup"))
+            .map_err(|e| e.to_string())?;
         response.copy_to(&mut out).map_err(|e| root_cause(&e))?;
         out.sync_all().map_err(|e| e.to_string())?;
         std::fs::rename(&partial, file).map_err(|e| e.to_string())

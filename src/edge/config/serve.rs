@@ -35,7 +35,7 @@ pub struct ServeArgs {
 
     /// A new store starts empty: no example table, even for the embedded
     /// SQLite store (a store already initialised is never seeded anyway).
-    #[arg(long, env = "QRLAUNCH_NO_SEED", conflicts_with = "table")]
+    #[arg(long, env = "QRLAUNCH_NO_SEED")]
     pub no_seed: bool,
 
     /// Address Prometheus scrapes `/metrics` on (never the scan listener).

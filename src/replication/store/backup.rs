@@ -8,8 +8,8 @@
 //! page-by-page backup API would start over at every write the node
 //! makes), and by the node because its exclusive lock keeps other
 //! processes out of the file. [`inspect`] checks a copy; [`restore`] puts
-//! one into a data directory that has no store (taking the directory's
-//! lock, so that no node runs there, is the caller's job).
+//! one into a data directory that has no store, with a new epoch (taking
+//! the directory's lock, so that no node runs there, is the caller's job).
 
 use super::migrate::SQLITE_VERSION;
 use super::sqlite::DB_FILE;
@@ -21,8 +21,8 @@ use std::path::Path;
 pub struct BackupInfo {
     /// The change-log position it was taken at.
     pub position: i64,
-    /// The store's identity (a restored store keeps it: a follower that
-    /// knows it resyncs, as after any change of the database under it).
+    /// The store's identity; a restored store gets a new one, so that
+    /// nothing takes it for the database it was copied from.
     pub epoch: String,
     pub schema_version: i64,
     pub codes: i64,
@@ -89,10 +89,11 @@ pub fn restore(from: &Path, data_dir: &Path) -> Result<BackupInfo, String> {
             target.display()
         ));
     }
-    // Written beside its place, synced, then renamed: never a half file
-    // under the store's name.
+    // Written beside its place, given a new epoch, synced, then renamed:
+    // never a half file under the store's name.
     let partial = data_dir.join(format!("{DB_FILE}.restoring"));
     std::fs::copy(from, &partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+    let epoch = new_epoch(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
     std::fs::File::open(&partial)
         .and_then(|f| f.sync_all())
         .map_err(|e| format!("{}: {e}", partial.display()))?;
@@ -100,5 +101,18 @@ pub fn restore(from: &Path, data_dir: &Path) -> Result<BackupInfo, String> {
         let _ = std::fs::remove_file(data_dir.join(format!("{DB_FILE}{stale}")));
     }
     std::fs::rename(&partial, &target).map_err(|e| format!("{}: {e}", target.display()))?;
-    Ok(info)
+    Ok(BackupInfo { epoch, ..info })
+}
+
+/// Gives a restored copy an epoch of its own: whatever followed the store
+/// it was taken from (a node, a cache's purges) must not take the restored
+/// one for the same database a few positions back.
+fn new_epoch(file: &Path) -> Result<String, rusqlite::Error> {
+    use rand::distr::{Alphanumeric, SampleString};
+    let epoch = Alphanumeric.sample_string(&mut rand::rng(), 32);
+    let conn = Connection::open(file)?;
+    conn.execute("UPDATE meta SET epoch = ?1 WHERE id = 1", [&epoch])?;
+    // Back out of WAL so the copy is one file again.
+    conn.pragma_update(None, "journal_mode", "DELETE")?;
+    Ok(epoch)
 }
