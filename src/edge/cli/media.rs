@@ -266,15 +266,10 @@ fn print_stats(answer: &StatsAnswer, csv: bool) -> Result<(), output::Closed> {
     Ok(())
 }
 
-/// A CSV cell: quoted when it holds a comma, a quote or a line break; a
-/// value that a spreadsheet would run as a formula (a poster parameter is
-/// whatever a scanner sent) starts with `'`.
+/// A CSV cell: quoted when it holds a comma, a quote or a line break, and
+/// never a formula ([`spreadsheet_safe`](crate::model::table_file::csv::spreadsheet_safe)).
 fn csv_cell(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        std::borrow::Cow::Owned(format!("'{text}"))
-    } else {
-        std::borrow::Cow::Borrowed(text)
-    };
+    let text = crate::model::table_file::csv::spreadsheet_safe(text);
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {

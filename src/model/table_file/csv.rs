@@ -2,6 +2,18 @@
 //! entry a row, turned into NDJSON lines for the one [`super::Reader`]
 //! (`qrlaunch import`, the console's import).
 
+/// A CSV cell a spreadsheet will not run as a formula: a value that starts
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return gets a `'` in front
+/// (codes may start with `=`, `+`, `-` or `@`; a poster parameter is
+/// whatever a scanner sent).
+pub fn spreadsheet_safe(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{value}"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
+}
+
 /// Tags as typed in one cell or box: separated by spaces or commas.
 pub fn split_tags(text: &str) -> Vec<String> {
     text.split(|c: char| c == ',' || c == '，' || c.is_whitespace())

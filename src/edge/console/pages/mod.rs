@@ -171,13 +171,7 @@ fn attachment(body: impl Into<Body>, content_type: &'static str, name: &str) -> 
     response
 }
 
-/// A CSV cell a spreadsheet will not run as a formula: a value that
-/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a `'`
-/// in front (codes may start with `=`, `+`, `-` or `@`).
+/// A CSV cell a spreadsheet will not run as a formula.
 fn spreadsheet_safe(value: &str) -> String {
-    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    }
+    crate::model::table_file::csv::spreadsheet_safe(value).into_owned()
 }
