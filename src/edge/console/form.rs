@@ -33,6 +33,12 @@ impl Fields {
         self.get(name).is_some_and(|v| v == "on" || v == "true" || v == "1")
     }
 
+    /// Makes `value` the only value of `name`.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.0.retain(|(k, _)| k != name);
+        self.push(name, value);
+    }
+
     pub fn push(&mut self, name: &str, value: &str) {
         self.0.push((name.into(), value.into()));
     }

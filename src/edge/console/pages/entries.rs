@@ -579,16 +579,13 @@ async fn edit(ctx: Ctx, kind: Kind, key: String) -> Response {
         Err(refusal) => return refused(&ctx, &refusal, kind.base()),
     };
     let key = kind.key_of(&entry.line);
+    edit_form(&ctx, kind, &key, &form::fields_of(&entry.line), None)
+}
+
+/// The edit form of the entry at `key`, with a refusal next to its field.
+fn edit_form(ctx: &Ctx, kind: Kind, key: &str, values: &Fields, refusal: Option<&Refused>) -> Response {
     let heading = format!("{} {key}", ctx.t.edit);
-    entry_form(
-        &ctx,
-        kind,
-        heading,
-        edit_action(kind, &key),
-        &form::fields_of(&entry.line),
-        None,
-        true,
-    )
+    entry_form(ctx, kind, heading, edit_action(kind, key), values, refusal, true)
 }
 
 pub async fn save_code(Path(code): Path<String>, posted: Posted) -> Response {
@@ -603,40 +600,13 @@ pub async fn save_rule(RawQuery(query): RawQuery, posted: Posted) -> Response {
 /// Replaces the entry with what the form holds (`PUT`: every field).
 async fn save(Posted { ctx, mut fields }: Posted, kind: Kind, key: String) -> Response {
     // The key is the page's, whatever the form says.
-    let name = if kind == Kind::Code { "code" } else { "prefix" };
-    fields = {
-        let mut kept = Fields::default();
-        kept.push(name, &key);
-        for (k, v) in fields_iter(&fields) {
-            if k != name {
-                kept.push(k, v);
-            }
-        }
-        kept
-    };
+    fields.set(if kind == Kind::Code { "code" } else { "prefix" }, &key);
     let line = form::line_of(&fields);
     let body = serde_json::to_value(&line).unwrap_or_default();
     match ctx.send(Method::PUT, &kind.api_of(&key, ""), &body).await.ok() {
         Ok(_) => see_other(&format!("{}{}saved=1", kind.href(&key), sep(kind))),
-        Err(refusal) => {
-            let heading = format!("{} {key}", ctx.t.edit);
-            entry_form(
-                &ctx,
-                kind,
-                heading,
-                edit_action(kind, &key),
-                &fields,
-                Some(&refusal),
-                true,
-            )
-        }
+        Err(refusal) => edit_form(&ctx, kind, &key, &fields, Some(&refusal)),
     }
-}
-
-fn fields_iter(fields: &Fields) -> impl Iterator<Item = (&str, &str)> {
-    crate::model::table_file::parse::FIELDS
-        .iter()
-        .filter_map(|name| fields.get(name).map(|v| (*name, v)))
 }
 
 pub async fn code_state(Path(code): Path<String>, posted: Posted) -> Response {
