@@ -140,6 +140,10 @@ pub struct DayCounts {
     pub inapp: u64,
     pub desktop: u64,
     pub other: u64,
+    /// Scans read by WeChat's own scanner and resolved by the mini
+    /// program's landing page (`/v1/resolve?…&scan=1`).
+    #[serde(default)]
+    pub wechat_scan: u64,
     /// 404s (host statistics only).
     pub not_found: u64,
     /// Every column but `other`, which counts only with `include_other`.
@@ -156,6 +160,7 @@ impl DayCounts {
             CountClass::Client(ClientClass::Inapp) => &mut self.inapp,
             CountClass::Client(ClientClass::Desktop) => &mut self.desktop,
             CountClass::Client(ClientClass::Other) => &mut self.other,
+            CountClass::WechatScan => &mut self.wechat_scan,
             CountClass::NotFound => &mut self.not_found,
         }
     }
@@ -175,6 +180,7 @@ impl DayCounts {
             CountClass::Client(ClientClass::Inapp) => self.inapp,
             CountClass::Client(ClientClass::Desktop) => self.desktop,
             CountClass::Client(ClientClass::Other) => self.other,
+            CountClass::WechatScan => self.wechat_scan,
             CountClass::NotFound => self.not_found,
         }
     }

@@ -67,18 +67,55 @@ impl ClientClass {
     }
 }
 
-/// The class column of a scan count: the client class of a scan, or a 404
-/// (which has none).
+/// The class column of a scan count: the client class of a scan, a scan
+/// resolved by the mini program's landing page after WeChat's own scanner
+/// read the code (`wechat-scan`), or a 404 (which has no class).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CountClass {
     Client(ClientClass),
+    WechatScan,
     NotFound,
 }
 
 impl CountClass {
+    /// The classes an entry's counters are kept for, in cell order: one
+    /// per client class, then `wechat-scan`.
+    pub const CELLS: [CountClass; ClientClass::ALL.len() + 1] = [
+        CountClass::Client(ClientClass::Ios),
+        CountClass::Client(ClientClass::Android),
+        CountClass::Client(ClientClass::Wechat),
+        CountClass::Client(ClientClass::Inapp),
+        CountClass::Client(ClientClass::Desktop),
+        CountClass::Client(ClientClass::Other),
+        CountClass::WechatScan,
+    ];
+
+    /// The same classes in the order people read them (tables, CSV): the
+    /// two ways WeChat reads a code side by side.
+    pub const COLUMNS: [CountClass; ClientClass::ALL.len() + 1] = [
+        CountClass::Client(ClientClass::Ios),
+        CountClass::Client(ClientClass::Android),
+        CountClass::Client(ClientClass::Wechat),
+        CountClass::WechatScan,
+        CountClass::Client(ClientClass::Inapp),
+        CountClass::Client(ClientClass::Desktop),
+        CountClass::Client(ClientClass::Other),
+    ];
+
+    /// The cell of an entry's counters this class is counted in (`None`:
+    /// a 404, counted per host).
+    pub fn cell(self) -> Option<usize> {
+        match self {
+            CountClass::Client(class) => Some(class.index()),
+            CountClass::WechatScan => Some(ClientClass::ALL.len()),
+            CountClass::NotFound => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CountClass::Client(class) => class.as_str(),
+            CountClass::WechatScan => "wechat-scan",
             CountClass::NotFound => "not_found",
         }
     }
@@ -86,8 +123,10 @@ impl CountClass {
     /// The class a stored count names; `None` for a name no build knows
     /// (never taken for another class).
     pub fn parse(name: &str) -> Option<CountClass> {
-        if name == "not_found" {
-            return Some(CountClass::NotFound);
+        match name {
+            "not_found" => return Some(CountClass::NotFound),
+            "wechat-scan" => return Some(CountClass::WechatScan),
+            _ => {}
         }
         ClientClass::ALL
             .into_iter()

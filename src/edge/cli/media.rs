@@ -4,7 +4,7 @@ use super::client::{AdminClient, CliError};
 use super::output;
 use crate::edge::api::{DayCounts, Page, StatsAnswer};
 use crate::edge::config::{QrAllArgs, QrArgs, QrFormat, StatsArgs};
-use crate::model::client_class::{ClientClass, CountClass};
+use crate::model::client_class::CountClass;
 use crate::model::percent::encoded;
 use reqwest::Method;
 use std::path::Path;
@@ -157,7 +157,7 @@ fn print_stats(answer: &StatsAnswer, csv: bool) -> Result<(), output::Closed> {
     let classes: Vec<CountClass> = if host {
         vec![CountClass::NotFound]
     } else {
-        ClientClass::ALL.into_iter().map(CountClass::Client).collect()
+        CountClass::COLUMNS.to_vec()
     };
     // A campaign or counts by value in a spreadsheet: one row per entry,
     // day and class, so a pivot table can cut it any way.

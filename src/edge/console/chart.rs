@@ -10,17 +10,25 @@ use crate::replication::stats::{date_string, parse_date};
 use std::fmt::Write;
 
 /// The classes drawn, bottom to top: the ones that count in totals.
-const LAYERS: [(&str, &str); 5] = [
+const LAYERS: [(&str, &str); 6] = [
     ("ios", "#2f6fdf"),
     ("android", "#2a9d4b"),
     ("wechat", "#07a05a"),
+    ("wechat-scan", "#0b5d3b"),
     ("inapp", "#c77c11"),
     ("desktop", "#7a4fc4"),
 ];
 
 /// One day's numbers in layer order.
-fn layers(day: &DayCounts) -> [u64; 5] {
-    [day.ios, day.android, day.wechat, day.inapp, day.desktop]
+fn layers(day: &DayCounts) -> [u64; 6] {
+    [
+        day.ios,
+        day.android,
+        day.wechat,
+        day.wechat_scan,
+        day.inapp,
+        day.desktop,
+    ]
 }
 
 /// The label of a layer.
@@ -29,6 +37,7 @@ pub fn label(text: &Text, class: &str) -> &'static str {
         "ios" => text.class_ios,
         "android" => text.class_android,
         "wechat" => text.class_wechat,
+        "wechat-scan" => text.class_wechat_scan,
         "inapp" => text.class_inapp,
         "desktop" => text.class_desktop,
         _ => text.class_other,
@@ -77,13 +86,14 @@ pub fn bars(text: &Text, id: &str, days: &[DayCounts]) -> String {
         r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-labelledby="{id}-t" xmlns="http://www.w3.org/2000/svg"><title id="{id}-t">{}</title><defs>"#,
         escape(text.by_class)
     );
-    // Patterns: solid, diagonal, dots, horizontal, cross-hatch.
+    // Patterns: solid, diagonal, dots, vertical, horizontal, cross-hatch.
     for (i, (class, colour)) in LAYERS.iter().enumerate() {
         let mark = match i {
             0 => String::new(),
             1 => r##"<path d="M0,6 L6,0" stroke="#fff" stroke-width="1.6"/>"##.to_string(),
             2 => r##"<circle cx="3" cy="3" r="1.3" fill="#fff"/>"##.to_string(),
-            3 => r##"<path d="M0,3 L6,3" stroke="#fff" stroke-width="1.4"/>"##.to_string(),
+            3 => r##"<path d="M3,0 L3,6" stroke="#fff" stroke-width="1.4"/>"##.to_string(),
+            4 => r##"<path d="M0,3 L6,3" stroke="#fff" stroke-width="1.4"/>"##.to_string(),
             _ => r##"<path d="M0,0 L6,6 M6,0 L0,6" stroke="#fff" stroke-width="1.2"/>"##.to_string(),
         };
         let _ = write!(

@@ -1,9 +1,17 @@
 //! `GET /v1/resolve?code=CODE` and `GET /v1/resolve?url=URL`: the answer as
-//! JSON. Mini program pages call it with the `q` they were given. A `url`
-//! goes through the same [`decide`] as a scan of that URL, so the two
-//! always agree.
+//! JSON. Mini program pages call it with the `q` or `scene` they were given
+//! (`sdk/miniprogram/`). A `url` goes through the same [`decide`] as a scan
+//! of that URL, so the two always agree.
+//!
+//! `&scan=1` marks a call made for a scan (the landing page after WeChat's
+//! own scanner read the code): a found, live entry then counts as a scan of
+//! class `wechat-scan`, with the same relaxed atomic add as a camera scan,
+//! and the answer is `no-store`, so that no cache in front answers (and
+//! swallows) the next one. `&scancode_time=N` is the time WeChat gave the
+//! page; a rule's `page_url` carries it, as WeChat would have.
 
 use super::respond::{self, Body};
+use crate::model::client_class::CountClass;
 use crate::model::decide::{decide, split_url, CodeHosts, Decision};
 use crate::model::domain::{Availability, Code};
 use crate::model::percent;
@@ -34,6 +42,11 @@ pub struct Resolved<'a> {
     /// What a scan redirects to (for a rule: with `q` and `scancode_time`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheme_url: Option<String>,
+    /// The page as `wx.redirectTo` takes it: `/path?query`, where the query
+    /// is what the page would get had it been opened by `scheme_url` (for
+    /// a rule: its query, then `q` and `scancode_time`, as WeChat passes them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback_url: Option<&'a str>,
     /// The matching rule's prefix, for `kind: rule`.
@@ -56,6 +69,7 @@ impl<'a> Resolved<'a> {
             query: None,
             env_version: None,
             scheme_url: None,
+            page_url: None,
             fallback_url: None,
             prefix: None,
             location: None,
@@ -64,16 +78,57 @@ impl<'a> Resolved<'a> {
     }
 }
 
+/// How a call asks to be answered, besides what it resolves.
+struct Call<'a> {
+    cache_control: &'a HeaderValue,
+    /// Count a found entry as a `wechat-scan` (`&scan=1`, and counting is on).
+    count: bool,
+    /// A rule's `scancode_time`.
+    scancode_time: i64,
+    now_unix: i64,
+}
+
+/// `Cache-Control` of a counted call: every scan must reach a node.
+static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+
+/// Answers `/v1/resolve?{query}`; `counting` says whether this node counts
+/// scans (`&scan=1` counts only then).
 pub fn answer(
     table: &Snapshot,
     codes: &CodeHosts,
     cache_control: &HeaderValue,
     query: &str,
     now_unix: i64,
+    counting: bool,
 ) -> (Response<Body>, Kind, Outcome) {
+    let scan = match percent::get(query, "scan").transpose() {
+        Ok(None) => false,
+        Ok(Some(v)) if v == "1" || v == "true" => true,
+        Ok(Some(v)) if v == "0" || v == "false" => false,
+        _ => return bad_request(Kind::None, "`scan` must be 1 (a scan to count) or 0"),
+    };
+    let scancode_time = match percent::get(query, "scancode_time").transpose() {
+        Ok(None) => now_unix,
+        Ok(Some(v)) => match v.parse::<i64>() {
+            Ok(t) if (0..=now_unix + 86_400).contains(&t) => t,
+            _ => {
+                return bad_request(
+                    Kind::None,
+                    "`scancode_time` must be UNIX seconds (a whole number, not in the future)",
+                )
+            }
+        },
+        Err(_) => return bad_request(Kind::None, "`scancode_time` must be UNIX seconds"),
+    };
+    let call = Call {
+        cache_control: if scan { &NO_STORE } else { cache_control },
+        count: scan && counting,
+        scancode_time,
+        now_unix,
+    };
     match (percent::get(query, "code"), percent::get(query, "url")) {
-        (Some(code), None) => by_code(table, cache_control, code, now_unix),
-        (None, Some(url)) => by_url(table, codes, cache_control, url, now_unix),
+        (Some(code), None) => by_code(table, &call, code),
+        (None, Some(url)) => by_url(table, codes, &call, url),
         (Some(_), Some(_)) => bad_request(Kind::None, "give either `code` or `url`, not both"),
         (None, None) => bad_request(
             Kind::None,
@@ -84,9 +139,8 @@ pub fn answer(
 
 fn by_code(
     table: &Snapshot,
-    cache_control: &HeaderValue,
+    call: &Call<'_>,
     code: Result<String, percent::ParamError>,
-    now_unix: i64,
 ) -> (Response<Body>, Kind, Outcome) {
     let code = match code {
         Ok(code) => code,
@@ -96,7 +150,7 @@ fn by_code(
         return bad_request(Kind::Code, &e.to_string());
     }
     match table.code(&code) {
-        Some(hit) => found(&hit, Kind::Code, cache_control, None, now_unix),
+        Some(hit) => found(&hit, Kind::Code, call, None),
         None => not_found(Kind::Code, "no such code"),
     }
 }
@@ -104,9 +158,8 @@ fn by_code(
 fn by_url(
     table: &Snapshot,
     codes: &CodeHosts,
-    cache_control: &HeaderValue,
+    call: &Call<'_>,
     url: Result<String, percent::ParamError>,
-    now_unix: i64,
 ) -> (Response<Body>, Kind, Outcome) {
     let url = match url.map(decode_again_if_encoded) {
         Ok(Ok(url)) => url,
@@ -121,16 +174,16 @@ fn by_url(
     };
     let mut key = String::with_capacity(url.len() + 8);
     match decide(table, codes, &target, &mut key) {
-        Decision::Code(hit) => found(&hit, Kind::Code, cache_control, None, now_unix),
+        Decision::Code(hit) => found(&hit, Kind::Code, call, None),
         Decision::Rule(hit) => {
             let legacy = LegacyScan {
                 url: &url,
-                scancode_time: now_unix,
+                scancode_time: call.scancode_time,
             };
-            found(&hit, Kind::Rule, cache_control, Some(legacy), now_unix)
+            found(&hit, Kind::Rule, call, Some(legacy))
         }
         Decision::File(_) => (
-            respond::json(StatusCode::OK, &Resolved::kind("file"), cache_control),
+            respond::json(StatusCode::OK, &Resolved::kind("file"), call.cache_control),
             Kind::File,
             Outcome::Found,
         ),
@@ -138,7 +191,7 @@ fn by_url(
             let mut body = Resolved::kind("pass_through");
             body.location = Some(format!("{origin}{}", target.path_and_query));
             (
-                respond::json(StatusCode::OK, &body, cache_control),
+                respond::json(StatusCode::OK, &body, call.cache_control),
                 Kind::PassThrough,
                 Outcome::Found,
             )
@@ -161,20 +214,40 @@ fn decode_again_if_encoded(url: String) -> Result<String, percent::ParamError> {
     }
 }
 
+/// The `410` answer: why, and where people without the mini program go.
+#[derive(Debug, Serialize)]
+struct Gone<'a> {
+    error: &'static str,
+    message: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fallback_url: Option<&'a str>,
+}
+
 fn found(
     hit: &Hit<'_>,
     kind: Kind,
-    cache_control: &HeaderValue,
+    call: &Call<'_>,
     legacy: Option<LegacyScan<'_>>,
-    now_unix: i64,
 ) -> (Response<Body>, Kind, Outcome) {
-    let availability = hit.availability(now_unix);
+    let profile = &hit.profile.key;
+    let availability = hit.availability(call.now_unix);
     if availability != Availability::Live {
-        let response = respond::json_error(StatusCode::GONE, "gone", gone_message(availability));
+        let body = Gone {
+            error: "gone",
+            message: gone_message(availability),
+            fallback_url: profile.fallback_url.as_ref().map(|u| u.as_str()),
+        };
+        let response = respond::json(StatusCode::GONE, &body, &NO_STORE);
         return (response, kind, Outcome::Gone);
     }
-    let profile = &hit.profile.key;
+    if call.count {
+        crate::model::table::prefetch_counts(hit.counts);
+        if let Some(cell) = CountClass::WechatScan.cell().and_then(|i| hit.counts.get(i)) {
+            cell.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
     let rendered = scheme_url::render(hit, legacy);
+    let page_url = page_url(profile.path.as_str(), &rendered.url);
     let body = Resolved {
         kind: if kind == Kind::Rule { "rule" } else { "code" },
         appid: Some(profile.appid.as_str()),
@@ -182,16 +255,32 @@ fn found(
         query: Some(hit.query),
         env_version: Some(profile.env_version.as_str()),
         scheme_url: Some(rendered.url),
+        page_url: Some(page_url),
         fallback_url: profile.fallback_url.as_ref().map(|u| u.as_str()),
         prefix: hit.prefix,
         location: None,
         q_truncated: rendered.truncated,
     };
     (
-        respond::json(StatusCode::OK, &body, cache_control),
+        respond::json(StatusCode::OK, &body, call.cache_control),
         kind,
         Outcome::Found,
     )
+}
+
+/// `/path?query`, where the query is the scheme URL's `query` decoded
+/// once: exactly what the page gets when WeChat opens it by that URL.
+fn page_url(path: &str, scheme_url: &str) -> String {
+    let encoded = scheme_url::query_param(scheme_url);
+    let query = percent::decode_strict(encoded.as_bytes()).unwrap_or_default();
+    let mut out = String::with_capacity(1 + path.len() + 1 + query.len());
+    out.push('/');
+    out.push_str(path);
+    if !query.is_empty() {
+        out.push('?');
+        out.push_str(&query);
+    }
+    out
 }
 
 /// Why an entry answers `410`, for JSON clients.

@@ -156,6 +156,7 @@ impl ScanService {
             &state.options.cache_control,
             query,
             now_unix(),
+            state.counts.is_some(),
         );
         state.metrics.resolve(kind, outcome);
         response

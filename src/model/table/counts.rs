@@ -1,4 +1,4 @@
-//! Scan counters inside a table: one per record and client class, added to
+//! Scan counters inside a table: one per record and count class, added to
 //! on the scan path with one relaxed atomic add (no lock, no allocation).
 //!
 //! The cells are allocated zeroed (`calloc`), so memory is committed only
@@ -7,13 +7,14 @@
 //! itself into its sink when it is dropped, so replacing a table (every
 //! change of the overlay, every compaction) never loses a count.
 
-use crate::model::client_class::{ClientClass, CountClass};
+use crate::model::client_class::CountClass;
 use crate::model::domain::EntryKind;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
-/// Cells a record has: one per client class.
-pub const CLASSES: usize = ClientClass::ALL.len();
+/// Cells a record has: one per client class, and one for `wechat-scan`
+/// (see [`CountClass::CELLS`]).
+pub const CLASSES: usize = CountClass::CELLS.len();
 
 /// Where drained counts go.
 pub trait CountSink: Send + Sync + 'static {
@@ -65,11 +66,11 @@ impl Counts {
 
     /// Takes record `index`'s counts (zeroing them) into `sink` under `key`.
     pub fn drain_record(&self, index: usize, kind: EntryKind, key: &str, sink: &dyn CountSink) {
-        for (class, cell) in ClientClass::ALL.iter().zip(self.record(index)) {
+        for (class, cell) in CountClass::CELLS.iter().zip(self.record(index)) {
             if cell.load(Ordering::Relaxed) != 0 {
                 let n = cell.swap(0, Ordering::Relaxed);
                 if n != 0 {
-                    sink.add(kind, key, CountClass::Client(*class), u64::from(n));
+                    sink.add(kind, key, *class, u64::from(n));
                 }
             }
         }

@@ -19,6 +19,7 @@ fn resolves_a_code() {
             "query": "id=42&from=poster",
             "env_version": "release",
             "scheme_url": "weixin://dl/business/?appid=wx1234567890abcdef&path=pages/promo/index&query=id%3D42%26from%3Dposter&env_version=release",
+            "page_url": "/pages/promo/index?id=42&from=poster",
             "fallback_url": "https://example.com/promo",
         })
     );
@@ -54,6 +55,105 @@ fn resolves_the_q_a_mini_program_received() {
                 .contains("q%3Dhttps%253A%252F%252Fwww.qq.com"),
             "{body}"
         );
+    }
+}
+
+/// What the landing page hands `wx.redirectTo`: the page with the query it
+/// would have had from the scheme URL (for a rule: with `q` and
+/// `scancode_time` as WeChat passes them).
+#[test]
+fn page_url_is_what_the_scheme_url_opens() {
+    let server = Server::with_table(TABLE, &[]);
+    let body = json_of(server.scan("/v1/resolve?code=amp"));
+    assert_eq!(
+        body["page_url"],
+        "/pages/a/index?a=1&b=x=y&pct=100%25&sp=a b&zh=中文&u=https%3A%2F%2Fa.example%2Fx%3Fy%3D1"
+    );
+    assert_eq!(
+        json_of(server.scan("/v1/resolve?code=Case"))["page_url"],
+        "/pages/case/upper"
+    );
+    let scanned = "https://www.qq.com/q/b?id=1234&x=1";
+    let q = percent_encoding::utf8_percent_encode(scanned, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let body = json_of(server.scan(&format!("/v1/resolve?url={q}&scancode_time=1700000000")));
+    assert_eq!(
+        body["page_url"],
+        "/rule/q123?from=rule&q=https%3A%2F%2Fwww.qq.com%2Fq%2Fb%3Fid%3D1234%26x%3D1&scancode_time=1700000000"
+    );
+    // Without a time, the node's clock.
+    let body = json_of(server.scan(&format!("/v1/resolve?url={q}")));
+    let page_url = body["page_url"].as_str().unwrap();
+    let time: i64 = page_url.rsplit_once("scancode_time=").unwrap().1.parse().unwrap();
+    assert!((time - unix_now()).abs() < 60, "{page_url}");
+    // A code's URL read by WeChat's scanner resolves to the code's page.
+    let body = json_of(server.scan(&format!(
+        "/v1/resolve?url={}",
+        percent_encoding::utf8_percent_encode(&format!("{}/spring24", server.scan), percent_encoding::NON_ALPHANUMERIC)
+    )));
+    assert_eq!(body["page_url"], "/pages/promo/index?id=42&from=poster", "{body}");
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A disabled or expired entry answers `410` with where to send people.
+#[test]
+fn gone_carries_the_fallback() {
+    let server = Server::with_table(TABLE, &[]);
+    let response = server.scan("/v1/resolve?code=expired");
+    assert_eq!(response.status(), 410);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body = json_of(response);
+    assert_eq!(body["error"], "gone");
+    assert_eq!(body["fallback_url"], "https://example.com/over");
+    assert!(json_of(server.scan("/v1/resolve?code=off"))
+        .get("fallback_url")
+        .is_none());
+}
+
+/// Only calls marked `scan=1` count, as `wechat-scan`, and are never cached.
+#[test]
+fn landing_page_scans_count_as_wechat_scan() {
+    let server = Server::with_table(TABLE, &[]);
+    for _ in 0..3 {
+        let response = server.scan("/v1/resolve?code=spring24&scan=1");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+    }
+    let response = server.scan("/v1/resolve?code=spring24");
+    assert_ne!(
+        response.headers()["cache-control"],
+        "no-store",
+        "unmarked calls stay cacheable"
+    );
+    server.scan("/v1/resolve?code=spring24&scan=0");
+    server.scan("/v1/resolve?code=expired&scan=1");
+    let rule =
+        percent_encoding::utf8_percent_encode("https://www.qq.com/q/b?id=1234", percent_encoding::NON_ALPHANUMERIC);
+    assert_eq!(server.scan(&format!("/v1/resolve?url={rule}&scan=1")).status(), 200);
+    let stats = json_of(server.get_admin("/admin/v1/codes/spring24/stats"));
+    assert_eq!(stats["total"]["wechat_scan"], 3, "{stats}");
+    assert_eq!(stats["total"]["total"], 3, "{stats}");
+    assert_eq!(stats["total"]["ios"], 0, "{stats}");
+    let stats = json_of(server.get_admin("/admin/v1/codes/expired/stats"));
+    assert_eq!(stats["total"]["total"], 0, "a gone entry is not a scan: {stats}");
+    let prefix =
+        percent_encoding::utf8_percent_encode("https://www.qq.com/q/b?id=123", percent_encoding::NON_ALPHANUMERIC);
+    let stats = json_of(server.get_admin(&format!("/admin/v1/rules/stats?prefix={prefix}")));
+    assert_eq!(stats["total"]["wechat_scan"], 1, "{stats}");
+    let csv = server.cli(&["stats", "spring24", "--csv"]);
+    let csv = String::from_utf8_lossy(&csv.stdout);
+    assert!(csv.starts_with("day,ios,android,wechat,wechat-scan,"), "{csv}");
+    assert!(csv.contains("total,0,0,0,3,0,0,0,3"), "{csv}");
+    for bad in ["scan=2", "scan=", "scancode_time=soon", "scancode_time=99999999999"] {
+        let response = server.scan(&format!("/v1/resolve?code=spring24&{bad}"));
+        assert_eq!(response.status(), 400, "{bad}");
+        let message = json_of(response)["message"].as_str().unwrap().to_string();
+        assert!(message.contains(bad.split('=').next().unwrap()), "{bad}: {message}");
     }
 }
 

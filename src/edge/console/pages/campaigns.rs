@@ -182,7 +182,17 @@ pub async fn campaign_csv(ctx: Ctx, Path(tag): Path<String>, RawQuery(query): Ra
         .unwrap_or_else(|| date_string(today));
     let mut out = csv::Writer::from_writer(Vec::new());
     let _ = out.write_record([
-        "kind", "key", "day", "ios", "android", "wechat", "inapp", "desktop", "other", "total",
+        "kind",
+        "key",
+        "day",
+        "ios",
+        "android",
+        "wechat",
+        "wechat_scan",
+        "inapp",
+        "desktop",
+        "other",
+        "total",
     ]);
     for kind in ["code", "rule"] {
         let uri = format!(
@@ -205,6 +215,7 @@ pub async fn campaign_csv(ctx: Ctx, Path(tag): Path<String>, RawQuery(query): Ra
                     n(d.ios),
                     n(d.android),
                     n(d.wechat),
+                    n(d.wechat_scan),
                     n(d.inapp),
                     n(d.desktop),
                     n(d.other),

@@ -238,6 +238,7 @@ async fn detail(ctx: Ctx, kind: Kind, key: String, query: Option<String>) -> Res
             t.class_ios,
             t.class_android,
             t.class_wechat,
+            t.class_wechat_scan,
             t.class_inapp,
             t.class_desktop,
             t.class_other,
@@ -281,7 +282,7 @@ async fn scans_of(ctx: &Ctx, kind: Kind, key: &str, query: &Option<String>) -> S
                 .map(|d| {
                     (
                         d.day.clone().unwrap_or_default(),
-                        vec![d.ios, d.android, d.wechat, d.inapp, d.desktop, d.other],
+                        vec![d.ios, d.android, d.wechat, d.wechat_scan, d.inapp, d.desktop, d.other],
                         d.total,
                     )
                 })

@@ -38,6 +38,7 @@ fn add_day(into: &mut DayCounts, d: &DayCounts) {
     into.ios += d.ios;
     into.android += d.android;
     into.wechat += d.wechat;
+    into.wechat_scan += d.wechat_scan;
     into.inapp += d.inapp;
     into.desktop += d.desktop;
     into.other += d.other;
@@ -50,6 +51,7 @@ fn class_totals(t: &Text, total: &DayCounts) -> Vec<(&'static str, u64)> {
         (t.class_ios, total.ios),
         (t.class_android, total.android),
         (t.class_wechat, total.wechat),
+        (t.class_wechat_scan, total.wechat_scan),
         (t.class_inapp, total.inapp),
         (t.class_desktop, total.desktop),
         (t.class_other, total.other),
