@@ -16,6 +16,7 @@ mod hostile;
 mod layers;
 mod loadtest;
 mod merchants;
+mod miniprogram;
 mod phones;
 mod production;
 mod scan;
