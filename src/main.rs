@@ -50,6 +50,7 @@ fn main() -> ExitCode {
         Some(Command::Key { action, admin }) => operate(&admin, |c| qrlaunch::edge::cli::key(c, action)),
         Some(Command::Audit { args, admin }) => operate(&admin, |c| qrlaunch::edge::cli::audit(c, &args)),
         Some(Command::Qr { args, admin }) => operate(&admin, |c| qrlaunch::edge::cli::all_qr(c, &args)),
+        Some(Command::Wxacode { args, admin }) => operate(&admin, |c| qrlaunch::edge::cli::wxacode(c, &args)),
         Some(Command::Ingest { args, .. }) if args.print_format => {
             println!("{}", qrlaunch::edge::ingest::VARNISHNCSA_FORMAT);
             ExitCode::SUCCESS

@@ -9,6 +9,8 @@
 //! * [`api`]: the request and answer types the admin API shares with the
 //!   CLI and the tests;
 //! * [`cli`]: the operator commands, clients of the admin API;
+//! * [`wechat`]: WeChat's server API (access token, mini program codes),
+//!   for the admin API;
 //! * [`config`]: command-line flags and their environment variables;
 //! * [`app`]: start-up, seeding, signals, shutdown: the wiring.
 
@@ -20,3 +22,4 @@ pub mod config;
 pub mod console;
 pub mod http;
 pub mod ingest;
+pub mod wechat;

@@ -186,6 +186,16 @@ const OUTCOMES: [(Outcome, &str); 4] = [
     (Outcome::BadRequest, "bad_request"),
 ];
 
+/// How a call to WeChat's API ends.
+pub const WECHAT_OUTCOMES: [&str; 6] = [
+    "ok",
+    "rate_limited",
+    "invalid_page",
+    "credentials",
+    "error",
+    "unreachable",
+];
+
 /// What each metric is, for `# HELP` and `# TYPE`.
 const DESCRIPTIONS: &[(MetricKind, &str, Option<Unit>, &str)] = &[
     (MetricKind::Counter, "qrlaunch_requests_total", None, "HTTP requests answered, by route and status code."),
@@ -194,6 +204,7 @@ const DESCRIPTIONS: &[(MetricKind, &str, Option<Unit>, &str)] = &[
     (MetricKind::Gauge, "qrlaunch_table_entries", None, "Entries in the live table, by kind."),
     (MetricKind::Counter, "qrlaunch_admin_requests_total", None, "Admin API requests answered, by status code."),
     (MetricKind::Counter, "qrlaunch_admin_auth_failures_total", None, "Admin API requests refused for a missing or wrong token."),
+    (MetricKind::Counter, "qrlaunch_wechat_calls_total", None, "Mini program codes asked of WeChat's API, by outcome."),
     (MetricKind::Gauge, "qrlaunch_table_position", None, "The change-log position the live table reflects."),
     (MetricKind::Gauge, "qrlaunch_store_position", None, "The store's last committed change-log position, as last seen."),
     (MetricKind::Histogram, "qrlaunch_sync_lag_seconds", Some(Unit::Seconds), "Time from a change's commit (on any node) to this node's table applying it."),
@@ -248,6 +259,8 @@ pub struct Metrics {
     table_rules: Gauge,
     admin_requests: Vec<Counter>,
     admin_auth_failures: Counter,
+    /// By [`WECHAT_OUTCOMES`].
+    wechat_calls: Vec<Counter>,
     table_position: Gauge,
     store_position: Gauge,
     sync_lag: Histogram,
@@ -356,6 +369,10 @@ impl Metrics {
                 })
                 .collect(),
             admin_auth_failures: counter("qrlaunch_admin_auth_failures_total", vec![]),
+            wechat_calls: WECHAT_OUTCOMES
+                .iter()
+                .map(|&o| counter("qrlaunch_wechat_calls_total", vec![Label::new("outcome", o)]))
+                .collect(),
             table_position: gauge("qrlaunch_table_position", vec![]),
             store_position: gauge("qrlaunch_store_position", vec![]),
             sync_lag: recorder.register_histogram(&Key::from_name("qrlaunch_sync_lag_seconds"), &meta),
@@ -426,6 +443,14 @@ impl Metrics {
             .position(|&s| s == status)
             .unwrap_or(ADMIN_STATUSES.len() - 1);
         self.admin_requests[index].increment(1);
+    }
+
+    /// One mini program code asked of WeChat, ending in `outcome` (one of
+    /// [`WECHAT_OUTCOMES`]).
+    pub fn wechat_call(&self, outcome: &str) {
+        if let Some(i) = WECHAT_OUTCOMES.iter().position(|&o| o == outcome) {
+            self.wechat_calls[i].increment(1);
+        }
     }
 
     pub fn admin_auth_failure(&self) {

@@ -182,7 +182,8 @@ pub fn need_of(method: &Method, path: &str) -> Option<Need> {
         | "/admin/v1/hosts/{host}/stats"
         | "/admin/v1/stats"
         | "/admin/v1/tags" => Need::Read,
-        "/admin/v1/import" => Need::Write,
+        // Spends the merchant's WeChat quota.
+        "/admin/v1/import" | "/admin/v1/codes/{code}/wxacode" => Need::Write,
         "/admin/v1/export" | "/admin/v1/audit" => Need::Read,
         "/admin/v1/hosts"
         | "/admin/v1/hosts/{host}"

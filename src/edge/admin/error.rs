@@ -33,6 +33,12 @@ pub enum ErrorCode {
     Unavailable,
     NotApplied,
     InsufficientStorage,
+    /// This node is not set up for the request (e.g. no `--wechat-appid`).
+    NotConfigured,
+    /// A service this node asked (WeChat's API) refused or failed.
+    Upstream,
+    /// A service this node asked (WeChat's API) says: too many requests.
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -54,6 +60,9 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::NotApplied => "not_applied",
             ErrorCode::InsufficientStorage => "insufficient_storage",
+            ErrorCode::NotConfigured => "not_configured",
+            ErrorCode::Upstream => "upstream",
+            ErrorCode::RateLimited => "rate_limited",
         }
     }
 
@@ -74,6 +83,9 @@ impl ErrorCode {
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::NotApplied => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+            ErrorCode::NotConfigured => StatusCode::CONFLICT,
+            ErrorCode::Upstream => StatusCode::BAD_GATEWAY,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -140,12 +152,18 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let retry = self.status == StatusCode::SERVICE_UNAVAILABLE || self.body.error == ErrorCode::Busy.as_str();
+        let retry = if self.body.error == ErrorCode::RateLimited.as_str() {
+            Some("60")
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE || self.body.error == ErrorCode::Busy.as_str() {
+            Some("1")
+        } else {
+            None
+        };
         let mut response = (self.status, Json(self.body)).into_response();
-        if retry {
+        if let Some(seconds) = retry {
             response
                 .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(RETRY_AFTER, HeaderValue::from_static(seconds));
         }
         response
     }

@@ -33,6 +33,7 @@ pub mod stats;
 pub mod tags;
 pub mod transfer;
 pub mod warnings;
+pub mod wxacode;
 
 use crate::replication::metrics::Metrics;
 use crate::replication::writer::Writer;
@@ -73,6 +74,8 @@ pub struct AdminOptions {
     /// Days of counts the store keeps (`--stats-keep-days`): older log
     /// lines are refused.
     pub keep_days: i32,
+    /// WeChat's API, for mini program codes (`--wechat-appid`).
+    pub wechat: Option<Arc<crate::edge::wechat::Wechat>>,
 }
 
 /// What every admin handler shares; cheap to clone.
@@ -182,6 +185,7 @@ fn routes() -> (Router<AdminState>, utoipa::openapi::OpenApi) {
         .routes(routes!(transfer::export))
         .routes(routes!(backup::backup))
         .routes(routes!(qr::code))
+        .routes(routes!(wxacode::code))
         .routes(routes!(stats::code))
         .routes(routes!(stats::rule))
         .routes(routes!(stats::host))

@@ -81,6 +81,7 @@ pub async fn serve(
     scans: tokio::runtime::Handle,
 ) -> Result<(), AppError> {
     let purge_targets = purge_targets(&args)?;
+    let wechat = wechat_client(&args)?;
     args.store_url().map_err(AppError::Flag)?;
     // Checked here, not by clap: an environment twin set to `no` would
     // still count as given there.
@@ -174,6 +175,7 @@ pub async fn serve(
         addr: listeners.admin_addr,
         scan_addr: listeners.scan_addr,
         tls: admin_tls,
+        wechat,
     };
     let admin_server = serve_admin(
         &args,
@@ -313,6 +315,55 @@ fn purge_targets(args: &ServeArgs) -> Result<Option<crate::replication::purge::P
             None => Vec::new(),
         },
     }))
+}
+
+/// The WeChat client, when `--wechat-appid` is given; every value checked
+/// here with a message naming its flag (the secret file is read when a
+/// token is needed, and must be readable now).
+fn wechat_client(args: &ServeArgs) -> Result<Option<Arc<crate::edge::wechat::Wechat>>, AppError> {
+    use crate::model::domain::{AppId, EnvVersion, PagePath};
+    let (Some(appid), Some(secret_file), Some(page)) =
+        (&args.wechat_appid, &args.wechat_secret_file, &args.landing_page)
+    else {
+        return Ok(None);
+    };
+    let flag = |name: &str, e: &dyn std::fmt::Display| AppError::Flag(format!("--{name}: {e}"));
+    appid.parse::<AppId>().map_err(|e| flag("wechat-appid", &e.message))?;
+    page.parse::<PagePath>().map_err(|e| flag("landing-page", &e.message))?;
+    let env_version = args
+        .wxacode_env_version
+        .parse::<EnvVersion>()
+        .map_err(|e| flag("wxacode-env-version", &e.message))?;
+    let api = url::Url::parse(&args.wechat_api).map_err(|e| flag("wechat-api", &e))?;
+    let loopback = match api.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    if !(api.scheme() == "https" || (api.scheme() == "http" && loopback)) {
+        return Err(flag(
+            "wechat-api",
+            &"must be an https URL (http only on loopback, for a stand-in)",
+        ));
+    }
+    std::fs::File::open(secret_file)
+        .map_err(|e| flag("wechat-secret-file", &format!("{}: {e}", secret_file.display())))?;
+    let roots = match &args.ca_file {
+        Some(path) => crate::replication::roots::read(path).map_err(AppError::Flag)?,
+        None => Vec::new(),
+    };
+    let config = crate::edge::wechat::WechatConfig {
+        api: args.wechat_api.trim_end_matches('/').to_string(),
+        appid: appid.clone(),
+        secret_file: secret_file.clone(),
+        landing_page: page.clone(),
+        check_path: args.wxacode_check_path,
+        env_version,
+        roots,
+    };
+    let client = crate::edge::wechat::Wechat::new(config).map_err(AppError::Flag)?;
+    Ok(Some(Arc::new(client)))
 }
 
 /// The three listeners, bound and announced; the scan listener is handed
@@ -457,6 +508,8 @@ struct AdminParts {
     scan_addr: SocketAddr,
     /// `--admin-tls-cert`/`--admin-tls-key`, when given.
     tls: Option<Arc<http::tls::TlsFiles>>,
+    /// WeChat's API, when `--wechat-appid` is given.
+    wechat: Option<Arc<crate::edge::wechat::Wechat>>,
 }
 
 /// The admin API: its token, its state, and the server, each request
@@ -492,6 +545,7 @@ fn serve_admin(
             days: crate::replication::stats::Days::named(&args.stats_time_zone).map_err(AppError::Flag)?,
             count_source: args.count_source,
             keep_days: args.stats_keep_days,
+            wechat: parts.wechat.clone(),
         },
         counts,
     );

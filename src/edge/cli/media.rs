@@ -71,19 +71,18 @@ fn warning_of(response: &reqwest::blocking::Response) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Writes a QR image for every code (with a tag) into a directory, named
-/// by code.
-pub fn all_qr(client: &AdminClient, args: &QrAllArgs) -> Result<(), CliError> {
-    std::fs::create_dir_all(&args.out).map_err(|e| CliError::File {
-        path: args.out.clone(),
-        reason: e.to_string(),
-    })?;
-    let format = args.style.format.unwrap_or(QrFormat::Png);
+/// Calls `each` with every code (with `tag`, when given), page by page;
+/// returns how many there were.
+pub(super) fn for_each_code(
+    client: &AdminClient,
+    tag: Option<&str>,
+    mut each: impl FnMut(&str) -> Result<(), CliError>,
+) -> Result<usize, CliError> {
     let mut after: Option<String> = None;
-    let mut written = 0usize;
+    let mut seen = 0usize;
     loop {
         let mut path = "/admin/v1/codes?limit=1000".to_string();
-        if let Some(tag) = &args.tag {
+        if let Some(tag) = tag {
             path.push_str(&format!("&tag={}", encoded(tag)));
         }
         if let Some(after) = &after {
@@ -92,26 +91,39 @@ pub fn all_qr(client: &AdminClient, args: &QrAllArgs) -> Result<(), CliError> {
         let page: Page = client.json(client.request(Method::GET, &path))?;
         for item in &page.items {
             let Some(code) = &item.line.code else { continue };
-            let response = client.send(client.request(Method::GET, &qr_path(code, format, &args.style)))?;
-            // Hundreds of images for print that phones cannot open: refuse
-            // unless asked for.
-            if let Some(warning) = warning_of(&response) {
-                if !args.allow_loopback {
-                    return Err(CliError::Usage {
-                        field: "allow-loopback".into(),
-                        message: format!("{warning}; nothing was written (--allow-loopback writes them anyway)"),
-                    });
-                }
-            }
-            let bytes = response.bytes().map_err(|e| CliError::Answer(e.to_string()))?;
-            write_file(&args.out.join(format!("{code}.{}", format.extension())), &bytes)?;
-            written += 1;
+            each(code)?;
+            seen += 1;
         }
         match page.next {
             Some(next) => after = Some(next),
-            None => break,
+            None => return Ok(seen),
         }
     }
+}
+
+/// Writes a QR image for every code (with a tag) into a directory, named
+/// by code.
+pub fn all_qr(client: &AdminClient, args: &QrAllArgs) -> Result<(), CliError> {
+    std::fs::create_dir_all(&args.out).map_err(|e| CliError::File {
+        path: args.out.clone(),
+        reason: e.to_string(),
+    })?;
+    let format = args.style.format.unwrap_or(QrFormat::Png);
+    let written = for_each_code(client, args.tag.as_deref(), |code| {
+        let response = client.send(client.request(Method::GET, &qr_path(code, format, &args.style)))?;
+        // Hundreds of images for print that phones cannot open: refuse
+        // unless asked for.
+        if let Some(warning) = warning_of(&response) {
+            if !args.allow_loopback {
+                return Err(CliError::Usage {
+                    field: "allow-loopback".into(),
+                    message: format!("{warning}; nothing was written (--allow-loopback writes them anyway)"),
+                });
+            }
+        }
+        let bytes = response.bytes().map_err(|e| CliError::Answer(e.to_string()))?;
+        write_file(&args.out.join(format!("{code}.{}", format.extension())), &bytes)
+    })?;
     if written == 0 {
         return Err(CliError::Usage {
             field: "tag".into(),

@@ -10,6 +10,7 @@ mod keys;
 mod media;
 mod output;
 mod transfer;
+mod wxacode;
 
 pub use client::{AdminClient, CliError, Token, Transport};
 pub use entries::{code, host, rule};
@@ -17,6 +18,7 @@ pub use ingest::ingest;
 pub use keys::{audit, key};
 pub use media::{all_qr, stats};
 pub use transfer::{backup, export, import};
+pub use wxacode::wxacode;
 
 use crate::edge::config::AdminArgs;
 

@@ -165,6 +165,28 @@ pub struct QrAllArgs {
     pub style: QrArgs,
 }
 
+/// `qrlaunch wxacode`: mini program codes.
+#[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["code", "all"]))]
+pub struct WxacodeArgs {
+    /// The launch code (the image goes to --out, a file).
+    pub code: Option<String>,
+    /// Every code, or every code with --tag (the images go into --out, a
+    /// directory, as CODE.jpg or CODE.png).
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: only codes with this tag (a campaign).
+    #[arg(long, requires = "all")]
+    pub tag: Option<String>,
+    /// Where to write: a file for one code, a directory (created if
+    /// missing) with --all.
+    #[arg(short = 'o', long = "out")]
+    pub out: PathBuf,
+    /// Edge of the image in pixels, 280-1280 (WeChat's default 430).
+    #[arg(long, default_value_t = 430, value_parser = clap::value_parser!(u32).range(280..=1280))]
+    pub width: u32,
+}
+
 /// `qrlaunch stats`: scan counts.
 #[derive(Debug, Clone, Args)]
 #[command(group = clap::ArgGroup::new("what").required(true).args(["code", "rule", "tag", "host"]))]

@@ -6,7 +6,7 @@ pub mod serve;
 
 pub use client::{
     AdminArgs, AuditArgs, CodeAction, EntryFields, HostAction, ImportFormat, ImportMode, IngestArgs, KeyAction,
-    KeyScopes, LogFormat, PageArgs, QrAllArgs, QrArgs, QrFormat, RuleAction, StatsArgs,
+    KeyScopes, LogFormat, PageArgs, QrAllArgs, QrArgs, QrFormat, RuleAction, StatsArgs, WxacodeArgs,
 };
 pub use serve::{CountSource, LogLines, Secret, ServeArgs, StoreUrl, TrustedProxy};
 
@@ -188,6 +188,16 @@ pub enum Command {
     Qr {
         #[command(flatten)]
         args: QrAllArgs,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Write mini program codes ("sun codes", from WeChat's
+    /// getwxacodeunlimit through the admin API) that open the landing page
+    /// with a launch code: one code to a file, or many into a directory.
+    /// The node needs --wechat-appid, --wechat-secret-file and --landing-page.
+    Wxacode {
+        #[command(flatten)]
+        args: WxacodeArgs,
         #[command(flatten)]
         admin: AdminArgs,
     },

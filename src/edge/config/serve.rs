@@ -277,6 +277,37 @@ pub struct ServeArgs {
     #[arg(long, env = "QRLAUNCH_TEST_APPLY_DELAY", default_value = "0s", value_parser = humantime::parse_duration, hide = true)]
     pub test_apply_delay: Duration,
 
+    /// The mini program whose codes `GET /admin/v1/codes/{code}/wxacode`
+    /// (and `qrlaunch wxacode`) makes with WeChat's getwxacodeunlimit
+    /// (with --wechat-secret-file and --landing-page).
+    #[arg(long, env = "QRLAUNCH_WECHAT_APPID", requires_all = ["wechat_secret_file", "landing_page"])]
+    pub wechat_appid: Option<String>,
+
+    /// A file holding that mini program's AppSecret (read again for every
+    /// new access token, never logged).
+    #[arg(long, env = "QRLAUNCH_WECHAT_SECRET_FILE", requires = "wechat_appid")]
+    pub wechat_secret_file: Option<PathBuf>,
+
+    /// The mini program page a mini program code opens, with `scene` set to
+    /// the launch code (e.g. `pages/landing/index`; no leading `/`): the
+    /// page that runs the landing helper (sdk/miniprogram).
+    #[arg(long, env = "QRLAUNCH_LANDING_PAGE", requires = "wechat_appid")]
+    pub landing_page: Option<String>,
+
+    /// Whether WeChat checks that --landing-page exists in the published
+    /// mini program (`false` while it is only in a trial or developer build).
+    #[arg(long, env = "QRLAUNCH_WXACODE_CHECK_PATH", default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub wxacode_check_path: bool,
+
+    /// Which version of the mini program a mini program code opens:
+    /// `release`, `trial` or `develop`.
+    #[arg(long, env = "QRLAUNCH_WXACODE_ENV_VERSION", default_value = "release")]
+    pub wxacode_env_version: String,
+
+    /// WeChat's API base URL (`https` unless on loopback; a stand-in for tests).
+    #[arg(long, env = "QRLAUNCH_WECHAT_API", default_value = crate::edge::wechat::DEFAULT_API)]
+    pub wechat_api: String,
+
     /// Log filter, in tracing's `RUST_LOG` syntax (e.g. `info`, `qrlaunch=debug`).
     #[arg(long, env = "QRLAUNCH_LOG", default_value = "info")]
     pub log: String,
