@@ -161,6 +161,82 @@ fn handler(c: &mut Criterion) {
     group.finish();
 }
 
+/// `/v1/resolve` (what the mini program landing page calls) beside the
+/// scans it stands in for, all counted: a code and a legacy URL, plain and
+/// marked `scan=1` (counted as `wechat-scan`). Target: the cost of a scan.
+fn resolve(c: &mut Criterion) {
+    use qrlaunch::model::percent::encoded;
+    let spec = Spec {
+        codes: 1_000_000,
+        rules: 10_000,
+        seed: 42,
+    };
+    let requests = workload::requests(spec, Mix::default(), 20_000);
+    let get = |target: String, host: &str| hyper::Request::get(target).header("host", host).body(()).unwrap();
+    let pick =
+        |kind: RequestKind, make: &dyn Fn(&workload::Request) -> hyper::Request<()>| -> Vec<hyper::Request<()>> {
+            requests
+                .iter()
+                .filter(|r| r.kind == kind)
+                .take(KEYS)
+                .map(make)
+                .collect()
+        };
+    let counts = Arc::new(qrlaunch::replication::stats::ScanCounts::new(
+        Vec::<String>::new(),
+        qrlaunch::replication::stats::Days::utc(),
+    ));
+    let state = Arc::new(
+        ScanState::serving(common::table(spec), Metrics::prometheus(), ScanOptions::default()).with_counts(counts),
+    );
+    let service = ScanService::new(state.clone(), "127.0.0.1".parse().unwrap());
+    let url_of = |r: &workload::Request| encoded(&format!("http://{}{}", r.host, r.target));
+    let cases = [
+        ("code_302", pick(RequestKind::Code, &|r| get(r.target.clone(), &r.host))),
+        (
+            "resolve_code",
+            pick(RequestKind::Code, &|r| {
+                get(format!("/v1/resolve?code={}", &r.target[1..]), &r.host)
+            }),
+        ),
+        (
+            "resolve_code_scan",
+            pick(RequestKind::Code, &|r| {
+                get(format!("/v1/resolve?code={}&scan=1", &r.target[1..]), &r.host)
+            }),
+        ),
+        (
+            "legacy_302",
+            pick(RequestKind::Legacy, &|r| get(r.target.clone(), &r.host)),
+        ),
+        (
+            "resolve_url_scan",
+            pick(RequestKind::Legacy, &|r| {
+                get(format!("/v1/resolve?url={}&scan=1", url_of(r)), &r.host)
+            }),
+        ),
+    ];
+    let mut group = c.benchmark_group("resolve");
+    group.measurement_time(Duration::from_secs(4));
+    for (name, reqs) in &cases {
+        // Every request of a case is answered as it should be.
+        let found = reqs
+            .iter()
+            .filter(|r| service.handle(r).status().as_u16() < 400)
+            .count();
+        assert_eq!(found, reqs.len(), "{name}: every request resolves");
+        let mut i = 0;
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                i = (i + 1) % reqs.len();
+                black_box(service.handle(black_box(&reqs[i])).status())
+            })
+        });
+    }
+    state.metrics.upkeep();
+    group.finish();
+}
+
 /// The User-Agent classifier, on every example of its table in turn and
 /// on the longest (a WeChat UA). Target: well under a microsecond.
 fn client_class(c: &mut Criterion) {
@@ -270,6 +346,7 @@ criterion_group!(
     code_lookup,
     rule_lookup,
     handler,
+    resolve,
     client_class,
     answer_per_class
 );

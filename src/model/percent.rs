@@ -94,8 +94,20 @@ pub fn decode_strict(raw: &[u8]) -> Result<std::borrow::Cow<'_, str>, ParamError
 }
 
 fn decode(value: &str) -> Result<String, ParamError> {
+    if !value.contains('+') {
+        return decode_strict(value.as_bytes()).map(|v| v.into_owned());
+    }
     let spaced = value.replace('+', " ");
     decode_strict(spaced.as_bytes()).map(|v| v.into_owned())
+}
+
+/// The raw (not decoded) value of the first parameter called `name`, for
+/// values that are plain words or numbers; `None` if there is none.
+pub fn raw<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then_some(value)
+    })
 }
 
 /// Whether every `%` starts a `%XX` escape.

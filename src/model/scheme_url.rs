@@ -80,7 +80,21 @@ const TRUNCATED: &str = "%26qtrunc%3D1";
 /// `qtrunc=1` is added; if not even an empty `q` fits, `q` is left out, and
 /// then `scancode_time` too. The result never exceeds the limit.
 pub fn render(hit: &Hit<'_>, legacy: Option<LegacyScan<'_>>) -> Rendered {
+    render_into(hit, legacy, None)
+}
+
+/// Like [`render`], also writing into `page_query` the query the page
+/// gets when WeChat opens it by the rendered URL (the `query` parameter
+/// decoded once): what `wx.redirectTo` needs to open the same page.
+pub fn render_with_page_query(hit: &Hit<'_>, legacy: Option<LegacyScan<'_>>, page_query: &mut String) -> Rendered {
+    render_into(hit, legacy, Some(page_query))
+}
+
+fn render_into(hit: &Hit<'_>, legacy: Option<LegacyScan<'_>>, mut page: Option<&mut String>) -> Rendered {
     let profile = hit.profile;
+    if let Some(page) = page.as_deref_mut() {
+        page.push_str(hit.query);
+    }
     let mut out = String::with_capacity(profile.scheme_head.len() + MAX_QUERY + profile.scheme_tail.len());
     out.push_str(&profile.scheme_head);
     push_encoded(&mut out, hit.query);
@@ -109,14 +123,30 @@ pub fn render(hit: &Hit<'_>, legacy: Option<LegacyScan<'_>>) -> Rendered {
             if truncated {
                 out.push_str(TRUNCATED);
             }
+            if let Some(page) = page.as_deref_mut() {
+                if !hit.query.is_empty() {
+                    page.push('&');
+                }
+                page.push_str("q=");
+                push_encoded(page, q);
+                if truncated {
+                    page.push_str("&qtrunc=1");
+                }
+            }
         }
         if own + time <= MAX_QUERY || q.is_some() {
-            if q.is_none() && hit.query.is_empty() {
+            let first = q.is_none() && hit.query.is_empty();
+            if first {
                 out.push_str(&TIME_PREFIX[3..]);
             } else {
                 out.push_str(TIME_PREFIX);
             }
-            out.push_str(&scancode_time.to_string());
+            let time = scancode_time.to_string();
+            out.push_str(&time);
+            if let Some(page) = page.as_deref_mut() {
+                page.push_str(if first { "scancode_time=" } else { "&scancode_time=" });
+                page.push_str(&time);
+            }
             time_written = Some(scancode_time);
         }
     }
@@ -159,6 +189,36 @@ pub fn query_param(url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The page query written beside the URL is its `query` decoded once,
+    /// for codes, rules, long and cut `q`s.
+    #[test]
+    fn the_page_query_is_the_query_parameter_decoded_once() {
+        let long = format!("x={}", "z".repeat(490));
+        for own in ["", "from=rule", "a=1&zh=中文&u=https%3A%2F%2Fx", &long] {
+            let snapshot = rule_with_query(own);
+            let hit = snapshot.rule("https://a.example.com/").expect("the rule matches");
+            for url in [
+                "https://a.example.com/q?x=1".to_string(),
+                format!("https://a.example.com/q?{}", "长".repeat(200)),
+                format!("https://a.example.com/q?{}", "y".repeat(600)),
+            ] {
+                for legacy in [
+                    None,
+                    Some(LegacyScan {
+                        url: &url,
+                        scancode_time: 1_700_000_000,
+                    }),
+                ] {
+                    let mut page = String::new();
+                    let rendered = render_with_page_query(&hit, legacy, &mut page);
+                    assert_eq!(rendered, render(&hit, legacy));
+                    let decoded = percent_decode_str(query_param(&rendered.url)).decode_utf8().unwrap();
+                    assert_eq!(page, decoded, "{own} / {}", &url[..30]);
+                }
+            }
+        }
+    }
     use crate::model::table::{Snapshot, TableBuilder};
     use percent_encoding::percent_decode_str;
 

@@ -101,24 +101,21 @@ pub fn answer(
     now_unix: i64,
     counting: bool,
 ) -> (Response<Body>, Kind, Outcome) {
-    let scan = match percent::get(query, "scan").transpose() {
-        Ok(None) => false,
-        Ok(Some(v)) if v == "1" || v == "true" => true,
-        Ok(Some(v)) if v == "0" || v == "false" => false,
-        _ => return bad_request(Kind::None, "`scan` must be 1 (a scan to count) or 0"),
+    // Both are plain words or digits: read as they are, not decoded.
+    let scan = match percent::raw(query, "scan") {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(_) => return bad_request(Kind::None, "`scan` must be 1 (a scan to count) or 0"),
     };
-    let scancode_time = match percent::get(query, "scancode_time").transpose() {
-        Ok(None) => now_unix,
-        Ok(Some(v)) => match v.parse::<i64>() {
-            Ok(t) if (0..=now_unix + 86_400).contains(&t) => t,
-            _ => {
-                return bad_request(
-                    Kind::None,
-                    "`scancode_time` must be UNIX seconds (a whole number, not in the future)",
-                )
-            }
-        },
-        Err(_) => return bad_request(Kind::None, "`scancode_time` must be UNIX seconds"),
+    let scancode_time = match percent::raw(query, "scancode_time").map(str::parse::<i64>) {
+        None => now_unix,
+        Some(Ok(t)) if (0..=now_unix + 86_400).contains(&t) => t,
+        Some(_) => {
+            return bad_request(
+                Kind::None,
+                "`scancode_time` must be UNIX seconds (a whole number, not in the future)",
+            )
+        }
     };
     let call = Call {
         cache_control: if scan { &NO_STORE } else { cache_control },
@@ -241,13 +238,18 @@ fn found(
         return (response, kind, Outcome::Gone);
     }
     if call.count {
+        // The counter is almost never in cache: fetch it while the answer
+        // is built, add once it is.
         crate::model::table::prefetch_counts(hit.counts);
-        if let Some(cell) = CountClass::WechatScan.cell().and_then(|i| hit.counts.get(i)) {
-            cell.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
     }
-    let rendered = scheme_url::render(hit, legacy);
-    let page_url = page_url(profile.path.as_str(), &rendered.url);
+    let mut page_url = String::with_capacity(2 + profile.path.as_str().len() + scheme_url::MAX_QUERY);
+    page_url.push('/');
+    page_url.push_str(profile.path.as_str());
+    page_url.push('?');
+    let rendered = scheme_url::render_with_page_query(hit, legacy, &mut page_url);
+    if page_url.ends_with('?') {
+        page_url.pop();
+    }
     let body = Resolved {
         kind: if kind == Kind::Rule { "rule" } else { "code" },
         appid: Some(profile.appid.as_str()),
@@ -261,26 +263,13 @@ fn found(
         location: None,
         q_truncated: rendered.truncated,
     };
-    (
-        respond::json(StatusCode::OK, &body, call.cache_control),
-        kind,
-        Outcome::Found,
-    )
-}
-
-/// `/path?query`, where the query is the scheme URL's `query` decoded
-/// once: exactly what the page gets when WeChat opens it by that URL.
-fn page_url(path: &str, scheme_url: &str) -> String {
-    let encoded = scheme_url::query_param(scheme_url);
-    let query = percent::decode_strict(encoded.as_bytes()).unwrap_or_default();
-    let mut out = String::with_capacity(1 + path.len() + 1 + query.len());
-    out.push('/');
-    out.push_str(path);
-    if !query.is_empty() {
-        out.push('?');
-        out.push_str(&query);
+    let response = respond::json(StatusCode::OK, &body, call.cache_control);
+    if call.count {
+        if let Some(cell) = CountClass::WechatScan.cell().and_then(|i| hit.counts.get(i)) {
+            cell.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
-    out
+    (response, kind, Outcome::Found)
 }
 
 /// Why an entry answers `410`, for JSON clients.
