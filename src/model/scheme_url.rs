@@ -143,7 +143,7 @@ fn render_into(hit: &Hit<'_>, legacy: Option<LegacyScan<'_>>, mut page: Option<&
             }
             let time = scancode_time.to_string();
             out.push_str(&time);
-            if let Some(page) = page.as_deref_mut() {
+            if let Some(page) = page {
                 page.push_str(if first { "scancode_time=" } else { "&scancode_time=" });
                 page.push_str(&time);
             }
