@@ -24,4 +24,4 @@ mod stall;
 mod store_contract;
 mod support;
 mod tls;
-mod wechat;
+pub mod wechat;

@@ -39,7 +39,7 @@ struct Books {
 }
 
 /// WeChat's API on a loopback port, in its own thread and runtime.
-struct StandIn {
+pub struct StandIn {
     url: String,
     books: Arc<Mutex<Books>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -103,7 +103,7 @@ async fn unlimited(
 }
 
 impl StandIn {
-    fn start() -> StandIn {
+    pub fn start() -> StandIn {
         let books = Arc::new(Mutex::new(Books {
             published: vec![LANDING.to_string()],
             ..Books::default()
@@ -142,6 +142,25 @@ impl StandIn {
     fn books(&self) -> std::sync::MutexGuard<'_, Books> {
         self.books.lock().unwrap()
     }
+
+    /// The flags of a node that makes codes through this stand-in, with the
+    /// secret written into `dir`.
+    pub fn flags(&self, dir: &std::path::Path) -> Vec<String> {
+        let secret_file = dir.join("wechat-secret");
+        std::fs::write(&secret_file, SECRET).unwrap();
+        [
+            "--wechat-appid",
+            APPID,
+            "--wechat-secret-file",
+            secret_file.to_str().unwrap(),
+            "--landing-page",
+            LANDING,
+            "--wechat-api",
+            &self.url,
+        ]
+        .map(String::from)
+        .to_vec()
+    }
 }
 
 impl Drop for StandIn {
@@ -158,18 +177,9 @@ impl Drop for StandIn {
 /// A node that makes codes through `wechat`, with `extra` flags.
 fn node(wechat: &StandIn, secret: &str, extra: &[&str]) -> (Server, tempfile::TempDir) {
     let dir = temp_dir();
-    let secret_file = dir.path().join("wechat-secret");
-    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
-    let mut args = vec![
-        "--wechat-appid",
-        APPID,
-        "--wechat-secret-file",
-        secret_file.to_str().unwrap(),
-        "--landing-page",
-        LANDING,
-        "--wechat-api",
-        &wechat.url,
-    ];
+    let flags = wechat.flags(dir.path());
+    std::fs::write(dir.path().join("wechat-secret"), format!("{secret}\n")).unwrap();
+    let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
     args.extend_from_slice(extra);
     (Server::with_table(TABLE, &args), dir)
 }

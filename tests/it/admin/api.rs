@@ -517,6 +517,13 @@ fn documented_requests(
         ),
         (
             Method::GET,
+            "/admin/v1/codes/{code}/wxacode",
+            "/admin/v1/codes/spring24/wxacode".into(),
+            None,
+            app_json,
+        ),
+        (
+            Method::GET,
             "/admin/v1/codes/{code}/stats",
             "/admin/v1/codes/spring24/stats".into(),
             None,
@@ -608,7 +615,12 @@ fn documented_requests(
 
 #[test]
 fn openapi_lists_every_route_and_each_answers() {
-    let server = Server::with_table(FIXTURE, &[]);
+    // Mini program codes answer from a stand-in of WeChat's API.
+    let wechat = crate::wechat::StandIn::start();
+    let secret = temp_dir();
+    let flags = wechat.flags(secret.path());
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let server = Server::with_table(FIXTURE, &flags);
     let doc = json_of(server.get_admin("/admin/v1/openapi.json"));
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object(), "{doc}");

@@ -165,6 +165,13 @@ const ROUTES: &[(&str, &str, char, &str, Option<&str>)] = &[
     ),
     (
         "get",
+        "/admin/v1/codes/{code}/wxacode",
+        'w',
+        "/admin/v1/codes/spring1/wxacode",
+        None,
+    ),
+    (
+        "get",
         "/admin/v1/codes/{code}/stats",
         'r',
         "/admin/v1/codes/spring1/stats",
