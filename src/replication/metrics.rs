@@ -22,16 +22,19 @@ pub const SYNC_LAG_BUCKETS: [f64; 12] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
     Scan,
+    /// Scans over TLS (`--tls-listen`).
+    ScanTls,
     Admin,
     Metrics,
 }
 
 impl Listener {
-    const ALL: [Listener; 3] = [Listener::Scan, Listener::Admin, Listener::Metrics];
+    const ALL: [Listener; 4] = [Listener::Scan, Listener::ScanTls, Listener::Admin, Listener::Metrics];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Listener::Scan => "scan",
+            Listener::ScanTls => "scan_tls",
             Listener::Admin => "admin",
             Listener::Metrics => "metrics",
         }
@@ -213,6 +216,7 @@ const DESCRIPTIONS: &[(MetricKind, &str, Option<Unit>, &str)] = &[
     (MetricKind::Counter, "qrlaunch_write_failures_total", None, "Admin writes answered 5xx, by cause."),
     (MetricKind::Gauge, "qrlaunch_connections", None, "Open connections, by listener."),
     (MetricKind::Counter, "qrlaunch_connections_refused_total", None, "Connections closed at once: the listener at its cap and reserve (reason=capacity), the client address at --max-connections-per-ip (reason=per_ip), or a TLS handshake that failed or timed out (reason=tls_handshake)."),
+    (MetricKind::Counter, "qrlaunch_tls_unknown_host_total", None, "TLS handshakes on the scan listener for a host no certificate in --tls-cert-dir holds (or without SNI)."),
     (MetricKind::Counter, "qrlaunch_https_rule_missed_total", None, "404s of plain-http requests from untrusted peers that an https rule would have matched."),
     (MetricKind::Counter, "qrlaunch_query_truncated_total", None, "Legacy scans whose q was shortened to keep the scheme's query within 512 characters."),
     (MetricKind::Counter, "qrlaunch_purges_total", None, "Purge requests to the caches in front, by outcome."),
@@ -271,6 +275,7 @@ pub struct Metrics {
     /// By listener, then by [`Refusal`].
     connections_refused: Vec<Counter>,
     https_rule_missed: Counter,
+    tls_unknown_host: Counter,
     query_truncated: Counter,
     purges: Vec<Counter>,
     purge_position: Gauge,
@@ -398,6 +403,7 @@ impl Metrics {
                 })
                 .collect(),
             https_rule_missed: counter("qrlaunch_https_rule_missed_total", vec![]),
+            tls_unknown_host: counter("qrlaunch_tls_unknown_host_total", vec![]),
             query_truncated: counter("qrlaunch_query_truncated_total", vec![]),
             purges: PurgeOutcome::ALL
                 .iter()
@@ -486,6 +492,10 @@ impl Metrics {
     pub fn connection_closed(&self, listener: Listener) {
         self.connections[listener.index()].decrement(1.0);
         self.open_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn tls_unknown_host(&self) {
+        self.tls_unknown_host.increment(1);
     }
 
     pub fn https_rule_missed(&self) {

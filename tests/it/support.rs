@@ -66,6 +66,8 @@ pub struct Server {
     /// The metrics listener.
     pub metrics: String,
     pub token: String,
+    /// The TLS scan listener (`--tls-listen`), when there is one.
+    pub tls: Option<String>,
     /// The data directory.
     pub data: PathBuf,
     client: Client,
@@ -176,6 +178,7 @@ impl Server {
             admin: listening["admin"].as_str().unwrap().to_string(),
             metrics: listening["metrics"].as_str().unwrap().to_string(),
             token: String::new(),
+            tls: listening["tls"].as_str().map(str::to_string),
             data: data.to_path_buf(),
             client,
             logs,

@@ -4,6 +4,7 @@
 
 use crate::support::*;
 use reqwest::Method;
+use std::time::Duration;
 
 /// Writes `text` to `dir/name` and gives its path as a string.
 fn file(dir: &std::path::Path, name: &str, text: &str) -> String {
@@ -342,4 +343,155 @@ fn a_token_from_the_environment_stays_through_sighup() {
     });
     assert_eq!(get(), 200, "the token is still the one from the environment");
     assert!(!dir.path().join("data/admin-token").exists(), "no token was generated");
+}
+
+/// Writes a certificate for `names` in certbot's layout,
+/// `live/DIR/fullchain.pem` and `privkey.pem`; returns its DER.
+fn certbot(ca: &TestCa, live: &std::path::Path, dir: &str, names: &[&str]) -> Vec<u8> {
+    use rustls_pki_types::pem::PemObject;
+    let (cert, key) = ca.issue(names);
+    let sub = live.join(dir);
+    std::fs::create_dir_all(&sub).unwrap();
+    // Written next to the live files and renamed over them, as certbot
+    // swaps its symlinks: a reader never sees half a file.
+    for (name, text) in [("privkey.pem", &key), ("fullchain.pem", &cert)] {
+        let part = sub.join(format!("{name}.new"));
+        std::fs::write(&part, text).unwrap();
+        std::fs::rename(&part, sub.join(name)).unwrap();
+    }
+    rustls_pki_types::CertificateDer::from_pem_slice(cert.as_bytes())
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn scans_over_tls_choose_the_certificate_by_sni_and_take_renewals() {
+    let dir = temp_dir();
+    let live = dir.path().join("live");
+    let ca = TestCa::new("scan CA");
+    let app = certbot(&ca, &live, "app.shop-example.com", &["app.shop-example.com"]);
+    let org = certbot(&ca, &live, "example.org", &["example.org", "*.example.org"]);
+    std::fs::write(live.join("README"), "certbot's note, not a certificate").unwrap();
+    let port = free_port();
+    let table = format!(
+        r#"{{"code":"spring24","appid":"wx1234567890abcdef","path":"pages/promo/index"}}
+{{"prefix":"https://app.shop-example.com:{port}/download","appid":"wx1234567890abcdef","path":"pages/download/index"}}
+{{"prefix":"http://app.shop-example.com:{port}/download","appid":"wx1234567890abcdef","path":"pages/plain/index"}}
+"#
+    );
+    let listen = format!("127.0.0.1:{port}");
+    let server = Server::with_table(
+        &table,
+        &["--tls-listen", &listen, "--tls-cert-dir", live.to_str().unwrap()],
+    );
+    assert_eq!(server.tls.as_deref(), Some(format!("https://{listen}").as_str()));
+    let addr: std::net::SocketAddr = listen.parse().unwrap();
+    let client = || {
+        reqwest::blocking::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
+            .resolve("app.shop-example.com", addr)
+            .resolve("shop.example.org", addr)
+            .resolve("example.org", addr)
+            .resolve("other.example.net", addr)
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_info(true)
+            .build()
+            .unwrap()
+    };
+    let served = |response: &reqwest::blocking::Response| {
+        response
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|info| info.peer_certificate())
+            .map(<[u8]>::to_vec)
+            .unwrap()
+    };
+
+    // The host's own certificate, and the request is https: the https rule answers.
+    let keep_alive = client();
+    let url = format!("https://app.shop-example.com:{port}/download?channel=7");
+    let response = keep_alive.get(&url).send().unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(served(&response), app);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.contains("path=pages/download/index"), "{location}");
+    // A wildcard, and its parent name.
+    for host in ["shop.example.org", "example.org"] {
+        let response = client().get(format!("https://{host}:{port}/spring24")).send().unwrap();
+        assert_eq!(response.status(), 302, "{host}");
+        assert_eq!(served(&response), org, "{host}");
+    }
+    // A host no certificate holds: the handshake fails, and is counted.
+    let refused = client()
+        .get(format!("https://other.example.net:{port}/spring24"))
+        .send();
+    assert!(refused.is_err(), "{refused:?}");
+    eventually(Duration::from_secs(10), "the unknown host is counted", || {
+        server.metric("qrlaunch_tls_unknown_host_total") >= 1.0
+            && server.metric("qrlaunch_connections_refused_total{listener=\"scan_tls\",reason=\"tls_handshake\"}")
+                >= 1.0
+    });
+    // Plain scans still answer on the plain listener.
+    assert_eq!(server.scan("/spring24").status(), 302);
+
+    // A renewal: new connections get the new certificate once the files
+    // change; the connection open before it keeps working.
+    let renewed = certbot(&ca, &live, "app.shop-example.com", &["app.shop-example.com"]);
+    assert_ne!(renewed, app);
+    eventually(Duration::from_secs(20), "the renewed certificate is served", || {
+        client().get(&url).send().is_ok_and(|r| served(&r) == renewed)
+    });
+    assert_eq!(keep_alive.get(&url).send().unwrap().status(), 302);
+
+    // A broken file keeps what is served, and says so.
+    std::fs::write(live.join("example.org").join("fullchain.pem"), "not a certificate").unwrap();
+    eventually(Duration::from_secs(20), "the failed reload is logged", || {
+        server.logs().contains("keeping the TLS scan certificates in use")
+    });
+    let response = client()
+        .get(format!("https://shop.example.org:{port}/spring24"))
+        .send()
+        .unwrap();
+    assert_eq!(served(&response), org);
+    // Fixed, and read again on SIGHUP (or the next look at the files).
+    let org2 = certbot(&ca, &live, "example.org", &["example.org", "*.example.org"]);
+    server.signal("HUP");
+    eventually(Duration::from_secs(20), "the fixed certificate is served", || {
+        client()
+            .get(format!("https://shop.example.org:{port}/spring24"))
+            .send()
+            .is_ok_and(|r| served(&r) == org2)
+    });
+}
+
+#[test]
+fn a_certificate_directory_without_certificates_stops_the_start() {
+    let dir = temp_dir();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let ca = TestCa::new("start CA");
+    let mismatched = dir.path().join("mismatched");
+    certbot(&ca, &mismatched, "a.example.com", &["a.example.com"]);
+    let (_, other_key) = ca.issue(&["b.example.com"]);
+    std::fs::write(mismatched.join("a.example.com").join("privkey.pem"), other_key).unwrap();
+    for (cert_dir, says) in [
+        (empty.to_str().unwrap().to_string(), "fullchain.pem"),
+        (
+            dir.path().join("missing").to_str().unwrap().to_string(),
+            "not a directory",
+        ),
+        (mismatched.to_str().unwrap().to_string(), "not the key of"),
+    ] {
+        let failure = Server::try_start_on(
+            &dir.path().join("data"),
+            &["--tls-listen", "127.0.0.1:0", "--tls-cert-dir", &cert_dir],
+        )
+        .err()
+        .unwrap_or_else(|| panic!("{cert_dir} was accepted"));
+        assert!(
+            failure.contains("--tls-cert-dir") && failure.contains(says),
+            "{failure}"
+        );
+        assert!(!failure.contains("PRIVATE KEY"), "no key in the message");
+    }
 }

@@ -68,6 +68,9 @@ pub struct Listening {
     pub scan: String,
     pub admin: String,
     pub metrics: String,
+    /// The TLS scan listener (`--tls-listen`), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
 }
 
 /// Runs the service until `shutdown` is cancelled, step by step: check
@@ -101,6 +104,16 @@ pub async fn serve(
     } else {
         Metrics::prometheus()
     });
+    let scan_tls = match &args.tls_cert_dir {
+        Some(dir) => {
+            let counter = metrics.clone();
+            let on_unknown: http::tls::OnUnknownHost = Arc::new(move || counter.tls_unknown_host());
+            let tls = http::tls::TlsFiles::load_dir(dir, on_unknown).map_err(|e| AppError::Flag(e.to_string()))?;
+            tracing::info!(names = ?tls.names(), "TLS scan listener: certificates read from {}", dir.display());
+            Some(Arc::new(tls))
+        }
+        None => None,
+    };
     let lock = datadir::lock(&args.data)?;
     remove_stale_backups(&args.data);
     let listeners = Listeners::bind(&args).await?;
@@ -132,6 +145,18 @@ pub async fn serve(
     let scan_limits = limits.clone();
     let scan_metrics = metrics.clone();
     let scan_stop = shutdown.clone().cancelled_owned();
+    let tls_server = match (listeners.tls, scan_tls) {
+        (Some(listener), Some(tls)) => Some(serve_scans_over_tls(
+            &scans,
+            listener,
+            tls,
+            scan_state.clone(),
+            &limits,
+            &metrics,
+            &shutdown,
+        )),
+        _ => None,
+    };
     let scan_server = scans.spawn(async move {
         let listener = match TcpListener::from_std(scan_listener) {
             Ok(listener) => listener,
@@ -149,6 +174,17 @@ pub async fn serve(
             scan_stop,
         )
         .await
+    });
+
+    // The plain and the TLS scan listeners stop and drain together.
+    let plain_scans = scan_server;
+    let scan_server = tokio::spawn(async move {
+        let plain = plain_scans.await.unwrap_or(false);
+        let tls = match tls_server {
+            Some(server) => server.await.unwrap_or(false),
+            None => true,
+        };
+        plain && tls
     });
 
     // A stop request ends the connection retries too: a node whose
@@ -366,10 +402,73 @@ fn wechat_client(args: &ServeArgs) -> Result<Option<Arc<crate::edge::wechat::Wec
     Ok(Some(Arc::new(client)))
 }
 
+/// Scans over TLS on the scan runtime, with the certificates re-read on
+/// `SIGHUP` and when a file of the directory changes (looked at every
+/// [`http::tls::POLL`]). Returns whether its connections drained in time.
+fn serve_scans_over_tls(
+    scans: &tokio::runtime::Handle,
+    listener: std::net::TcpListener,
+    tls: Arc<http::tls::TlsFiles>,
+    state: Arc<http::ScanState>,
+    limits: &ConnectionOptions,
+    metrics: &Arc<Metrics>,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<bool> {
+    let reloads = tls.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut hangups = signals::Hangups::register();
+        let mut tick = tokio::time::interval(http::tls::POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let why = tokio::select! {
+                () = stop.cancelled() => break,
+                more = hangups.next() => if more { "SIGHUP" } else { continue },
+                _ = tick.tick() => {
+                    if !reloads.changed() {
+                        continue;
+                    }
+                    "a file changed"
+                }
+            };
+            match reloads.reload() {
+                Ok(()) => tracing::info!(names = ?reloads.names(), "{why}: TLS scan certificates read again"),
+                Err(error) => tracing::error!(%error, "{why}: keeping the TLS scan certificates in use"),
+            }
+        }
+    });
+    let options = ConnectionOptions {
+        tls: Some(tls),
+        ..limits.clone()
+    };
+    let metrics = metrics.clone();
+    let stop = shutdown.clone().cancelled_owned();
+    scans.spawn(async move {
+        let listener = match TcpListener::from_std(listener) {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for scans over TLS");
+                return false;
+            }
+        };
+        http::serve(
+            listener,
+            move |peer, mode| ScanService::over_tls(state.clone(), peer, mode),
+            options,
+            metrics,
+            Listener::ScanTls,
+            stop,
+        )
+        .await
+    })
+}
+
 /// The three listeners, bound and announced; the scan listener is handed
 /// to the scan runtime as a plain socket.
 struct Listeners {
     scan: std::net::TcpListener,
+    /// `--tls-listen`, for the scan runtime too.
+    tls: Option<std::net::TcpListener>,
     admin: TcpListener,
     metrics: TcpListener,
     scan_addr: SocketAddr,
@@ -384,6 +483,15 @@ impl Listeners {
             addr: args.listen,
             source,
         })?;
+        let (tls, tls_addr) = match args.tls_listen {
+            Some(addr) => {
+                let listener = bind(addr).await?;
+                let local = local_addr(&listener, addr)?;
+                let std = listener.into_std().map_err(|source| AppError::Bind { addr, source })?;
+                (Some(std), Some(local))
+            }
+            None => (None, None),
+        };
         let admin = bind(args.admin_listen).await?;
         let metrics = bind(args.metrics_listen).await?;
         let scan_addr = scan.local_addr().map_err(|source| AppError::Bind {
@@ -397,11 +505,16 @@ impl Listeners {
             scan: format!("http://{scan_addr}"),
             admin: format!("{admin_scheme}://{admin_addr}"),
             metrics: format!("http://{metrics_addr}"),
+            tls: tls_addr.map(|a| format!("https://{a}")),
         };
         println!("{}", serde_json::to_string(&listening).unwrap_or_default());
         tracing::info!("metrics on http://{metrics_addr}/metrics");
+        if let Some(addr) = tls_addr {
+            tracing::info!("scans over TLS on https://{addr}");
+        }
         Ok(Listeners {
             scan,
+            tls,
             admin,
             metrics,
             scan_addr,

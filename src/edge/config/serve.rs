@@ -42,6 +42,18 @@ pub struct ServeArgs {
     #[arg(long, env = "QRLAUNCH_METRICS_LISTEN", default_value = "127.0.0.1:9090")]
     pub metrics_listen: SocketAddr,
 
+    /// Also serve scans over TLS on this address (with --tls-cert-dir):
+    /// TLS 1.2 and 1.3, HTTP/1.1; requests there are `https`.
+    #[arg(long, env = "QRLAUNCH_TLS_LISTEN", requires = "tls_cert_dir")]
+    pub tls_listen: Option<SocketAddr>,
+
+    /// The certificates of --tls-listen, in certbot's `live/` layout: every
+    /// DIR/NAME/fullchain.pem with its privkey.pem, chosen by SNI among the
+    /// names in each certificate (wildcards included); read again on
+    /// SIGHUP and when a file changes.
+    #[arg(long, env = "QRLAUNCH_TLS_CERT_DIR", requires = "tls_listen")]
+    pub tls_cert_dir: Option<PathBuf>,
+
     /// Address of the admin API (never the scan listener).
     #[arg(long, env = "QRLAUNCH_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
     pub admin_listen: SocketAddr,

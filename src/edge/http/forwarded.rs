@@ -31,6 +31,8 @@ pub enum Scheme {
     Forwarded(&'static str),
     /// `--assume-https`.
     Assumed,
+    /// The request came over this node's own TLS listener.
+    Tls,
 }
 
 impl Scheme {
@@ -38,7 +40,7 @@ impl Scheme {
         match self {
             Scheme::Listener => "http",
             Scheme::Forwarded(name) => name,
-            Scheme::Assumed => "https",
+            Scheme::Assumed | Scheme::Tls => "https",
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct ScanService {
     state: Arc<ScanState>,
     peer: IpAddr,
     mode: Mode,
+    /// The connection came over TLS (`--tls-listen`): its scheme is `https`.
+    tls: bool,
 }
 
 impl ScanService {
@@ -65,7 +67,22 @@ impl ScanService {
     /// A service for a connection served in `mode`: a reserve connection
     /// (beyond the connection cap) answers health checks only.
     pub fn with_mode(state: Arc<ScanState>, peer: IpAddr, mode: Mode) -> ScanService {
-        ScanService { state, peer, mode }
+        ScanService {
+            state,
+            peer,
+            mode,
+            tls: false,
+        }
+    }
+
+    /// A service for a connection of the TLS scan listener.
+    pub fn over_tls(state: Arc<ScanState>, peer: IpAddr, mode: Mode) -> ScanService {
+        ScanService {
+            state,
+            peer,
+            mode,
+            tls: true,
+        }
     }
 
     /// Answers one request. Generic over the body, which is never read, so
@@ -124,7 +141,11 @@ impl ScanService {
     fn scan<B>(&self, req: &Request<B>, host: &str, target: &str, path: &str) -> Response<Body> {
         let state = &*self.state;
         let options = &state.options;
-        let scheme = forwarded::scheme(req.headers(), self.peer, &options.trusted_proxies, options.assume_https);
+        let scheme = if self.tls {
+            forwarded::Scheme::Tls
+        } else {
+            forwarded::scheme(req.headers(), self.peer, &options.trusted_proxies, options.assume_https)
+        };
         let request = scan::ScanRequest {
             headers: req.headers(),
             peer: self.peer,

@@ -1,14 +1,34 @@
-//! TLS for a listener (the admin API's `--admin-tls-cert`/`--admin-tls-key`):
-//! rustls with the ring provider, TLS 1.2 and 1.3, HTTP/1.1 by ALPN. The
-//! certificate and key are read from PEM files at start and again on
-//! `SIGHUP` ([`TlsFiles::reload`]); a reload that fails keeps the pair in
-//! use, and connections already open keep theirs.
+//! TLS for a listener: rustls with the ring provider, TLS 1.2 and 1.3,
+//! HTTP/1.1 by ALPN. Two sources:
+//! * one certificate and key (the admin API's `--admin-tls-cert` and
+//!   `--admin-tls-key`);
+//! * a directory of them in certbot's `live/` layout (the scan listener's
+//!   `--tls-cert-dir`): every `DIR/*/fullchain.pem` with its `privkey.pem`,
+//!   chosen per connection by SNI among the DNS names each certificate
+//!   holds, wildcards (`*.example.com`, one label) included. A name no
+//!   certificate holds (or no SNI at all) fails the handshake, counted in
+//!   `qrlaunch_tls_unknown_host_total`.
+//!
+//! Files are read at start and again on `SIGHUP` ([`TlsFiles::reload`]) and,
+//! for a directory, when a file in it changes ([`TlsFiles::changed`], polled
+//! every [`POLL`]); a reload that fails keeps what is in use, and
+//! connections already open keep theirs.
 
 use arc_swap::ArcSwap;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// How often a certificate directory is looked at for changed files.
+pub const POLL: Duration = Duration::from_secs(2);
+
+/// Called when a connection asks for a host no certificate holds.
+pub type OnUnknownHost = Arc<dyn Fn() + Send + Sync>;
 
 /// Why a certificate or key could not be used; names the flag and file,
 /// never the key's content.
@@ -20,44 +40,275 @@ pub enum TlsError {
     Key { path: PathBuf, reason: String },
     #[error("--admin-tls-cert and --admin-tls-key do not make a pair: {0}")]
     Pair(String),
+    #[error("--tls-cert-dir {}: {reason}", .path.display())]
+    Dir { path: PathBuf, reason: String },
 }
 
-/// A certificate and key from files, replaceable while serving.
+/// Where a listener's certificates come from.
+enum Source {
+    Pair { cert: PathBuf, key: PathBuf },
+    Dir { dir: PathBuf, on_unknown: OnUnknownHost },
+}
+
+/// Certificates from files, replaceable while serving.
 pub struct TlsFiles {
-    cert: PathBuf,
-    key: PathBuf,
+    source: Source,
     config: ArcSwap<rustls::ServerConfig>,
+    /// The files as last read (path, modified, length), to see changes.
+    seen: Mutex<Vec<(PathBuf, Option<SystemTime>, u64)>>,
 }
 
 impl std::fmt::Debug for TlsFiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsFiles")
-            .field("cert", &self.cert)
-            .field("key", &self.key)
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("TlsFiles");
+        match &self.source {
+            Source::Pair { cert, key } => d.field("cert", cert).field("key", key),
+            Source::Dir { dir, .. } => d.field("dir", dir),
+        };
+        d.finish_non_exhaustive()
     }
 }
 
 impl TlsFiles {
     pub fn load(cert: &Path, key: &Path) -> Result<TlsFiles, TlsError> {
-        Ok(TlsFiles {
-            config: ArcSwap::from_pointee(server_config(cert, key)?),
+        TlsFiles::from_source(Source::Pair {
             cert: cert.into(),
             key: key.into(),
         })
     }
 
-    /// Reads the files again; new connections get the new pair, and on an
-    /// error the old one stays.
+    /// Every certificate of a certbot-style directory, chosen by SNI;
+    /// `on_unknown` is called for each connection asking for a host none
+    /// holds.
+    pub fn load_dir(dir: &Path, on_unknown: OnUnknownHost) -> Result<TlsFiles, TlsError> {
+        TlsFiles::from_source(Source::Dir {
+            dir: dir.into(),
+            on_unknown,
+        })
+    }
+
+    fn from_source(source: Source) -> Result<TlsFiles, TlsError> {
+        let seen = fingerprint(&source);
+        let config = build(&source)?;
+        Ok(TlsFiles {
+            source,
+            config: ArcSwap::from_pointee(config),
+            seen: Mutex::new(seen),
+        })
+    }
+
+    /// Reads the files again; new connections get the new certificates,
+    /// and on an error the old ones stay.
     pub fn reload(&self) -> Result<(), TlsError> {
-        self.config.store(Arc::new(server_config(&self.cert, &self.key)?));
+        let seen = fingerprint(&self.source);
+        self.config.store(Arc::new(build(&self.source)?));
+        if let Ok(mut last) = self.seen.lock() {
+            *last = seen;
+        }
         Ok(())
+    }
+
+    /// Whether a file changed (appeared, went, or was written) since the
+    /// last read; remembers what it saw, so a change is reported once.
+    pub fn changed(&self) -> bool {
+        let now = fingerprint(&self.source);
+        let Ok(mut last) = self.seen.lock() else { return false };
+        if *last == now {
+            return false;
+        }
+        *last = now;
+        true
+    }
+
+    /// The names served, for logs: each certificate's DNS names.
+    pub fn names(&self) -> Vec<String> {
+        match &self.source {
+            Source::Pair { .. } => Vec::new(),
+            Source::Dir { dir, .. } => read_dir_certs(dir)
+                .map(|certs| certs.into_iter().flat_map(|c| c.names).collect())
+                .unwrap_or_default(),
+        }
     }
 
     /// The acceptor for the next connection.
     pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
         tokio_rustls::TlsAcceptor::from(self.config.load_full())
     }
+}
+
+/// What the files of `source` look like now (following symlinks, as
+/// certbot's `live/` are): path, modification time, length.
+fn fingerprint(source: &Source) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+    let files: Vec<PathBuf> = match source {
+        Source::Pair { cert, key } => vec![cert.clone(), key.clone()],
+        Source::Dir { dir, .. } => subdirectories(dir)
+            .into_iter()
+            .flat_map(|d| [d.join("fullchain.pem"), d.join("privkey.pem")])
+            .collect(),
+    };
+    files
+        .into_iter()
+        .map(|path| {
+            let meta = std::fs::metadata(&path).ok();
+            let modified = meta.as_ref().and_then(|m| m.modified().ok());
+            let len = meta.map_or(0, |m| m.len());
+            (path, modified, len)
+        })
+        .collect()
+}
+
+/// The subdirectories of `dir` that hold a `fullchain.pem`, sorted.
+fn subdirectories(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("fullchain.pem").exists())
+        .collect();
+    found.sort();
+    found
+}
+
+fn build(source: &Source) -> Result<rustls::ServerConfig, TlsError> {
+    match source {
+        Source::Pair { cert, key } => server_config(cert, key),
+        Source::Dir { dir, on_unknown } => {
+            let certs = read_dir_certs(dir)?;
+            let mut exact = HashMap::new();
+            let mut wildcard = HashMap::new();
+            for cert in certs {
+                for name in &cert.names {
+                    // A later directory (certbot's `example.com-0001`)
+                    // takes a name over from an earlier one.
+                    match name.strip_prefix("*.") {
+                        Some(parent) => wildcard.insert(parent.to_string(), cert.key.clone()),
+                        None => exact.insert(name.clone(), cert.key.clone()),
+                    };
+                }
+            }
+            let resolver = SniCerts {
+                exact,
+                wildcard,
+                on_unknown: on_unknown.clone(),
+            };
+            let mut config = rustls::ServerConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| TlsError::Dir {
+                    path: dir.clone(),
+                    reason: e.to_string(),
+                })?
+                .with_no_client_auth()
+                .with_cert_resolver(Arc::new(resolver));
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Ok(config)
+        }
+    }
+}
+
+/// One certificate of a directory, with the DNS names it holds.
+struct DirCert {
+    names: Vec<String>,
+    key: Arc<CertifiedKey>,
+}
+
+/// Every `DIR/*/fullchain.pem` with its `privkey.pem`; an error names the file.
+fn read_dir_certs(dir: &Path) -> Result<Vec<DirCert>, TlsError> {
+    let fail = |path: &Path, reason: String| TlsError::Dir {
+        path: path.into(),
+        reason,
+    };
+    if !dir.is_dir() {
+        return Err(fail(dir, "not a directory".into()));
+    }
+    let provider = provider();
+    let mut certs = Vec::new();
+    for sub in subdirectories(dir) {
+        let chain_path = sub.join("fullchain.pem");
+        let key_path = sub.join("privkey.pem");
+        let chain = CertificateDer::pem_file_iter(&chain_path)
+            .map_err(|e| fail(&chain_path, e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| fail(&chain_path, format!("not a PEM certificate chain: {e}")))?;
+        let Some(leaf) = chain.first() else {
+            return Err(fail(&chain_path, "no certificate in the file".into()));
+        };
+        let names: Vec<String> = webpki::EndEntityCert::try_from(leaf)
+            .map_err(|e| fail(&chain_path, format!("the first certificate cannot be read: {e}")))?
+            .valid_dns_names()
+            .map(str::to_ascii_lowercase)
+            .collect();
+        if names.is_empty() {
+            return Err(fail(
+                &chain_path,
+                "the certificate names no DNS name (subjectAltName)".into(),
+            ));
+        }
+        let key = PrivateKeyDer::from_pem_file(&key_path)
+            .map_err(|e| fail(&key_path, format!("no PEM private key read ({e})")))?;
+        let signing = provider
+            .key_provider
+            .load_private_key(key)
+            .map_err(|e| fail(&key_path, format!("the key cannot sign: {e}")))?;
+        let certified = CertifiedKey::new(chain, signing);
+        certified
+            .keys_match()
+            .map_err(|e| fail(&key_path, format!("not the key of {}: {e}", chain_path.display())))?;
+        certs.push(DirCert {
+            names,
+            key: Arc::new(certified),
+        });
+    }
+    if certs.is_empty() {
+        return Err(fail(
+            dir,
+            "no certificate: expected DIR/NAME/fullchain.pem and DIR/NAME/privkey.pem (certbot's live/ layout)".into(),
+        ));
+    }
+    Ok(certs)
+}
+
+/// Chooses a certificate by the name the client asked for.
+struct SniCerts {
+    exact: HashMap<String, Arc<CertifiedKey>>,
+    /// By the parent of `*.`: `example.com` for `*.example.com`.
+    wildcard: HashMap<String, Arc<CertifiedKey>>,
+    on_unknown: OnUnknownHost,
+}
+
+impl std::fmt::Debug for SniCerts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SniCerts")
+            .field("exact", &self.exact.keys().collect::<Vec<_>>())
+            .field("wildcard", &self.wildcard.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl ResolvesServerCert for SniCerts {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let found = hello.server_name().and_then(|name| {
+            let name = name.to_ascii_lowercase();
+            self.exact.get(&name).cloned().or_else(|| {
+                let (_, parent) = name.split_once('.')?;
+                self.wildcard.get(parent).cloned()
+            })
+        });
+        if found.is_none() {
+            tracing::debug!(sni = ?hello.server_name(), "TLS: no certificate for this host");
+            (self.on_unknown)();
+        }
+        found
+    }
+}
+
+/// ring, as every other TLS client in the binary (reqwest, sqlx): one
+/// crypto library, built with a C compiler only. rustls 0.23.48 marks it
+/// deprecated because ring has no post-quantum key exchange; moving to
+/// aws-lc-rs is a decision for the whole binary, not one listener.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    #[allow(deprecated)]
+    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 fn server_config(cert_path: &Path, key_path: &Path) -> Result<rustls::ServerConfig, TlsError> {
@@ -78,13 +329,7 @@ fn server_config(cert_path: &Path, key_path: &Path) -> Result<rustls::ServerConf
         path: key_path.into(),
         reason: format!("no PEM private key read ({e})"),
     })?;
-    // ring, as every other TLS client in the binary (reqwest, sqlx): one
-    // crypto library, built with a C compiler only. rustls 0.23.48 marks
-    // it deprecated because ring has no post-quantum key exchange; moving
-    // to aws-lc-rs is a decision for the whole binary, not this listener.
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Pair(e.to_string()))?
         .with_no_client_auth()
