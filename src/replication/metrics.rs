@@ -216,6 +216,7 @@ const DESCRIPTIONS: &[(MetricKind, &str, Option<Unit>, &str)] = &[
     (MetricKind::Counter, "qrlaunch_write_failures_total", None, "Admin writes answered 5xx, by cause."),
     (MetricKind::Gauge, "qrlaunch_connections", None, "Open connections, by listener."),
     (MetricKind::Counter, "qrlaunch_connections_refused_total", None, "Connections closed at once: the listener at its cap and reserve (reason=capacity), the client address at --max-connections-per-ip (reason=per_ip), or a TLS handshake that failed or timed out (reason=tls_handshake)."),
+    (MetricKind::Gauge, "qrlaunch_tls_certificate_expiry_seconds", Some(Unit::Seconds), "When the first certificate a TLS listener serves expires (notAfter), UNIX seconds, by listener."),
     (MetricKind::Counter, "qrlaunch_tls_unknown_host_total", None, "TLS handshakes on the scan listener for a host no certificate in --tls-cert-dir holds (or without SNI)."),
     (MetricKind::Counter, "qrlaunch_https_rule_missed_total", None, "404s of plain-http requests from untrusted peers that an https rule would have matched."),
     (MetricKind::Counter, "qrlaunch_query_truncated_total", None, "Legacy scans whose q was shortened to keep the scheme's query within 512 characters."),
@@ -276,6 +277,8 @@ pub struct Metrics {
     connections_refused: Vec<Counter>,
     https_rule_missed: Counter,
     tls_unknown_host: Counter,
+    /// By [`Listener`].
+    tls_expiry: Vec<Gauge>,
     query_truncated: Counter,
     purges: Vec<Counter>,
     purge_position: Gauge,
@@ -404,6 +407,15 @@ impl Metrics {
                 .collect(),
             https_rule_missed: counter("qrlaunch_https_rule_missed_total", vec![]),
             tls_unknown_host: counter("qrlaunch_tls_unknown_host_total", vec![]),
+            tls_expiry: Listener::ALL
+                .iter()
+                .map(|l| {
+                    gauge(
+                        "qrlaunch_tls_certificate_expiry_seconds",
+                        vec![Label::new("listener", l.as_str())],
+                    )
+                })
+                .collect(),
             query_truncated: counter("qrlaunch_query_truncated_total", vec![]),
             purges: PurgeOutcome::ALL
                 .iter()
@@ -492,6 +504,13 @@ impl Metrics {
     pub fn connection_closed(&self, listener: Listener) {
         self.connections[listener.index()].decrement(1.0);
         self.open_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// When the first certificate `listener` serves expires, UNIX seconds.
+    pub fn tls_expiry(&self, listener: Listener, unix_seconds: i64) {
+        if unix_seconds != i64::MAX {
+            self.tls_expiry[listener.index()].set(unix_seconds as f64);
+        }
     }
 
     pub fn tls_unknown_host(&self) {

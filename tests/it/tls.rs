@@ -433,6 +433,12 @@ fn scans_over_tls_choose_the_certificate_by_sni_and_take_renewals() {
     });
     // Plain scans still answer on the plain listener.
     assert_eq!(server.scan("/spring24").status(), 302);
+    // When the first certificate expires, for the expiry alert.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(server.metric("qrlaunch_tls_certificate_expiry_seconds{listener=\"scan_tls\"}") > now + 86400.0 * 365.0);
 
     // A renewal: new connections get the new certificate once the files
     // change; the connection open before it keeps working.

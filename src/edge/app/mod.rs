@@ -104,12 +104,16 @@ pub async fn serve(
     } else {
         Metrics::prometheus()
     });
+    if let Some(tls) = &admin_tls {
+        metrics.tls_expiry(Listener::Admin, tls.expires());
+    }
     let scan_tls = match &args.tls_cert_dir {
         Some(dir) => {
             let counter = metrics.clone();
             let on_unknown: http::tls::OnUnknownHost = Arc::new(move || counter.tls_unknown_host());
             let tls = http::tls::TlsFiles::load_dir(dir, on_unknown).map_err(|e| AppError::Flag(e.to_string()))?;
             tracing::info!(names = ?tls.names(), "TLS scan listener: certificates read from {}", dir.display());
+            metrics.tls_expiry(Listener::ScanTls, tls.expires());
             Some(Arc::new(tls))
         }
         None => None,
@@ -416,6 +420,7 @@ fn serve_scans_over_tls(
 ) -> tokio::task::JoinHandle<bool> {
     let reloads = tls.clone();
     let stop = shutdown.clone();
+    let expiry = metrics.clone();
     tokio::spawn(async move {
         let mut hangups = signals::Hangups::register();
         let mut tick = tokio::time::interval(http::tls::POLL);
@@ -432,7 +437,10 @@ fn serve_scans_over_tls(
                 }
             };
             match reloads.reload() {
-                Ok(()) => tracing::info!(names = ?reloads.names(), "{why}: TLS scan certificates read again"),
+                Ok(()) => {
+                    tracing::info!(names = ?reloads.names(), "{why}: TLS scan certificates read again");
+                    expiry.tls_expiry(Listener::ScanTls, reloads.expires());
+                }
                 Err(error) => tracing::error!(%error, "{why}: keeping the TLS scan certificates in use"),
             }
         }
@@ -766,7 +774,10 @@ async fn reload_admin_on_sighup(
         }
         if let Some(tls) = &tls {
             match tls.reload() {
-                Ok(()) => tracing::info!("SIGHUP: the admin listener's certificate was read again"),
+                Ok(()) => {
+                    tracing::info!("SIGHUP: the admin listener's certificate was read again");
+                    state.metrics.tls_expiry(Listener::Admin, tls.expires());
+                }
                 Err(error) => tracing::error!(%error, "SIGHUP: keeping the admin listener's certificate in use"),
             }
         }

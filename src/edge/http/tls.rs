@@ -56,6 +56,8 @@ pub struct TlsFiles {
     config: ArcSwap<rustls::ServerConfig>,
     /// The files as last read (path, modified, length), to see changes.
     seen: Mutex<Vec<(PathBuf, Option<SystemTime>, u64)>>,
+    /// When the first of the served certificates expires (UNIX seconds).
+    expires: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for TlsFiles {
@@ -89,19 +91,28 @@ impl TlsFiles {
 
     fn from_source(source: Source) -> Result<TlsFiles, TlsError> {
         let seen = fingerprint(&source);
-        let config = build(&source)?;
+        let (config, expires) = build(&source)?;
         Ok(TlsFiles {
             source,
             config: ArcSwap::from_pointee(config),
             seen: Mutex::new(seen),
+            expires: std::sync::atomic::AtomicI64::new(expires),
         })
+    }
+
+    /// When the first of the certificates served now expires, UNIX seconds
+    /// (`i64::MAX` when none says).
+    pub fn expires(&self) -> i64 {
+        self.expires.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Reads the files again; new connections get the new certificates,
     /// and on an error the old ones stay.
     pub fn reload(&self) -> Result<(), TlsError> {
         let seen = fingerprint(&self.source);
-        self.config.store(Arc::new(build(&self.source)?));
+        let (config, expires) = build(&self.source)?;
+        self.config.store(Arc::new(config));
+        self.expires.store(expires, std::sync::atomic::Ordering::Relaxed);
         if let Ok(mut last) = self.seen.lock() {
             *last = seen;
         }
@@ -170,11 +181,33 @@ fn subdirectories(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-fn build(source: &Source) -> Result<rustls::ServerConfig, TlsError> {
+/// The notAfter of a certificate, UNIX seconds (`i64::MAX` if unreadable).
+fn not_after(der: &CertificateDer<'_>) -> i64 {
+    x509_parser::parse_x509_certificate(der)
+        .map(|(_, cert)| cert.validity().not_after.timestamp())
+        .unwrap_or(i64::MAX)
+}
+
+/// The server configuration of `source`, and when the first of its
+/// certificates expires.
+fn build(source: &Source) -> Result<(rustls::ServerConfig, i64), TlsError> {
     match source {
-        Source::Pair { cert, key } => server_config(cert, key),
+        Source::Pair { cert, key } => {
+            let expires = CertificateDer::pem_file_iter(cert)
+                .ok()
+                .and_then(|mut chain| chain.next())
+                .and_then(Result::ok)
+                .map_or(i64::MAX, |leaf| not_after(&leaf));
+            Ok((server_config(cert, key)?, expires))
+        }
         Source::Dir { dir, on_unknown } => {
             let certs = read_dir_certs(dir)?;
+            let expires = certs
+                .iter()
+                .filter_map(|c| c.key.end_entity_cert().ok())
+                .map(not_after)
+                .min()
+                .unwrap_or(i64::MAX);
             let mut exact = HashMap::new();
             let mut wildcard = HashMap::new();
             for cert in certs {
@@ -201,7 +234,7 @@ fn build(source: &Source) -> Result<rustls::ServerConfig, TlsError> {
                 .with_no_client_auth()
                 .with_cert_resolver(Arc::new(resolver));
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
-            Ok(config)
+            Ok((config, expires))
         }
     }
 }
