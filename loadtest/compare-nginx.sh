@@ -22,6 +22,10 @@
 # ROUNDS times each: qrlaunch, nginx, the baseline qrlaunch, qrlaunch's
 # Android page and qrlaunch without counting; then with and without metrics.
 #
+# Then scans over TLS, qrlaunch's --tls-listen against nginx `ssl` with the
+# same ECDSA P-256 certificate, driven by wrk: keep-alive, and a new
+# connection (a full handshake) per request. TLS_ONLY=1 runs only that part.
+#
 # Every run of our generator also reports how busy the server's and the
 # generator's cores were: a saturated run whose server core is not near
 # 100% measured the generator, not the server.
@@ -44,6 +48,8 @@ BASE_PORT=${BASE_PORT:-18485}
 BASE_ADMIN_PORT=${BASE_ADMIN_PORT:-18486}
 NOSTATS_PORT=${NOSTATS_PORT:-18487}
 NOSTATS_ADMIN_PORT=${NOSTATS_ADMIN_PORT:-18488}
+QR_TLS_PORT=${QR_TLS_PORT:-18489}
+NGINX_TLS_PORT=${NGINX_TLS_PORT:-18490}
 BASELINE_REV=${BASELINE_REV-62aa233}
 UA=${UA:-Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1}
 ANDROID_UA=${ANDROID_UA:-Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.6478.71 Mobile Safari/537.36}
@@ -60,6 +66,7 @@ need nginx nginx-light
 need wrk wrk
 need taskset util-linux
 need python3 python3
+need openssl openssl
 
 WORK=$(mktemp -d /tmp/qrlaunch-compare.XXXXXX)
 PIDS=()
@@ -80,6 +87,7 @@ LT=target/release/qrlaunch-loadtest
 # The baseline: an earlier commit of this repository, built once from a git
 # worktree into target/baseline/ (rebuilt when BASELINE_REV names another).
 BASE=""
+if [ -n "${TLS_ONLY:-}" ]; then BASELINE_REV=""; fi
 if [ -n "$BASELINE_REV" ]; then
   rev=$(git rev-parse --verify "$BASELINE_REV^{commit}")
   BASE=target/baseline/qrlaunch-$rev
@@ -124,8 +132,26 @@ http {
             return 404;
         }
     }
+    server {
+        listen 127.0.0.1:$NGINX_TLS_PORT ssl;
+        ssl_certificate $WORK/live/localhost/fullchain.pem;
+        ssl_certificate_key $WORK/live/localhost/privkey.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {
+            if (\$qr_target) {
+                add_header Cache-Control "public, max-age=60";
+                return 302 \$qr_target;
+            }
+            return 404;
+        }
+    }
 }
 NGINX
+# One certificate for both TLS servers, in certbot's layout for qrlaunch.
+mkdir -p "$WORK/live/localhost"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj /CN=localhost \
+  -addext subjectAltName=DNS:localhost -keyout "$WORK/live/localhost/privkey.pem" \
+  -out "$WORK/live/localhost/fullchain.pem" 2>/dev/null
 
 wait_ready() { # url
   for _ in $(seq 1 600); do
@@ -166,10 +192,10 @@ ours() { # label port server-pid requests-file [extra run args...]
     | tail -n 1 | tee -a "$RESULTS" >&2
 }
 
-wrk_run() { # label port requests-file
+wrk_run() { # label port requests-file [base-url [close]]
   local line
   line=$(taskset -c "$CLIENT_CORE" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -s loadtest/wrk-requests.lua \
-    "http://127.0.0.1:$2/" -- "$3" "$UA" | grep '^WRK')
+    "${4:-http://127.0.0.1:$2}/" -- "$3" "$UA" ${5:-} | grep '^WRK')
   python3 - "$1" "$line" >>"$RESULTS" <<'PY'
 import json, sys
 label, line = sys.argv[1], sys.argv[2].split()
@@ -180,6 +206,40 @@ PY
   tail -n 1 "$RESULTS" >&2
 }
 
+tls_phase() {
+  log "scans over TLS: qrlaunch --tls-listen and nginx ssl, one ECDSA P-256 certificate, wrk, alternately ($ROUNDS rounds)"
+  start_qrlaunch tls "$SERVER_CORE" 1 "$QR_PORT" "$ADMIN_PORT" \
+    --tls-listen "127.0.0.1:$QR_TLS_PORT" --tls-cert-dir "$WORK/live"
+  taskset -c "$SERVER_CORE" nginx -c "$WORK/nginx.conf" -p "$WORK" &
+  local master=$!
+  PIDS+=("$master")
+  for _ in $(seq 1 600); do
+    [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://localhost:$NGINX_TLS_PORT/zz-not-a-code" || true)" = 404 ] && break
+    sleep 0.2
+  done
+  curl -sk -o /dev/null "https://localhost:$QR_TLS_PORT/healthz"
+  # A warm-up of each, not recorded: in the first run of this phase nginx's
+  # keep-alive run gave a quarter of its later throughput.
+  DURATION=5s wrk_run "warm-up (not counted)" "$QR_TLS_PORT" "$WORK/codes.tsv" "https://localhost:$QR_TLS_PORT"
+  DURATION=5s wrk_run "warm-up (not counted)" "$NGINX_TLS_PORT" "$WORK/codes.tsv" "https://localhost:$NGINX_TLS_PORT"
+  for _ in $(seq 1 "$ROUNDS"); do
+    wrk_run "qrlaunch TLS keep-alive (wrk)" "$QR_TLS_PORT" "$WORK/codes.tsv" "https://localhost:$QR_TLS_PORT"
+    wrk_run "nginx TLS keep-alive (wrk)" "$NGINX_TLS_PORT" "$WORK/codes.tsv" "https://localhost:$NGINX_TLS_PORT"
+    wrk_run "qrlaunch TLS new connections (wrk)" "$QR_TLS_PORT" "$WORK/codes.tsv" "https://localhost:$QR_TLS_PORT" close
+    wrk_run "nginx TLS new connections (wrk)" "$NGINX_TLS_PORT" "$WORK/codes.tsv" "https://localhost:$NGINX_TLS_PORT" close
+  done
+  echo "{\"label\": \"tls rss\", \"qrlaunch_kib\": $(rss_kib "$PID_tls"), \"nginx_kib\": $(rss_kib "$(pgrep -P "$master" | head -n 1)")}" >&2
+  stop "$master"
+  stop "$PID_tls"
+}
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+if [ -n "${TLS_ONLY:-}" ]; then
+  tls_phase
+  SKIP_MAIN=1
+fi
+
+if [ -z "${SKIP_MAIN:-}" ]; then
 log "qrlaunch (--threads 1, metrics on) and nginx $(nginx -v 2>&1 | sed 's/.*\///') (1 worker), both on core $SERVER_CORE"
 start_qrlaunch qr "$SERVER_CORE" 1 "$QR_PORT" "$ADMIN_PORT"
 taskset -c "$SERVER_CORE" nginx -c "$WORK/nginx.conf" -p "$WORK" &
@@ -206,7 +266,6 @@ for _ in $(seq 1 "$ROUNDS"); do
   RUN_UA=$ANDROID_UA ours "qrlaunch Android page" "$QR_PORT" "$PID_qr" "$WORK/codes.tsv" --answer-status 200
   ours "qrlaunch no counting" "$NOSTATS_PORT" "$PID_nostats" "$WORK/codes.tsv"
 done
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 echo "{\"label\": \"rss\", \"qrlaunch_kib\": $(rss_kib "$PID_qr"), \"nginx_kib\": $(rss_kib "$PID_nginx")}" >"$WORK/rss.json"
 [ -n "$BASE" ] && stop "$PID_base"
 ours "qrlaunch full mix" "$QR_PORT" "$PID_qr" "$WORK/mix.tsv"
@@ -268,6 +327,9 @@ log "qrlaunch on 2 server cores, --threads 2 (the generator shares core $CLIENT_
 start_qrlaunch qr "$SERVER_CORE,$CLIENT_CORE" 2 "$QR_PORT" "$ADMIN_PORT"
 ours "qrlaunch 2 cores" "$QR_PORT" "$PID_qr" "$WORK/codes.tsv"
 stop "$PID_qr"
+
+tls_phase
+fi
 
 log "results"
 python3 - "$RESULTS" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$SERVER_CORE" "$CLIENT_CORE" "$BASELINE_REV" "$WORK/rss.json" <<'PY'
@@ -345,6 +407,12 @@ for label in ["qrlaunch open 70% (codes list)", "nginx open 70% (codes list)", "
               "qrlaunch open 70% + SIGHUP rebuild", "qrlaunch open 70% + 1M import"]:
     if label in runs:
         print(f"{label}: p99 {each(label, 'p99_us', 1000)} ms, p99.9 {each(label, 'p999_us', 1000)} ms (targets 1 ms / 2 ms)")
+for kind in ["keep-alive", "new connections"]:
+    a, b = f"qrlaunch TLS {kind} (wrk)", f"nginx TLS {kind} (wrk)"
+    if runs.get(a) and runs.get(b):
+        print(f"TLS {kind}: qrlaunch / nginx throughput {ratio(a, b):.2f}x "
+              f"(runs: {each(a, 'rps', 1, '{:.0f}')} vs {each(b, 'rps', 1, '{:.0f}')} req/s; "
+              f"p99 {each(a, 'p99_us', 1000)} vs {each(b, 'p99_us', 1000)} ms)")
 if runs.get("qrlaunch 2 cores"):
     print(f"2 server cores / 1: {mean('qrlaunch 2 cores') / mean('qrlaunch metrics on'):.2f}x "
           "(vs the metrics-on runs; the generator shares one of the 2 cores)")

@@ -1,11 +1,15 @@
 -- Cycles through a gen-requests file; prints p50/p99/p99.9 in microseconds and
 -- socket errors (404s for the unknown codes are expected, so not counted).
+-- Arguments: the file, the User-Agent, and `close` to send
+-- `Connection: close` (a new connection, and TLS handshake, per request).
 local reqs = {}
 local i = 0
 function init(args)
   for line in io.lines(args[1]) do
     local host, target = line:match("([^\t]+)\t([^\t]+)")
-    reqs[#reqs + 1] = wrk.format("GET", target, { Host = host, ["User-Agent"] = args[2] })
+    local headers = { Host = host, ["User-Agent"] = args[2] }
+    if args[3] == "close" then headers["Connection"] = "close" end
+    reqs[#reqs + 1] = wrk.format("GET", target, headers)
   end
   i = math.random(#reqs)
 end

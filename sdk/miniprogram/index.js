@@ -10,10 +10,12 @@
  *   - a mini program code made by `getwxacodeunlimit`: `options.scene` is the
  *     code's scene (here: the launch code), encoded once.
  * `land(options, config)` asks qrlaunch (`GET /v1/resolve`) where that code
- * leads now and goes there: `wx.redirectTo` for a page of this mini program,
- * `wx.navigateToMiniProgram` for another one. When it cannot, it says so
- * (with the entry's fallback link when there is one) and stops: it retries
- * a failed request once and never navigates back to the landing page.
+ * leads now and goes there: `wx.redirectTo` for a page of this mini program
+ * (`wx.reLaunch` for a tab bar page, which `redirectTo` refuses), or, for
+ * another mini program, `wx.navigateToMiniProgram` once the user taps (WeChat
+ * refuses it without a tap since base library 2.3.0). When it cannot, it
+ * says so (with the entry's fallback link when there is one) and stops: it
+ * retries a failed request once and never navigates back to the landing page.
  */
 
 const DEFAULT_TIMEOUT_MS = 5000;
@@ -28,6 +30,8 @@ const MESSAGES = {
     badCode: 'This QR code could not be read.',
     navigate: 'The page of this QR code could not be opened.',
     nothing: 'This page was opened without a QR code.',
+    other: 'This QR code opens another mini program.',
+    open: 'Open',
     copy: 'Copy link',
     ok: 'OK',
     copied: 'Link copied: open it in a browser',
@@ -40,6 +44,8 @@ const MESSAGES = {
     badCode: '无法读取此二维码。',
     navigate: '无法打开此二维码对应的页面。',
     nothing: '此页面不是通过扫码打开的。',
+    other: '此二维码将打开另一个小程序。',
+    open: '打开',
     copy: '复制链接',
     ok: '知道了',
     copied: '链接已复制，请在浏览器中打开',
@@ -91,8 +97,13 @@ function pageRoute(pageUrl) {
 
 /**
  * Resolves the launch in `options` (the page's `onLoad` options) and goes
- * to its page. Returns a promise of what happened:
- *   `{ outcome: 'redirected' | 'navigated', answer }`, or
+ * to its page. Returns a promise (never rejected once the configuration is
+ * valid) of what happened:
+ *   `{ outcome: 'redirected' | 'navigated', answer }`;
+ *   `{ outcome: 'confirm', answer, open }` for another mini program: WeChat
+ *   opens one only from a tap, so the helper asks with a modal (its confirm
+ *   is the tap) and also puts `page.qrlaunchOpen` (bind a button to it) and
+ *   `open()` here, each of which navigates and resolves like `land`;
  *   `{ outcome: 'failed', reason, message, fallbackUrl, status }` where
  *   reason is `not_found`, `gone`, `bad_request`, `offline`, `navigate`
  *   or `no_launch`.
@@ -144,7 +155,8 @@ function land(options, config) {
   show({ state: 'loading' });
   const url = resolveUrl(cfg.baseUrl, launch);
 
-  return requestWithRetry(wxApi, url, cfg).then((res) => {
+  return requestWithRetry(wxApi, url, cfg)
+    .then((res) => {
     if (res.error) return fail('offline', text.offline);
     const body = typeof res.data === 'string' ? parseJson(res.data) : res.data || {};
     if (res.statusCode === 200 && (body.kind === 'code' || body.kind === 'rule') && body.page_url) {
@@ -159,34 +171,70 @@ function land(options, config) {
     if (res.statusCode === 404 || res.statusCode === 200) return fail('not_found', text.notFound, null, res.statusCode);
     if (res.statusCode === 400 || res.statusCode === 414) return fail('bad_request', text.badCode, null, res.statusCode);
     return fail('offline', text.offline, null, res.statusCode);
-  });
+    })
+    .catch((e) => fail('offline', text.offline + (e && e.message ? ' (' + e.message + ')' : '')));
 }
 
 function go(wxApi, cfg, page, body, text, fail) {
   const ownAppid = cfg.appid || accountAppid(wxApi);
   const fallback = body.fallback_url;
+  if (body.appid && ownAppid && body.appid !== ownAppid) {
+    return otherMiniProgram(wxApi, cfg, page, body, text, fail);
+  }
   return new Promise((resolve) => {
-    if (body.appid && ownAppid && body.appid !== ownAppid) {
-      wxApi.navigateToMiniProgram({
-        appId: body.appid,
-        path: body.page_url,
-        envVersion: body.env_version || 'release',
-        success: () => resolve({ outcome: 'navigated', answer: body }),
-        fail: () => resolve(fail('navigate', text.navigate, fallback)),
-      });
-      return;
-    }
     if (page && page.route && pageRoute(body.page_url) === pageRoute(page.route)) {
       // An entry that points back at the landing page would loop.
       resolve(fail('navigate', text.navigate, fallback));
       return;
     }
+    const redirected = () => resolve({ outcome: 'redirected', answer: body });
     wxApi.redirectTo({
       url: body.page_url,
-      success: () => resolve({ outcome: 'redirected', answer: body }),
-      fail: () => resolve(fail('navigate', text.navigate, fallback)),
+      success: redirected,
+      // A tab bar page refuses redirectTo; reLaunch opens it (and any page).
+      fail: () =>
+        typeof wxApi.reLaunch === 'function'
+          ? wxApi.reLaunch({ url: body.page_url, success: redirected, fail: () => resolve(fail('navigate', text.navigate, fallback)) })
+          : resolve(fail('navigate', text.navigate, fallback)),
     });
   });
+}
+
+/** Another mini program's entry: WeChat opens it only from a user's tap. */
+function otherMiniProgram(wxApi, cfg, page, body, text, fail) {
+  let opened = null;
+  const open = () => {
+    if (opened) return opened;
+    opened = new Promise((resolve) => {
+      wxApi.navigateToMiniProgram({
+        appId: body.appid,
+        path: body.page_url,
+        envVersion: body.env_version || 'release',
+        success: () => resolve({ outcome: 'navigated', answer: body }),
+        fail: () => {
+          opened = null;
+          resolve(fail('navigate', text.navigate, body.fallback_url));
+        },
+      });
+    });
+    return opened;
+  };
+  if (page) {
+    page.qrlaunchOpen = open;
+    if (typeof page.setData === 'function') page.setData({ qrlaunch: { state: 'confirm', appid: body.appid } });
+  }
+  if (cfg.showModal !== false && typeof wxApi.showModal === 'function') {
+    wxApi.showModal({
+      title: text.other,
+      content: '',
+      showCancel: true,
+      confirmText: text.open,
+      success: (res) => {
+        if (res && res.confirm) open();
+      },
+    });
+  }
+  return Promise.resolve({ outcome: 'confirm', answer: body, open: open });
 }
 
 /** One `wx.request`; resolves `{ statusCode, data }` or `{ error }`. */

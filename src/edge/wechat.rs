@@ -3,9 +3,12 @@
 //! (`POST /wxa/getwxacodeunlimit`), as documented at
 //! developers.weixin.qq.com. Used by `GET /admin/v1/codes/{code}/wxacode`.
 //!
-//! * The token is cached until a minute before its `expires_in`, and
-//!   fetched again (with `force_refresh`) when WeChat says it is invalid
-//!   (`40001`, `40014`, `42001`); one request at a time fetches it.
+//! * The token is cached until a minute before its `expires_in`. When
+//!   WeChat says it is invalid (`40001`, `40014`, `42001`), a token another
+//!   request got meanwhile is used; else the stable token is asked for
+//!   again, and only if WeChat hands back the refused one is it forced
+//!   (`force_refresh`: WeChat allows a few a day, and each one invalidates
+//!   every other holder's token). One request at a time fetches it.
 //! * WeChat allows 5,000 `getwxacodeunlimit` calls a minute per mini
 //!   program: a token bucket here keeps this node under it, and WeChat's
 //!   own `45009` is retried with backoff (0.5, 1, 2 s) before it is given
@@ -192,11 +195,10 @@ impl Wechat {
                 Err(e) if token_invalid(e.errcode) && !refreshed => {
                     tracing::info!(
                         errcode = e.errcode,
-                        "WeChat refused the access token; fetching a new one"
+                        "WeChat refused the access token; getting a new one"
                     );
                     refreshed = true;
-                    self.forget_token(&token).await;
-                    self.token(true).await?;
+                    self.replace_refused(&token).await?;
                 }
                 Err(e) if e.errcode == 45009 => {
                     if backoff > Duration::from_secs(2) {
@@ -319,12 +321,22 @@ impl Wechat {
         }
     }
 
-    /// Drops the cached token if it is still `token`.
-    async fn forget_token(&self, token: &str) {
-        let mut cached = self.token.lock().await;
-        if cached.as_ref().is_some_and(|t| t.value == token) {
-            *cached = None;
+    /// A token in place of `refused`: one another request got meanwhile,
+    /// else the stable token asked for again, forced only when WeChat still
+    /// hands back the refused one.
+    async fn replace_refused(&self, refused: &str) -> Result<(), WechatError> {
+        {
+            let mut cached = self.token.lock().await;
+            match cached.as_ref() {
+                Some(t) if t.value != refused => return Ok(()),
+                Some(_) => *cached = None,
+                None => {}
+            }
         }
+        if self.token(false).await? == refused {
+            self.token(true).await?;
+        }
+        Ok(())
     }
 
     fn secret(&self) -> Result<String, WechatError> {

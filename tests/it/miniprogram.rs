@@ -37,12 +37,12 @@ fn the_landing_page_helper_passes_its_node_tests_against_a_real_node() {
         String::from_utf8_lossy(&output.stderr)
     );
     // Every case ran: node prints `# pass N` and `# fail 0`.
-    assert!(report.contains("# fail 0") && report.contains("# pass 13"), "{report}");
+    assert!(report.contains("# fail 0") && report.contains("# pass 15"), "{report}");
 
     // Only the helper's successful resolutions count, as `wechat-scan`.
     let code = json_of(server.get_admin("/admin/v1/codes/spring24/stats"));
-    assert_eq!(code["total"]["wechat_scan"], 2, "{code}");
-    assert_eq!(code["total"]["total"], 2, "{code}");
+    assert_eq!(code["total"]["wechat_scan"], 3, "{code}");
+    assert_eq!(code["total"]["total"], 3, "{code}");
     let rule = json_of(
         server.get_admin("/admin/v1/rules/stats?prefix=https%3A%2F%2Fapp.shop-example.com%2Fdownload%3Fchannel%3D"),
     );

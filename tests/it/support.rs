@@ -930,8 +930,17 @@ impl TestCa {
     /// A server certificate for `names` (DNS names or IP addresses) and
     /// its private key, both PEM.
     pub fn issue(&self, names: &[&str]) -> (String, String) {
+        self.issue_until(names, None)
+    }
+
+    /// Like [`TestCa::issue`], valid until 1 January of `year` (rcgen's far
+    /// future by default).
+    pub fn issue_until(&self, names: &[&str], year: Option<i32>) -> (String, String) {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = rcgen::CertificateParams::new(names.clone()).expect("server parameters");
+        if let Some(year) = year {
+            params.not_after = rcgen::date_time_ymd(year, 1, 1);
+        }
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, names[0].as_str());

@@ -32,6 +32,8 @@ struct Books {
     token_requests: Vec<bool>,
     /// Bodies of the code requests, with the token they carried.
     code_requests: Vec<(String, Value)>,
+    /// Tokens WeChat no longer takes although stable_token still hands them out.
+    revoked: Vec<String>,
     /// Answer the next N code requests with 45009.
     rate_limit_next: u32,
     /// Pages of the "published" mini program.
@@ -80,7 +82,7 @@ async fn unlimited(
     let mut books = books.lock().unwrap();
     let token = query.get("access_token").cloned().unwrap_or_default();
     books.code_requests.push((token.clone(), body.clone()));
-    if books.tokens.last() != Some(&token) {
+    if books.tokens.last() != Some(&token) || books.revoked.contains(&token) {
         return wechat_error(40001, "invalid credential, access_token is invalid or not latest");
     }
     if books.rate_limit_next > 0 {
@@ -251,10 +253,34 @@ fn a_mini_program_code_opens_the_landing_page_with_the_code() {
     files.sort();
     assert_eq!(files, ["spring24.png", "spring25.png"]);
     let calls = wechat.books().code_requests.len();
-    let run = server.cli(&["wxacode", "--all", "--tag", "spring", "-o", campaign.to_str().unwrap()]);
+    let run = server.cli(&[
+        "wxacode",
+        "--all",
+        "--tag",
+        "spring",
+        "--skip-existing",
+        "-o",
+        campaign.to_str().unwrap(),
+    ]);
     assert!(run.status.success(), "{}", stderr(&run));
     assert!(stderr(&run).contains("2 there already kept"), "{}", stderr(&run));
     assert_eq!(wechat.books().code_requests.len(), calls);
+    // Without it, every image is made again (another width, say).
+    let run = server.cli(&[
+        "wxacode",
+        "--all",
+        "--tag",
+        "spring",
+        "--width",
+        "600",
+        "-o",
+        campaign.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert_eq!(wechat.books().code_requests.len(), calls + 2);
+    assert!(std::fs::read(campaign.join("spring24.png"))
+        .unwrap()
+        .ends_with(b"width=600"));
     let run = server.cli(&["wxacode", "--all", "--tag", "nothing", "-o", campaign.to_str().unwrap()]);
     assert!(!run.status.success());
     assert!(stderr(&run).contains("no code matched"), "{}", stderr(&run));
@@ -284,14 +310,22 @@ fn tokens_are_renewed_and_wechat_errors_say_what_to_do() {
     let (server, _dir) = node(&wechat, SECRET, &[]);
     assert_eq!(server.get_admin("/admin/v1/codes/spring24/wxacode").status(), 200);
     // WeChat stops taking the token (another caller forced a new one):
-    // qrlaunch asks for a new one with force_refresh and tries again.
+    // qrlaunch asks for the stable token again, without forcing it.
     wechat.books().tokens.push("ACCESS_TOKEN_ELSEWHERE".into());
     assert_eq!(server.get_admin("/admin/v1/codes/spring24/wxacode").status(), 200);
     {
         let books = wechat.books();
-        assert_eq!(books.token_requests, vec![false, true]);
+        assert_eq!(books.token_requests, vec![false, false]);
         let tokens: Vec<&str> = books.code_requests.iter().map(|(t, _)| t.as_str()).collect();
-        assert_eq!(tokens, ["ACCESS_TOKEN_1", "ACCESS_TOKEN_1", "ACCESS_TOKEN_3"]);
+        assert_eq!(tokens, ["ACCESS_TOKEN_1", "ACCESS_TOKEN_1", "ACCESS_TOKEN_ELSEWHERE"]);
+    }
+    // A token WeChat refuses but still hands out: only then is it forced.
+    wechat.books().revoked.push("ACCESS_TOKEN_ELSEWHERE".into());
+    assert_eq!(server.get_admin("/admin/v1/codes/spring24/wxacode").status(), 200);
+    {
+        let books = wechat.books();
+        assert_eq!(books.token_requests, vec![false, false, false, true]);
+        assert_eq!(books.code_requests.last().unwrap().0, "ACCESS_TOKEN_3");
     }
 
     // WeChat's rate limit: backed off and retried...

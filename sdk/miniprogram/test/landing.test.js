@@ -4,7 +4,7 @@
 // Needs QRLAUNCH_BASE, the scan URL of a qrlaunch seeded with the table in
 // tests/it/miniprogram.rs, and QRLAUNCH_DOWN, a URL where nothing listens.
 // `cargo test --test it miniprogram` starts both and runs this file; the
-// Rust side then checks the counts these calls left (2 `wechat-scan` scans
+// Rust side then checks the counts these calls left (3 `wechat-scan` scans
 // of `spring24`, 1 of the rule).
 
 const test = require('node:test');
@@ -71,13 +71,38 @@ test('a legacy URL (q) opens the rule page with its query, q and scancode_time',
   assert.equal(query.get('scancode_time'), '1700000000');
 });
 
-test("another mini program's entry opens with navigateToMiniProgram and its env_version", async () => {
-  const { result, wx } = await run({ scene: enc('other') });
-  assert.equal(result.outcome, 'navigated');
+test("another mini program's entry opens from a tap, with navigateToMiniProgram and its env_version", async () => {
+  // The modal's confirm is the tap (the stand-in confirms every modal).
+  const { result, wx, page } = await run({ scene: enc('other') });
+  assert.equal(result.outcome, 'confirm');
+  assert.equal(page.states.at(-1).state, 'confirm');
   assert.deepEqual(wx.calls.navigateToMiniProgram, [
     { appId: 'wx00000000000000ab', path: '/pages/shop/index?shop=9', envVersion: 'trial' },
   ]);
   assert.deepEqual(wx.calls.redirectTo, []);
+  // Without the modal, the page's button does it, once however often tapped.
+  const quiet = await run({ scene: enc('other') }, { config: { showModal: false } });
+  assert.deepEqual(quiet.wx.calls.navigateToMiniProgram, []);
+  const [first, second] = await Promise.all([quiet.page.qrlaunchOpen(), quiet.result.open()]);
+  assert.equal(first.outcome, 'navigated');
+  assert.equal(second.outcome, 'navigated');
+  assert.equal(quiet.wx.calls.navigateToMiniProgram.length, 1);
+});
+
+test('a tab bar page, which redirectTo refuses, opens with reLaunch', async () => {
+  const { result, wx } = await run({ scene: enc('spring24') }, { wx: { tabBar: ['pages/promo/index'] } });
+  assert.equal(result.outcome, 'redirected');
+  assert.deepEqual(wx.calls.redirectTo, ['/pages/promo/index?id=42&from=poster']);
+  assert.deepEqual(wx.calls.reLaunch, ['/pages/promo/index?id=42&from=poster']);
+});
+
+test('a throwing wx call ends in a message, not a rejected promise', async () => {
+  const wx = fakeWx();
+  wx.request = () => {
+    throw new Error('boom');
+  };
+  const result = await land({ scene: enc('spring24') }, { baseUrl: BASE, wx: wx, showModal: false });
+  assert.equal(result.reason, 'offline');
 });
 
 test('a switched-off or expired code (410) shows the fallback, once', async () => {
@@ -152,6 +177,7 @@ test('a page this build does not have: a message, not a loop', async () => {
   assert.equal(result.reason, 'navigate');
   assert.equal(result.fallbackUrl, 'https://example.com/broken');
   assert.deepEqual(wx.calls.redirectTo, ['/pages/missing/index']);
+  assert.deepEqual(wx.calls.reLaunch, ['/pages/missing/index']);
   assert.equal(wx.calls.request.length, 1);
 });
 

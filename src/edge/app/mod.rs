@@ -423,12 +423,21 @@ fn serve_scans_over_tls(
     let expiry = metrics.clone();
     tokio::spawn(async move {
         let mut hangups = signals::Hangups::register();
+        // Without SIGHUP (not a unix, or it could not be registered) only
+        // the files are watched: a finished stream must not be polled again.
+        let mut hangups_alive = true;
         let mut tick = tokio::time::interval(http::tls::POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let why = tokio::select! {
                 () = stop.cancelled() => break,
-                more = hangups.next() => if more { "SIGHUP" } else { continue },
+                more = hangups.next(), if hangups_alive => {
+                    if !more {
+                        hangups_alive = false;
+                        continue;
+                    }
+                    "SIGHUP"
+                }
                 _ = tick.tick() => {
                     if !reloads.changed() {
                         continue;

@@ -48,10 +48,10 @@ pub fn wxacode(client: &AdminClient, args: &WxacodeArgs) -> Result<(), CliError>
     Ok(())
 }
 
-/// Every code (with a tag) into a directory. An image that is there
-/// already is kept (a code's image never changes: it carries the code,
-/// not its target), so a run stopped by WeChat's quota resumes where it
-/// stopped.
+/// Every code (with a tag) into a directory. With `--skip-existing` an
+/// image that is there already is kept, so a run stopped by WeChat's quota
+/// goes on where it stopped (an image carries the code, not its target,
+/// but also the landing page, version and width it was made with).
 fn all(client: &AdminClient, args: &WxacodeArgs) -> Result<(), CliError> {
     std::fs::create_dir_all(&args.out).map_err(|e| CliError::File {
         path: args.out.clone(),
@@ -59,9 +59,10 @@ fn all(client: &AdminClient, args: &WxacodeArgs) -> Result<(), CliError> {
     })?;
     let (mut written, mut kept) = (0usize, 0usize);
     let result = for_each_code(client, args.tag.as_deref(), |code| {
-        if ["jpg", "png"]
-            .iter()
-            .any(|ext| args.out.join(format!("{code}.{ext}")).exists())
+        if args.skip_existing
+            && ["jpg", "png"]
+                .iter()
+                .any(|ext| args.out.join(format!("{code}.{ext}")).exists())
         {
             kept += 1;
             return Ok(());
@@ -90,7 +91,7 @@ fn all(client: &AdminClient, args: &WxacodeArgs) -> Result<(), CliError> {
             Ok(())
         }
         Err(e) => {
-            eprintln!("{summary} before this error; run the same command again to go on");
+            eprintln!("{summary} before this error; run it again with --skip-existing to go on");
             Err(e)
         }
     }

@@ -185,6 +185,12 @@ pub struct WxacodeArgs {
     /// Edge of the image in pixels, 280-1280 (WeChat's default 430).
     #[arg(long, default_value_t = 430, value_parser = clap::value_parser!(u32).range(280..=1280))]
     pub width: u32,
+    /// With --all: keep a CODE.jpg or CODE.png that is there already, to
+    /// go on after a run WeChat's quota stopped (only when the node's
+    /// --landing-page, --wxacode-env-version and --width are the same as
+    /// for those files).
+    #[arg(long, requires = "all")]
+    pub skip_existing: bool,
 }
 
 /// `qrlaunch stats`: scan counts.

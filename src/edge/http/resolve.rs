@@ -5,9 +5,12 @@
 //!
 //! `&scan=1` marks a call made for a scan (the landing page after WeChat's
 //! own scanner read the code): a found, live entry then counts as a scan of
-//! class `wechat-scan`, with the same relaxed atomic add as a camera scan,
-//! and the answer is `no-store`, so that no cache in front answers (and
-//! swallows) the next one. `&scancode_time=N` is the time WeChat gave the
+//! class `wechat-scan`, with the same relaxed atomic add as a camera scan
+//! (and, for a rule that counts by a parameter, by its value too), and the
+//! answer is `no-store`, so that no cache in front answers (and swallows)
+//! the next one. Only calls with WeChat's own User-Agent (`MicroMessenger`,
+//! which `wx.request` always sends) count: curl and bots answer the same but
+//! count nothing, as their scans count under `other`, outside totals. `&scancode_time=N` is the time WeChat gave the
 //! page; a rule's `page_url` carries it, as WeChat would have.
 
 use super::respond::{self, Body};
@@ -18,6 +21,7 @@ use crate::model::percent;
 use crate::model::scheme_url::{self, LegacyScan};
 use crate::model::table::{Hit, Snapshot};
 use crate::replication::metrics::{Kind, Outcome};
+use crate::replication::stats::ScanCounts;
 use hyper::header::HeaderValue;
 use hyper::{Response, StatusCode};
 use serde::Serialize;
@@ -81,8 +85,9 @@ impl<'a> Resolved<'a> {
 /// How a call asks to be answered, besides what it resolves.
 struct Call<'a> {
     cache_control: &'a HeaderValue,
-    /// Count a found entry as a `wechat-scan` (`&scan=1`, and counting is on).
-    count: bool,
+    /// Where a found entry counts as a `wechat-scan` (`&scan=1` from
+    /// WeChat, and counting is on).
+    counts: Option<&'a ScanCounts>,
     /// A rule's `scancode_time`.
     scancode_time: i64,
     now_unix: i64,
@@ -91,15 +96,17 @@ struct Call<'a> {
 /// `Cache-Control` of a counted call: every scan must reach a node.
 static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 
-/// Answers `/v1/resolve?{query}`; `counting` says whether this node counts
-/// scans (`&scan=1` counts only then).
+/// Answers `/v1/resolve?{query}`; `counts` is where this node counts scans
+/// (`None`: it does not), `from_wechat` whether the caller's User-Agent is
+/// WeChat's (`&scan=1` counts only then).
 pub fn answer(
     table: &Snapshot,
     codes: &CodeHosts,
     cache_control: &HeaderValue,
     query: &str,
     now_unix: i64,
-    counting: bool,
+    counts: Option<&ScanCounts>,
+    from_wechat: bool,
 ) -> (Response<Body>, Kind, Outcome) {
     // Both are plain words or digits: read as they are, not decoded.
     let scan = match percent::raw(query, "scan") {
@@ -113,13 +120,13 @@ pub fn answer(
         Some(_) => {
             return bad_request(
                 Kind::None,
-                "`scancode_time` must be UNIX seconds (a whole number, not in the future)",
+                "`scancode_time` must be UNIX seconds (a whole number, at most a day ahead of this node's clock)",
             )
         }
     };
     let call = Call {
         cache_control: if scan { &NO_STORE } else { cache_control },
-        count: scan && counting,
+        counts: counts.filter(|_| scan && from_wechat),
         scancode_time,
         now_unix,
     };
@@ -147,7 +154,7 @@ fn by_code(
         return bad_request(Kind::Code, &e.to_string());
     }
     match table.code(&code) {
-        Some(hit) => found(&hit, Kind::Code, call, None),
+        Some(hit) => found(&hit, Kind::Code, call, None, ""),
         None => not_found(Kind::Code, "no such code"),
     }
 }
@@ -171,13 +178,13 @@ fn by_url(
     };
     let mut key = String::with_capacity(url.len() + 8);
     match decide(table, codes, &target, &mut key) {
-        Decision::Code(hit) => found(&hit, Kind::Code, call, None),
+        Decision::Code(hit) => found(&hit, Kind::Code, call, None, ""),
         Decision::Rule(hit) => {
             let legacy = LegacyScan {
                 url: &url,
                 scancode_time: call.scancode_time,
             };
-            found(&hit, Kind::Rule, call, Some(legacy))
+            found(&hit, Kind::Rule, call, Some(legacy), target.path_and_query)
         }
         Decision::File(_) => (
             respond::json(StatusCode::OK, &Resolved::kind("file"), call.cache_control),
@@ -220,11 +227,13 @@ struct Gone<'a> {
     fallback_url: Option<&'a str>,
 }
 
+/// `scanned` is the path and query of the URL resolved (`""` for a code).
 fn found(
     hit: &Hit<'_>,
     kind: Kind,
     call: &Call<'_>,
     legacy: Option<LegacyScan<'_>>,
+    scanned: &str,
 ) -> (Response<Body>, Kind, Outcome) {
     let profile = &hit.profile.key;
     let availability = hit.availability(call.now_unix);
@@ -237,7 +246,7 @@ fn found(
         let response = respond::json(StatusCode::GONE, &body, &NO_STORE);
         return (response, kind, Outcome::Gone);
     }
-    if call.count {
+    if call.counts.is_some() {
         // The counter is almost never in cache: fetch it while the answer
         // is built, add once it is.
         crate::model::table::prefetch_counts(hit.counts);
@@ -264,9 +273,13 @@ fn found(
         q_truncated: rendered.truncated,
     };
     let response = respond::json(StatusCode::OK, &body, call.cache_control);
-    if call.count {
+    if let Some(counts) = call.counts {
         if let Some(cell) = CountClass::WechatScan.cell().and_then(|i| hit.counts.get(i)) {
             cell.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        // A rule that counts by a parameter also counts by its value.
+        if let (Some(param), Some(rule)) = (&profile.count_by, hit.prefix_key) {
+            counts.add_value(rule, param.as_str(), scanned, CountClass::WechatScan);
         }
     }
     (response, kind, Outcome::Found)

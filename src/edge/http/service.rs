@@ -132,7 +132,7 @@ impl ScanService {
             Endpoint::Resolve if path != "/v1/resolve" => {
                 respond::json_error(StatusCode::NOT_FOUND, "not_found", "No such API route.")
             }
-            Endpoint::Resolve => self.resolve(uri.query().unwrap_or("")),
+            Endpoint::Resolve => self.resolve(req, uri.query().unwrap_or("")),
             Endpoint::Scan => self.scan(req, host, target, path),
         };
         (route, response)
@@ -169,15 +169,19 @@ impl ScanService {
         response
     }
 
-    fn resolve(&self, query: &str) -> Response<Body> {
+    fn resolve<B>(&self, req: &Request<B>, query: &str) -> Response<Body> {
         let state = &*self.state;
+        let from_wechat =
+            crate::model::client_class::classify(req.headers().get(hyper::header::USER_AGENT).map(|v| v.as_bytes()))
+                == crate::model::client_class::ClientClass::Wechat;
         let (response, kind, outcome) = resolve::answer(
             &state.replica.load(),
             &state.options.code_hosts,
             &state.options.cache_control,
             query,
             now_unix(),
-            state.counts.is_some(),
+            state.counts.as_deref(),
+            from_wechat,
         );
         state.metrics.resolve(kind, outcome);
         response

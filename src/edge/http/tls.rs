@@ -24,6 +24,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+/// What a listener's files look like: path, modification time, length.
+type Fingerprint = Vec<(PathBuf, Option<SystemTime>, u64)>;
+
 /// How often a certificate directory is looked at for changed files.
 pub const POLL: Duration = Duration::from_secs(2);
 
@@ -54,8 +57,10 @@ enum Source {
 pub struct TlsFiles {
     source: Source,
     config: ArcSwap<rustls::ServerConfig>,
-    /// The files as last read (path, modified, length), to see changes.
-    seen: Mutex<Vec<(PathBuf, Option<SystemTime>, u64)>>,
+    /// The files as last read well, to see changes.
+    seen: Mutex<Fingerprint>,
+    /// The files as they were when a reload last failed, and when.
+    failed: Mutex<Option<(Fingerprint, std::time::Instant)>>,
     /// When the first of the served certificates expires (UNIX seconds).
     expires: std::sync::atomic::AtomicI64,
 }
@@ -96,6 +101,7 @@ impl TlsFiles {
             source,
             config: ArcSwap::from_pointee(config),
             seen: Mutex::new(seen),
+            failed: Mutex::new(None),
             expires: std::sync::atomic::AtomicI64::new(expires),
         })
     }
@@ -110,25 +116,39 @@ impl TlsFiles {
     /// and on an error the old ones stay.
     pub fn reload(&self) -> Result<(), TlsError> {
         let seen = fingerprint(&self.source);
-        let (config, expires) = build(&self.source)?;
+        let (config, expires) = match build(&self.source) {
+            Ok(built) => built,
+            Err(error) => {
+                if let Ok(mut failed) = self.failed.lock() {
+                    *failed = Some((seen, std::time::Instant::now()));
+                }
+                return Err(error);
+            }
+        };
         self.config.store(Arc::new(config));
         self.expires.store(expires, std::sync::atomic::Ordering::Relaxed);
         if let Ok(mut last) = self.seen.lock() {
             *last = seen;
         }
+        if let Ok(mut failed) = self.failed.lock() {
+            *failed = None;
+        }
         Ok(())
     }
 
-    /// Whether a file changed (appeared, went, or was written) since the
-    /// last read; remembers what it saw, so a change is reported once.
+    /// Whether the files differ from the last good read (appeared, went,
+    /// or were written), so a reload is due: at once for a change not yet
+    /// tried, and again a minute after a reload of the same files failed
+    /// (a fix that changes no file, such as its permissions, is taken then).
     pub fn changed(&self) -> bool {
         let now = fingerprint(&self.source);
-        let Ok(mut last) = self.seen.lock() else { return false };
-        if *last == now {
+        if self.seen.lock().is_ok_and(|last| *last == now) {
             return false;
         }
-        *last = now;
-        true
+        match self.failed.lock().as_deref() {
+            Ok(Some((files, at))) if *files == now => at.elapsed() >= Duration::from_secs(60),
+            _ => true,
+        }
     }
 
     /// The names served, for logs: each certificate's DNS names.
@@ -149,7 +169,7 @@ impl TlsFiles {
 
 /// What the files of `source` look like now (following symlinks, as
 /// certbot's `live/` are): path, modification time, length.
-fn fingerprint(source: &Source) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+fn fingerprint(source: &Source) -> Fingerprint {
     let files: Vec<PathBuf> = match source {
         Source::Pair { cert, key } => vec![cert.clone(), key.clone()],
         Source::Dir { dir, .. } => subdirectories(dir)
@@ -202,23 +222,25 @@ fn build(source: &Source) -> Result<(rustls::ServerConfig, i64), TlsError> {
         }
         Source::Dir { dir, on_unknown } => {
             let certs = read_dir_certs(dir)?;
-            let expires = certs
-                .iter()
-                .filter_map(|c| c.key.end_entity_cert().ok())
-                .map(not_after)
-                .min()
-                .unwrap_or(i64::MAX);
+            // Each name goes to the certificate holding it that expires
+            // last (an abandoned lineage never shadows a renewed one).
+            let mut chosen: HashMap<&str, &DirCert> = HashMap::new();
+            for cert in &certs {
+                for name in &cert.names {
+                    let slot = chosen.entry(name.as_str()).or_insert(cert);
+                    if cert.not_after > slot.not_after {
+                        *slot = cert;
+                    }
+                }
+            }
+            let expires = chosen.values().map(|c| c.not_after).min().unwrap_or(i64::MAX);
             let mut exact = HashMap::new();
             let mut wildcard = HashMap::new();
-            for cert in certs {
-                for name in &cert.names {
-                    // A later directory (certbot's `example.com-0001`)
-                    // takes a name over from an earlier one.
-                    match name.strip_prefix("*.") {
-                        Some(parent) => wildcard.insert(parent.to_string(), cert.key.clone()),
-                        None => exact.insert(name.clone(), cert.key.clone()),
-                    };
-                }
+            for (name, cert) in chosen {
+                match name.strip_prefix("*.") {
+                    Some(parent) => wildcard.insert(parent.to_string(), cert.key.clone()),
+                    None => exact.insert(name.to_string(), cert.key.clone()),
+                };
             }
             let resolver = SniCerts {
                 exact,
@@ -243,6 +265,8 @@ fn build(source: &Source) -> Result<(rustls::ServerConfig, i64), TlsError> {
 struct DirCert {
     names: Vec<String>,
     key: Arc<CertifiedKey>,
+    /// Its notAfter, UNIX seconds.
+    not_after: i64,
 }
 
 /// Every `DIR/*/fullchain.pem` with its `privkey.pem`; an error names the file.
@@ -287,9 +311,11 @@ fn read_dir_certs(dir: &Path) -> Result<Vec<DirCert>, TlsError> {
         certified
             .keys_match()
             .map_err(|e| fail(&key_path, format!("not the key of {}: {e}", chain_path.display())))?;
+        let not_after = certified.end_entity_cert().map_or(i64::MAX, not_after);
         certs.push(DirCert {
             names,
             key: Arc::new(certified),
+            not_after,
         });
     }
     if certs.is_empty() {

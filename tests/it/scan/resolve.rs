@@ -115,26 +115,63 @@ fn gone_carries_the_fallback() {
         .is_none());
 }
 
-/// Only calls marked `scan=1` count, as `wechat-scan`, and are never cached.
+/// What `wx.request` sends as User-Agent from a mini program.
+const MINI_PROGRAM_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x18003237) NetType/WIFI Language/zh_CN miniProgram/wx1234567890abcdef";
+
+/// Only calls marked `scan=1` from WeChat count, as `wechat-scan`, and are
+/// never cached.
 #[test]
 fn landing_page_scans_count_as_wechat_scan() {
-    let server = Server::with_table(TABLE, &[]);
+    let table = format!(
+        "{TABLE}{}\n",
+        r#"{"prefix":"https://poster.example.com/dl","appid":"wx1234567890abcdef","path":"p","count_by":"channel"}"#
+    );
+    let server = Server::with_table(&table, &[]);
+    let from_wechat = |path: &str| {
+        server
+            .client()
+            .get(format!("{}{path}", server.scan))
+            .header("user-agent", MINI_PROGRAM_UA)
+            .send()
+            .unwrap()
+    };
     for _ in 0..3 {
-        let response = server.scan("/v1/resolve?code=spring24&scan=1");
+        let response = from_wechat("/v1/resolve?code=spring24&scan=1");
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["cache-control"], "no-store");
     }
-    let response = server.scan("/v1/resolve?code=spring24");
+    let response = from_wechat("/v1/resolve?code=spring24");
     assert_ne!(
         response.headers()["cache-control"],
         "no-store",
         "unmarked calls stay cacheable"
     );
-    server.scan("/v1/resolve?code=spring24&scan=0");
-    server.scan("/v1/resolve?code=expired&scan=1");
+    from_wechat("/v1/resolve?code=spring24&scan=0");
+    from_wechat("/v1/resolve?code=expired&scan=1");
+    // curl, a bot, a browser: answered alike, never counted.
+    let response = server.scan("/v1/resolve?code=spring24&scan=1");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
     let rule =
         percent_encoding::utf8_percent_encode("https://www.qq.com/q/b?id=1234", percent_encoding::NON_ALPHANUMERIC);
-    assert_eq!(server.scan(&format!("/v1/resolve?url={rule}&scan=1")).status(), 200);
+    assert_eq!(from_wechat(&format!("/v1/resolve?url={rule}&scan=1")).status(), 200);
+    // A rule counted by a parameter counts the value too.
+    for channel in ["a", "a", "b"] {
+        let url = percent_encoding::utf8_percent_encode(
+            &format!("https://poster.example.com/dl?channel={channel}"),
+            percent_encoding::NON_ALPHANUMERIC,
+        )
+        .to_string();
+        assert_eq!(from_wechat(&format!("/v1/resolve?url={url}&scan=1")).status(), 200);
+    }
+    let by = json_of(server.get_admin("/admin/v1/rules/stats?prefix=https%3A%2F%2Fposter.example.com%2Fdl&by=channel"));
+    let values: Vec<(String, u64)> = by["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["key"].as_str().unwrap().to_string(), e["total"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(values, [("a".to_string(), 2), ("b".to_string(), 1)], "{by}");
     let stats = json_of(server.get_admin("/admin/v1/codes/spring24/stats"));
     assert_eq!(stats["total"]["wechat_scan"], 3, "{stats}");
     assert_eq!(stats["total"]["total"], 3, "{stats}");
