@@ -287,13 +287,6 @@ fn scancode_time(url: &str) -> i64 {
         .unwrap_or_else(|| panic!("no scancode_time in {url}"))
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 #[test]
 fn a_cached_legacy_answer_carries_the_time_of_the_scan_it_answers() {
     let server = Server::with_table(TABLE, &["--client-header", "X-QR-Client"]);

@@ -343,6 +343,14 @@ pub fn json_of(response: Response) -> Value {
     response.json().expect("JSON body")
 }
 
+/// Now, in UNIX seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
 /// Whether tests must fail, not skip, when a system program is missing.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")

@@ -148,21 +148,27 @@ impl StandIn {
     /// The flags of a node that makes codes through this stand-in, with the
     /// secret written into `dir`.
     pub fn flags(&self, dir: &std::path::Path) -> Vec<String> {
-        let secret_file = dir.join("wechat-secret");
-        std::fs::write(&secret_file, SECRET).unwrap();
-        [
-            "--wechat-appid",
-            APPID,
-            "--wechat-secret-file",
-            secret_file.to_str().unwrap(),
-            "--landing-page",
-            LANDING,
-            "--wechat-api",
-            &self.url,
-        ]
-        .map(String::from)
-        .to_vec()
+        flags_for(dir, &self.url)
     }
+}
+
+/// The flags of a node that makes codes through WeChat's API at `api`,
+/// with the secret written into `dir`.
+fn flags_for(dir: &std::path::Path, api: &str) -> Vec<String> {
+    let secret_file = dir.join("wechat-secret");
+    std::fs::write(&secret_file, SECRET).unwrap();
+    [
+        "--wechat-appid",
+        APPID,
+        "--wechat-secret-file",
+        secret_file.to_str().unwrap(),
+        "--landing-page",
+        LANDING,
+        "--wechat-api",
+        api,
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 impl Drop for StandIn {
@@ -388,25 +394,9 @@ fn wrong_credentials_a_missing_wechat_and_no_configuration_are_clear() {
 
     // WeChat's API down: 502, and the token in the URL is never shown.
     let down = format!("http://127.0.0.1:{}", free_port());
-    let (server, _dir2) = {
-        let dir = temp_dir();
-        let secret_file = dir.path().join("wechat-secret");
-        std::fs::write(&secret_file, SECRET).unwrap();
-        let server = Server::with_table(
-            TABLE,
-            &[
-                "--wechat-appid",
-                APPID,
-                "--wechat-secret-file",
-                secret_file.to_str().unwrap(),
-                "--landing-page",
-                LANDING,
-                "--wechat-api",
-                &down,
-            ],
-        );
-        (server, dir)
-    };
+    let dir2 = temp_dir();
+    let flags = flags_for(dir2.path(), &down);
+    let server = Server::with_table(TABLE, &flags.iter().map(String::as_str).collect::<Vec<_>>());
     let response = server.get_admin("/admin/v1/codes/spring24/wxacode");
     assert_eq!(response.status(), 502);
     let message = json_of(response)["message"].as_str().unwrap().to_string();

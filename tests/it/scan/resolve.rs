@@ -93,13 +93,6 @@ fn page_url_is_what_the_scheme_url_opens() {
     assert_eq!(body["page_url"], "/pages/promo/index?id=42&from=poster", "{body}");
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 /// A disabled or expired entry answers `410` with where to send people.
 #[test]
 fn gone_carries_the_fallback() {
