@@ -97,8 +97,8 @@ struct Call<'a> {
 static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 
 /// Answers `/v1/resolve?{query}`; `counts` is where this node counts scans
-/// (`None`: it does not), `from_wechat` whether the caller's User-Agent is
-/// WeChat's (`&scan=1` counts only then).
+/// (`None`: it does not), `from_wechat` says whether the caller's
+/// User-Agent is WeChat's (`&scan=1` counts only then; asked only for those).
 pub fn answer(
     table: &Snapshot,
     codes: &CodeHosts,
@@ -106,7 +106,7 @@ pub fn answer(
     query: &str,
     now_unix: i64,
     counts: Option<&ScanCounts>,
-    from_wechat: bool,
+    from_wechat: impl FnOnce() -> bool,
 ) -> (Response<Body>, Kind, Outcome) {
     // Both are plain words or digits: read as they are, not decoded.
     let scan = match percent::raw(query, "scan") {
@@ -126,7 +126,7 @@ pub fn answer(
     };
     let call = Call {
         cache_control: if scan { &NO_STORE } else { cache_control },
-        counts: counts.filter(|_| scan && from_wechat),
+        counts: counts.filter(|_| scan && from_wechat()),
         scancode_time,
         now_unix,
     };

@@ -171,9 +171,10 @@ impl ScanService {
 
     fn resolve<B>(&self, req: &Request<B>, query: &str) -> Response<Body> {
         let state = &*self.state;
-        let from_wechat =
+        let from_wechat = || {
             crate::model::client_class::classify(req.headers().get(hyper::header::USER_AGENT).map(|v| v.as_bytes()))
-                == crate::model::client_class::ClientClass::Wechat;
+                == crate::model::client_class::ClientClass::Wechat
+        };
         let (response, kind, outcome) = resolve::answer(
             &state.replica.load(),
             &state.options.code_hosts,
