@@ -203,7 +203,7 @@ pub const WECHAT_OUTCOMES: [&str; 6] = [
 const DESCRIPTIONS: &[(MetricKind, &str, Option<Unit>, &str)] = &[
     (MetricKind::Counter, "qrlaunch_requests_total", None, "HTTP requests answered, by route and status code."),
     (MetricKind::Counter, "qrlaunch_resolve_total", None, "Scan and resolve lookups, by what matched and how it ended."),
-    (MetricKind::Histogram, "qrlaunch_request_duration_seconds", Some(Unit::Seconds), "Time from request parsed to response built, in seconds."),
+    (MetricKind::Histogram, "qrlaunch_request_duration_seconds", Some(Unit::Seconds), "Time from request parsed to response built, in seconds, by route."),
     (MetricKind::Gauge, "qrlaunch_table_entries", None, "Entries in the live table, by kind."),
     (MetricKind::Counter, "qrlaunch_admin_requests_total", None, "Admin API requests answered, by status code."),
     (MetricKind::Counter, "qrlaunch_admin_auth_failures_total", None, "Admin API requests refused for a missing or wrong token."),
@@ -259,7 +259,8 @@ pub struct Metrics {
     )>,
     requests: Vec<Counter>,
     resolves: Vec<Counter>,
-    duration: Histogram,
+    /// By [`Route`].
+    duration: Vec<Histogram>,
     table_codes: Gauge,
     table_rules: Gauge,
     admin_requests: Vec<Counter>,
@@ -350,7 +351,18 @@ impl Metrics {
                 ));
             }
         }
-        let duration = recorder.register_histogram(&Key::from_name("qrlaunch_request_duration_seconds"), &meta);
+        let duration = Route::ALL
+            .iter()
+            .map(|r| {
+                recorder.register_histogram(
+                    &Key::from_parts(
+                        "qrlaunch_request_duration_seconds",
+                        vec![Label::new("route", r.label())],
+                    ),
+                    &meta,
+                )
+            })
+            .collect();
         let gauge =
             |name: &'static str, labels: Vec<Label>| recorder.register_gauge(&Key::from_parts(name, labels), &meta);
         gauge(
@@ -441,7 +453,7 @@ impl Metrics {
         let route_index = Route::ALL.iter().position(|&r| r == route).unwrap_or(0);
         let status_index = STATUSES.iter().position(|&s| s == status).unwrap_or(STATUSES.len() - 1);
         self.requests[route_index * STATUSES.len() + status_index].increment(1);
-        self.duration.record(seconds);
+        self.duration[route_index].record(seconds);
     }
 
     pub fn resolve(&self, kind: Kind, outcome: Outcome) {

@@ -59,14 +59,17 @@ fn metrics_count_requests_and_pass_promtool() {
     );
     let bounds: Vec<f64> = s
         .keys()
-        .filter_map(|k| k.strip_prefix(r#"qrlaunch_request_duration_seconds_bucket{le=""#))
+        .filter_map(|k| k.strip_prefix(r#"qrlaunch_request_duration_seconds_bucket{route="scan",le=""#))
         .filter_map(|rest| rest.trim_end_matches("\"}").parse().ok())
         .collect();
     assert!(
         bounds.contains(&0.00005) && bounds.contains(&0.1),
         "buckets from 50 µs to 100 ms: {bounds:?}"
     );
-    assert!(s.contains_key(r#"qrlaunch_request_duration_seconds_bucket{le="+Inf"}"#));
+    // One histogram a route: the three scans above and the one resolve.
+    assert_eq!(s[r#"qrlaunch_request_duration_seconds_count{route="scan"}"#], 5.0);
+    assert_eq!(s[r#"qrlaunch_request_duration_seconds_count{route="resolve"}"#], 1.0);
+    assert!(s.contains_key(r#"qrlaunch_request_duration_seconds_bucket{route="scan",le="+Inf"}"#));
     assert!(text.contains("# TYPE qrlaunch_request_duration_seconds histogram"));
     assert!(!text.contains("spring24"), "no per-code labels");
 
