@@ -30,6 +30,13 @@ fn the_version_names_the_commit() {
     if let Some(head) = head.ok().filter(|h| h.status.success()) {
         let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
         assert!(version.contains(&head), "{version} names {head}");
+        // Tracked files that differ from HEAD (as when this binary was built) say so.
+        let dirty = Command::new("git")
+            .args(["status", "--porcelain", "--untracked-files=no"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .is_ok_and(|s| !s.stdout.is_empty());
+        assert_eq!(version.contains(&format!("{head}-dirty")), dirty, "{version}");
     }
 }
 
