@@ -145,10 +145,6 @@ pub async fn serve(
     let metrics_server = serve_metrics(listeners.metrics, &limits, &metrics, &shutdown);
     // On the scan runtime: its listener (and so every scan connection) is
     // registered with that runtime's reactor.
-    let scan_listener = listeners.scan;
-    let scan_limits = limits.clone();
-    let scan_metrics = metrics.clone();
-    let scan_stop = shutdown.clone().cancelled_owned();
     let tls_server = match (listeners.tls, scan_tls) {
         (Some(listener), Some(tls)) => Some(serve_scans_over_tls(
             &scans,
@@ -161,27 +157,15 @@ pub async fn serve(
         )),
         _ => None,
     };
-    let scan_server = scans.spawn(async move {
-        let listener = match TcpListener::from_std(scan_listener) {
-            Ok(listener) => listener,
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for scans");
-                return false;
-            }
-        };
-        http::serve(
-            listener,
-            move |peer, mode| ScanService::with_mode(scan_state.clone(), peer, mode),
-            scan_limits,
-            scan_metrics,
-            Listener::Scan,
-            scan_stop,
-        )
-        .await
-    });
-
+    let plain_scans = serve_scans(
+        &scans,
+        listeners.scan,
+        scan_state.clone(),
+        limits.clone(),
+        &metrics,
+        &shutdown,
+    );
     // The plain and the TLS scan listeners stop and drain together.
-    let plain_scans = scan_server;
     let scan_server = tokio::spawn(async move {
         let plain = plain_scans.await.unwrap_or(false);
         let tls = match tls_server {
@@ -458,22 +442,38 @@ fn serve_scans_over_tls(
         tls: Some(tls),
         ..limits.clone()
     };
+    serve_scans(scans, listener, state, options, metrics, shutdown)
+}
+
+/// Scans on `listener`, on the scan runtime (its connections are then
+/// registered with that runtime's reactor); over TLS when `options` say so.
+/// Returns whether its connections drained in time.
+fn serve_scans(
+    scans: &tokio::runtime::Handle,
+    listener: std::net::TcpListener,
+    state: Arc<http::ScanState>,
+    options: ConnectionOptions,
+    metrics: &Arc<Metrics>,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<bool> {
+    let tls = options.tls.is_some();
+    let label = if tls { Listener::ScanTls } else { Listener::Scan };
     let metrics = metrics.clone();
     let stop = shutdown.clone().cancelled_owned();
     scans.spawn(async move {
         let listener = match TcpListener::from_std(listener) {
             Ok(listener) => listener,
             Err(error) => {
-                tracing::error!(%error, "cannot listen for scans over TLS");
+                tracing::error!(%error, listener = label.as_str(), "cannot listen for scans");
                 return false;
             }
         };
         http::serve(
             listener,
-            move |peer, mode| ScanService::over_tls(state.clone(), peer, mode),
+            move |peer, mode| ScanService::with_mode(state.clone(), peer, mode).over_tls(tls),
             options,
             metrics,
-            Listener::ScanTls,
+            label,
             stop,
         )
         .await

@@ -75,14 +75,10 @@ impl ScanService {
         }
     }
 
-    /// A service for a connection of the TLS scan listener.
-    pub fn over_tls(state: Arc<ScanState>, peer: IpAddr, mode: Mode) -> ScanService {
-        ScanService {
-            state,
-            peer,
-            mode,
-            tls: true,
-        }
+    /// The same service for a connection that came over TLS (`tls`): its
+    /// requests are `https`.
+    pub fn over_tls(self, tls: bool) -> ScanService {
+        ScanService { tls, ..self }
     }
 
     /// Answers one request. Generic over the body, which is never read, so
