@@ -79,10 +79,7 @@ impl ParamError {
 /// The decoded value of the first parameter called `name` (`+` is a space),
 /// `None` if there is none.
 pub fn get(query: &str, name: &str) -> Option<Result<String, ParamError>> {
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then(|| decode(value))
-    })
+    raw(query, name).map(decode)
 }
 
 /// Decodes one path segment or parameter value strictly.
