@@ -81,6 +81,11 @@ impl CodeHosts {
         Ok(CodeHosts { bases })
     }
 
+    /// The hosts of the base URLs (none without `--public-url`).
+    pub fn hosts(&self) -> impl Iterator<Item = &str> + '_ {
+        self.bases.iter().map(|(h, _)| h.as_str())
+    }
+
     pub fn is_anywhere(&self) -> bool {
         self.bases.is_empty()
     }
@@ -149,7 +154,7 @@ pub fn decide<'t>(snapshot: &'t Snapshot, codes: &CodeHosts, target: &Target<'_>
         }
         keyed = true;
         host = url_key::host_of_key(key);
-        if let Some(body) = snapshot.hosts().get(host).and_then(|h| h.file(target.path)) {
+        if let Some(body) = snapshot.hosts().file(host, target.path) {
             return Decision::File(body);
         }
     }
@@ -258,7 +263,8 @@ mod tests {
 {"prefix":"https://app.shop.com/spring24","appid":"wx1234567890abcdef","path":"rule/spring24"}
 {"prefix":"http://plain.com/","appid":"wx1234567890abcdef","path":"rule/plain"}
 {"host":"app.shop.com","unmatched":"https://old.shop.com"}
-{"host":"app.shop.com","file":"/download/MP_verify_x.txt","body":"verified"}"#;
+{"host":"app.shop.com","file":"/download/MP_verify_x.txt","body":"verified"}
+{"host":"app.shop.com","file":"/.well-known/acme-challenge/tok-1_A","body":"tok-1_A.thumbprint"}"#;
 
     fn snapshot() -> Snapshot {
         use crate::model::domain::Entry;
@@ -360,6 +366,28 @@ mod tests {
         // A verification file comes first, exactly at its path.
         ("*", "https://app.shop.com/download/MP_verify_x.txt", "file verified"),
         ("*", "https://app.shop.com/MP_verify_x.txt", "pass https://old.shop.com"),
+        // A host's files answer on any port of it (an ACME server or WeChat
+        // may be sent to a port of its own); another host's do not.
+        (
+            "*",
+            "http://app.shop.com:8080/download/MP_verify_x.txt",
+            "file verified",
+        ),
+        (
+            "*",
+            "http://app.shop.com/.well-known/acme-challenge/tok-1_A",
+            "file tok-1_A.thumbprint",
+        ),
+        (
+            "*",
+            "http://app.shop.com:5002/.well-known/acme-challenge/tok-1_A",
+            "file tok-1_A.thumbprint",
+        ),
+        (
+            "*",
+            "http://plain.com/.well-known/acme-challenge/tok-1_A",
+            "rule rule/plain",
+        ),
         // The host's origin catches what no rule matches; a bad escape
         // there still goes to the old site, as a browser would send it.
         (

@@ -139,13 +139,29 @@ pub struct VerificationFile {
 }
 
 /// The path of a verification file: `/`, directories, then a name of
-/// 1-64 characters of `0-9 A-Z a-z - _` ending in `.txt`.
+/// 1-64 characters of `0-9 A-Z a-z - _` ending in `.txt`; or an ACME
+/// HTTP-01 challenge, `/.well-known/acme-challenge/` and a token of 1-128
+/// characters of `0-9 A-Z a-z - _` (RFC 8555, section 8.3).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FilePath(Box<str>);
+
+/// Where ACME HTTP-01 challenge files live (RFC 8555, section 8.3).
+pub const ACME_CHALLENGE_DIR: &str = "/.well-known/acme-challenge/";
 
 impl FilePath {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The path of the HTTP-01 challenge file for `token` (`None` when the
+    /// token is not one a path may hold).
+    pub fn acme_challenge(token: &str) -> Option<FilePath> {
+        format!("{ACME_CHALLENGE_DIR}{token}").parse().ok()
+    }
+
+    /// Whether this is an ACME challenge file.
+    pub fn is_acme_challenge(&self) -> bool {
+        self.0.starts_with(ACME_CHALLENGE_DIR)
     }
 }
 
@@ -162,6 +178,21 @@ impl FromStr for FilePath {
                 ),
             ))
         };
+        if let Some(token) = s.strip_prefix(ACME_CHALLENGE_DIR) {
+            let ok = (1..=128).contains(&token.len())
+                && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+            return if ok {
+                Ok(FilePath(s.into()))
+            } else {
+                Err(FieldError::new(
+                    "file",
+                    format!(
+                        "an ACME challenge is `{ACME_CHALLENGE_DIR}` and a token of 1-128 characters of 0-9 A-Z a-z - _, got {}",
+                        excerpt(s)
+                    ),
+                ))
+            };
+        }
         let Some(rest) = s.strip_prefix('/') else { return fail() };
         if s.len() > 512 {
             return fail();
@@ -266,10 +297,26 @@ mod tests {
         ] {
             assert!(bad.parse::<Origin>().is_err(), "{bad}");
         }
-        for ok in ["/MP_verify_abc.txt", "/app/download/abcdef0123.txt"] {
+        for ok in [
+            "/MP_verify_abc.txt",
+            "/app/download/abcdef0123.txt",
+            "/.well-known/acme-challenge/LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0",
+        ] {
             assert!(ok.parse::<FilePath>().is_ok(), "{ok}");
         }
-        for bad in ["MP.txt", "/a.html", "/../a.txt", "//a.txt", "/a/.txt", "/a b.txt"] {
+        assert!(FilePath::acme_challenge("a-b_C9").unwrap().is_acme_challenge());
+        for bad in [
+            "MP.txt",
+            "/a.html",
+            "/../a.txt",
+            "//a.txt",
+            "/a/.txt",
+            "/a b.txt",
+            "/.well-known/acme-challenge/",
+            "/.well-known/acme-challenge/a/b",
+            "/.well-known/acme-challenge/a.b",
+            "/.well-known/acme-challenge/../x.txt",
+        ] {
             assert!(bad.parse::<FilePath>().is_err(), "{bad}");
         }
         assert!("x".repeat(1025).parse::<FileBody>().is_err());

@@ -60,4 +60,23 @@ impl HostTable {
         }
         self.hosts.get(host)
     }
+
+    /// The file at exactly `path` on `host` (normalized); a file stored for
+    /// a host without a port answers on every port of it, as a domain is
+    /// verified (WeChat, ACME) whatever port the checker was sent to.
+    pub fn file(&self, host: &str, path: &str) -> Option<&str> {
+        if let Some(body) = self.get(host).and_then(|h| h.file(path)) {
+            return Some(body);
+        }
+        let (bare, port) = host.rsplit_once(':')?;
+        if bare.ends_with(']') || (!bare.contains(':') && port.bytes().all(|b| b.is_ascii_digit())) {
+            return self.get(bare).and_then(|h| h.file(path));
+        }
+        None
+    }
+
+    /// The hosts with settings or files.
+    pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.hosts.keys().map(|h| &**h)
+    }
 }
