@@ -354,12 +354,13 @@ pub struct AuditItem {
     /// The client's address.
     pub client: Option<String>,
     /// `create`, `replace`, `patch`, `delete`, `import`, `key_create`,
-    /// `key_change`, `key_rotate`, `key_delete`.
+    /// `key_change`, `key_rotate`, `key_delete`, `certificate_create`,
+    /// `certificate_renew`.
     pub action: String,
-    /// `code`, `rule`, `host`, `file`, `import`, `key`.
+    /// `code`, `rule`, `host`, `file`, `import`, `key`, `certificate`.
     pub kind: String,
-    /// The code, the rule's prefix (normalized), the host, the key's id;
-    /// empty for an import.
+    /// The code, the rule's prefix (normalized), the host, the key's id,
+    /// a certificate's name; empty for an import.
     pub entry: String,
     /// The entry as a table-file line (a key without its secret; an
     /// import's counts); `null` where it did not exist.

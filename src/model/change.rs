@@ -17,4 +17,8 @@ pub enum Change {
     /// The API key with this id was created, changed or removed: nodes
     /// read their keys again. Keys are not in the table.
     Keys(String),
+    /// The TLS certificate for this name was stored (an ACME order or a
+    /// renewal): nodes read their certificates again. Certificates are not
+    /// in the table.
+    Certificates(String),
 }

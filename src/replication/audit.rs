@@ -52,9 +52,10 @@ pub fn actor() -> Actor {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// `create`, `replace`, `patch`, `delete`, `import`, `key_create`,
-    /// `key_change`, `key_rotate`, `key_delete`.
+    /// `key_change`, `key_rotate`, `key_delete`, `certificate_create`,
+    /// `certificate_renew`.
     pub action: &'static str,
-    /// `code`, `rule`, `host`, `file`, `import`, `key`.
+    /// `code`, `rule`, `host`, `file`, `import`, `key`, `certificate`.
     pub kind: &'static str,
     /// The code, the rule's normalized prefix, the host, the file's key,
     /// the key's id; empty for an import.
@@ -133,6 +134,27 @@ impl Record {
             entry: id,
             before: before.map(key_json),
             after: after.map(key_json),
+        }
+    }
+}
+
+impl Record {
+    /// A certificate stored for `name` (`certificate_create` or
+    /// `certificate_renew`): its validity, never its key.
+    pub fn certificate(before_not_after: Option<i64>, cert: &crate::replication::store::StoredCertificate) -> Record {
+        Record {
+            action: if before_not_after.is_some() {
+                "certificate_renew"
+            } else {
+                "certificate_create"
+            },
+            kind: "certificate",
+            entry: cert.name.clone(),
+            before: before_not_after.map(|t| serde_json::json!({ "not_after": t }).to_string()),
+            after: Some(
+                serde_json::json!({"not_before": cert.not_before, "not_after": cert.not_after, "renew_after": cert.renew_after})
+                    .to_string(),
+            ),
         }
     }
 }

@@ -190,6 +190,9 @@ const OUTCOMES: [(Outcome, &str); 4] = [
 ];
 
 /// How a call to WeChat's API ends.
+/// How an ACME order for one name ended: a certificate stored, or not.
+pub const ACME_OUTCOMES: [&str; 2] = ["issued", "failed"];
+
 pub const WECHAT_OUTCOMES: [&str; 6] = [
     "ok",
     "rate_limited",
@@ -208,6 +211,7 @@ const DESCRIPTIONS: &[(MetricKind, &str, Option<Unit>, &str)] = &[
     (MetricKind::Counter, "qrlaunch_admin_requests_total", None, "Admin API requests answered, by status code."),
     (MetricKind::Counter, "qrlaunch_admin_auth_failures_total", None, "Admin API requests refused for a missing or wrong token."),
     (MetricKind::Counter, "qrlaunch_wechat_calls_total", None, "Mini program codes asked of WeChat's API, by outcome."),
+    (MetricKind::Counter, "qrlaunch_acme_orders_total", None, "ACME certificate orders (new and renewals), by outcome."),
     (MetricKind::Gauge, "qrlaunch_table_position", None, "The change-log position the live table reflects."),
     (MetricKind::Gauge, "qrlaunch_store_position", None, "The store's last committed change-log position, as last seen."),
     (MetricKind::Histogram, "qrlaunch_sync_lag_seconds", Some(Unit::Seconds), "Time from a change's commit (on any node) to this node's table applying it."),
@@ -267,6 +271,8 @@ pub struct Metrics {
     admin_auth_failures: Counter,
     /// By [`WECHAT_OUTCOMES`].
     wechat_calls: Vec<Counter>,
+    /// By [`ACME_OUTCOMES`].
+    acme_orders: Vec<Counter>,
     table_position: Gauge,
     store_position: Gauge,
     sync_lag: Histogram,
@@ -393,6 +399,10 @@ impl Metrics {
                 .iter()
                 .map(|&o| counter("qrlaunch_wechat_calls_total", vec![Label::new("outcome", o)]))
                 .collect(),
+            acme_orders: ACME_OUTCOMES
+                .iter()
+                .map(|&o| counter("qrlaunch_acme_orders_total", vec![Label::new("outcome", o)]))
+                .collect(),
             table_position: gauge("qrlaunch_table_position", vec![]),
             store_position: gauge("qrlaunch_store_position", vec![]),
             sync_lag: recorder.register_histogram(&Key::from_name("qrlaunch_sync_lag_seconds"), &meta),
@@ -480,6 +490,13 @@ impl Metrics {
     pub fn wechat_call(&self, outcome: &str) {
         if let Some(i) = WECHAT_OUTCOMES.iter().position(|&o| o == outcome) {
             self.wechat_calls[i].increment(1);
+        }
+    }
+
+    /// One ACME order ending in `outcome` (one of [`ACME_OUTCOMES`]).
+    pub fn acme_order(&self, outcome: &str) {
+        if let Some(i) = ACME_OUTCOMES.iter().position(|&o| o == outcome) {
+            self.acme_orders[i].increment(1);
         }
     }
 

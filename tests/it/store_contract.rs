@@ -57,6 +57,10 @@ const CASES: &[(&str, Case)] = &[
     ("every write leaves its audit lines, a failed one none", |s| {
         Box::pin(audit(s))
     }),
+    (
+        "certificates are stored, replaced and logged; the first account kept wins",
+        |s| Box::pin(certificates(s)),
+    ),
 ];
 
 fn entry(text: &str) -> Entry {
@@ -689,6 +693,76 @@ async fn wakeups(store: Arc<dyn Store>) {
     .await
     .expect("a wake-up within 10 s");
     assert_eq!(woke, put.position);
+}
+
+async fn certificates(store: Arc<dyn Store>) {
+    use qrlaunch::replication::store::StoredCertificate;
+    assert!(store.certificates().await.unwrap().is_empty());
+    let cert = StoredCertificate {
+        name: "go.shop-example.com".into(),
+        chain_pem: "-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n".into(),
+        key_pem: "-----BEGIN PRIVATE KEY-----\nB\n-----END PRIVATE KEY-----\n".into(),
+        not_before: 1_000,
+        not_after: 4_000,
+        renew_after: 3_000,
+        updated_at: 5,
+    };
+    let first = store.put_certificate(cert.clone()).await.unwrap();
+    let renewed = StoredCertificate {
+        chain_pem: "renewed".into(),
+        not_after: 8_000,
+        renew_after: 6_000,
+        ..cert.clone()
+    };
+    let second = store.put_certificate(renewed.clone()).await.unwrap();
+    assert_eq!(second.position, first.position + 1);
+    assert_eq!(
+        store.certificates().await.unwrap(),
+        vec![renewed],
+        "replaced, not added"
+    );
+    let feed = store.changes_since(first.position - 1, 10).await.unwrap();
+    let logged: Vec<Change> = feed.changes.into_iter().map(|c| c.change).collect();
+    assert_eq!(
+        logged,
+        vec![
+            Change::Certificates("go.shop-example.com".into()),
+            Change::Certificates("go.shop-example.com".into())
+        ]
+    );
+    let audit = store
+        .audit(qrlaunch::replication::audit::Query {
+            before_id: None,
+            limit: 10,
+            key_id: None,
+            entry: Some("go.shop-example.com".into()),
+            from_ms: None,
+            to_ms: None,
+            entries_only: false,
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit.iter().map(|r| r.record.action.as_str()).collect();
+    assert_eq!(actions, ["certificate_renew", "certificate_create"]);
+    assert!(
+        audit.iter().all(|r| !format!("{:?}", r.record).contains("PRIVATE KEY")),
+        "no key in the audit log"
+    );
+    assert!(!format!("{cert:?}").contains("PRIVATE KEY"), "nor in Debug");
+
+    let directory = "https://acme.example/dir".to_string();
+    assert_eq!(store.acme_account(directory.clone()).await.unwrap(), None);
+    let kept = store
+        .keep_acme_account(directory.clone(), "{\"id\":\"first\"}".into())
+        .await
+        .unwrap();
+    assert_eq!(kept, "{\"id\":\"first\"}");
+    let raced = store
+        .keep_acme_account(directory.clone(), "{\"id\":\"second\"}".into())
+        .await
+        .unwrap();
+    assert_eq!(raced, "{\"id\":\"first\"}", "the first account kept wins");
+    assert_eq!(store.acme_account(directory).await.unwrap(), Some(kept));
 }
 
 /// Runs every case on a fresh store from `open(case_number)`; all failures

@@ -15,6 +15,7 @@ const SQLITE: &[(i64, &str)] = &[
     (4, include_str!("migrations/sqlite/0004_count_by.sql")),
     (5, include_str!("migrations/sqlite/0005_api_keys.sql")),
     (6, include_str!("migrations/sqlite/0006_audit.sql")),
+    (7, include_str!("migrations/sqlite/0007_certificates.sql")),
 ];
 
 /// The schema version this build writes.

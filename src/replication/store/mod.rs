@@ -267,12 +267,59 @@ pub enum Wakeup {
     Reconnected,
 }
 
-/// What a node needs from a database: five contracts, one per job, which
+/// What a node needs from a database: eight contracts, one per job, which
 /// both backends implement and `tests/it/store_contract.rs` holds to, one
 /// suite run against SQLite and PostgreSQL alike.
-pub trait Store: StartUp + ChangeLog + Entries + Bulk + Counts + Keys + Audit {}
+pub trait Store: StartUp + ChangeLog + Entries + Bulk + Counts + Keys + Audit + Certificates {}
 
-impl<T: StartUp + ChangeLog + Entries + Bulk + Counts + Keys + Audit> Store for T {}
+impl<T: StartUp + ChangeLog + Entries + Bulk + Counts + Keys + Audit + Certificates> Store for T {}
+
+/// A TLS certificate a node obtained (ACME), shared by every node of a
+/// fleet so that each serves it. The key is kept as PEM, as certbot keeps
+/// it on disk: whoever can read the store can read it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredCertificate {
+    /// The DNS name it was ordered for (its only name).
+    pub name: String,
+    /// The leaf first, then the intermediates (PEM).
+    pub chain_pem: String,
+    /// The private key (PKCS#8 PEM).
+    pub key_pem: String,
+    /// The leaf's validity, UNIX seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+    /// From when it is renewed, UNIX seconds: two thirds into its lifetime.
+    pub renew_after: i64,
+    /// UNIX ms.
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for StoredCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredCertificate")
+            .field("name", &self.name)
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .field("renew_after", &self.renew_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Certificates and the ACME account that orders them: shared by every
+/// node of a fleet. A stored certificate is logged (as a
+/// [`Change::Certificates`]) so that every node reads them again; the
+/// account is read only by the node ordering.
+#[async_trait]
+pub trait Certificates: Send + Sync + 'static {
+    async fn certificates(&self) -> Result<Vec<StoredCertificate>, StoreError>;
+    /// Creates or replaces the certificate of `cert.name`.
+    async fn put_certificate(&self, cert: StoredCertificate) -> Result<Committed<()>, StoreError>;
+    /// The account's credentials (JSON) at the ACME server `directory`.
+    async fn acme_account(&self, directory: String) -> Result<Option<String>, StoreError>;
+    /// Keeps the account's credentials unless one is stored already for
+    /// `directory` (another node was first); returns the stored one.
+    async fn keep_acme_account(&self, directory: String, credentials: String) -> Result<String, StoreError>;
+}
 
 /// The audit log: every write above records its lines in its own
 /// transaction (the author from [`crate::replication::audit::actor`]);
@@ -446,6 +493,7 @@ pub(crate) fn change_columns(change: &Change) -> (&'static str, String, Option<S
         Change::Delete(key) => (key.kind().as_str(), key.as_str().to_string(), None),
         Change::Resync => ("resync", String::new(), None),
         Change::Keys(id) => ("keys", id.clone(), None),
+        Change::Certificates(name) => ("certificates", name.clone(), None),
     }
 }
 
@@ -456,6 +504,9 @@ pub(crate) fn change_from_columns(kind: &str, key: String, line: Option<&str>) -
     }
     if kind == "keys" {
         return Ok(Change::Keys(key));
+    }
+    if kind == "certificates" {
+        return Ok(Change::Certificates(key));
     }
     let kind = EntryKind::parse(kind).ok_or_else(|| StoreError::Corrupt(format!("change of unknown kind {kind:?}")))?;
     match line {

@@ -1084,6 +1084,82 @@ impl super::Keys for PostgresStore {
 
 /// The key `id` as stored, inside a write (writes are serialised by the
 /// position row, so it cannot change before the commit).
+#[async_trait]
+impl super::Certificates for PostgresStore {
+    async fn certificates(&self) -> Result<Vec<super::StoredCertificate>, StoreError> {
+        let found = sqlx::query(rows::SELECT_CERTIFICATES)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg)?;
+        found
+            .iter()
+            .map(|row| {
+                Ok(super::StoredCertificate {
+                    name: row.try_get(0).map_err(pg)?,
+                    chain_pem: row.try_get(1).map_err(pg)?,
+                    key_pem: row.try_get(2).map_err(pg)?,
+                    not_before: row.try_get(3).map_err(pg)?,
+                    not_after: row.try_get(4).map_err(pg)?,
+                    renew_after: row.try_get(5).map_err(pg)?,
+                    updated_at: row.try_get(6).map_err(pg)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_certificate(&self, cert: super::StoredCertificate) -> Result<Committed<()>, StoreError> {
+        let (mut tx, position) = self.begin_write().await?;
+        let before: Option<i64> = sqlx::query_scalar(rows::SELECT_CERTIFICATE_AFTER)
+            .bind(&cert.name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(pg)?;
+        sqlx::query(rows::PUT_CERTIFICATE)
+            .bind(&cert.name)
+            .bind(&cert.chain_pem)
+            .bind(&cert.key_pem)
+            .bind(cert.not_before)
+            .bind(cert.not_after)
+            .bind(cert.renew_after)
+            .bind(cert.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(pg)?;
+        let record = Record::certificate(before, &cert);
+        self.finish_write(
+            tx,
+            position,
+            vec![Change::Certificates(cert.name.clone())],
+            vec![record],
+        )
+        .await?;
+        Ok(Committed { value: (), position })
+    }
+
+    async fn acme_account(&self, directory: String) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar(rows::SELECT_ACME_ACCOUNT)
+            .bind(directory)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(pg)
+    }
+
+    async fn keep_acme_account(&self, directory: String, credentials: String) -> Result<String, StoreError> {
+        sqlx::query(rows::INSERT_ACME_ACCOUNT)
+            .bind(&directory)
+            .bind(credentials)
+            .bind(super::now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(pg)?;
+        sqlx::query_scalar(rows::SELECT_ACME_ACCOUNT)
+            .bind(directory)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(pg)
+    }
+}
+
 async fn key_in(tx: &mut PgConnection, id: &str) -> Result<Option<super::StoredKey>, StoreError> {
     let row = sqlx::query(rows::SELECT_KEY)
         .bind(id)

@@ -387,6 +387,25 @@ pub(crate) const DELETE_KEY: &str = "DELETE FROM api_keys WHERE id = $1";
 pub(crate) const TOUCH_KEY: &str =
     "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)";
 
+/// Certificates, in name order.
+pub(crate) const SELECT_CERTIFICATES: &str = "SELECT name, chain_pem, key_pem, not_before, not_after, renew_after, \
+     updated_at FROM certificates ORDER BY name";
+
+/// Whether a certificate is stored for a name (read inside a write, for its
+/// audit line).
+pub(crate) const SELECT_CERTIFICATE_AFTER: &str = "SELECT not_after FROM certificates WHERE name = $1";
+
+pub(crate) const PUT_CERTIFICATE: &str = "INSERT INTO certificates (name, chain_pem, key_pem, not_before, not_after, \
+     renew_after, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO UPDATE SET \
+     chain_pem = excluded.chain_pem, key_pem = excluded.key_pem, not_before = excluded.not_before, \
+     not_after = excluded.not_after, renew_after = excluded.renew_after, updated_at = excluded.updated_at";
+
+pub(crate) const SELECT_ACME_ACCOUNT: &str = "SELECT credentials FROM acme_accounts WHERE directory = $1";
+
+/// Keeps an account unless one is stored for the directory already.
+pub(crate) const INSERT_ACME_ACCOUNT: &str = "INSERT INTO acme_accounts (directory, credentials, created_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (directory) DO NOTHING";
+
 /// The scopes column: `{"tags":[…],"hosts":[…],"appids":[…]}`.
 pub(crate) fn scopes_json(scopes: &crate::model::access::Scopes) -> String {
     let [tags, hosts, appids] = scopes.lists();

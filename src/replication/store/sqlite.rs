@@ -25,7 +25,7 @@ use crate::model::domain::{Entry, EntryKey, EntryKind, Stored, Tag};
 use crate::replication::audit::{Actor, Record};
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OpenFlags, ToSql, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, Transaction, TransactionBehavior};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -925,6 +925,77 @@ fn key_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<super::StoredK
         expires_at: row.get(8)?,
         last_used_at: row.get(9)?,
     }))
+}
+
+#[async_trait]
+impl super::Certificates for SqliteStore {
+    async fn certificates(&self) -> Result<Vec<super::StoredCertificate>, StoreError> {
+        self.read(|conn| {
+            let mut select = conn.prepare(&q(rows::SELECT_CERTIFICATES)).map_err(failed)?;
+            let found = select
+                .query_map([], |row| {
+                    Ok(super::StoredCertificate {
+                        name: row.get(0)?,
+                        chain_pem: row.get(1)?,
+                        key_pem: row.get(2)?,
+                        not_before: row.get(3)?,
+                        not_after: row.get(4)?,
+                        renew_after: row.get(5)?,
+                        updated_at: row.get(6)?,
+                    })
+                })
+                .map_err(failed)?;
+            found.collect::<Result<Vec<_>, _>>().map_err(failed)
+        })
+        .await
+    }
+
+    async fn put_certificate(&self, cert: super::StoredCertificate) -> Result<Committed<()>, StoreError> {
+        self.write(move |tx| {
+            let before: Option<i64> = tx
+                .query_row(&q(rows::SELECT_CERTIFICATE_AFTER), [&cert.name], |r| r.get(0))
+                .optional()
+                .map_err(failed)?;
+            tx.execute(
+                &q(rows::PUT_CERTIFICATE),
+                rusqlite::params![
+                    cert.name,
+                    cert.chain_pem,
+                    cert.key_pem,
+                    cert.not_before,
+                    cert.not_after,
+                    cert.renew_after,
+                    cert.updated_at
+                ],
+            )
+            .map_err(failed)?;
+            let record = Record::certificate(before, &cert);
+            Ok(((), vec![Change::Certificates(cert.name.clone())], vec![record]))
+        })
+        .await
+    }
+
+    async fn acme_account(&self, directory: String) -> Result<Option<String>, StoreError> {
+        self.read(move |conn| {
+            conn.query_row(&q(rows::SELECT_ACME_ACCOUNT), [&directory], |r| r.get(0))
+                .optional()
+                .map_err(failed)
+        })
+        .await
+    }
+
+    async fn keep_acme_account(&self, directory: String, credentials: String) -> Result<String, StoreError> {
+        self.write_unlogged(move |conn| {
+            conn.execute(
+                &q(rows::INSERT_ACME_ACCOUNT),
+                rusqlite::params![directory, credentials, now_ms()],
+            )
+            .map_err(failed)?;
+            conn.query_row(&q(rows::SELECT_ACME_ACCOUNT), [&directory], |r| r.get(0))
+                .map_err(failed)
+        })
+        .await
+    }
 }
 
 #[async_trait]

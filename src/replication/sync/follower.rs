@@ -178,8 +178,9 @@ impl Follower {
             s.applied = fresh.position;
             s.store_head = s.store_head.max(fresh.position);
         });
-        // What changed is unknown: the keys may have too.
+        // What changed is unknown: the keys and certificates may have too.
         self.replica.keys_changed(fresh.position);
+        self.replica.certificates_changed(fresh.position);
         if rebuilt {
             if let Some(purger) = &self.purger {
                 purger.purge_all(fresh.position);
@@ -259,7 +260,12 @@ impl Follower {
             let last = apply_feed(state, feed, self.replica.metrics())?;
             match last {
                 Progress::Current => return Ok(()),
-                Progress::Applied { more, stale, keys } => {
+                Progress::Applied {
+                    more,
+                    stale,
+                    keys,
+                    certificates,
+                } => {
                     if !self.options.apply_delay.is_zero() {
                         // A node slow to make changes live (tests only).
                         tokio::time::sleep(self.options.apply_delay).await;
@@ -269,6 +275,9 @@ impl Follower {
                     self.replica.update(|s| s.applied = position);
                     if keys {
                         self.replica.keys_changed(position);
+                    }
+                    if certificates {
+                        self.replica.certificates_changed(position);
                     }
                     // Only now that scans get the new answers: a purge sent
                     // before would let a scan refill the cache from the old
@@ -290,11 +299,13 @@ enum Progress {
     Current,
     /// Changes were applied; `more` when the store has further ones;
     /// `stale`: the cache keys of the answers they changed.
-    /// `keys`: an API key changed among them.
+    /// `keys`: an API key changed among them; `certificates`: a TLS
+    /// certificate was stored among them.
     Applied {
         more: bool,
         stale: BTreeSet<SurrogateKey>,
         keys: bool,
+        certificates: bool,
     },
 }
 
@@ -330,6 +341,7 @@ fn apply_feed(
     let mut applied_any = false;
     let mut stale = BTreeSet::new();
     let mut keys = false;
+    let mut certificates = false;
     while let Some(first) = changes.next() {
         let position = first.position;
         if position != state.position + 1 {
@@ -352,6 +364,7 @@ fn apply_feed(
         }
         stale.extend(crate::model::keys::keys_of(batch.iter().map(|c| &c.change)));
         keys |= batch.iter().any(|c| matches!(c.change, Change::Keys(_)));
+        certificates |= batch.iter().any(|c| matches!(c.change, Change::Certificates(_)));
         state.apply(position, batch.into_iter().map(|c| c.change));
         applied_any = true;
     }
@@ -365,6 +378,7 @@ fn apply_feed(
         more: state.position < feed.head.position,
         stale,
         keys,
+        certificates,
     })
 }
 

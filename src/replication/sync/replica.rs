@@ -38,6 +38,8 @@ pub struct Replica {
     /// The position of the last API key change seen (or of the last
     /// snapshot), for whoever holds the keys (the admin API).
     keys: watch::Sender<Position>,
+    /// The same for TLS certificates, for whoever serves them.
+    certificates: watch::Sender<Position>,
     metrics: Arc<Metrics>,
 }
 
@@ -64,6 +66,7 @@ impl Replica {
             bootstrapped: std::sync::atomic::AtomicBool::new(false),
             status,
             keys: watch::channel(0).0,
+            certificates: watch::channel(0).0,
             metrics,
         }
     }
@@ -76,6 +79,17 @@ impl Replica {
     /// Wakes up after every [`Replica::keys_changed`].
     pub fn watch_keys(&self) -> watch::Receiver<Position> {
         self.keys.subscribe()
+    }
+
+    /// Says that certificates were stored at `position` (or may have been:
+    /// a snapshot).
+    pub fn certificates_changed(&self, position: Position) {
+        self.certificates.send_replace(position);
+    }
+
+    /// Wakes up after every [`Replica::certificates_changed`].
+    pub fn watch_certificates(&self) -> watch::Receiver<Position> {
+        self.certificates.subscribe()
     }
 
     /// Counts of the tables built for this replica go to `sink`.
@@ -121,6 +135,11 @@ impl Replica {
 
     pub fn status(&self) -> SyncStatus {
         self.status.borrow().clone()
+    }
+
+    /// Wakes up after every change of the status (each applied batch).
+    pub fn watch(&self) -> watch::Receiver<SyncStatus> {
+        self.status.subscribe()
     }
 
     /// Whether a first table has been published: scans are answered from

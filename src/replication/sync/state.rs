@@ -116,7 +116,7 @@ impl TableState {
                 Change::Delete(key) => {
                     self.overlay.insert(key, OverlayEntry { position, entry: None });
                 }
-                Change::Resync | Change::Keys(_) => {}
+                Change::Resync | Change::Keys(_) | Change::Certificates(_) => {}
             }
         }
         if hosts_changed {

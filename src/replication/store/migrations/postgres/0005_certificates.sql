@@ -1,0 +1,17 @@
+-- TLS certificates obtained with ACME, served by every node, and the ACME
+-- account per server directory. Times in UNIX seconds (`updated_at`,
+-- `created_at`: ms).
+CREATE TABLE certificates (
+    name TEXT PRIMARY KEY,
+    chain_pem TEXT NOT NULL,
+    key_pem TEXT NOT NULL,
+    not_before BIGINT NOT NULL,
+    not_after BIGINT NOT NULL,
+    renew_after BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE acme_accounts (
+    directory TEXT PRIMARY KEY,
+    credentials TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
