@@ -11,9 +11,11 @@
 //! * [`cli`]: the operator commands, clients of the admin API;
 //! * [`wechat`]: WeChat's server API (access token, mini program codes),
 //!   for the admin API;
+//! * [`acme`]: certificates for the TLS scan listener from an ACME server;
 //! * [`config`]: command-line flags and their environment variables;
 //! * [`app`]: start-up, seeding, signals, shutdown: the wiring.
 
+pub mod acme;
 pub mod admin;
 pub mod api;
 pub mod app;

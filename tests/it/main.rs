@@ -3,6 +3,7 @@
 //! talked to over TCP with a real HTTP client. One test binary with a
 //! module per area; cases are tables where they can be.
 
+mod acme;
 mod admin;
 mod browser;
 mod cache;

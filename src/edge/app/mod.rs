@@ -85,6 +85,7 @@ pub async fn serve(
 ) -> Result<(), AppError> {
     let purge_targets = purge_targets(&args)?;
     let wechat = wechat_client(&args)?;
+    let acme = acme_config(&args)?;
     args.store_url().map_err(AppError::Flag)?;
     // Checked here, not by clap: an environment twin set to `no` would
     // still count as given there.
@@ -107,12 +108,15 @@ pub async fn serve(
     if let Some(tls) = &admin_tls {
         metrics.tls_expiry(Listener::Admin, tls.expires());
     }
-    let scan_tls = match &args.tls_cert_dir {
-        Some(dir) => {
+    let scan_tls = match args.tls_listen {
+        Some(_) => {
             let counter = metrics.clone();
             let on_unknown: http::tls::OnUnknownHost = Arc::new(move || counter.tls_unknown_host());
+            let dir = args.tls_cert_dir.as_deref();
             let tls = http::tls::TlsFiles::load_dir(dir, on_unknown).map_err(|e| AppError::Flag(e.to_string()))?;
-            tracing::info!(names = ?tls.names(), "TLS scan listener: certificates read from {}", dir.display());
+            if let Some(dir) = dir {
+                tracing::info!(names = ?tls.names(), "TLS scan listener: certificates read from {}", dir.display());
+            }
             metrics.tls_expiry(Listener::ScanTls, tls.expires());
             Some(Arc::new(tls))
         }
@@ -145,6 +149,7 @@ pub async fn serve(
     let metrics_server = serve_metrics(listeners.metrics, &limits, &metrics, &shutdown);
     // On the scan runtime: its listener (and so every scan connection) is
     // registered with that runtime's reactor.
+    let stored_certs_for = scan_tls.clone();
     let tls_server = match (listeners.tls, scan_tls) {
         (Some(listener), Some(tls)) => Some(serve_scans_over_tls(
             &scans,
@@ -219,6 +224,21 @@ pub async fn serve(
         return Err(error.into());
     }
     let follower = start_follower(&args, &store, &replica, &metrics, purge_targets, hangups, &shutdown);
+    if let Some(tls) = stored_certs_for {
+        tokio::spawn(serve_stored_certificates(
+            tls,
+            store.clone(),
+            replica.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
+    if let Some(config) = acme {
+        let codes = CodeHosts::parse(&args.public_urls).map_err(AppError::PublicUrl)?;
+        let acme = crate::edge::acme::Acme::new(config, store.clone(), replica.clone(), codes, metrics.clone())
+            .map_err(AppError::Flag)?;
+        tokio::spawn(acme.run(shutdown.clone()));
+    }
     tokio::spawn(prune_log(
         store.clone(),
         args.change_log_keep,
@@ -388,6 +408,72 @@ fn wechat_client(args: &ServeArgs) -> Result<Option<Arc<crate::edge::wechat::Wec
     };
     let client = crate::edge::wechat::Wechat::new(config).map_err(AppError::Flag)?;
     Ok(Some(Arc::new(client)))
+}
+
+/// The ACME settings, when `--acme-directory` is given (checked again,
+/// with the client, by [`crate::edge::acme::Acme::new`]).
+fn acme_config(args: &ServeArgs) -> Result<Option<crate::edge::acme::AcmeConfig>, AppError> {
+    let Some(directory) = &args.acme_directory else {
+        return Ok(None);
+    };
+    let roots = match &args.ca_file {
+        Some(path) => crate::replication::roots::read(path).map_err(AppError::Flag)?,
+        None => Vec::new(),
+    };
+    if args.acme_check_interval < Duration::from_secs(1) {
+        return Err(AppError::Flag("--acme-check-interval: must be at least 1s".into()));
+    }
+    Ok(Some(crate::edge::acme::AcmeConfig {
+        directory: directory.clone(),
+        email: args.acme_email.clone(),
+        check_interval: args.acme_check_interval,
+        roots,
+    }))
+}
+
+/// Serves the store's certificates (ACME's, from any node of the fleet) on
+/// the TLS scan listener: read at start and again whenever the change log
+/// says one was stored.
+async fn serve_stored_certificates(
+    tls: Arc<http::tls::TlsFiles>,
+    store: Arc<dyn Store>,
+    replica: Arc<Replica>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
+    let mut changes = replica.watch_certificates();
+    let mut first = true;
+    loop {
+        match store.certificates().await {
+            Ok(certs) => {
+                for problem in tls.set_stored(&certs) {
+                    tracing::warn!(problem, "TLS scan listener: a certificate is not served");
+                }
+                metrics.tls_expiry(Listener::ScanTls, tls.expires());
+                let names = tls.names();
+                if !certs.is_empty() {
+                    tracing::info!(?names, "TLS scan listener: certificates from the store");
+                } else if first && names.is_empty() {
+                    tracing::warn!(
+                        "TLS scan listener: no certificate yet; every handshake fails until one is stored \
+                         (--acme-directory on this or another node of the fleet) or given (--tls-cert-dir)"
+                    );
+                }
+                first = false;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "TLS scan listener: cannot read the stored certificates; trying again");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            () = shutdown.cancelled() => return,
+        }
+    }
 }
 
 /// Scans over TLS on the scan runtime, with the certificates re-read on

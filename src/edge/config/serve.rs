@@ -42,9 +42,11 @@ pub struct ServeArgs {
     #[arg(long, env = "QRLAUNCH_METRICS_LISTEN", default_value = "127.0.0.1:9090")]
     pub metrics_listen: SocketAddr,
 
-    /// Also serve scans over TLS on this address (with --tls-cert-dir):
-    /// TLS 1.2 and 1.3, HTTP/1.1; requests there are `https`.
-    #[arg(long, env = "QRLAUNCH_TLS_LISTEN", requires = "tls_cert_dir")]
+    /// Also serve scans over TLS on this address: TLS 1.2 and 1.3,
+    /// HTTP/1.1; requests there are `https`. Certificates come from
+    /// --tls-cert-dir and from the store (--acme-directory, on this node or
+    /// another of the fleet).
+    #[arg(long, env = "QRLAUNCH_TLS_LISTEN")]
     pub tls_listen: Option<SocketAddr>,
 
     /// The certificates of --tls-listen, in certbot's `live/` layout: every
@@ -53,6 +55,26 @@ pub struct ServeArgs {
     /// SIGHUP and when a file changes.
     #[arg(long, env = "QRLAUNCH_TLS_CERT_DIR", requires = "tls_listen")]
     pub tls_cert_dir: Option<PathBuf>,
+
+    /// Get and renew certificates with ACME (RFC 8555) from this directory
+    /// URL (Let's Encrypt: https://acme-v02.api.letsencrypt.org/directory),
+    /// by HTTP-01 on the scan listener, for every host the table serves:
+    /// the --public-url hosts and every host with rules, settings or
+    /// files. Giving it agrees to that CA's terms of service. Certificates,
+    /// challenges and the account are kept in the store, so every node of
+    /// a fleet answers the challenges and serves the certificates.
+    #[arg(long, env = "QRLAUNCH_ACME_DIRECTORY")]
+    pub acme_directory: Option<String>,
+
+    /// Contact address given to the ACME server (expiry notices).
+    #[arg(long, env = "QRLAUNCH_ACME_EMAIL", requires = "acme_directory")]
+    pub acme_email: Option<String>,
+
+    /// How often the node looks for hosts without a certificate and for
+    /// certificates due for renewal (two thirds into their lifetime); it
+    /// also looks soon after the table changes.
+    #[arg(long, env = "QRLAUNCH_ACME_CHECK_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration, requires = "acme_directory")]
+    pub acme_check_interval: Duration,
 
     /// Address of the admin API (never the scan listener).
     #[arg(long, env = "QRLAUNCH_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
@@ -85,7 +107,7 @@ pub struct ServeArgs {
     pub admin_tls_key: Option<PathBuf>,
 
     /// A PEM file of CA certificates trusted, beside the platform's, for
-    /// the `https://` purge URLs.
+    /// the `https://` purge URLs and --acme-directory.
     #[arg(long, env = "QRLAUNCH_CA_FILE")]
     pub ca_file: Option<PathBuf>,
 

@@ -9,6 +9,11 @@
 //!   certificate holds (or no SNI at all) fails the handshake, counted in
 //!   `qrlaunch_tls_unknown_host_total`.
 //!
+//! The directory's certificates are joined by those in the store (obtained
+//! with ACME, [`crate::edge::acme`]), given with [`TlsFiles::set_stored`]
+//! whenever the change log says one was stored; a name both hold goes to
+//! the certificate that expires last.
+//!
 //! Files are read at start and again on `SIGHUP` ([`TlsFiles::reload`]) and,
 //! for a directory, when a file in it changes ([`TlsFiles::changed`], polled
 //! every [`POLL`]); a reload that fails keeps what is in use, and
@@ -49,8 +54,15 @@ pub enum TlsError {
 
 /// Where a listener's certificates come from.
 enum Source {
-    Pair { cert: PathBuf, key: PathBuf },
-    Dir { dir: PathBuf, on_unknown: OnUnknownHost },
+    Pair {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    /// Chosen by SNI among a directory's (if any) and the store's.
+    Dir {
+        dir: Option<PathBuf>,
+        on_unknown: OnUnknownHost,
+    },
 }
 
 /// Certificates from files, replaceable while serving.
@@ -63,6 +75,8 @@ pub struct TlsFiles {
     failed: Mutex<Option<(Fingerprint, std::time::Instant)>>,
     /// When the first of the served certificates expires (UNIX seconds).
     expires: std::sync::atomic::AtomicI64,
+    /// The store's certificates, as last given.
+    stored: Mutex<Vec<DirCert>>,
 }
 
 impl std::fmt::Debug for TlsFiles {
@@ -84,26 +98,55 @@ impl TlsFiles {
         })
     }
 
-    /// Every certificate of a certbot-style directory, chosen by SNI;
-    /// `on_unknown` is called for each connection asking for a host none
-    /// holds.
-    pub fn load_dir(dir: &Path, on_unknown: OnUnknownHost) -> Result<TlsFiles, TlsError> {
+    /// Every certificate of a certbot-style directory (none without one,
+    /// until the store's are given), chosen by SNI; `on_unknown` is called
+    /// for each connection asking for a host none holds.
+    pub fn load_dir(dir: Option<&Path>, on_unknown: OnUnknownHost) -> Result<TlsFiles, TlsError> {
         TlsFiles::from_source(Source::Dir {
-            dir: dir.into(),
+            dir: dir.map(Path::to_path_buf),
             on_unknown,
         })
     }
 
     fn from_source(source: Source) -> Result<TlsFiles, TlsError> {
         let seen = fingerprint(&source);
-        let (config, expires) = build(&source)?;
+        let (config, expires) = build(&source, &[])?;
         Ok(TlsFiles {
             source,
             config: ArcSwap::from_pointee(config),
             seen: Mutex::new(seen),
             failed: Mutex::new(None),
             expires: std::sync::atomic::AtomicI64::new(expires),
+            stored: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Serves the store's certificates beside the directory's from the next
+    /// connection on. One that cannot be used is left out, and named with
+    /// its reason in what is returned (never its key).
+    pub fn set_stored(&self, certs: &[crate::replication::store::StoredCertificate]) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut usable = Vec::new();
+        for cert in certs {
+            let chain = CertificateDer::pem_slice_iter(cert.chain_pem.as_bytes()).collect::<Result<Vec<_>, _>>();
+            let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes());
+            let parsed = match (chain, key) {
+                (Ok(chain), Ok(key)) => certified(chain, key),
+                (Err(e), _) => Err(format!("not a PEM certificate chain: {e}")),
+                (_, Err(e)) => Err(format!("no PEM private key read ({e})")),
+            };
+            match parsed {
+                Ok(dir_cert) => usable.push(dir_cert),
+                Err(reason) => problems.push(format!("the stored certificate for {}: {reason}", cert.name)),
+            }
+        }
+        if let Ok(mut stored) = self.stored.lock() {
+            *stored = usable;
+        }
+        if let Err(e) = self.reload() {
+            problems.push(e.to_string());
+        }
+        problems
     }
 
     /// When the first of the certificates served now expires, UNIX seconds
@@ -116,7 +159,8 @@ impl TlsFiles {
     /// and on an error the old ones stay.
     pub fn reload(&self) -> Result<(), TlsError> {
         let seen = fingerprint(&self.source);
-        let (config, expires) = match build(&self.source) {
+        let stored = self.stored.lock().map(|s| s.clone()).unwrap_or_default();
+        let (config, expires) = match build(&self.source, &stored) {
             Ok(built) => built,
             Err(error) => {
                 if let Ok(mut failed) = self.failed.lock() {
@@ -153,12 +197,16 @@ impl TlsFiles {
 
     /// The names served, for logs: each certificate's DNS names.
     pub fn names(&self) -> Vec<String> {
-        match &self.source {
-            Source::Pair { .. } => Vec::new(),
-            Source::Dir { dir, .. } => read_dir_certs(dir)
+        let mut names: Vec<String> = match &self.source {
+            Source::Dir { dir: Some(dir), .. } => read_dir_certs(dir)
                 .map(|certs| certs.into_iter().flat_map(|c| c.names).collect())
                 .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        if let Ok(stored) = self.stored.lock() {
+            names.extend(stored.iter().flat_map(|c| c.names.iter().cloned()));
         }
+        names
     }
 
     /// The acceptor for the next connection.
@@ -172,7 +220,8 @@ impl TlsFiles {
 fn fingerprint(source: &Source) -> Fingerprint {
     let files: Vec<PathBuf> = match source {
         Source::Pair { cert, key } => vec![cert.clone(), key.clone()],
-        Source::Dir { dir, .. } => subdirectories(dir)
+        Source::Dir { dir: None, .. } => Vec::new(),
+        Source::Dir { dir: Some(dir), .. } => subdirectories(dir)
             .into_iter()
             .flat_map(|d| [d.join("fullchain.pem"), d.join("privkey.pem")])
             .collect(),
@@ -208,9 +257,9 @@ fn not_after(der: &CertificateDer<'_>) -> i64 {
         .unwrap_or(i64::MAX)
 }
 
-/// The server configuration of `source`, and when the first of its
-/// certificates expires.
-fn build(source: &Source) -> Result<(rustls::ServerConfig, i64), TlsError> {
+/// The server configuration of `source` (with the store's certificates
+/// `stored`), and when the first of its certificates expires.
+fn build(source: &Source, stored: &[DirCert]) -> Result<(rustls::ServerConfig, i64), TlsError> {
     match source {
         Source::Pair { cert, key } => {
             let expires = CertificateDer::pem_file_iter(cert)
@@ -221,7 +270,11 @@ fn build(source: &Source) -> Result<(rustls::ServerConfig, i64), TlsError> {
             Ok((server_config(cert, key)?, expires))
         }
         Source::Dir { dir, on_unknown } => {
-            let certs = read_dir_certs(dir)?;
+            let mut certs = match dir {
+                Some(dir) => read_dir_certs(dir)?,
+                None => Vec::new(),
+            };
+            certs.extend(stored.iter().cloned());
             // Each name goes to the certificate holding it that expires
             // last (an abandoned lineage never shadows a renewed one).
             let mut chosen: HashMap<&str, &DirCert> = HashMap::new();
@@ -250,7 +303,7 @@ fn build(source: &Source) -> Result<(rustls::ServerConfig, i64), TlsError> {
             let mut config = rustls::ServerConfig::builder_with_provider(provider())
                 .with_safe_default_protocol_versions()
                 .map_err(|e| TlsError::Dir {
-                    path: dir.clone(),
+                    path: dir.clone().unwrap_or_default(),
                     reason: e.to_string(),
                 })?
                 .with_no_client_auth()
@@ -261,7 +314,8 @@ fn build(source: &Source) -> Result<(rustls::ServerConfig, i64), TlsError> {
     }
 }
 
-/// One certificate of a directory, with the DNS names it holds.
+/// One certificate of a directory or the store, with the DNS names it holds.
+#[derive(Clone)]
 struct DirCert {
     names: Vec<String>,
     key: Arc<CertifiedKey>,
@@ -278,7 +332,6 @@ fn read_dir_certs(dir: &Path) -> Result<Vec<DirCert>, TlsError> {
     if !dir.is_dir() {
         return Err(fail(dir, "not a directory".into()));
     }
-    let provider = provider();
     let mut certs = Vec::new();
     for sub in subdirectories(dir) {
         let chain_path = sub.join("fullchain.pem");
@@ -287,36 +340,10 @@ fn read_dir_certs(dir: &Path) -> Result<Vec<DirCert>, TlsError> {
             .map_err(|e| fail(&chain_path, e.to_string()))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| fail(&chain_path, format!("not a PEM certificate chain: {e}")))?;
-        let Some(leaf) = chain.first() else {
-            return Err(fail(&chain_path, "no certificate in the file".into()));
-        };
-        let names: Vec<String> = webpki::EndEntityCert::try_from(leaf)
-            .map_err(|e| fail(&chain_path, format!("the first certificate cannot be read: {e}")))?
-            .valid_dns_names()
-            .map(str::to_ascii_lowercase)
-            .collect();
-        if names.is_empty() {
-            return Err(fail(
-                &chain_path,
-                "the certificate names no DNS name (subjectAltName)".into(),
-            ));
-        }
         let key = PrivateKeyDer::from_pem_file(&key_path)
             .map_err(|e| fail(&key_path, format!("no PEM private key read ({e})")))?;
-        let signing = provider
-            .key_provider
-            .load_private_key(key)
-            .map_err(|e| fail(&key_path, format!("the key cannot sign: {e}")))?;
-        let certified = CertifiedKey::new(chain, signing);
-        certified
-            .keys_match()
-            .map_err(|e| fail(&key_path, format!("not the key of {}: {e}", chain_path.display())))?;
-        let not_after = certified.end_entity_cert().map_or(i64::MAX, not_after);
-        certs.push(DirCert {
-            names,
-            key: Arc::new(certified),
-            not_after,
-        });
+        let cert = certified(chain, key).map_err(|reason| fail(&sub, reason))?;
+        certs.push(cert);
     }
     if certs.is_empty() {
         return Err(fail(
@@ -325,6 +352,36 @@ fn read_dir_certs(dir: &Path) -> Result<Vec<DirCert>, TlsError> {
         ));
     }
     Ok(certs)
+}
+
+/// A chain and its key, checked: the leaf names a DNS name and the key is
+/// its own. The reason says which part is wrong, never the key.
+fn certified(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<DirCert, String> {
+    let Some(leaf) = chain.first() else {
+        return Err("no certificate in the chain".into());
+    };
+    let names: Vec<String> = webpki::EndEntityCert::try_from(leaf)
+        .map_err(|e| format!("the first certificate cannot be read: {e}"))?
+        .valid_dns_names()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if names.is_empty() {
+        return Err("the certificate names no DNS name (subjectAltName)".into());
+    }
+    let signing = provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| format!("the key cannot sign: {e}"))?;
+    let certified = CertifiedKey::new(chain, signing);
+    certified
+        .keys_match()
+        .map_err(|e| format!("privkey.pem is not the key of fullchain.pem: {e}"))?;
+    let not_after = certified.end_entity_cert().map_or(i64::MAX, not_after);
+    Ok(DirCert {
+        names,
+        key: Arc::new(certified),
+        not_after,
+    })
 }
 
 /// Chooses a certificate by the name the client asked for.
