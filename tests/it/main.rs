@@ -18,6 +18,7 @@ mod layers;
 mod loadtest;
 mod merchants;
 mod miniprogram;
+mod package;
 mod phones;
 mod production;
 mod scan;
