@@ -1,10 +1,12 @@
 //! Certificates from an ACME server (RFC 8555) for every host the table
 //! serves (`--acme-directory`), with `instant-acme`.
 //!
-//! One task per node that has the flag. It looks at start, every
-//! `--acme-check-interval`, and soon after the table changes, for names
-//! without a stored certificate or with one two thirds into its lifetime,
-//! and orders each alone:
+//! One task per node that has the flag. It looks at start, when the next
+//! certificate or failed name is due (at the latest every
+//! `--acme-check-interval`), and soon after the table changes, for names
+//! without a stored certificate, with one two thirds into its lifetime, or
+//! with one another directory issued; renewals first, then at most
+//! [`NEW_PER_LOOK`] new names. It orders each alone:
 //! 1. the HTTP-01 challenge's file is written to the store as a
 //!    [`VerificationFile`] at `/.well-known/acme-challenge/TOKEN`, through
 //!    the [`Writer`] like any admin write: every node of a fleet follows
@@ -13,13 +15,15 @@
 //! 2. after [`SETTLE`] (the fleet's other nodes apply it), the server is
 //!    told to validate; the order is polled until ready;
 //! 3. `instant-acme` makes a key and CSR and finalizes; the chain and key
-//!    go to the store ([`Certificates::put_certificate`]), logged, so that
+//!    go to the store ([`crate::replication::store::Certificates::put_certificate`]), logged, so that
 //!    every node's TLS listener serves them
 //!    ([`crate::edge::http::tls::TlsFiles::set_stored`]);
-//! 4. the challenge files are removed, whatever happened.
+//! 4. the challenge files are removed, whatever happened (an order cut
+//!    short by a stop leaves them to the next start, which removes them).
 //!
-//! A name that failed waits ([`Backoff`]: 1 minute, doubling to 6 hours)
-//! before it is tried again. The account is made once per directory and
+//! A name that failed waits ([`Backoff`]: 5 minutes, doubling to 6 hours)
+//! before it is tried again. A certificate whose name the table no longer
+//! serves is removed once it would have been renewed. The account is made once per directory and
 //! kept in the store, so a fleet shares it. Nothing here is on the scan
 //! path: it runs on the node's other runtime.
 
@@ -51,8 +55,11 @@ pub const SETTLE: Duration = Duration::from_secs(1);
 /// before it looks for new names (an import changes many at once).
 const DEBOUNCE: Duration = Duration::from_secs(2);
 
-/// How long one order may take, from the order to the stored certificate.
-const ORDER_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long one order may take, from the order to the stored certificate:
+/// more than its parts' own limits (a minute for validation, a minute for
+/// the certificate, 30 s a request), so a certificate issued is not thrown
+/// away by this one.
+const ORDER_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What `--acme-*` asked for.
 #[derive(Clone)]
@@ -62,6 +69,41 @@ pub struct AcmeConfig {
     pub check_interval: Duration,
     /// `--ca-file`'s certificates, trusted beside the platform's.
     pub roots: Vec<reqwest::Certificate>,
+}
+
+impl AcmeConfig {
+    /// Checks the flags, with a message naming the one to fix: the
+    /// directory is `https` (`http` only on loopback, for a test server),
+    /// the contact an e-mail address.
+    pub fn check(&self) -> Result<(), String> {
+        let url = url::Url::parse(&self.directory)
+            .map_err(|e| format!("--acme-directory {}: not a URL ({e})", self.directory))?;
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        };
+        if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+            return Err(format!(
+                "--acme-directory {}: must be an https URL (http only on loopback, for a test server)",
+                self.directory
+            ));
+        }
+        if let Some(email) = &self.email {
+            let ok = email
+                .split_once('@')
+                .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.'))
+                && !email.contains(|c: char| c.is_whitespace() || c.is_control() || c == ',');
+            if !ok {
+                return Err(format!("--acme-email {email}: not an e-mail address"));
+            }
+        }
+        if self.check_interval < Duration::from_secs(1) {
+            return Err("--acme-check-interval: must be at least 1s".into());
+        }
+        Ok(())
+    }
 }
 
 /// Everything the task works with.
@@ -84,9 +126,12 @@ struct Backoff {
 }
 
 impl Backoff {
+    /// 5 minutes, then twice as long after each failure, up to 6 hours:
+    /// at most four failed validations of a name in the first hour (Let's
+    /// Encrypt refuses a fifth).
     fn after(previous: Option<Backoff>) -> Backoff {
         let failures = previous.map_or(1, |b| b.failures + 1);
-        let wait = Duration::from_secs(60)
+        let wait = Duration::from_secs(300)
             .saturating_mul(1 << (failures - 1).min(9))
             .min(Duration::from_secs(6 * 3600));
         Backoff {
@@ -95,6 +140,12 @@ impl Backoff {
         }
     }
 }
+
+/// At most this many names without a certificate are ordered in one look
+/// (renewals come first, and are not capped): a table that suddenly names
+/// many hosts, by mistake or not, cannot hold up renewals or spend the
+/// account's order limit at once.
+const NEW_PER_LOOK: usize = 10;
 
 /// Why one order failed; never holds a key.
 #[derive(Debug, thiserror::Error)]
@@ -113,16 +164,9 @@ impl Acme {
         codes: CodeHosts,
         metrics: Arc<Metrics>,
     ) -> Result<Acme, String> {
-        url::Url::parse(&config.directory)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "https" | "http"))
-            .ok_or_else(|| format!("--acme-directory {}: not an http(s) URL", config.directory))?;
-        if let Some(email) = &config.email {
-            if !email.contains('@') || email.contains(char::is_whitespace) {
-                return Err(format!("--acme-email {email}: not an e-mail address"));
-            }
-        }
+        config.check()?;
         let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("qrlaunch/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none());
@@ -145,57 +189,76 @@ impl Acme {
         })
     }
 
-    /// Runs until `shutdown`: a look once the table is ready, then after
-    /// every interval and every burst of table changes.
+    /// Runs until `shutdown`: once the table is ready, removes challenge
+    /// files an interrupted order left, then looks at once, again when the
+    /// next certificate or failed name is due (at the latest after
+    /// `--acme-check-interval`), and after every burst of table changes
+    /// that brings a name without a certificate. An order cut short by
+    /// `shutdown` leaves its challenge file to the next start.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut status = self.replica.watch();
         tokio::select! {
             _ = status.wait_for(|s| s.bootstrapped) => {}
             () = shutdown.cancelled() => return,
         }
-        let mut certificates = self.replica.watch_certificates();
+        let actor = || crate::replication::audit::Actor {
+            key_id: String::new(),
+            key_name: "qrlaunch acme".into(),
+            client: None,
+        };
+        crate::replication::audit::scope(actor(), self.remove_leftovers()).await;
         loop {
-            let activity = crate::replication::audit::Actor {
-                key_id: String::new(),
-                key_name: "qrlaunch acme".into(),
-                client: None,
-            };
-            let look = crate::replication::audit::scope(activity, self.look());
-            tokio::select! {
-                () = look => {}
+            let look = crate::replication::audit::scope(actor(), self.look(&shutdown));
+            let next = tokio::select! {
+                next = look => next,
                 () = shutdown.cancelled() => return,
-            }
-            let interval = tokio::time::sleep(self.config.check_interval);
-            tokio::pin!(interval);
-            let mut applied = status.borrow_and_update().applied;
-            certificates.borrow_and_update();
-            // Waits for the interval, or for the table to change (then for
-            // it to stay still a moment): a new host may need a
-            // certificate. A certificate stored by another node changes
-            // what is due too.
+            };
+            let sleep = tokio::time::sleep(next);
+            tokio::pin!(sleep);
+            status.borrow_and_update();
             loop {
                 tokio::select! {
-                    () = &mut interval => break,
+                    () = &mut sleep => break,
                     () = shutdown.cancelled() => return,
                     changed = status.changed() => {
                         if changed.is_err() {
                             return;
                         }
-                        let now = status.borrow_and_update().applied;
-                        if now != applied {
-                            applied = now;
-                            tokio::time::sleep(DEBOUNCE).await;
-                            if self.has_news().await {
-                                break;
-                            }
+                        // An import changes many entries at once: wait
+                        // for the table to stay still a moment.
+                        tokio::select! {
+                            () = tokio::time::sleep(DEBOUNCE) => {}
+                            () = shutdown.cancelled() => return,
                         }
-                    }
-                    changed = certificates.changed() => {
-                        if changed.is_err() {
-                            return;
+                        status.borrow_and_update();
+                        if self.has_news().await {
+                            break;
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Challenge files no order is waiting on (this node's orders are one
+    /// at a time, and none has started yet).
+    async fn remove_leftovers(&self) {
+        let leftovers: Vec<EntryKey> = {
+            let snapshot = self.replica.load();
+            snapshot
+                .hosts()
+                .challenge_files()
+                .filter_map(|(host, path)| {
+                    let host: HostName = host.parse().ok()?;
+                    let path: FilePath = path.parse().ok()?;
+                    Some(EntryKey::File(FileKey::new(&host, &path)))
+                })
+                .collect()
+        };
+        for key in leftovers {
+            match self.writer.delete(key).await {
+                Ok(_) => tracing::info!("ACME: removed a challenge file an interrupted order left"),
+                Err(error) => tracing::warn!(%error, "ACME: a leftover challenge file could not be removed"),
             }
         }
     }
@@ -217,7 +280,8 @@ impl Acme {
     }
 
     /// The DNS names the table serves: `--public-url` hosts, hosts of
-    /// rules, hosts with settings or files.
+    /// rules, hosts with settings or files (a challenge file alone makes no
+    /// host).
     fn wanted(&self) -> BTreeSet<String> {
         let snapshot = self.replica.load();
         let mut names = BTreeSet::new();
@@ -225,7 +289,7 @@ impl Acme {
             .codes
             .hosts()
             .chain(snapshot.rule_hosts())
-            .chain(snapshot.hosts().names());
+            .chain(snapshot.hosts().served_names());
         for host in hosts {
             if is_dns_name(host) {
                 names.insert(host.to_ascii_lowercase());
@@ -234,67 +298,120 @@ impl Acme {
         names
     }
 
-    /// Orders what is due, one name after another.
-    async fn look(&mut self) {
+    /// Orders what is due: renewals first (soonest due first), then up to
+    /// [`NEW_PER_LOOK`] names without a certificate; removes certificates
+    /// of names the table no longer serves once they would be renewed.
+    /// Returns how long until the next look is due.
+    async fn look(&mut self, shutdown: &CancellationToken) -> Duration {
+        let retry = Duration::from_secs(60).min(self.config.check_interval);
         let stored = match self.store.certificates().await {
             Ok(stored) => stored,
             Err(error) => {
-                tracing::warn!(%error, "ACME: cannot read the stored certificates; looking again later");
-                return;
+                tracing::warn!(%error, "ACME: cannot read the stored certificates; looking again in a minute");
+                return retry;
             }
         };
         let now = now_unix();
-        let renew: HashMap<&str, i64> = stored.iter().map(|c| (c.name.as_str(), c.renew_after)).collect();
-        let due: Vec<String> = self
-            .wanted()
-            .into_iter()
-            .filter(|name| renew.get(name.as_str()).is_none_or(|&at| now >= at))
-            .filter(|name| !self.waiting(name))
-            .collect();
-        if due.is_empty() {
-            return;
-        }
-        let account = match self.account().await {
-            Ok(account) => account,
-            Err(error) => {
-                tracing::warn!(%error, directory = %self.config.directory, "ACME: no account; looking again later");
-                for name in &due {
-                    self.backoff
-                        .insert(name.clone(), Backoff::after(self.backoff.get(name).copied()));
+        let wanted = self.wanted();
+        for cert in &stored {
+            if !wanted.contains(&cert.name) && now >= cert.renew_after {
+                match self.store.delete_certificate(cert.name.clone()).await {
+                    Ok(_) => tracing::info!(name = cert.name, "ACME: certificate removed: its host left the table"),
+                    Err(error) => tracing::warn!(%error, name = cert.name, "ACME: a certificate could not be removed"),
                 }
-                return;
             }
-        };
-        for name in due {
-            let renewal = renew.contains_key(name.as_str());
-            let result = tokio::time::timeout(ORDER_TIMEOUT, self.order(&account, &name)).await;
-            let result = result.unwrap_or_else(|_| Err(OrderError::Other(format!("took over {ORDER_TIMEOUT:?}"))));
-            match result {
-                Ok(cert) => {
-                    self.backoff.remove(&name);
-                    self.metrics.acme_order("issued");
-                    tracing::info!(
-                        name,
-                        renewal,
-                        not_after = cert.not_after,
-                        renew_after = cert.renew_after,
-                        "ACME: certificate stored"
-                    );
+        }
+        let by_name: HashMap<&str, &StoredCertificate> = stored.iter().map(|c| (c.name.as_str(), c)).collect();
+        let mut renewals: Vec<(i64, String)> = Vec::new();
+        let mut new = Vec::new();
+        for name in &wanted {
+            if self.waiting(name) {
+                continue;
+            }
+            match by_name.get(name.as_str()) {
+                Some(cert) if cert.issuer != self.config.directory => renewals.push((0, name.clone())),
+                Some(cert) if now >= cert.renew_after => renewals.push((cert.renew_after, name.clone())),
+                Some(_) => {}
+                None => new.push(name.clone()),
+            }
+        }
+        renewals.sort();
+        new.truncate(NEW_PER_LOOK);
+        let due: Vec<(bool, String)> = renewals
+            .into_iter()
+            .map(|(_, name)| (true, name))
+            .chain(new.into_iter().map(|name| (false, name)))
+            .collect();
+        if !due.is_empty() {
+            match self.account().await {
+                Ok(account) => {
+                    for (renewal, name) in due {
+                        if shutdown.is_cancelled() {
+                            break;
+                        }
+                        self.order_one(&account, &name, renewal).await;
+                    }
                 }
                 Err(error) => {
-                    let backoff = Backoff::after(self.backoff.get(&name).copied());
-                    self.backoff.insert(name.clone(), backoff);
-                    self.metrics.acme_order("failed");
-                    tracing::warn!(
-                        name,
-                        renewal,
-                        %error,
-                        retry_in = ?backoff.until.saturating_duration_since(Instant::now()),
-                        "ACME: no certificate"
-                    );
+                    tracing::warn!(%error, directory = %self.config.directory, "ACME: no account; looking again later");
+                    for (_, name) in &due {
+                        self.backoff
+                            .insert(name.clone(), Backoff::after(self.backoff.get(name).copied()));
+                    }
                 }
             }
         }
+        self.next_look(&stored, &wanted)
+    }
+
+    /// One order, counted and logged; a failure backs the name off.
+    async fn order_one(&mut self, account: &Account, name: &str, renewal: bool) {
+        match self.order(account, name).await {
+            Ok(cert) => {
+                self.backoff.remove(name);
+                self.metrics.acme_order("issued");
+                tracing::info!(
+                    name,
+                    renewal,
+                    not_after = cert.not_after,
+                    renew_after = cert.renew_after,
+                    "ACME: certificate stored"
+                );
+            }
+            Err(error) => {
+                let backoff = Backoff::after(self.backoff.get(name).copied());
+                self.backoff.insert(name.to_string(), backoff);
+                self.metrics.acme_order("failed");
+                tracing::warn!(
+                    name,
+                    renewal,
+                    %error,
+                    retry_in = ?backoff.until.saturating_duration_since(Instant::now()),
+                    "ACME: no certificate"
+                );
+            }
+        }
+    }
+
+    /// How long until a stored certificate is due or a failed name may be
+    /// tried again, at most `--acme-check-interval`.
+    fn next_look(&self, stored: &[StoredCertificate], wanted: &BTreeSet<String>) -> Duration {
+        let now = now_unix();
+        let renewal = stored
+            .iter()
+            .filter(|c| wanted.contains(&c.name) && c.issuer == self.config.directory)
+            .map(|c| Duration::from_secs(c.renew_after.saturating_sub(now).max(1) as u64))
+            .min();
+        let retry = self
+            .backoff
+            .values()
+            .map(|b| b.until.saturating_duration_since(Instant::now()) + Duration::from_secs(1))
+            .min();
+        [Some(self.config.check_interval), renewal, retry]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(self.config.check_interval)
     }
 
     /// The account at this directory: the stored one, or a new one kept in
@@ -348,10 +465,13 @@ impl Acme {
         Box::new(Reqwest(self.http.clone()))
     }
 
-    /// One order for `name`, its challenge files removed afterwards.
+    /// One order for `name` within [`ORDER_TIMEOUT`], its challenge files
+    /// removed afterwards whatever happened.
     async fn order(&self, account: &Account, name: &str) -> Result<StoredCertificate, OrderError> {
         let mut files = Vec::new();
-        let result = self.order_with(account, name, &mut files).await;
+        let result = tokio::time::timeout(ORDER_TIMEOUT, self.order_with(account, name, &mut files))
+            .await
+            .unwrap_or_else(|_| Err(OrderError::Other(format!("took over {ORDER_TIMEOUT:?}"))));
         for key in files {
             if let Err(error) = self.writer.delete(key).await {
                 tracing::warn!(%error, name, "ACME: a challenge file could not be removed");
@@ -422,6 +542,7 @@ impl Acme {
             not_before,
             not_after,
             renew_after: not_before + (not_after - not_before) * 2 / 3,
+            issuer: self.config.directory.clone(),
             updated_at: crate::replication::store::now_ms(),
         };
         self.store
@@ -536,6 +657,6 @@ mod tests {
         let second = Backoff::after(Some(first))
             .until
             .saturating_duration_since(Instant::now());
-        assert!(second > Duration::from_secs(100) && second <= Duration::from_secs(120));
+        assert!(second > Duration::from_secs(590) && second <= Duration::from_secs(600));
     }
 }

@@ -355,7 +355,7 @@ pub struct AuditItem {
     pub client: Option<String>,
     /// `create`, `replace`, `patch`, `delete`, `import`, `key_create`,
     /// `key_change`, `key_rotate`, `key_delete`, `certificate_create`,
-    /// `certificate_renew`.
+    /// `certificate_renew`, `certificate_delete`.
     pub action: String,
     /// `code`, `rule`, `host`, `file`, `import`, `key`, `certificate`.
     pub kind: String,

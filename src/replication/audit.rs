@@ -53,7 +53,7 @@ pub fn actor() -> Actor {
 pub struct Record {
     /// `create`, `replace`, `patch`, `delete`, `import`, `key_create`,
     /// `key_change`, `key_rotate`, `key_delete`, `certificate_create`,
-    /// `certificate_renew`.
+    /// `certificate_renew`, `certificate_delete`.
     pub action: &'static str,
     /// `code`, `rule`, `host`, `file`, `import`, `key`, `certificate`.
     pub kind: &'static str,
@@ -155,6 +155,19 @@ impl Record {
                 serde_json::json!({"not_before": cert.not_before, "not_after": cert.not_after, "renew_after": cert.renew_after})
                     .to_string(),
             ),
+        }
+    }
+}
+
+impl Record {
+    /// A certificate removed (`certificate_delete`): its host left the table.
+    pub fn certificate_removed(name: &str, before_not_after: Option<i64>) -> Record {
+        Record {
+            action: "certificate_delete",
+            kind: "certificate",
+            entry: name.to_string(),
+            before: before_not_after.map(|t| serde_json::json!({ "not_after": t }).to_string()),
+            after: None,
         }
     }
 }

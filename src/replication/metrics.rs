@@ -189,10 +189,10 @@ const OUTCOMES: [(Outcome, &str); 4] = [
     (Outcome::BadRequest, "bad_request"),
 ];
 
-/// How a call to WeChat's API ends.
 /// How an ACME order for one name ended: a certificate stored, or not.
 pub const ACME_OUTCOMES: [&str; 2] = ["issued", "failed"];
 
+/// How a call to WeChat's API ends.
 pub const WECHAT_OUTCOMES: [&str; 6] = [
     "ok",
     "rate_limited",

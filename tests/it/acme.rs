@@ -298,6 +298,32 @@ fn a_fleet_gets_serves_and_renews_certificates_from_a_real_acme_server() {
     );
     let renewals = a.get_admin("/admin/v1/audit?entry=go.shop-example.com");
     assert!(json_of(renewals).to_string().contains("certificate_renew"));
+
+    // A host that leaves the table loses its certificate once it would
+    // have been renewed: no node serves it any more.
+    let removed = b
+        .admin(
+            Method::DELETE,
+            "/admin/v1/rules?prefix=https%3A%2F%2Fapp.shop-example.com%2Fdownload",
+        )
+        .send()
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+    cluster.psql(
+        "acme",
+        "UPDATE certificates SET renew_after = 0 WHERE name = 'app.shop-example.com'",
+    );
+    eventually(Duration::from_secs(30), "no node serves the host that left", || {
+        served_leaf(&b, "app.shop-example.com", &root).is_err()
+            && served_leaf(&c, "app.shop-example.com", &root).is_err()
+    });
+    let audit = json_of(a.get_admin("/admin/v1/audit?entry=app.shop-example.com"));
+    assert!(audit.to_string().contains("certificate_delete"), "{audit}");
+    assert_eq!(
+        served_leaf(&b, "go.shop-example.com", &root).unwrap(),
+        renewed,
+        "the other stays"
+    );
     for server in [&a, &b, &c] {
         assert!(!server.logs().contains("PRIVATE KEY"), "{}", server.logs());
     }
@@ -308,6 +334,10 @@ fn bad_acme_flags_stop_the_start_with_a_message_naming_the_flag() {
     let dir = temp_dir();
     for (args, says) in [
         (vec!["--acme-directory", "not a url"], "--acme-directory"),
+        (
+            vec!["--acme-directory", "http://acme.example/dir"],
+            "must be an https URL",
+        ),
         (
             vec!["--acme-directory", "https://acme.example/dir", "--acme-email", "nobody"],
             "--acme-email",

@@ -705,6 +705,7 @@ async fn certificates(store: Arc<dyn Store>) {
         not_before: 1_000,
         not_after: 4_000,
         renew_after: 3_000,
+        issuer: "https://acme.example/dir".into(),
         updated_at: 5,
     };
     let first = store.put_certificate(cert.clone()).await.unwrap();
@@ -744,6 +745,22 @@ async fn certificates(store: Arc<dyn Store>) {
         .unwrap();
     let actions: Vec<&str> = audit.iter().map(|r| r.record.action.as_str()).collect();
     assert_eq!(actions, ["certificate_renew", "certificate_create"]);
+    let removed = store.delete_certificate("go.shop-example.com".into()).await.unwrap();
+    assert_eq!(removed.position, second.position + 1);
+    assert!(store.certificates().await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .delete_certificate("go.shop-example.com".into())
+            .await
+            .unwrap_err(),
+        StoreError::NotFound
+    );
+    let feed = store.changes_since(second.position, 10).await.unwrap();
+    assert_eq!(
+        feed.changes.last().map(|c| c.change.clone()),
+        Some(Change::Certificates("go.shop-example.com".into())),
+        "a removal is logged too"
+    );
     assert!(
         audit.iter().all(|r| !format!("{:?}", r.record).contains("PRIVATE KEY")),
         "no key in the audit log"

@@ -420,15 +420,14 @@ fn acme_config(args: &ServeArgs) -> Result<Option<crate::edge::acme::AcmeConfig>
         Some(path) => crate::replication::roots::read(path).map_err(AppError::Flag)?,
         None => Vec::new(),
     };
-    if args.acme_check_interval < Duration::from_secs(1) {
-        return Err(AppError::Flag("--acme-check-interval: must be at least 1s".into()));
-    }
-    Ok(Some(crate::edge::acme::AcmeConfig {
+    let config = crate::edge::acme::AcmeConfig {
         directory: directory.clone(),
         email: args.acme_email.clone(),
         check_interval: args.acme_check_interval,
         roots,
-    }))
+    };
+    config.check().map_err(AppError::Flag)?;
+    Ok(Some(config))
 }
 
 /// Serves the store's certificates (ACME's, from any node of the fleet) on

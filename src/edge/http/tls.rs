@@ -75,8 +75,18 @@ pub struct TlsFiles {
     failed: Mutex<Option<(Fingerprint, std::time::Instant)>>,
     /// When the first of the served certificates expires (UNIX seconds).
     expires: std::sync::atomic::AtomicI64,
-    /// The store's certificates, as last given.
-    stored: Mutex<Vec<DirCert>>,
+    /// The certificates the served configuration was built from; held
+    /// while a new one is built and swapped in, so that two rebuilds (a
+    /// file change, a stored certificate) never undo each other.
+    certs: Mutex<Certs>,
+}
+
+/// What an SNI listener serves: the directory's certificates as last read
+/// well, and the store's as last given.
+#[derive(Default)]
+struct Certs {
+    dir: Vec<DirCert>,
+    stored: Vec<DirCert>,
 }
 
 impl std::fmt::Debug for TlsFiles {
@@ -110,20 +120,25 @@ impl TlsFiles {
 
     fn from_source(source: Source) -> Result<TlsFiles, TlsError> {
         let seen = fingerprint(&source);
-        let (config, expires) = build(&source, &[])?;
+        let certs = Certs {
+            dir: read_source_dir(&source)?,
+            stored: Vec::new(),
+        };
+        let (config, expires) = build(&source, &certs)?;
         Ok(TlsFiles {
             source,
             config: ArcSwap::from_pointee(config),
             seen: Mutex::new(seen),
             failed: Mutex::new(None),
             expires: std::sync::atomic::AtomicI64::new(expires),
-            stored: Mutex::new(Vec::new()),
+            certs: Mutex::new(certs),
         })
     }
 
-    /// Serves the store's certificates beside the directory's from the next
-    /// connection on. One that cannot be used is left out, and named with
-    /// its reason in what is returned (never its key).
+    /// Serves the store's certificates beside the directory's (as last read
+    /// well; the directory is not read again) from the next connection on.
+    /// One that cannot be used is left out, and named with its reason in
+    /// what is returned (never its key).
     pub fn set_stored(&self, certs: &[crate::replication::store::StoredCertificate]) -> Vec<String> {
         let mut problems = Vec::new();
         let mut usable = Vec::new();
@@ -140,13 +155,20 @@ impl TlsFiles {
                 Err(reason) => problems.push(format!("the stored certificate for {}: {reason}", cert.name)),
             }
         }
-        if let Ok(mut stored) = self.stored.lock() {
-            *stored = usable;
-        }
-        if let Err(e) = self.reload() {
-            problems.push(e.to_string());
+        let Ok(mut certs) = self.certs.lock() else {
+            return problems;
+        };
+        certs.stored = usable;
+        match build(&self.source, &certs) {
+            Ok((config, expires)) => self.swap(config, expires),
+            Err(e) => problems.push(e.to_string()),
         }
         problems
+    }
+
+    fn swap(&self, config: rustls::ServerConfig, expires: i64) {
+        self.config.store(Arc::new(config));
+        self.expires.store(expires, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// When the first of the certificates served now expires, UNIX seconds
@@ -158,10 +180,22 @@ impl TlsFiles {
     /// Reads the files again; new connections get the new certificates,
     /// and on an error the old ones stay.
     pub fn reload(&self) -> Result<(), TlsError> {
+        let Ok(mut certs) = self.certs.lock() else {
+            return Ok(());
+        };
         let seen = fingerprint(&self.source);
-        let stored = self.stored.lock().map(|s| s.clone()).unwrap_or_default();
-        let (config, expires) = match build(&self.source, &stored) {
-            Ok(built) => built,
+        let read = read_source_dir(&self.source).and_then(|dir| {
+            let next = Certs {
+                dir,
+                stored: certs.stored.clone(),
+            };
+            build(&self.source, &next).map(|built| (next, built))
+        });
+        let (config, expires) = match read {
+            Ok((next, built)) => {
+                *certs = next;
+                built
+            }
             Err(error) => {
                 if let Ok(mut failed) = self.failed.lock() {
                     *failed = Some((seen, std::time::Instant::now()));
@@ -169,8 +203,7 @@ impl TlsFiles {
                 return Err(error);
             }
         };
-        self.config.store(Arc::new(config));
-        self.expires.store(expires, std::sync::atomic::Ordering::Relaxed);
+        self.swap(config, expires);
         if let Ok(mut last) = self.seen.lock() {
             *last = seen;
         }
@@ -203,8 +236,8 @@ impl TlsFiles {
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
-        if let Ok(stored) = self.stored.lock() {
-            names.extend(stored.iter().flat_map(|c| c.names.iter().cloned()));
+        if let Ok(certs) = self.certs.lock() {
+            names.extend(certs.stored.iter().flat_map(|c| c.names.iter().cloned()));
         }
         names
     }
@@ -258,8 +291,8 @@ fn not_after(der: &CertificateDer<'_>) -> i64 {
 }
 
 /// The server configuration of `source` (with the store's certificates
-/// `stored`), and when the first of its certificates expires.
-fn build(source: &Source, stored: &[DirCert]) -> Result<(rustls::ServerConfig, i64), TlsError> {
+/// `certs`), and when the first of its certificates expires.
+fn build(source: &Source, certs: &Certs) -> Result<(rustls::ServerConfig, i64), TlsError> {
     match source {
         Source::Pair { cert, key } => {
             let expires = CertificateDer::pem_file_iter(cert)
@@ -270,15 +303,11 @@ fn build(source: &Source, stored: &[DirCert]) -> Result<(rustls::ServerConfig, i
             Ok((server_config(cert, key)?, expires))
         }
         Source::Dir { dir, on_unknown } => {
-            let mut certs = match dir {
-                Some(dir) => read_dir_certs(dir)?,
-                None => Vec::new(),
-            };
-            certs.extend(stored.iter().cloned());
+            let certs: Vec<&DirCert> = certs.dir.iter().chain(&certs.stored).collect();
             // Each name goes to the certificate holding it that expires
             // last (an abandoned lineage never shadows a renewed one).
             let mut chosen: HashMap<&str, &DirCert> = HashMap::new();
-            for cert in &certs {
+            for &cert in &certs {
                 for name in &cert.names {
                     let slot = chosen.entry(name.as_str()).or_insert(cert);
                     if cert.not_after > slot.not_after {
@@ -311,6 +340,15 @@ fn build(source: &Source, stored: &[DirCert]) -> Result<(rustls::ServerConfig, i
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
             Ok((config, expires))
         }
+    }
+}
+
+/// The certificates of a source's directory (none for a pair, or without a
+/// directory).
+fn read_source_dir(source: &Source) -> Result<Vec<DirCert>, TlsError> {
+    match source {
+        Source::Dir { dir: Some(dir), .. } => read_dir_certs(dir),
+        _ => Ok(Vec::new()),
     }
 }
 

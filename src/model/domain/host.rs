@@ -158,11 +158,6 @@ impl FilePath {
     pub fn acme_challenge(token: &str) -> Option<FilePath> {
         format!("{ACME_CHALLENGE_DIR}{token}").parse().ok()
     }
-
-    /// Whether this is an ACME challenge file.
-    pub fn is_acme_challenge(&self) -> bool {
-        self.0.starts_with(ACME_CHALLENGE_DIR)
-    }
 }
 
 impl FromStr for FilePath {
@@ -304,7 +299,11 @@ mod tests {
         ] {
             assert!(ok.parse::<FilePath>().is_ok(), "{ok}");
         }
-        assert!(FilePath::acme_challenge("a-b_C9").unwrap().is_acme_challenge());
+        assert_eq!(
+            FilePath::acme_challenge("a-b_C9").unwrap().as_str(),
+            "/.well-known/acme-challenge/a-b_C9"
+        );
+        assert!(FilePath::acme_challenge("a/b").is_none());
         for bad in [
             "MP.txt",
             "/a.html",

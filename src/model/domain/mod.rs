@@ -25,7 +25,7 @@ pub use entry::{Entry, EntryKey, EntryKind, FileKey, Line, Stored};
 pub use entry_point::EntryPoint;
 pub use env_version::EnvVersion;
 pub use fallback_url::FallbackUrl;
-pub use host::{FileBody, FilePath, HostName, HostSettings, Origin, Unmatched, VerificationFile};
+pub use host::{FileBody, FilePath, HostName, HostSettings, Origin, Unmatched, VerificationFile, ACME_CHALLENGE_DIR};
 pub use page_path::PagePath;
 pub use query::Query;
 pub use rule::{CountBy, LaunchCode, Rule, RulePrefix};

@@ -2,7 +2,7 @@
 //! verification files served on a host. A few entries: rebuilt whole on
 //! every change.
 
-use crate::model::domain::{HostSettings, Origin, Unmatched, VerificationFile};
+use crate::model::domain::{HostSettings, Origin, Unmatched, VerificationFile, ACME_CHALLENGE_DIR};
 use std::collections::HashMap;
 
 /// What qrlaunch knows about one host.
@@ -11,6 +11,8 @@ pub struct HostEntry {
     /// Where URLs no rule matches go; `None`: `404`.
     pub unmatched: Option<Origin>,
     files: HashMap<Box<str>, Box<str>>,
+    /// Whether an operator gave this host settings (not only files).
+    settings: bool,
 }
 
 impl HostEntry {
@@ -34,6 +36,7 @@ impl HostTable {
         let mut hosts: HashMap<Box<str>, HostEntry, ahash::RandomState> = HashMap::default();
         for s in settings {
             let entry = hosts.entry(s.host.as_str().into()).or_default();
+            entry.settings = true;
             entry.unmatched = match &s.unmatched {
                 Unmatched::NotFound => None,
                 Unmatched::PassThrough(origin) => Some(origin.clone()),
@@ -75,8 +78,22 @@ impl HostTable {
         None
     }
 
-    /// The hosts with settings or files.
-    pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
-        self.hosts.keys().map(|h| &**h)
+    /// The hosts an operator put here: with settings, or with a file that
+    /// is not an ACME challenge (a challenge alone makes no host).
+    pub fn served_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.hosts
+            .iter()
+            .filter(|(_, h)| h.settings || h.files.keys().any(|p| !p.starts_with(ACME_CHALLENGE_DIR)))
+            .map(|(name, _)| &**name)
+    }
+
+    /// Every ACME challenge file, as `(host, path)`.
+    pub fn challenge_files(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.hosts.iter().flat_map(|(name, h)| {
+            h.files
+                .keys()
+                .filter(|p| p.starts_with(ACME_CHALLENGE_DIR))
+                .map(move |p| (&**name, &**p))
+        })
     }
 }

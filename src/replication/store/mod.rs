@@ -290,6 +290,9 @@ pub struct StoredCertificate {
     pub not_after: i64,
     /// From when it is renewed, UNIX seconds: two thirds into its lifetime.
     pub renew_after: i64,
+    /// The ACME directory URL that issued it (another directory's is
+    /// replaced: staging certificates do not outlive a move to production).
+    pub issuer: String,
     /// UNIX ms.
     pub updated_at: i64,
 }
@@ -301,6 +304,7 @@ impl std::fmt::Debug for StoredCertificate {
             .field("not_before", &self.not_before)
             .field("not_after", &self.not_after)
             .field("renew_after", &self.renew_after)
+            .field("issuer", &self.issuer)
             .finish_non_exhaustive()
     }
 }
@@ -314,6 +318,8 @@ pub trait Certificates: Send + Sync + 'static {
     async fn certificates(&self) -> Result<Vec<StoredCertificate>, StoreError>;
     /// Creates or replaces the certificate of `cert.name`.
     async fn put_certificate(&self, cert: StoredCertificate) -> Result<Committed<()>, StoreError>;
+    /// Removes the certificate of `name` (`NotFound` when there is none).
+    async fn delete_certificate(&self, name: String) -> Result<Committed<()>, StoreError>;
     /// The account's credentials (JSON) at the ACME server `directory`.
     async fn acme_account(&self, directory: String) -> Result<Option<String>, StoreError>;
     /// Keeps the account's credentials unless one is stored already for

@@ -1082,8 +1082,6 @@ impl super::Keys for PostgresStore {
     }
 }
 
-/// The key `id` as stored, inside a write (writes are serialised by the
-/// position row, so it cannot change before the commit).
 #[async_trait]
 impl super::Certificates for PostgresStore {
     async fn certificates(&self) -> Result<Vec<super::StoredCertificate>, StoreError> {
@@ -1101,7 +1099,8 @@ impl super::Certificates for PostgresStore {
                     not_before: row.try_get(3).map_err(pg)?,
                     not_after: row.try_get(4).map_err(pg)?,
                     renew_after: row.try_get(5).map_err(pg)?,
-                    updated_at: row.try_get(6).map_err(pg)?,
+                    issuer: row.try_get(6).map_err(pg)?,
+                    updated_at: row.try_get(7).map_err(pg)?,
                 })
             })
             .collect()
@@ -1121,6 +1120,7 @@ impl super::Certificates for PostgresStore {
             .bind(cert.not_before)
             .bind(cert.not_after)
             .bind(cert.renew_after)
+            .bind(&cert.issuer)
             .bind(cert.updated_at)
             .execute(&mut *tx)
             .await
@@ -1133,6 +1133,28 @@ impl super::Certificates for PostgresStore {
             vec![record],
         )
         .await?;
+        Ok(Committed { value: (), position })
+    }
+
+    async fn delete_certificate(&self, name: String) -> Result<Committed<()>, StoreError> {
+        let (mut tx, position) = self.begin_write().await?;
+        let before: Option<i64> = sqlx::query_scalar(rows::SELECT_CERTIFICATE_AFTER)
+            .bind(&name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(pg)?;
+        let deleted = sqlx::query(rows::DELETE_CERTIFICATE)
+            .bind(&name)
+            .execute(&mut *tx)
+            .await
+            .map_err(pg)?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let record = Record::certificate_removed(&name, before);
+        self.finish_write(tx, position, vec![Change::Certificates(name)], vec![record])
+            .await?;
         Ok(Committed { value: (), position })
     }
 
@@ -1160,6 +1182,8 @@ impl super::Certificates for PostgresStore {
     }
 }
 
+/// The key `id` as stored, inside a write (writes are serialised by the
+/// position row, so it cannot change before the commit).
 async fn key_in(tx: &mut PgConnection, id: &str) -> Result<Option<super::StoredKey>, StoreError> {
     let row = sqlx::query(rows::SELECT_KEY)
         .bind(id)

@@ -389,16 +389,19 @@ pub(crate) const TOUCH_KEY: &str =
 
 /// Certificates, in name order.
 pub(crate) const SELECT_CERTIFICATES: &str = "SELECT name, chain_pem, key_pem, not_before, not_after, renew_after, \
-     updated_at FROM certificates ORDER BY name";
+     issuer, updated_at FROM certificates ORDER BY name";
 
 /// Whether a certificate is stored for a name (read inside a write, for its
 /// audit line).
 pub(crate) const SELECT_CERTIFICATE_AFTER: &str = "SELECT not_after FROM certificates WHERE name = $1";
 
 pub(crate) const PUT_CERTIFICATE: &str = "INSERT INTO certificates (name, chain_pem, key_pem, not_before, not_after, \
-     renew_after, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO UPDATE SET \
+     renew_after, issuer, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO UPDATE SET \
      chain_pem = excluded.chain_pem, key_pem = excluded.key_pem, not_before = excluded.not_before, \
-     not_after = excluded.not_after, renew_after = excluded.renew_after, updated_at = excluded.updated_at";
+     not_after = excluded.not_after, renew_after = excluded.renew_after, issuer = excluded.issuer, \
+     updated_at = excluded.updated_at";
+
+pub(crate) const DELETE_CERTIFICATE: &str = "DELETE FROM certificates WHERE name = $1";
 
 pub(crate) const SELECT_ACME_ACCOUNT: &str = "SELECT credentials FROM acme_accounts WHERE directory = $1";
 

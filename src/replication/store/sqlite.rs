@@ -941,7 +941,8 @@ impl super::Certificates for SqliteStore {
                         not_before: row.get(3)?,
                         not_after: row.get(4)?,
                         renew_after: row.get(5)?,
-                        updated_at: row.get(6)?,
+                        issuer: row.get(6)?,
+                        updated_at: row.get(7)?,
                     })
                 })
                 .map_err(failed)?;
@@ -965,12 +966,28 @@ impl super::Certificates for SqliteStore {
                     cert.not_before,
                     cert.not_after,
                     cert.renew_after,
+                    cert.issuer,
                     cert.updated_at
                 ],
             )
             .map_err(failed)?;
             let record = Record::certificate(before, &cert);
             Ok(((), vec![Change::Certificates(cert.name.clone())], vec![record]))
+        })
+        .await
+    }
+
+    async fn delete_certificate(&self, name: String) -> Result<Committed<()>, StoreError> {
+        self.write(move |tx| {
+            let before: Option<i64> = tx
+                .query_row(&q(rows::SELECT_CERTIFICATE_AFTER), [&name], |r| r.get(0))
+                .optional()
+                .map_err(failed)?;
+            if tx.execute(&q(rows::DELETE_CERTIFICATE), [&name]).map_err(failed)? == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let record = Record::certificate_removed(&name, before);
+            Ok(((), vec![Change::Certificates(name)], vec![record]))
         })
         .await
     }

@@ -1,5 +1,5 @@
--- TLS certificates obtained with ACME, served by every node, and the ACME
--- account per server directory. Times in UNIX seconds (`updated_at`,
+-- TLS certificates obtained with ACME (`issuer`: the directory URL that
+-- issued it), served by every node, and the ACME account per directory. Times in UNIX seconds (`updated_at`,
 -- `created_at`: ms).
 CREATE TABLE certificates (
     name TEXT PRIMARY KEY,
@@ -8,6 +8,7 @@ CREATE TABLE certificates (
     not_before INTEGER NOT NULL,
     not_after INTEGER NOT NULL,
     renew_after INTEGER NOT NULL,
+    issuer TEXT NOT NULL,
     updated_at INTEGER NOT NULL
 );
 CREATE TABLE acme_accounts (
