@@ -337,8 +337,43 @@ fn a_backup_taken_under_writes_restores_to_one_consistent_moment() {
     assert_eq!(mode & 0o077, 0, "the copy is for its owner only: {mode:o}");
     let again = run(&["restore", file.to_str().unwrap(), "--data", target.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&again.stderr).contains("holds a store already"));
+    assert!(target.join("qrlaunch.db.restored").exists(), "marked as restored");
+    // A cache in front holds an answer from before the restore; the node
+    // that first serves the restored store purges it.
+    let cache_port = free_port();
+    let varnish = Varnish::start_on(&server, cache_port);
+    let through_cache = || {
+        reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(format!("http://127.0.0.1:{cache_port}/b000"))
+            .send()
+            .unwrap()
+            .headers()
+            .get("x-cache")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    if varnish.is_some() {
+        through_cache();
+        assert_eq!(through_cache(), "HIT", "cached before the restored node starts");
+    }
     // The copy is one moment: the first N codes in order, at its position.
-    let copy = Server::start_on(&target, &[]);
+    let purge = format!("http://127.0.0.1:{cache_port}");
+    let copy = Server::start_on(&target, &["--purge-url", &purge, "--purge-header", PURGE_HEADER]);
+    if varnish.is_some() {
+        eventually(
+            std::time::Duration::from_secs(20),
+            "the restored node purged the cache",
+            || through_cache() == "MISS",
+        );
+    }
+    eventually(
+        std::time::Duration::from_secs(20),
+        "the mark is removed once served",
+        || !target.join("qrlaunch.db.restored").exists(),
+    );
     let listed = json_of(copy.get_admin("/admin/v1/codes?limit=1000"));
     let codes: Vec<String> = listed["items"]
         .as_array()

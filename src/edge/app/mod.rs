@@ -889,12 +889,28 @@ fn start_follower(
     shutdown: &CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let resync = Arc::new(tokio::sync::Notify::new());
+    // A store `qrlaunch restore` put here: purge once it is served, then
+    // forget it (a node that stops before that purges at its next start).
+    let restored = args.data.join(crate::replication::store::backup::RESTORED_MARKER);
+    let purge_all_first = restored.exists();
+    if purge_all_first {
+        let replica = replica.clone();
+        tokio::spawn(async move {
+            let mut status = replica.watch();
+            if status.wait_for(|s| s.bootstrapped).await.is_ok() {
+                if let Err(error) = std::fs::remove_file(&restored) {
+                    tracing::warn!(%error, "cannot remove {}", restored.display());
+                }
+            }
+        });
+    }
     let follower = Follower::new(
         store.clone(),
         replica.clone(),
         FollowerOptions {
             poll: args.sync_poll,
             apply_delay: args.test_apply_delay,
+            purge_all_first,
             ..FollowerOptions::default()
         },
     )

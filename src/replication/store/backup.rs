@@ -78,6 +78,11 @@ pub fn inspect(file: &Path) -> Result<BackupInfo, String> {
 }
 
 /// Puts the backup `from` into `data_dir`, which must hold no store.
+/// Left in the data directory by [`restore`], until the node that starts
+/// there first serves the store: it then purges the caches in front
+/// (they hold answers from before the restore) and removes the file.
+pub const RESTORED_MARKER: &str = "qrlaunch.db.restored";
+
 pub fn restore(from: &Path, data_dir: &Path) -> Result<BackupInfo, String> {
     let info = inspect(from)?;
     std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
@@ -100,6 +105,10 @@ pub fn restore(from: &Path, data_dir: &Path) -> Result<BackupInfo, String> {
     for stale in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(data_dir.join(format!("{DB_FILE}{stale}")));
     }
+    let marker = data_dir.join(RESTORED_MARKER);
+    std::fs::write(&marker, format!("{epoch}\n"))
+        .and_then(|()| std::fs::File::open(&marker)?.sync_all())
+        .map_err(|e| format!("{}: {e}", marker.display()))?;
     std::fs::rename(&partial, &target).map_err(|e| format!("{}: {e}", target.display()))?;
     Ok(BackupInfo { epoch, ..info })
 }

@@ -39,6 +39,9 @@ pub struct FollowerOptions {
     /// changes read from the log and publishing them, to play a node that
     /// is slow to make changes live.
     pub apply_delay: Duration,
+    /// The first table published purges everything too: the store was
+    /// restored, and the caches in front hold answers from before.
+    pub purge_all_first: bool,
 }
 
 impl Default for FollowerOptions {
@@ -47,6 +50,7 @@ impl Default for FollowerOptions {
             poll: Duration::from_millis(250),
             page: 512,
             apply_delay: Duration::ZERO,
+            purge_all_first: false,
         }
     }
 }
@@ -181,9 +185,15 @@ impl Follower {
         // What changed is unknown: the keys and certificates may have too.
         self.replica.keys_changed(fresh.position);
         self.replica.certificates_changed(fresh.position);
-        if rebuilt {
-            if let Some(purger) = &self.purger {
-                purger.purge_all(fresh.position);
+        let restored = !rebuilt && self.options.purge_all_first;
+        if rebuilt || restored {
+            match &self.purger {
+                Some(purger) => purger.purge_all(fresh.position),
+                None if restored => tracing::warn!(
+                    "this store was restored from a backup: purge the caches in front by hand \
+                     (they may hold answers from before it)"
+                ),
+                None => {}
             }
         }
     }
