@@ -17,6 +17,13 @@ fn main() -> ExitCode {
     let cli = Cli::from_env();
     match cli.command {
         Some(Command::Check { file }) => check(file),
+        Some(Command::Healthcheck { listen, timeout }) => match qrlaunch::edge::cli::healthcheck(listen, timeout) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(reason) => {
+                eprintln!("qrlaunch: unhealthy: {reason}");
+                ExitCode::FAILURE
+            }
+        },
         Some(Command::Generate { what }) => match Cli::generate(what, &mut std::io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@ mod admin;
 mod browser;
 mod cache;
 mod console;
+mod container;
 mod counting;
 mod domains;
 mod edge;

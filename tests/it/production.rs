@@ -551,3 +551,24 @@ fn the_manual_page_and_completions_come_from_the_command_line() {
         assert!(generate(shell).contains("qrlaunch"), "{shell}");
     }
 }
+
+#[test]
+fn healthcheck_says_whether_a_node_answers() {
+    let server = Server::start(&[]);
+    let check = |listen: &str| {
+        Command::new(env!("CARGO_BIN_EXE_qrlaunch"))
+            .args(["healthcheck", "--listen", listen, "--timeout", "2s"])
+            .env_remove("QRLAUNCH_LISTEN")
+            .output()
+            .unwrap()
+    };
+    let healthy = check(server.scan_addr());
+    assert!(healthy.status.success(), "{healthy:?}");
+    // An unspecified address is asked on loopback.
+    let port = server.scan_addr().rsplit(':').next().unwrap();
+    assert!(check(&format!("0.0.0.0:{port}")).status.success());
+    let closed = check(&format!("127.0.0.1:{}", free_port()));
+    assert_eq!(closed.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&closed.stderr);
+    assert!(said.contains("unhealthy") && said.contains("/healthz"), "{said}");
+}

@@ -5,6 +5,7 @@
 
 mod client;
 mod entries;
+mod health;
 mod ingest;
 mod keys;
 mod media;
@@ -14,6 +15,7 @@ mod wxacode;
 
 pub use client::{AdminClient, CliError, Token, Transport};
 pub use entries::{code, host, rule};
+pub use health::healthcheck;
 pub use ingest::ingest;
 pub use keys::{audit, key};
 pub use media::{all_qr, stats};

@@ -110,6 +110,18 @@ pub enum Command {
         #[arg(long, env = "QRLAUNCH_DATA")]
         data: PathBuf,
     },
+    /// Exit 0 when the node on this host answers `/healthz` on its scan
+    /// listener within --timeout, else 1 with the reason: a container's
+    /// HEALTHCHECK without curl in the image.
+    Healthcheck {
+        /// The node's scan listener (an unspecified address such as
+        /// 0.0.0.0:8080 is asked on loopback).
+        #[arg(long, env = "QRLAUNCH_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// How long to wait for the answer.
+        #[arg(long, env = "QRLAUNCH_HEALTHCHECK_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Print the manual page (roff, `man -l -`) or a shell's completions,
     /// for packagers: `qrlaunch generate man > qrlaunch.1`.
     Generate {
