@@ -78,12 +78,7 @@ impl AcmeConfig {
     pub fn check(&self) -> Result<(), String> {
         let url = url::Url::parse(&self.directory)
             .map_err(|e| format!("--acme-directory {}: not a URL ({e})", self.directory))?;
-        let loopback = match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(name)) => name == "localhost",
-            None => false,
-        };
+        let loopback = crate::replication::roots::is_loopback(&url);
         if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
             return Err(format!(
                 "--acme-directory {}: must be an https URL (http only on loopback, for a test server)",
@@ -165,15 +160,10 @@ impl Acme {
         metrics: Arc<Metrics>,
     ) -> Result<Acme, String> {
         config.check()?;
-        let mut builder = reqwest::Client::builder()
+        let http = crate::replication::roots::client_builder(&config.roots)
             .user_agent(concat!("qrlaunch/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none());
-        for root in &config.roots {
-            builder = builder.add_root_certificate(root.clone());
-        }
-        let http = builder
             .build()
             .map_err(|e| format!("cannot build the ACME client: {e}"))?;
         let writer = Writer::new(store.clone(), replica.clone(), metrics.clone());

@@ -150,14 +150,9 @@ fn credentials_refused(errcode: i64) -> bool {
 
 impl Wechat {
     pub fn new(config: WechatConfig) -> Result<Wechat, String> {
-        let mut builder = reqwest::Client::builder()
+        let http = crate::replication::roots::client_builder(&config.roots)
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(15))
-            .redirect(reqwest::redirect::Policy::none());
-        for root in &config.roots {
-            builder = builder.add_root_certificate(root.clone());
-        }
-        let http = builder
             .build()
             .map_err(|e| format!("cannot build the WeChat client: {e}"))?;
         Ok(Wechat {

@@ -100,6 +100,8 @@ impl std::fmt::Debug for PurgeTargets {
 pub struct Purger {
     queue: mpsc::Sender<Batch>,
     overflow: Arc<Overflow>,
+    /// How many times everything was purged at every URL.
+    everything: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Purger {
@@ -107,8 +109,26 @@ impl Purger {
     pub fn start(targets: PurgeTargets, metrics: Arc<Metrics>, shutdown: CancellationToken) -> Purger {
         let (queue, batches) = mpsc::channel(QUEUE);
         let overflow = Arc::new(Overflow::default());
-        tokio::spawn(run(targets, metrics, batches, overflow.clone(), shutdown));
-        Purger { queue, overflow }
+        let (purged_all, everything) = tokio::sync::watch::channel(0);
+        let sender = Sender {
+            targets,
+            metrics,
+            overflow: overflow.clone(),
+            purged_all,
+        };
+        tokio::spawn(run(sender, batches, shutdown));
+        Purger {
+            queue,
+            overflow,
+            everything,
+        }
+    }
+
+    /// Counts the purges of everything that every URL took: wait for it to
+    /// pass its value from before [`Purger::purge_all`] to know that one
+    /// was delivered.
+    pub fn purged_everything(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.everything.clone()
     }
 
     /// Asks for `keys` to be purged now that `position` is live here,
@@ -139,13 +159,21 @@ enum Work {
     Retry,
 }
 
-async fn run(
+/// What the sender task holds.
+struct Sender {
     targets: PurgeTargets,
     metrics: Arc<Metrics>,
-    mut batches: mpsc::Receiver<Batch>,
     overflow: Arc<Overflow>,
-    shutdown: CancellationToken,
-) {
+    purged_all: tokio::sync::watch::Sender<u64>,
+}
+
+async fn run(sender: Sender, mut batches: mpsc::Receiver<Batch>, shutdown: CancellationToken) {
+    let Sender {
+        targets,
+        metrics,
+        overflow,
+        purged_all,
+    } = sender;
     let client = match client(&targets.roots) {
         Ok(client) => client,
         Err(error) => {
@@ -215,6 +243,9 @@ async fn run(
             retry_at = Some(tokio::time::Instant::now() + RETRY_AFTER);
             continue;
         }
+        if keys.iter().any(SurrogateKey::is_all) {
+            purged_all.send_modify(|n| *n += 1);
+        }
         if first {
             repeat.extend(keys);
             repeat_at.get_or_insert_with(|| tokio::time::Instant::now() + REPEAT_AFTER);
@@ -258,15 +289,11 @@ fn chunks(keys: &BTreeSet<SurrogateKey>) -> Vec<String> {
 /// text to reach a cache on this host), `https://` with the platform's
 /// roots and `roots`.
 fn client(roots: &[reqwest::Certificate]) -> reqwest::Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
+    crate::replication::roots::client_builder(roots)
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy();
-    for root in roots {
-        builder = builder.add_root_certificate(root.clone());
-    }
-    builder.build()
+        .no_proxy()
+        .build()
 }
 
 /// One purge with retries; its outcome.

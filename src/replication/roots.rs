@@ -1,6 +1,7 @@
 //! CA certificates an HTTPS client trusts beside the platform's (rustls
-//! with the system's roots): `--ca-file` of the purge client and the CLI,
-//! for caches and admin listeners whose certificates a private CA signed.
+//! with the system's roots): `--ca-file` of the purge client, the CLI, the
+//! WeChat and ACME clients, for servers whose certificates a private CA
+//! signed; and the two rules every such client shares.
 
 use std::path::Path;
 
@@ -17,4 +18,25 @@ pub fn read(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
         ));
     }
     Ok(roots)
+}
+
+/// An async client builder trusting the platform's roots and `roots`,
+/// following no redirect (a secret or token must not travel to whatever
+/// host a `30x` names); each client adds its own timeouts.
+pub fn client_builder(roots: &[reqwest::Certificate]) -> reqwest::ClientBuilder {
+    roots.iter().fold(
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()),
+        |builder, root| builder.add_root_certificate(root.clone()),
+    )
+}
+
+/// Whether `url` names this host (a loopback address or `localhost`): the
+/// one place plain `http://` is accepted for what carries a secret.
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
 }

@@ -9,17 +9,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn run(command: &mut Command) -> String {
-    let out = command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{command:?}: {said}");
-    said
-}
-
 /// Whether cargo-deb is there (under `CI=true`, it must be).
 fn have_cargo_deb() -> bool {
     let found = Command::new("cargo")
@@ -51,21 +40,21 @@ fn the_debian_package_installs_with_dpkg_and_runs_from_its_paths() {
     let target = binary.parent().and_then(Path::parent).expect("target/debug/qrlaunch");
     let dir = temp_dir();
     let deb = dir.path().join("qrlaunch.deb");
-    run(
+    run_ok(
         Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/package-deb"))
             .args(["--profile", "dev", "--no-build", "--fast", "--quiet", "--output"])
             .arg(&deb)
             .env("CARGO_TARGET_DIR", target),
     );
 
-    let fields = run(Command::new("dpkg-deb").arg("--field").arg(&deb));
+    let fields = run_ok(Command::new("dpkg-deb").arg("--field").arg(&deb));
     assert!(fields.contains("Package: qrlaunch"), "{fields}");
     assert!(
         fields.contains(&format!("Version: {}-1", env!("CARGO_PKG_VERSION"))),
         "{fields}"
     );
     assert!(fields.contains("Depends:") && fields.contains("libc6"), "{fields}");
-    let contents = run(Command::new("dpkg-deb").arg("--contents").arg(&deb));
+    let contents = run_ok(Command::new("dpkg-deb").arg("--contents").arg(&deb));
     for path in [
         "./usr/bin/qrlaunch",
         "./usr/lib/systemd/system/qrlaunch.service",
@@ -88,15 +77,19 @@ fn the_debian_package_installs_with_dpkg_and_runs_from_its_paths() {
     }
     std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
     // The libraries it depends on are the machine's, not the empty root's.
-    run(Command::new("dpkg")
-        .arg(format!("--root={}", root.display()))
-        // Every path, whatever the machine's dpkg.cfg.d excludes (minimal
-        // images drop /usr/share/man and /usr/share/doc).
-        .args(["--force-depends", "--path-include=*", "--log=/dev/null", "-i"])
-        .arg(&deb));
-    let status = run(Command::new("dpkg")
-        .arg(format!("--root={}", root.display()))
-        .args(["--status", "qrlaunch"]));
+    run_ok(
+        Command::new("dpkg")
+            .arg(format!("--root={}", root.display()))
+            // Every path, whatever the machine's dpkg.cfg.d excludes (minimal
+            // images drop /usr/share/man and /usr/share/doc).
+            .args(["--force-depends", "--path-include=*", "--log=/dev/null", "-i"])
+            .arg(&deb),
+    );
+    let status = run_ok(
+        Command::new("dpkg")
+            .arg(format!("--root={}", root.display()))
+            .args(["--status", "qrlaunch"]),
+    );
     assert!(status.contains("Status: install ok installed"), "{status}");
     assert!(
         status.contains("/etc/default/qrlaunch"),
@@ -112,11 +105,13 @@ fn the_debian_package_installs_with_dpkg_and_runs_from_its_paths() {
 
     // Started by hand from the installed paths.
     let installed = root.join("usr/bin/qrlaunch");
-    let version = run(Command::new(&installed).arg("--version"));
+    let version = run_ok(Command::new(&installed).arg("--version"));
     assert!(version.starts_with("qrlaunch "), "{version}");
-    let man = run(Command::new("gzip")
-        .arg("-dc")
-        .arg(root.join("usr/share/man/man1/qrlaunch.1.gz")));
+    let man = run_ok(
+        Command::new("gzip")
+            .arg("-dc")
+            .arg(root.join("usr/share/man/man1/qrlaunch.1.gz")),
+    );
     assert!(man.contains(".TH qrlaunch"), "a man page");
     let bash = std::fs::read_to_string(root.join("usr/share/bash-completion/completions/qrlaunch")).unwrap();
     assert!(bash.contains("complete -F"), "bash completion");

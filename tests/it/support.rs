@@ -959,3 +959,16 @@ impl TestCa {
         (certificate.pem(), key.serialize_pem())
     }
 }
+
+/// Runs a program to its end; its standard output, trimmed. A failure (or
+/// a program that cannot start) panics with both streams.
+pub fn run_ok(command: &mut Command) -> String {
+    let out = command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{command:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.trim().to_string()
+}

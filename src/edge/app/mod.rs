@@ -379,12 +379,7 @@ fn wechat_client(args: &ServeArgs) -> Result<Option<Arc<crate::edge::wechat::Wec
         .parse::<EnvVersion>()
         .map_err(|e| flag("wxacode-env-version", &e.message))?;
     let api = url::Url::parse(&args.wechat_api).map_err(|e| flag("wechat-api", &e))?;
-    let loopback = match api.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name == "localhost",
-        None => false,
-    };
+    let loopback = crate::replication::roots::is_loopback(&api);
     if !(api.scheme() == "https" || (api.scheme() == "http" && loopback)) {
         return Err(flag(
             "wechat-api",
@@ -889,28 +884,22 @@ fn start_follower(
     shutdown: &CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let resync = Arc::new(tokio::sync::Notify::new());
-    // A store `qrlaunch restore` put here: purge once it is served, then
-    // forget it (a node that stops before that purges at its next start).
-    let restored = args.data.join(crate::replication::store::backup::RESTORED_MARKER);
-    let purge_all_first = restored.exists();
-    if purge_all_first {
-        let replica = replica.clone();
-        tokio::spawn(async move {
-            let mut status = replica.watch();
-            if status.wait_for(|s| s.bootstrapped).await.is_ok() {
-                if let Err(error) = std::fs::remove_file(&restored) {
-                    tracing::warn!(%error, "cannot remove {}", restored.display());
-                }
-            }
-        });
-    }
+    // A SQLite store `qrlaunch restore` put there: the follower purges the
+    // caches once it is served (PostgreSQL is restored with its own tools,
+    // and running nodes purge when they see its new epoch).
+    let restored = match args.store_url() {
+        Ok(crate::edge::config::StoreUrl::Sqlite(dir)) => {
+            Some(dir.join(crate::replication::store::backup::RESTORED_MARKER)).filter(|mark| mark.exists())
+        }
+        _ => None,
+    };
     let follower = Follower::new(
         store.clone(),
         replica.clone(),
         FollowerOptions {
             poll: args.sync_poll,
             apply_delay: args.test_apply_delay,
-            purge_all_first,
+            restored,
             ..FollowerOptions::default()
         },
     )

@@ -171,12 +171,7 @@ fn check_transport(base: &str, allow_plain_http: bool) -> Result<(), CliError> {
         message,
     };
     let url = url::Url::parse(base).map_err(|e| usage(format!("{base:?} is not a URL: {e}")))?;
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
+    let loopback = crate::replication::roots::is_loopback(&url);
     match url.scheme() {
         "https" => Ok(()),
         "http" if loopback || allow_plain_http => Ok(()),

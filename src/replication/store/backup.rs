@@ -77,12 +77,13 @@ pub fn inspect(file: &Path) -> Result<BackupInfo, String> {
     Ok(info)
 }
 
-/// Puts the backup `from` into `data_dir`, which must hold no store.
 /// Left in the data directory by [`restore`], until the node that starts
 /// there first serves the store: it then purges the caches in front
-/// (they hold answers from before the restore) and removes the file.
+/// (they hold answers from before the restore) and removes the file once
+/// the purge was delivered.
 pub const RESTORED_MARKER: &str = "qrlaunch.db.restored";
 
+/// Puts the backup `from` into `data_dir`, which must hold no store.
 pub fn restore(from: &Path, data_dir: &Path) -> Result<BackupInfo, String> {
     let info = inspect(from)?;
     std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;

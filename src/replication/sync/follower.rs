@@ -39,9 +39,11 @@ pub struct FollowerOptions {
     /// changes read from the log and publishing them, to play a node that
     /// is slow to make changes live.
     pub apply_delay: Duration,
-    /// The first table published purges everything too: the store was
-    /// restored, and the caches in front hold answers from before.
-    pub purge_all_first: bool,
+    /// The mark `qrlaunch restore` left beside a restored store: the
+    /// first table published purges everything too (the caches in front
+    /// hold answers from before), and the mark is removed once every
+    /// purge URL took that purge.
+    pub restored: Option<std::path::PathBuf>,
 }
 
 impl Default for FollowerOptions {
@@ -50,7 +52,7 @@ impl Default for FollowerOptions {
             poll: Duration::from_millis(250),
             page: 512,
             apply_delay: Duration::ZERO,
-            purge_all_first: false,
+            restored: None,
         }
     }
 }
@@ -185,17 +187,41 @@ impl Follower {
         // What changed is unknown: the keys and certificates may have too.
         self.replica.keys_changed(fresh.position);
         self.replica.certificates_changed(fresh.position);
-        let restored = !rebuilt && self.options.purge_all_first;
-        if rebuilt || restored {
-            match &self.purger {
-                Some(purger) => purger.purge_all(fresh.position),
-                None if restored => tracing::warn!(
-                    "this store was restored from a backup: purge the caches in front by hand \
-                     (they may hold answers from before it)"
-                ),
-                None => {}
+        if rebuilt {
+            if let Some(purger) = &self.purger {
+                purger.purge_all(fresh.position);
             }
+        } else if let Some(mark) = self.options.restored.clone() {
+            self.purge_restored(fresh.position, mark);
         }
+    }
+
+    /// The first table of a restored store is live: purge everything, and
+    /// forget the mark once the purge was delivered (a node that stops
+    /// before then purges again at its next start).
+    fn purge_restored(&self, position: Position, mark: std::path::PathBuf) {
+        let forget = move || {
+            if let Err(error) = std::fs::remove_file(&mark) {
+                tracing::warn!(%error, "cannot remove {}", mark.display());
+            }
+        };
+        let Some(purger) = &self.purger else {
+            tracing::warn!(
+                "this store was restored from a backup: purge the caches in front by hand \
+                 (they may hold answers from before it)"
+            );
+            forget();
+            return;
+        };
+        let mut delivered = purger.purged_everything();
+        let before = *delivered.borrow_and_update();
+        purger.purge_all(position);
+        tokio::spawn(async move {
+            if delivered.wait_for(|n| *n > before).await.is_ok() {
+                tracing::info!("the caches in front were purged after the restore");
+                forget();
+            }
+        });
     }
 
     /// Swaps in a base table the compaction built, keeping the overlay
