@@ -21,6 +21,10 @@
 //! 4. the challenge files are removed, whatever happened (an order cut
 //!    short by a stop leaves them to the next start, which removes them).
 //!
+//! Only one node of a fleet orders at a time: the holder of a lease in the
+//! store (`acme_lease`, [`LEASE`]), renewed at every look and before every
+//! order, taken over by another node with the flag once it lapsed.
+//!
 //! A name that failed waits ([`Backoff`]: 5 minutes, doubling to 6 hours)
 //! before it is tried again. A certificate whose name the table no longer
 //! serves is removed once it would have been renewed. The account is made once per directory and
@@ -111,7 +115,17 @@ pub struct Acme {
     codes: CodeHosts,
     metrics: Arc<Metrics>,
     backoff: HashMap<String, Backoff>,
+    /// This process's name in the fleet's ACME lease.
+    holder: String,
+    /// Whether it held the lease at the last look (`None` before the
+    /// first).
+    held: Option<bool>,
 }
+
+/// How long the ACME lease lasts without renewal: the node that holds it
+/// renews it at every look and before every order (each at most
+/// [`ORDER_TIMEOUT`]); another node takes over once it lapsed.
+const LEASE: Duration = Duration::from_secs(15 * 60);
 
 /// When a name that failed is tried again.
 #[derive(Debug, Clone, Copy)]
@@ -176,15 +190,45 @@ impl Acme {
             codes,
             metrics,
             backoff: HashMap::new(),
+            holder: {
+                use rand::distr::{Alphanumeric, SampleString};
+                Alphanumeric.sample_string(&mut rand::rng(), 16)
+            },
+            held: None,
         })
     }
 
-    /// Runs until `shutdown`: once the table is ready, removes challenge
-    /// files an interrupted order left, then looks at once, again when the
-    /// next certificate or failed name is due (at the latest after
+    /// Takes or renews the fleet's ACME lease: only its holder orders, so
+    /// nodes started with the same flags do not order the same names.
+    /// Taking it anew first removes the challenge files an interrupted
+    /// order left (no order of this node runs then, and the last holder's
+    /// lapsed).
+    async fn lease(&mut self) -> bool {
+        let now = crate::replication::store::now_ms();
+        let until = now + LEASE.as_millis() as i64;
+        let taken = match self.store.take_acme_lease(self.holder.clone(), now, until).await {
+            Ok(taken) => taken,
+            Err(error) => {
+                tracing::warn!(%error, "ACME: cannot take the lease; looking again later");
+                false
+            }
+        };
+        let before = self.held.replace(taken);
+        if taken && before != Some(true) {
+            tracing::info!(holder = self.holder, "ACME: this node orders the fleet's certificates");
+            self.remove_leftovers().await;
+        } else if !taken && before != Some(false) {
+            tracing::info!("ACME: another node orders the fleet's certificates (it holds the lease)");
+        }
+        taken
+    }
+
+    /// Runs until `shutdown`: once the table is ready, looks at once, again
+    /// when the next certificate or failed name is due (at the latest after
     /// `--acme-check-interval`), and after every burst of table changes
     /// that brings a name without a certificate. An order cut short by
-    /// `shutdown` leaves its challenge file to the next start.
+    /// `shutdown` leaves its challenge file to the next node taking the
+    /// lease.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut status = self.replica.watch();
         tokio::select! {
@@ -196,7 +240,6 @@ impl Acme {
             key_name: "qrlaunch acme".into(),
             client: None,
         };
-        crate::replication::audit::scope(actor(), self.remove_leftovers()).await;
         loop {
             let look = crate::replication::audit::scope(actor(), self.look(&shutdown));
             let next = tokio::select! {
@@ -301,6 +344,9 @@ impl Acme {
                 return retry;
             }
         };
+        if !self.lease().await {
+            return self.config.check_interval.min(LEASE);
+        }
         let now = now_unix();
         let wanted = self.wanted();
         for cert in &stored {
@@ -336,7 +382,7 @@ impl Acme {
             match self.account().await {
                 Ok(account) => {
                     for (renewal, name) in due {
-                        if shutdown.is_cancelled() {
+                        if shutdown.is_cancelled() || !self.lease().await {
                             break;
                         }
                         self.order_one(&account, &name, renewal).await;

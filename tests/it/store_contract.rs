@@ -780,6 +780,27 @@ async fn certificates(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(raced, "{\"id\":\"first\"}", "the first account kept wins");
     assert_eq!(store.acme_account(directory).await.unwrap(), Some(kept));
+
+    // One holder of the ACME lease at a time; it renews it; another takes
+    // it only once it lapsed.
+    assert!(store.take_acme_lease("a".into(), 1_000, 2_000).await.unwrap());
+    assert!(
+        !store.take_acme_lease("b".into(), 1_500, 2_500).await.unwrap(),
+        "held by a"
+    );
+    assert!(
+        store.take_acme_lease("a".into(), 1_900, 3_000).await.unwrap(),
+        "renewed"
+    );
+    assert!(
+        !store.take_acme_lease("b".into(), 2_999, 4_000).await.unwrap(),
+        "renewed until 3000"
+    );
+    assert!(store.take_acme_lease("b".into(), 3_001, 4_000).await.unwrap(), "lapsed");
+    assert!(
+        !store.take_acme_lease("a".into(), 3_500, 5_000).await.unwrap(),
+        "b's now"
+    );
 }
 
 /// Runs every case on a fresh store from `open(case_number)`; all failures

@@ -325,6 +325,10 @@ pub trait Certificates: Send + Sync + 'static {
     /// Keeps the account's credentials unless one is stored already for
     /// `directory` (another node was first); returns the stored one.
     async fn keep_acme_account(&self, directory: String, credentials: String) -> Result<String, StoreError>;
+    /// Takes (or renews) the right to order certificates for the fleet
+    /// until `until_ms`, if no other holder has it at `now_ms`; whether it
+    /// is `holder`'s now. Not logged: only ordering nodes read it.
+    async fn take_acme_lease(&self, holder: String, now_ms: i64, until_ms: i64) -> Result<bool, StoreError>;
 }
 
 /// The audit log: every write above records its lines in its own

@@ -1180,6 +1180,17 @@ impl super::Certificates for PostgresStore {
             .await
             .map_err(pg)
     }
+
+    async fn take_acme_lease(&self, holder: String, now_ms: i64, until_ms: i64) -> Result<bool, StoreError> {
+        sqlx::query(rows::TAKE_ACME_LEASE)
+            .bind(holder)
+            .bind(until_ms)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected() == 1)
+            .map_err(pg)
+    }
 }
 
 /// The key `id` as stored, inside a write (writes are serialised by the

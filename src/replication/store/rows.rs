@@ -409,6 +409,12 @@ pub(crate) const SELECT_ACME_ACCOUNT: &str = "SELECT credentials FROM acme_accou
 pub(crate) const INSERT_ACME_ACCOUNT: &str = "INSERT INTO acme_accounts (directory, credentials, created_at) \
      VALUES ($1, $2, $3) ON CONFLICT (directory) DO NOTHING";
 
+/// Takes or renews the ACME lease for `$1` until `$2`: only if it is free,
+/// this holder's already, or lapsed before `$3` (one row changed: taken).
+pub(crate) const TAKE_ACME_LEASE: &str = "INSERT INTO acme_lease (id, holder, until_ms) VALUES (1, $1, $2) \
+     ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms \
+     WHERE acme_lease.holder = excluded.holder OR acme_lease.until_ms < $3";
+
 /// The scopes column: `{"tags":[…],"hosts":[…],"appids":[…]}`.
 pub(crate) fn scopes_json(scopes: &crate::model::access::Scopes) -> String {
     let [tags, hosts, appids] = scopes.lists();

@@ -1013,6 +1013,15 @@ impl super::Certificates for SqliteStore {
         })
         .await
     }
+
+    async fn take_acme_lease(&self, holder: String, now_ms: i64, until_ms: i64) -> Result<bool, StoreError> {
+        self.write_unlogged(move |conn| {
+            conn.execute(&q(rows::TAKE_ACME_LEASE), rusqlite::params![holder, until_ms, now_ms])
+                .map(|changed| changed == 1)
+                .map_err(failed)
+        })
+        .await
+    }
 }
 
 #[async_trait]
