@@ -273,8 +273,9 @@ impl Acme {
         }
     }
 
-    /// Challenge files no order is waiting on (this node's orders are one
-    /// at a time, and none has started yet).
+    /// Challenge files no order is waiting on: called as this node takes
+    /// the lease anew (none of its own orders runs then, and the last
+    /// holder's lease lapsed).
     async fn remove_leftovers(&self) {
         let leftovers: Vec<EntryKey> = {
             let snapshot = self.replica.load();
