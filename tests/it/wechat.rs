@@ -412,23 +412,15 @@ fn wrong_credentials_a_missing_wechat_and_no_configuration_are_clear() {
     assert!(body["message"].as_str().unwrap().contains("--wechat-appid"), "{body}");
 
     // Bad settings stop the start, naming the flag.
-    let secret_file = dir.path().join("wechat-secret");
+    let good = flags_for(dir.path(), "https://api.weixin.qq.com");
     for (flag, value) in [
         ("--landing-page", "/pages/landing/index"),
         ("--wechat-appid", "not-an-appid"),
         ("--wechat-api", "http://api.example.com"),
         ("--wxacode-env-version", "beta"),
     ] {
-        let mut args = vec![
-            "--wechat-appid",
-            APPID,
-            "--wechat-secret-file",
-            secret_file.to_str().unwrap(),
-            "--landing-page",
-            LANDING,
-        ];
-        let position = args.iter().position(|a| *a == flag);
-        match position {
+        let mut args: Vec<&str> = good.iter().map(String::as_str).collect();
+        match args.iter().position(|a| *a == flag) {
             Some(i) => args[i + 1] = value,
             None => args.extend([flag, value]),
         }

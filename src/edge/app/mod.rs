@@ -344,6 +344,15 @@ impl ScanRuntime {
     }
 }
 
+/// `--ca-file`'s certificates (none without it), for the purge, WeChat
+/// and ACME clients.
+fn ca_roots(args: &ServeArgs) -> Result<Vec<reqwest::Certificate>, AppError> {
+    match &args.ca_file {
+        Some(path) => crate::replication::roots::read(path).map_err(AppError::Flag),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// The purge targets; the flags' values are secrets, so they are checked
 /// here, where the message can leave the value out (clap's would show it).
 fn purge_targets(args: &ServeArgs) -> Result<Option<crate::replication::purge::PurgeTargets>, AppError> {
@@ -354,10 +363,7 @@ fn purge_targets(args: &ServeArgs) -> Result<Option<crate::replication::purge::P
         urls: args.purge_urls.iter().map(|u| u.expose().to_string()).collect(),
         style: args.purge_style,
         headers: args.purge_headers().map_err(AppError::Flag)?,
-        roots: match &args.ca_file {
-            Some(path) => crate::replication::roots::read(path).map_err(AppError::Flag)?,
-            None => Vec::new(),
-        },
+        roots: ca_roots(args)?,
     }))
 }
 
@@ -388,10 +394,7 @@ fn wechat_client(args: &ServeArgs) -> Result<Option<Arc<crate::edge::wechat::Wec
     }
     std::fs::File::open(secret_file)
         .map_err(|e| flag("wechat-secret-file", &format!("{}: {e}", secret_file.display())))?;
-    let roots = match &args.ca_file {
-        Some(path) => crate::replication::roots::read(path).map_err(AppError::Flag)?,
-        None => Vec::new(),
-    };
+    let roots = ca_roots(args)?;
     let config = crate::edge::wechat::WechatConfig {
         api: args.wechat_api.trim_end_matches('/').to_string(),
         appid: appid.clone(),
@@ -411,10 +414,7 @@ fn acme_config(args: &ServeArgs) -> Result<Option<crate::edge::acme::AcmeConfig>
     let Some(directory) = &args.acme_directory else {
         return Ok(None);
     };
-    let roots = match &args.ca_file {
-        Some(path) => crate::replication::roots::read(path).map_err(AppError::Flag)?,
-        None => Vec::new(),
-    };
+    let roots = ca_roots(args)?;
     let config = crate::edge::acme::AcmeConfig {
         directory: directory.clone(),
         email: args.acme_email.clone(),
