@@ -336,7 +336,7 @@ async fn import_on(
     let now = now_ms();
     let mut plan = rules::ImportPlan::new(mode);
     let mut lines = lines.peekable();
-    // The lines come from a file, read on this thread of its own.
+    // The lines come from a file, parsed on a thread of their own.
     while lines.peek().is_some() {
         let batch = lines.by_ref().take(BATCH).collect::<Result<Vec<ImportLine>, _>>()?;
         for kind_batch in plan.batch(batch) {
@@ -962,6 +962,7 @@ impl Bulk for PostgresStore {
     async fn import(&self, mode: WriteMode, lines: ImportSource) -> Result<Committed<ImportSummary>, StoreError> {
         let pause = self.write_pause;
         let actor = crate::replication::audit::actor();
+        let lines = super::read_ahead(lines);
         self.on_own_connection("qrlaunch-import", move |conn| {
             Box::pin(async move { import_on(conn, mode, lines, pause, &actor).await })
         })
