@@ -10,7 +10,7 @@ use crate::replication::store::{ImportLine, ImportSource, Store, StoreError, Wri
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Where a table file comes from.
@@ -65,28 +65,15 @@ pub async fn if_new(store: &Arc<dyn Store>, table: Option<PathBuf>, no_seed: boo
     };
     let name = source.name();
     let started = Instant::now();
-    // Check every line first, so a bad file stops the start with its line
-    // and field and writes nothing.
-    let check_source = source.clone();
-    let checked = crate::replication::background::run("qrlaunch-seed-check", move || check(&check_source))
-        .await
-        .unwrap_or_else(|| Err(SeedError::Store(StoreError::Failed("the check stopped".into()))));
-    checked.map_err(|e| match e {
-        SeedError::Line { error, .. } => SeedError::Line {
-            name: name.clone(),
-            error,
-        },
-        SeedError::Read { error, .. } => SeedError::Read {
-            name: name.clone(),
-            error,
-        },
-        other => other,
-    })?;
     let reader = source.reader().map_err(|error| SeedError::Read {
         name: name.clone(),
         error,
     })?;
-    match store.import(WriteMode::Insert, lines(reader)).await {
+    // One pass: the lines are checked as they are imported, and the first
+    // bad one rolls the import's one transaction back, so a bad file stops
+    // the start with its line and field and writes nothing.
+    let bad = Arc::new(Mutex::new(None));
+    match store.import(WriteMode::Insert, lines(reader, bad.clone())).await {
         Ok(committed) => {
             let s = committed.value;
             tracing::info!(table = %name, codes = s.codes, rules = s.rules, hosts = s.hosts, files = s.files,
@@ -95,36 +82,35 @@ pub async fn if_new(store: &Arc<dyn Store>, table: Option<PathBuf>, no_seed: boo
         }
         // An empty table file: nothing to write, but the store is initialised.
         Err(StoreError::NotFound) => Ok(store.mark_initialised().await?),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(match bad.lock().ok().and_then(|mut bad| bad.take()) {
+            Some(Bad::Line(error)) => SeedError::Line { name, error },
+            Some(Bad::Read(error)) => SeedError::Read { name, error },
+            None => e.into(),
+        }),
     }
 }
 
-fn check(source: &TableSource) -> Result<(), SeedError> {
-    let name = source.name();
-    let reader = source.reader().map_err(|error| SeedError::Read {
-        name: name.clone(),
-        error,
-    })?;
-    let mut reader = Reader::new(reader);
-    while let Some(item) = reader.next_item().map_err(|error| SeedError::Read {
-        name: name.clone(),
-        error,
-    })? {
-        item.map_err(|error| SeedError::Line {
-            name: name.clone(),
-            error,
-        })?;
-    }
-    Ok(())
+/// What stopped the reading of a table file.
+enum Bad {
+    Line(LineError),
+    Read(std::io::Error),
 }
 
-fn lines(reader: Box<dyn BufRead + Send>) -> ImportSource {
+/// The file's lines for the import; the first bad line or read error ends
+/// them, and is kept in `bad` to be reported as it is.
+fn lines(reader: Box<dyn BufRead + Send>, bad: Arc<Mutex<Option<Bad>>>) -> ImportSource {
     let mut reader = Reader::new(reader);
-    Box::new(std::iter::from_fn(move || match reader.next_item() {
-        Ok(None) => None,
-        Ok(Some(Ok((line, item)))) => Some(Ok(ImportLine { line, item })),
-        Ok(Some(Err(bad))) => Some(Err(StoreError::Failed(bad.to_string()))),
-        Err(e) => Some(Err(StoreError::Failed(e.to_string()))),
+    Box::new(std::iter::from_fn(move || {
+        let (message, why) = match reader.next_item() {
+            Ok(None) => return None,
+            Ok(Some(Ok((line, item)))) => return Some(Ok(ImportLine { line, item })),
+            Ok(Some(Err(error))) => (error.to_string(), Bad::Line(error)),
+            Err(error) => (error.to_string(), Bad::Read(error)),
+        };
+        if let Ok(mut bad) = bad.lock() {
+            *bad = Some(why);
+        }
+        Some(Err(StoreError::Failed(message)))
     }))
 }
 

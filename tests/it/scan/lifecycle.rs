@@ -49,6 +49,55 @@ fn a_bad_table_line_stops_the_start_with_its_line_and_field() {
     );
 }
 
+/// The first start reads `--table` once, importing as it checks: a bad
+/// line after thousands of good ones (several of the import's batches,
+/// already written inside its transaction) still leaves the store as it
+/// was, never initialised, so the next start seeds it from a good file.
+#[test]
+fn a_table_that_fails_late_writes_nothing_and_the_next_start_seeds() {
+    let dir_tmp = temp_dir();
+    let dir = dir_tmp.path();
+    let data = dir.join("data");
+    let code = |i: usize| {
+        format!(r#"{{"code":"late{i}","appid":"wx1234567890abcdef","path":"pages/i/index","query":"n={i}"}}"#)
+    };
+    let mut lines: Vec<String> = (0..10_000).map(code).collect();
+    lines.push(r#"{"code":"bad","appid":"wx1234567890abcdef","path":"pages/i/index","query":"?n=1"}"#.into());
+    let bad = dir.join("bad.ndjson");
+    std::fs::write(&bad, lines.join("\n")).unwrap();
+    let failure = Server::try_start_on(&data, &["--table", bad.to_str().unwrap()])
+        .err()
+        .expect("a bad last line stops the start");
+    assert!(failure.contains("line 10001: field `query`"), "{failure}");
+
+    let good = dir.join("good.ndjson");
+    std::fs::write(&good, TABLE).unwrap();
+    let server = Server::start_on(&data, &["--table", good.to_str().unwrap()]);
+    assert!(
+        server.logs().contains("imported into the new store"),
+        "{}",
+        server.logs()
+    );
+    assert_eq!(
+        server.scan("/late0").status(),
+        404,
+        "nothing of the failed seed was kept"
+    );
+    let first = TABLE
+        .lines()
+        .find_map(|l| {
+            l.split(r#""code":""#)
+                .nth(1)
+                .map(|rest| rest.split('"').next().unwrap().to_string())
+        })
+        .expect("the fixture has a code");
+    assert_ne!(
+        server.scan(&format!("/{first}")).status(),
+        404,
+        "the good table was seeded"
+    );
+}
+
 #[test]
 fn help_documents_every_flag_and_its_variable() {
     let help = qrlaunch().arg("--help").output().unwrap();
