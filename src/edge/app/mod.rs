@@ -218,12 +218,19 @@ pub async fn serve(
     )?;
 
     let hangups = signals::Hangups::register();
-    if let Err(error) = seed::if_new(&store, args.table.clone(), args.no_seed).await {
-        shutdown.cancel();
-        let _ = tokio::join!(scan_server, admin_server);
-        return Err(error.into());
-    }
-    let follower = start_follower(&args, &store, &replica, &metrics, purge_targets, hangups, &shutdown);
+    let seeded = match seed::if_new(&store, args.table.clone(), args.no_seed).await {
+        Ok(seeded) => seeded,
+        Err(error) => {
+            shutdown.cancel();
+            let _ = tokio::join!(scan_server, admin_server);
+            return Err(error.into());
+        }
+    };
+    let purger = purge_targets.map(|targets| {
+        tracing::info!(?targets, "changes purge the caches in front");
+        crate::replication::purge::Purger::start(targets, metrics.clone(), shutdown.clone())
+    });
+    let follower = start_follower(&args, &store, &replica, purger, hangups, seeded, &shutdown);
     if let Some(tls) = stored_certs_for {
         tokio::spawn(serve_stored_certificates(
             tls,
@@ -878,9 +885,9 @@ fn start_follower(
     args: &ServeArgs,
     store: &Arc<dyn Store>,
     replica: &Arc<Replica>,
-    metrics: &Arc<Metrics>,
-    purge_targets: Option<crate::replication::purge::PurgeTargets>,
+    purger: Option<crate::replication::purge::Purger>,
     hangups: signals::Hangups,
+    seeded: Option<crate::replication::sync::Seeded>,
     shutdown: &CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let resync = Arc::new(tokio::sync::Notify::new());
@@ -904,10 +911,8 @@ fn start_follower(
         },
     )
     .with_resync(resync.clone())
-    .with_purger(purge_targets.map(|targets| {
-        tracing::info!(?targets, "changes purge the caches in front");
-        crate::replication::purge::Purger::start(targets, metrics.clone(), shutdown.clone())
-    }));
+    .with_seeded(seeded)
+    .with_purger(purger);
     tokio::spawn(resync_on_sighup(hangups, resync));
     tokio::spawn(follower.run(shutdown.clone()))
 }

@@ -5,8 +5,9 @@
 //! restarting does not bring the demo codes back. `--no-seed` starts a new
 //! store empty.
 
-use crate::model::table_file::{self, LineError, Reader, EXAMPLE_TABLE};
-use crate::replication::store::{ImportLine, ImportSource, Store, StoreError, WriteMode};
+use crate::model::table_file::{self, Item, LineError, Reader, EXAMPLE_TABLE};
+use crate::replication::store::{Head, ImportLine, ImportSource, Store, StoreError, WriteMode};
+use crate::replication::sync::{state::StateBuilder, Seeded};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -48,19 +49,28 @@ pub enum SeedError {
 }
 
 /// Seeds the store if it was never initialised; see the module docs.
-pub async fn if_new(store: &Arc<dyn Store>, table: Option<PathBuf>, no_seed: bool) -> Result<(), SeedError> {
+/// After an import that was the store's first write, also the table of
+/// what it wrote, for the follower's first bootstrap (the store then holds
+/// exactly the file's lines, and reading a million rows back took longer
+/// than building them as they were read).
+pub async fn if_new(
+    store: &Arc<dyn Store>,
+    table: Option<PathBuf>,
+    no_seed: bool,
+) -> Result<Option<Seeded>, SeedError> {
     if store.initialised().await? {
         if let Some(table) = table {
             tracing::warn!(table = %table.display(), "the store was initialised before; --table is only imported into a new store");
         }
-        return Ok(());
+        return Ok(None);
     }
     let source = match table {
         Some(path) => TableSource::File(path),
         None if store.seeds_example() && !no_seed => TableSource::Example,
         None => {
             tracing::info!(store = %store.describe(), "a new store; it starts empty");
-            return Ok(store.mark_initialised().await?);
+            store.mark_initialised().await?;
+            return Ok(None);
         }
     };
     let name = source.name();
@@ -72,22 +82,60 @@ pub async fn if_new(store: &Arc<dyn Store>, table: Option<PathBuf>, no_seed: boo
     // One pass: the lines are checked as they are imported, and the first
     // bad one rolls the import's one transaction back, so a bad file stops
     // the start with its line and field and writes nothing.
-    let bad = Arc::new(Mutex::new(None));
-    match store.import(WriteMode::Insert, lines(reader, bad.clone())).await {
+    let gathered = Arc::new(Mutex::new(Gathered {
+        bad: None,
+        table: StateBuilder::new(),
+    }));
+    let imported = store.import(WriteMode::Insert, lines(reader, gathered.clone())).await;
+    let Gathered { bad, table } = match Arc::try_unwrap(gathered).map(Mutex::into_inner) {
+        Ok(Ok(gathered)) => gathered,
+        // The reading thread still holds it (it cannot, once the import
+        // returned) or panicked: build from the store instead.
+        _ => Gathered {
+            bad: None,
+            table: StateBuilder::new(),
+        },
+    };
+    match imported {
         Ok(committed) => {
             let s = committed.value;
             tracing::info!(table = %name, codes = s.codes, rules = s.rules, hosts = s.hosts, files = s.files,
                 elapsed_ms = started.elapsed().as_millis() as u64, "imported into the new store");
-            Ok(())
+            let whole = committed.position == 1
+                && s.generated.is_empty()
+                && table.added() == s.codes + s.rules + s.hosts + s.files;
+            if !whole {
+                crate::replication::background::retire(Arc::new(table));
+                return Ok(None);
+            }
+            let head = store.head().await?;
+            Ok(Some(Seeded {
+                builder: table,
+                head: Head {
+                    epoch: head.epoch,
+                    position: committed.position,
+                },
+            }))
         }
         // An empty table file: nothing to write, but the store is initialised.
-        Err(StoreError::NotFound) => Ok(store.mark_initialised().await?),
-        Err(e) => Err(match bad.lock().ok().and_then(|mut bad| bad.take()) {
+        Err(StoreError::NotFound) => {
+            store.mark_initialised().await?;
+            Ok(None)
+        }
+        Err(e) => Err(match bad {
             Some(Bad::Line(error)) => SeedError::Line { name, error },
             Some(Bad::Read(error)) => SeedError::Read { name, error },
             None => e.into(),
         }),
     }
+}
+
+/// What reading the file gathered beside the lines it gave the import.
+struct Gathered {
+    /// What stopped the reading.
+    bad: Option<Bad>,
+    /// Every entry read, in a table.
+    table: StateBuilder,
 }
 
 /// What stopped the reading of a table file.
@@ -96,20 +144,28 @@ enum Bad {
     Read(std::io::Error),
 }
 
-/// The file's lines for the import; the first bad line or read error ends
-/// them, and is kept in `bad` to be reported as it is.
-fn lines(reader: Box<dyn BufRead + Send>, bad: Arc<Mutex<Option<Bad>>>) -> ImportSource {
+/// The file's lines for the import, each also added to the gathered table;
+/// the first bad line or read error ends them, and is kept to be reported
+/// as it is.
+fn lines(reader: Box<dyn BufRead + Send>, gathered: Arc<Mutex<Gathered>>) -> ImportSource {
     let mut reader = Reader::new(reader);
     Box::new(std::iter::from_fn(move || {
+        let mut gathered = match gathered.lock() {
+            Ok(gathered) => gathered,
+            Err(_) => return Some(Err(StoreError::Failed("reading the table file stopped".into()))),
+        };
         let (message, why) = match reader.next_item() {
             Ok(None) => return None,
-            Ok(Some(Ok((line, item)))) => return Some(Ok(ImportLine { line, item })),
+            Ok(Some(Ok((line, item)))) => {
+                if let Item::Entry(entry) = &item {
+                    gathered.table.add_ref(entry);
+                }
+                return Some(Ok(ImportLine { line, item }));
+            }
             Ok(Some(Err(error))) => (error.to_string(), Bad::Line(error)),
             Err(error) => (error.to_string(), Bad::Read(error)),
         };
-        if let Ok(mut bad) = bad.lock() {
-            *bad = Some(why);
-        }
+        gathered.bad = Some(why);
         Some(Err(StoreError::Failed(message)))
     }))
 }

@@ -2,6 +2,9 @@
 //!
 //! 1. Bootstrap: read a snapshot of the whole store (one read transaction)
 //!    with the position it was taken at, build the table, publish, ready.
+//!    After a first seed, the table is built from the file's lines as they
+//!    were imported instead ([`Seeded`]), when they are all the store held
+//!    at the import's position.
 //! 2. Catch up: read the log after the applied position, in pages of
 //!    positions; each position must be the one after the last applied. A
 //!    gap, another epoch (a restored or different database), a store head
@@ -27,6 +30,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+/// The entries a first seed imported, gathered as it read them: what the
+/// store holds at `head.position` when the import was its first write
+/// (position 1) and generated no codes. The first bootstrap builds from
+/// it rather than reading the million rows back.
+pub struct Seeded {
+    pub builder: StateBuilder,
+    pub head: crate::replication::store::Head,
+}
 
 /// How the follower paces itself.
 #[derive(Debug, Clone)]
@@ -81,6 +93,8 @@ pub struct Follower {
     resync: Arc<tokio::sync::Notify>,
     /// Told what each applied change made stale in the caches in front.
     purger: Option<crate::replication::purge::Purger>,
+    /// The first seed's entries, taken by the first bootstrap.
+    seeded: std::sync::Mutex<Option<Seeded>>,
 }
 
 impl Follower {
@@ -91,7 +105,14 @@ impl Follower {
             options,
             resync: Arc::new(tokio::sync::Notify::new()),
             purger: None,
+            seeded: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Builds the first table from what the first seed imported.
+    pub fn with_seeded(self, seeded: Option<Seeded>) -> Follower {
+        *self.seeded.lock().unwrap_or_else(|e| e.into_inner()) = seeded;
+        self
     }
 
     /// Purges the caches in front after every applied change.
@@ -259,18 +280,14 @@ impl Follower {
 
     async fn bootstrap(&self) -> Result<TableState, StoreError> {
         let started = Instant::now();
-        let builder = Arc::new(std::sync::Mutex::new(Some(StateBuilder::new())));
-        let sink = builder.clone();
-        let head = self
-            .store
-            .snapshot(Box::new(move |entry| {
-                if let Some(b) = sink.lock().ok().as_mut().and_then(|b| b.as_mut()) {
-                    b.add(entry);
-                }
-            }))
-            .await?;
-        let taken = builder.lock().ok().and_then(|mut b| b.take());
-        let builder = taken.ok_or_else(|| StoreError::Failed("the snapshot builder was lost".into()))?;
+        let seeded = self.seeded.lock().ok().and_then(|mut seeded| seeded.take());
+        let (builder, head, from) = match seeded {
+            Some(Seeded { builder, head }) => (builder, head, "the imported table file"),
+            None => {
+                let (builder, head) = self.snapshot().await?;
+                (builder, head, "a store snapshot")
+            }
+        };
         let sink = self.replica.sink();
         let state = crate::replication::background::run("qrlaunch-build", move || {
             builder.finish(head.epoch, head.position, sink)
@@ -283,9 +300,26 @@ impl Follower {
             codes = snapshot_counts.code_count(),
             rules = snapshot_counts.rule_count(),
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "table built from a store snapshot"
+            "table built from {from}"
         );
         Ok(state)
+    }
+
+    /// Every entry of the store, with the head it was read at.
+    async fn snapshot(&self) -> Result<(StateBuilder, crate::replication::store::Head), StoreError> {
+        let builder = Arc::new(std::sync::Mutex::new(Some(StateBuilder::new())));
+        let sink = builder.clone();
+        let head = self
+            .store
+            .snapshot(Box::new(move |entry| {
+                if let Some(b) = sink.lock().ok().as_mut().and_then(|b| b.as_mut()) {
+                    b.add(entry);
+                }
+            }))
+            .await?;
+        let taken = builder.lock().ok().and_then(|mut b| b.take());
+        let builder = taken.ok_or_else(|| StoreError::Failed("the snapshot builder was lost".into()))?;
+        Ok((builder, head))
     }
 
     /// Applies every change after `state.position`, page by page.

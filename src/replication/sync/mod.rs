@@ -19,7 +19,7 @@ pub mod follower;
 pub mod replica;
 pub mod state;
 
-pub use follower::{Follower, FollowerOptions};
+pub use follower::{Follower, FollowerOptions, Seeded};
 pub use replica::{NotApplied, Replica, SyncStatus};
 
 /// The response header that names a change-log position: on `/readyz`

@@ -24,6 +24,7 @@ pub struct StateBuilder {
     table: TableBuilder,
     hosts: BTreeMap<String, HostSettings>,
     files: BTreeMap<String, VerificationFile>,
+    added: u64,
 }
 
 impl Default for StateBuilder {
@@ -38,10 +39,29 @@ impl StateBuilder {
             table: TableBuilder::new(),
             hosts: BTreeMap::new(),
             files: BTreeMap::new(),
+            added: 0,
+        }
+    }
+
+    /// How many entries were added.
+    pub fn added(&self) -> u64 {
+        self.added
+    }
+
+    /// Adds a borrowed entry: a table file's line as it is imported (a
+    /// code or rule is copied into the table, never cloned first).
+    pub fn add_ref(&mut self, entry: &Entry) {
+        match entry {
+            Entry::Host(_) | Entry::File(_) => self.add(entry.clone()),
+            other => {
+                self.added += 1;
+                self.table.insert(other);
+            }
         }
     }
 
     pub fn add(&mut self, entry: Entry) {
+        self.added += 1;
         match entry {
             Entry::Host(h) => {
                 self.hosts.insert(h.host.to_string(), h);
