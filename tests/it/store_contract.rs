@@ -906,3 +906,38 @@ fn the_contract_holds_on_postgres() {
         }
     });
 }
+
+/// A snapshot checks every row on several threads: a row that does not
+/// check (here a query edited to start with `?` behind the store's back)
+/// fails the snapshot with `Corrupt`, after thousands of good rows and
+/// without waiting for ever on the threads that stopped.
+#[test]
+fn a_corrupt_row_fails_a_sqlite_snapshot() {
+    let dir = temp_dir();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let texts: Vec<String> = (0..20_000)
+        .map(|i| format!(r#"{{"code":"c{i}","appid":"wx1234567890abcdef","path":"p","query":"n={i}"}}"#))
+        .collect();
+    runtime.block_on(async {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        store.import(WriteMode::Insert, lines(&texts)).await.unwrap();
+    });
+    let db = rusqlite::Connection::open(dir.path().join("qrlaunch.db")).unwrap();
+    db.execute("UPDATE codes SET query = '?n=1' WHERE code IN ('c7', 'c9000')", [])
+        .unwrap();
+    drop(db);
+    let outcome = runtime.block_on(async {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let sink = Box::new(|_entry: Entry| {});
+        tokio::time::timeout(Duration::from_secs(60), store.snapshot(sink)).await
+    });
+    match outcome {
+        Ok(Err(StoreError::Corrupt(message))) => assert!(message.contains("query"), "{message}"),
+        other => panic!("expected a corrupt row, got {other:?}"),
+    }
+}

@@ -288,6 +288,7 @@ impl Follower {
                 (builder, head, "a store snapshot")
             }
         };
+        let read_ms = started.elapsed().as_millis() as u64;
         let sink = self.replica.sink();
         let state = crate::replication::background::run("qrlaunch-build", move || {
             builder.finish(head.epoch, head.position, sink)
@@ -299,6 +300,7 @@ impl Follower {
             position = state.position,
             codes = snapshot_counts.code_count(),
             rules = snapshot_counts.rule_count(),
+            read_ms,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "table built from {from}"
         );
