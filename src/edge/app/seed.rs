@@ -87,53 +87,65 @@ pub async fn if_new(
         table: StateBuilder::new(),
     }));
     let imported = store.import(WriteMode::Insert, lines(reader, gathered.clone())).await;
-    let Gathered { bad, table } = match Arc::try_unwrap(gathered).map(Mutex::into_inner) {
-        Ok(Ok(gathered)) => gathered,
-        // The reading thread still holds it (it cannot, once the import
-        // returned) or panicked: build from the store instead.
-        _ => Gathered {
-            bad: None,
-            table: StateBuilder::new(),
-        },
+    // The reading thread may not have let go of `gathered` yet, but it
+    // adds nothing once the import is over: take what it holds.
+    let (bad, table) = match gathered.lock() {
+        Ok(mut gathered) => (gathered.bad.take(), std::mem::take(&mut gathered.table)),
+        // It panicked: build from the store (the import failed anyway).
+        Err(_) => (None, StateBuilder::new()),
     };
-    match imported {
-        Ok(committed) => {
-            let s = committed.value;
-            tracing::info!(table = %name, codes = s.codes, rules = s.rules, hosts = s.hosts, files = s.files,
-                elapsed_ms = started.elapsed().as_millis() as u64, "imported into the new store");
-            let whole = committed.position == 1
-                && s.generated.is_empty()
-                && table.added() == s.codes + s.rules + s.hosts + s.files;
-            if !whole {
-                crate::replication::background::retire(Arc::new(table));
-                return Ok(None);
-            }
-            let head = store.head().await?;
-            Ok(Some(Seeded {
-                builder: table,
-                head: Head {
-                    epoch: head.epoch,
-                    position: committed.position,
-                },
-            }))
-        }
+    let committed = match imported {
+        Ok(committed) => committed,
         // An empty table file: nothing to write, but the store is initialised.
         Err(StoreError::NotFound) => {
             store.mark_initialised().await?;
-            Ok(None)
+            return Ok(None);
         }
-        Err(e) => Err(match bad {
-            Some(Bad::Line(error)) => SeedError::Line { name, error },
-            Some(Bad::Read(error)) => SeedError::Read { name, error },
-            None => e.into(),
-        }),
+        Err(e) => {
+            crate::replication::background::retire(Arc::new(table));
+            // The import failed on the file's bad line only if that line's
+            // error is what it failed with: the reader runs ahead, and a
+            // store error on an earlier line must not be hidden by it.
+            return Err(match bad {
+                Some((message, why)) if matches!(&e, StoreError::Failed(m) if *m == message) => match why {
+                    Bad::Line(error) => SeedError::Line { name, error },
+                    Bad::Read(error) => SeedError::Read { name, error },
+                },
+                _ => e.into(),
+            });
+        }
+    };
+    let s = committed.value;
+    tracing::info!(table = %name, codes = s.codes, rules = s.rules, hosts = s.hosts, files = s.files,
+        elapsed_ms = started.elapsed().as_millis() as u64, "imported into the new store");
+    let whole =
+        committed.position == 1 && s.generated.is_empty() && table.added() == s.codes + s.rules + s.hosts + s.files;
+    if !whole {
+        crate::replication::background::retire(Arc::new(table));
+        return Ok(None);
     }
+    let epoch = match store.head().await {
+        Ok(head) => head.epoch,
+        // The seed is in: the first table will be read from the store.
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the store's head after the seed; building the table from the store");
+            crate::replication::background::retire(Arc::new(table));
+            return Ok(None);
+        }
+    };
+    Ok(Some(Seeded {
+        builder: table,
+        head: Head {
+            epoch,
+            position: committed.position,
+        },
+    }))
 }
 
 /// What reading the file gathered beside the lines it gave the import.
 struct Gathered {
-    /// What stopped the reading.
-    bad: Option<Bad>,
+    /// What stopped the reading, with the message the import was given.
+    bad: Option<(String, Bad)>,
     /// Every entry read, in a table.
     table: StateBuilder,
 }
@@ -165,7 +177,7 @@ fn lines(reader: Box<dyn BufRead + Send>, gathered: Arc<Mutex<Gathered>>) -> Imp
             Ok(Some(Err(error))) => (error.to_string(), Bad::Line(error)),
             Err(error) => (error.to_string(), Bad::Read(error)),
         };
-        gathered.bad = Some(why);
+        gathered.bad = Some((message.clone(), why));
         Some(Err(StoreError::Failed(message)))
     }))
 }

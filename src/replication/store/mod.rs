@@ -126,7 +126,7 @@ pub fn read_ahead(lines: ImportSource) -> ImportSource {
     let producer = move || {
         crate::replication::background::lower_priority();
         let mut lines = lines;
-        loop {
+        let feed = |lines: &mut ImportSource| loop {
             let mut batch = Vec::with_capacity(BATCH);
             let mut failed = false;
             for line in lines.by_ref().take(BATCH) {
@@ -139,7 +139,17 @@ pub fn read_ahead(lines: ImportSource) -> ImportSource {
             if batch.is_empty() || tx.send(batch).is_err() || failed {
                 return;
             }
+        };
+        // A panic must end the import with an error: the channel's end
+        // alone would read as the end of the lines, and commit half.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| feed(&mut lines))).is_err() {
+            let panicked = StoreError::Failed("reading the import's lines failed (a panic)".into());
+            let _ = tx.send(vec![Err(panicked)]);
         }
+        // The source (and whatever it shares) goes before the import sees
+        // the end.
+        drop(lines);
+        drop(tx);
     };
     match std::thread::Builder::new().name("qrlaunch-read".into()).spawn(producer) {
         Ok(_) => Box::new(rx.into_iter().flatten()),
@@ -577,4 +587,42 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(n: usize) -> Result<ImportLine, StoreError> {
+        let text = format!(r#"{{"code":"c{n}","appid":"wx1234567890abcdef","path":"p"}}"#);
+        Ok(ImportLine {
+            line: n,
+            item: crate::model::table_file::parse_line(&text).unwrap(),
+        })
+    }
+
+    #[test]
+    fn read_ahead_gives_every_line_then_stops_at_the_first_error() {
+        let lines = (1..=3000)
+            .map(line)
+            .chain([Err(StoreError::Failed("bad".into()))])
+            .chain((3001..=3005).map(line));
+        let read: Vec<_> = read_ahead(Box::new(lines)).collect();
+        assert_eq!(read.len(), 3001);
+        assert!(read[..3000].iter().all(Result::is_ok));
+        assert!(matches!(&read[3000], Err(StoreError::Failed(m)) if m == "bad"));
+    }
+
+    #[test]
+    fn a_panic_while_reading_ahead_is_an_error_not_the_end() {
+        let lines = (1..=2500).map(|n| if n == 2500 { panic!("a reader's bug") } else { line(n) });
+        let read: Vec<_> = read_ahead(Box::new(lines)).collect();
+        // The batch being filled is lost with the panic; the import fails.
+        let (last, before) = read.split_last().expect("at least the error");
+        assert!(
+            matches!(last, Err(StoreError::Failed(m)) if m.contains("panic")),
+            "{last:?}"
+        );
+        assert!(before.iter().all(Result::is_ok) && before.len() < 2499);
+    }
 }

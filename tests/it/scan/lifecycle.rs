@@ -68,7 +68,8 @@ fn a_table_that_fails_late_writes_nothing_and_the_next_start_seeds() {
     let failure = Server::try_start_on(&data, &["--table", bad.to_str().unwrap()])
         .err()
         .expect("a bad last line stops the start");
-    assert!(failure.contains("line 10001: field `query`"), "{failure}");
+    let named = format!("table {}: line 10001: field `query`", bad.display());
+    assert!(failure.contains(&named), "{failure}");
 
     let good = dir.join("good.ndjson");
     std::fs::write(&good, TABLE).unwrap();
