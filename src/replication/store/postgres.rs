@@ -341,12 +341,14 @@ async fn import_on(
         let batch = lines.by_ref().take(BATCH).collect::<Result<Vec<ImportLine>, _>>()?;
         for kind_batch in plan.batch(batch) {
             let written = bulk_write(&mut tx, kind_batch.kind, &kind_batch.entries, mode, now).await?;
+            let written = rules::written_flags(&kind_batch.entries, &written);
             plan.written(kind_batch, &written);
         }
     }
     plan.check_conflicts()?;
     while let Some(generated) = plan.next_generated()? {
         let written = bulk_write(&mut tx, EntryKind::Code, &generated.entries, WriteMode::Insert, now).await?;
+        let written = rules::written_flags(&generated.entries, &written);
         plan.generated(generated, &written);
     }
     let (summary, changes) = plan.finish();
@@ -387,11 +389,11 @@ async fn add_counts_on(conn: &mut PgConnection, rows: Vec<CountRow>) -> Result<(
 
 fn bind_values<'q>(
     mut query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
-    values: &'q [Value],
+    values: &'q [Value<'q>],
 ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
     for value in values {
         query = match value {
-            Value::Text(s) => query.bind(s.as_str()),
+            Value::Text(s) => query.bind(s.as_ref()),
             Value::OptText(s) => query.bind(s.as_deref()),
             Value::OptInt(i) => query.bind(*i),
             Value::Int(i) => query.bind(*i),
@@ -476,7 +478,7 @@ fn columns_of(entries: &[Entry], now: i64) -> Vec<Column> {
             Value::Text(_) => Column::Text(
                 rows.iter()
                     .map(|r| match &r[c] {
-                        Value::Text(s) => s.clone(),
+                        Value::Text(s) => s.to_string(),
                         _ => String::new(),
                     })
                     .collect(),
@@ -484,7 +486,7 @@ fn columns_of(entries: &[Entry], now: i64) -> Vec<Column> {
             Value::OptText(_) => Column::OptText(
                 rows.iter()
                     .map(|r| match &r[c] {
-                        Value::OptText(s) => s.clone(),
+                        Value::OptText(s) => s.as_ref().map(|s| s.to_string()),
                         _ => None,
                     })
                     .collect(),

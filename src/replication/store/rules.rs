@@ -92,6 +92,12 @@ pub(crate) struct ImportPlan {
     rounds: usize,
 }
 
+/// Which of `entries` a backend that answers with the keys it wrote
+/// (PostgreSQL's `RETURNING`) wrote, as [`ImportPlan::written`] takes them.
+pub(crate) fn written_flags(entries: &[Entry], keys: &HashSet<String>) -> Vec<bool> {
+    entries.iter().map(|e| keys.contains(e.key().as_str())).collect()
+}
+
 /// The entries of one kind in a batch, with their line numbers.
 #[derive(Debug)]
 pub(crate) struct KindBatch {
@@ -142,11 +148,14 @@ impl ImportPlan {
         kinds
     }
 
-    /// The backend wrote the keys in `written` of `batch` (in insert mode
-    /// the keys that existed are not written: conflicts).
-    pub fn written(&mut self, batch: KindBatch, written: &HashSet<String>) {
-        for (line, entry) in batch.lines.into_iter().zip(batch.entries) {
-            if written.contains(entry.key().as_str()) {
+    /// The backend wrote the entries of `batch` whose flag in `written` is
+    /// set (in insert mode the keys that existed are not written:
+    /// conflicts).
+    pub fn written(&mut self, batch: KindBatch, written: &[bool]) {
+        // A flag missing (a backend's bug) reads as not written: a conflict,
+        // which fails the import rather than dropping the line silently.
+        for (i, (line, entry)) in batch.lines.into_iter().zip(batch.entries).enumerate() {
+            if written.get(i).copied().unwrap_or(false) {
                 self.record(entry);
             } else {
                 self.conflicts.push(line);
@@ -204,11 +213,11 @@ impl ImportPlan {
 
     /// The backend inserted the generated codes in `written`; the others
     /// collided and are drawn again.
-    pub fn generated(&mut self, batch: KindBatch, written: &HashSet<String>) {
+    pub fn generated(&mut self, batch: KindBatch, written: &[bool]) {
         let mut retry = Vec::new();
         let waiting: Vec<(usize, Line)> = std::mem::take(&mut self.generate);
-        for ((line, entry), (_, fields)) in batch.lines.into_iter().zip(batch.entries).zip(waiting) {
-            if written.contains(entry.key().as_str()) {
+        for (i, ((line, entry), (_, fields))) in batch.lines.into_iter().zip(batch.entries).zip(waiting).enumerate() {
+            if written.get(i).copied().unwrap_or(false) {
                 self.summary.generated.push((line, entry.key().as_str().to_string()));
                 self.record(entry);
             } else {
@@ -262,7 +271,8 @@ mod tests {
                 .map(|e| e.key().as_str().to_string())
                 .filter(|k| k != "b")
                 .collect();
-            plan.written(batch, &written);
+            let flags = written_flags(&batch.entries, &written);
+            plan.written(batch, &flags);
         }
         assert_eq!(plan.check_conflicts(), Err(StoreError::Conflicts(vec![3])));
         let mut rounds = 0;
@@ -274,7 +284,8 @@ mod tests {
             } else {
                 keys_of(&batch.entries)
             };
-            plan.generated(batch, &written);
+            let flags = written_flags(&batch.entries, &written);
+            plan.generated(batch, &flags);
         }
         assert_eq!(rounds, 2);
         let (summary, changes) = plan.finish();
@@ -290,7 +301,8 @@ mod tests {
         plan.batch(vec![line(1, r#"{"appid":"wx1234567890abcdef","path":"p"}"#)]);
         for _ in 0..GENERATE_ROUNDS {
             let batch = plan.next_generated().unwrap().expect("a line still waits for its code");
-            plan.generated(batch, &HashSet::new());
+            let none = vec![false; batch.entries.len()];
+            plan.generated(batch, &none);
         }
         assert!(matches!(plan.next_generated(), Err(StoreError::Failed(_))));
     }

@@ -26,7 +26,6 @@ use crate::replication::audit::{Actor, Record};
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, Transaction, TransactionBehavior};
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -314,7 +313,7 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-impl ToSql for Value {
+impl ToSql for Value<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(match self {
             Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
@@ -489,6 +488,9 @@ impl<'tx> TagStatements<'tx> {
     /// transaction, [`delete_in`]).
     fn set(&mut self, entry: &Entry, new: bool) -> Result<(), StoreError> {
         let Some(tags) = entry.tags() else { return Ok(()) };
+        if new && tags.is_empty() {
+            return Ok(());
+        }
         let (kind, key) = (entry.kind().as_str(), entry.key());
         if !new {
             self.delete
@@ -504,17 +506,12 @@ impl<'tx> TagStatements<'tx> {
     }
 }
 
-/// Writes `entries` (all of one kind); the keys written (in insert mode,
-/// the existing ones are not). What PostgreSQL does with one `UNNEST`
-/// statement, row by row through one prepared statement: SQLite in
-/// process has no round trip to save.
-fn write_batch(
-    tx: &Transaction<'_>,
-    entries: &[Entry],
-    mode: WriteMode,
-    now: i64,
-) -> Result<HashSet<String>, StoreError> {
-    let mut written = HashSet::with_capacity(entries.len());
+/// Writes `entries` (all of one kind); which of them were written (in
+/// insert mode, the existing ones are not). What PostgreSQL does with one
+/// `UNNEST` statement, row by row through one prepared statement: SQLite
+/// in process has no round trip to save.
+fn write_batch(tx: &Transaction<'_>, entries: &[Entry], mode: WriteMode, now: i64) -> Result<Vec<bool>, StoreError> {
+    let mut written = Vec::with_capacity(entries.len());
     let Some(first) = entries.first() else {
         return Ok(written);
     };
@@ -532,8 +529,8 @@ fn write_batch(
             .map_err(failed)?;
         if changed == 1 {
             tags.set(entry, mode == WriteMode::Insert)?;
-            written.insert(entry.key().as_str().to_string());
         }
+        written.push(changed == 1);
     }
     Ok(written)
 }
