@@ -167,3 +167,57 @@ fn the_nginx_map_carries_the_same_location_qrlaunch_renders() {
         .expect("code 0 is in the map");
     assert!(line.contains("&env_version=release\";"), "{line}");
 }
+
+/// `loadtest/first-start.sh` on a small table with the binary under test:
+/// it seeds, restarts, prints a row per start and the medians, and leaves
+/// no node and no temporary directory behind.
+#[test]
+fn the_first_start_script_times_a_seed_and_a_restart() {
+    let before: Vec<_> = std::fs::read_dir("/tmp")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("qrlaunch-first-start."))
+        .map(|e| e.file_name())
+        .collect();
+    let output = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/loadtest/first-start.sh"))
+        .arg(env!("CARGO_BIN_EXE_qrlaunch"))
+        .envs([
+            ("CODES", "2000"),
+            ("RULES", "30"),
+            ("ROUNDS", "1"),
+            ("LOADTEST", LOADTEST),
+        ])
+        .env_remove("PIN")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.contains("(commit")).collect();
+    assert_eq!(rows.len(), 2, "one round and the median:\n{stdout}");
+    let seconds: Vec<f64> = rows[0]
+        .split_whitespace()
+        .filter_map(|w| w.parse::<f64>().ok())
+        .collect();
+    // round, seed s, seed MiB, restart s, restart MiB.
+    assert_eq!(seconds.len(), 5, "{}", rows[0]);
+    assert!(
+        seconds[1] > 0.0 && seconds[2] > 1.0 && seconds[3] > 0.0 && seconds[4] > 1.0,
+        "{}",
+        rows[0]
+    );
+    let after: Vec<_> = std::fs::read_dir("/tmp")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("qrlaunch-first-start."))
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        after.iter().all(|name| before.contains(name)),
+        "the script left {after:?}"
+    );
+}
