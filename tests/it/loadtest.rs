@@ -173,12 +173,7 @@ fn the_nginx_map_carries_the_same_location_qrlaunch_renders() {
 /// no node and no temporary directory behind.
 #[test]
 fn the_first_start_script_times_a_seed_and_a_restart() {
-    let before: Vec<_> = std::fs::read_dir("/tmp")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("qrlaunch-first-start."))
-        .map(|e| e.file_name())
-        .collect();
+    let before = script_dirs();
     let output = Command::new("bash")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/loadtest/first-start.sh"))
         .arg(env!("CARGO_BIN_EXE_qrlaunch"))
@@ -210,14 +205,19 @@ fn the_first_start_script_times_a_seed_and_a_restart() {
         "{}",
         rows[0]
     );
-    let after: Vec<_> = std::fs::read_dir("/tmp")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("qrlaunch-first-start."))
-        .map(|e| e.file_name())
-        .collect();
+    let after = script_dirs();
     assert!(
         after.iter().all(|name| before.contains(name)),
         "the script left {after:?}"
     );
+}
+
+/// The temporary directories `first-start.sh` makes.
+fn script_dirs() -> Vec<std::ffi::OsString> {
+    std::fs::read_dir("/tmp")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|name| name.to_string_lossy().starts_with("qrlaunch-first-start."))
+        .collect()
 }
