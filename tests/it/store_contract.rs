@@ -913,20 +913,62 @@ fn the_contract_holds_on_postgres() {
 /// without waiting for ever on the threads that stopped.
 #[test]
 fn a_corrupt_row_fails_a_sqlite_snapshot() {
-    let dir = temp_dir();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+    snapshot_reads_all_and_fails_on_a_corrupt_row(&runtime);
+}
+
+/// The same on a thread pinned to one CPU (as a node under `taskset`),
+/// where the reader and its decoders take turns on one core.
+#[test]
+fn a_sqlite_snapshot_on_one_cpu_reads_and_checks_alike() {
+    std::thread::spawn(|| {
+        // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and
+        // sched_setaffinity(0, ..) only touch this thread's mask.
+        let pinned = unsafe {
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut one);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one)
+        };
+        assert_eq!(pinned, 0, "sched_setaffinity failed");
+        assert_eq!(std::thread::available_parallelism().unwrap().get(), 1);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        snapshot_reads_all_and_fails_on_a_corrupt_row(&runtime);
+    })
+    .join()
+    .unwrap();
+}
+
+fn snapshot_reads_all_and_fails_on_a_corrupt_row(runtime: &tokio::runtime::Runtime) {
+    let dir = temp_dir();
     let texts: Vec<String> = (0..20_000)
         .map(|i| format!(r#"{{"code":"c{i}","appid":"wx1234567890abcdef","path":"p","query":"n={i}"}}"#))
         .collect();
-    runtime.block_on(async {
+    let read = runtime.block_on(async {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
         store.import(WriteMode::Insert, lines(&texts)).await.unwrap();
+        let keys = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = keys.clone();
+        store
+            .snapshot(Box::new(move |e| {
+                sink.lock().unwrap().push(e.key().as_str().to_string())
+            }))
+            .await
+            .unwrap();
+        let mut keys = keys.lock().unwrap().clone();
+        keys.sort();
+        keys
     });
+    let mut want: Vec<String> = (0..20_000).map(|i| format!("c{i}")).collect();
+    want.sort();
+    assert_eq!(read, want, "every row, once");
     let db = rusqlite::Connection::open(dir.path().join("qrlaunch.db")).unwrap();
     db.execute("UPDATE codes SET query = '?n=1' WHERE code IN ('c7', 'c9000')", [])
         .unwrap();
