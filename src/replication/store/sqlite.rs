@@ -371,37 +371,33 @@ impl OwnedRow {
 
 impl rows::RowReader for OwnedRow {
     fn text(&mut self, i: usize) -> Result<Option<String>, StoreError> {
-        use rusqlite::types::Value;
         match self.take(i) {
-            Value::Null => Ok(None),
-            Value::Text(text) => Ok(Some(text)),
-            other => Err(StoreError::Corrupt(format!(
-                "column {i}: text expected, found {:?}",
-                other.data_type()
-            ))),
+            rusqlite::types::Value::Null => Ok(None),
+            rusqlite::types::Value::Text(text) => Ok(Some(text)),
+            other => Err(wrong_type(i, "text", &other)),
         }
     }
     fn int(&mut self, i: usize) -> Result<Option<i64>, StoreError> {
-        use rusqlite::types::Value;
         match self.take(i) {
-            Value::Null => Ok(None),
-            Value::Integer(n) => Ok(Some(n)),
-            other => Err(StoreError::Corrupt(format!(
-                "column {i}: integer expected, found {:?}",
-                other.data_type()
-            ))),
+            rusqlite::types::Value::Null => Ok(None),
+            rusqlite::types::Value::Integer(n) => Ok(Some(n)),
+            other => Err(wrong_type(i, "integer", &other)),
         }
     }
     fn boolean(&mut self, i: usize) -> Result<bool, StoreError> {
-        use rusqlite::types::Value;
         match self.take(i) {
-            Value::Integer(n) => Ok(n != 0),
-            other => Err(StoreError::Corrupt(format!(
-                "column {i}: boolean expected, found {:?}",
-                other.data_type()
-            ))),
+            rusqlite::types::Value::Integer(n) => Ok(n != 0),
+            other => Err(wrong_type(i, "boolean", &other)),
         }
     }
+}
+
+/// A column of an unexpected type: the store was changed behind its back.
+fn wrong_type(i: usize, expected: &str, found: &rusqlite::types::Value) -> StoreError {
+    StoreError::Corrupt(format!(
+        "column {i}: {expected} expected, found {:?}",
+        found.data_type()
+    ))
 }
 
 /// One of a snapshot's decoders: takes batches of rows until the reader is
