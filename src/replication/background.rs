@@ -69,6 +69,16 @@ pub async fn retired(limit: std::time::Duration) {
     }
 }
 
+/// Returns free memory to the kernel on the retire worker, once every
+/// table retired so far has been freed: after a rebuild or a compaction,
+/// tens of megabytes are free at once. Left to itself jemalloc returns them
+/// over about ten seconds, and does it from whichever thread allocates
+/// next, a scan thread included; here the idle-class worker does it.
+pub fn release_when_retired() {
+    // If the worker could not start, nothing was retired through it either.
+    let _ = retirer().send(Box::new(release_free_memory));
+}
+
 /// The one retire worker, started on first use.
 fn retirer() -> &'static std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>> {
     static RETIRER: std::sync::OnceLock<std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>> = std::sync::OnceLock::new();

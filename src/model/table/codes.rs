@@ -1,31 +1,45 @@
 //! Launch codes by exact match, packed for memory and for cache misses.
 //!
-//! Layout: all code and query bytes live in one arena string; a SwissTable
-//! (`hashbrown::HashTable`) holds a 12-byte record per code (arena offset,
-//! lengths, profile index) directly in its slots. A lookup touches the
-//! table's control bytes, the slot, and the arena line that holds both the
-//! code (to compare) and the query (to answer): three cache lines, which is
-//! what a random lookup in a table far larger than the CPU cache costs.
-//! There is no per-code heap allocation. The index is immutable once built;
-//! changes build a new one (see [`super::LiveTable`]).
+//! Layout: every code is one record in an arena of bytes: an 11-byte
+//! header (code length, query length, profile index, counter id) followed
+//! by the code and then its query. A SwissTable (`hashbrown::HashTable`)
+//! holds only each record's 4-byte arena offset in its slots. A lookup
+//! touches the table's control bytes, the slot, and the arena line that
+//! holds the header, the code (to compare) and the query (to answer): three
+//! cache lines, which is what a random lookup in a table far larger than
+//! the CPU cache costs. There is no per-code heap allocation.
+//!
+//! Why the record is in the arena and not in the slot: a SwissTable keeps
+//! at least an eighth of its slots empty and grows by doubling, so a
+//! million codes take 2^21 slots. With the record in the slot (16 bytes)
+//! that was 34 MiB of slots, half of them empty; with an offset (4 bytes)
+//! it is 10 MiB, and the 11 header bytes a code adds to the arena cost
+//! 10.5 MiB (`cargo bench --bench memory`; README, "Scans during
+//! background work"). The index is immutable once built; changes build a
+//! new one (see [`super::LiveTable`]).
 
 use hashbrown::HashTable;
 
+/// Bytes before a record's code: code length (1), query length (2),
+/// profile (4), id (4), little-endian.
+const HEADER: usize = 11;
+
+/// What a code's record says besides its code and query.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CodeRecord {
-    /// Start of `code` then `query` in the arena.
-    start: u32,
     pub profile: u32,
     /// Dense index of the code, for its scan counters.
     pub id: u32,
-    query_len: u16,
-    code_len: u8,
 }
 
 pub(crate) struct CodeIndex {
     hasher: ahash::RandomState,
-    slots: HashTable<CodeRecord>,
-    arena: String,
+    /// The arena offset of each code's record.
+    slots: HashTable<u32>,
+    /// Records, each header then code then query. Invariant: the code and
+    /// query bytes of every record were copied from a `&str`, so each is
+    /// valid UTF-8 (see [`text`]).
+    arena: Vec<u8>,
     /// Ids handed out so far (replaced codes keep theirs).
     next_id: u32,
 }
@@ -35,7 +49,7 @@ impl CodeIndex {
         CodeIndex {
             hasher: ahash::RandomState::new(),
             slots: HashTable::with_capacity(codes),
-            arena: String::with_capacity(arena_bytes),
+            arena: Vec::with_capacity(arena_bytes + codes * HEADER),
             next_id: 0,
         }
     }
@@ -55,32 +69,17 @@ impl CodeIndex {
             arena,
             next_id,
         } = self;
-        if let Some(existing) = slots.find_mut(hash, |r| record_code(arena, r) == code) {
-            // The old bytes stay in the arena, unused: repeats are rare.
-            let start = u32::try_from(arena.len()).expect("code arena below 4 GiB");
-            arena.push_str(code);
-            arena.push_str(query);
-            *existing = CodeRecord {
-                start,
-                profile,
-                id: existing.id,
-                query_len: u16::try_from(query.len()).expect("query fits u16"),
-                code_len: existing.code_len,
-            };
+        let start = u32::try_from(arena.len()).expect("code arena below 4 GiB");
+        if let Some(existing) = slots.find_mut(hash, |&at| code_at(arena, at) == code.as_bytes()) {
+            // The old record stays in the arena, unused: repeats are rare.
+            let id = record_at(arena, *existing).id;
+            push_record(arena, code, query, CodeRecord { profile, id });
+            *existing = start;
             return;
         }
-        let start = u32::try_from(arena.len()).expect("code arena below 4 GiB");
-        arena.push_str(code);
-        arena.push_str(query);
-        let record = CodeRecord {
-            start,
-            profile,
-            id: *next_id,
-            query_len: u16::try_from(query.len()).expect("query fits u16"),
-            code_len: u8::try_from(code.len()).expect("code fits u8"),
-        };
+        push_record(arena, code, query, CodeRecord { profile, id: *next_id });
         *next_id += 1;
-        slots.insert_unique(hash, record, |r| hasher.hash_one(record_code(arena, r).as_bytes()));
+        slots.insert_unique(hash, start, |&at| hasher.hash_one(code_at(arena, at)));
     }
 
     /// Releases the slack left by growing, so RSS reflects the data.
@@ -89,31 +88,39 @@ impl CodeIndex {
             hasher, slots, arena, ..
         } = self;
         arena.shrink_to_fit();
-        slots.shrink_to_fit(|r| hasher.hash_one(record_code(arena, r).as_bytes()));
+        slots.shrink_to_fit(|&at| hasher.hash_one(code_at(arena, at)));
     }
 
-    pub fn get(&self, code: &str) -> Option<(&str, &str, &CodeRecord)> {
+    pub fn get(&self, code: &str) -> Option<(&str, &str, CodeRecord)> {
         let hash = self.hasher.hash_one(code.as_bytes());
-        let record = self.slots.find(hash, |r| record_code(&self.arena, r) == code)?;
+        let &at = self
+            .slots
+            .find(hash, |&at| code_at(&self.arena, at) == code.as_bytes())?;
         Some((
-            record_code(&self.arena, record),
-            record_query(&self.arena, record),
-            record,
+            record_code(&self.arena, at),
+            record_query(&self.arena, at),
+            record_at(&self.arena, at),
         ))
     }
 
     /// Every code with its query and profile, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str, u32)> + '_ {
-        let mut records: Vec<&CodeRecord> = self.slots.iter().collect();
-        records.sort_unstable_by_key(|r| r.id);
-        records
-            .into_iter()
-            .map(|r| (record_code(&self.arena, r), record_query(&self.arena, r), r.profile))
+        let mut records: Vec<u32> = self.slots.iter().copied().collect();
+        records.sort_unstable_by_key(|&at| record_at(&self.arena, at).id);
+        records.into_iter().map(|at| {
+            (
+                record_code(&self.arena, at),
+                record_query(&self.arena, at),
+                record_at(&self.arena, at).profile,
+            )
+        })
     }
 
     /// Every code with its id, in no order (for draining counters).
     pub fn ids(&self) -> impl Iterator<Item = (&str, u32)> + '_ {
-        self.slots.iter().map(|r| (record_code(&self.arena, r), r.id))
+        self.slots
+            .iter()
+            .map(|&at| (record_code(&self.arena, at), record_at(&self.arena, at).id))
     }
 
     /// How many ids were handed out: the size of the code counters.
@@ -122,14 +129,53 @@ impl CodeIndex {
     }
 }
 
-fn record_code<'a>(arena: &'a str, r: &CodeRecord) -> &'a str {
-    let start = r.start as usize;
-    &arena[start..start + usize::from(r.code_len)]
+fn push_record(arena: &mut Vec<u8>, code: &str, query: &str, record: CodeRecord) {
+    arena.push(u8::try_from(code.len()).expect("code fits u8"));
+    arena.extend_from_slice(&u16::try_from(query.len()).expect("query fits u16").to_le_bytes());
+    arena.extend_from_slice(&record.profile.to_le_bytes());
+    arena.extend_from_slice(&record.id.to_le_bytes());
+    arena.extend_from_slice(code.as_bytes());
+    arena.extend_from_slice(query.as_bytes());
 }
 
-fn record_query<'a>(arena: &'a str, r: &CodeRecord) -> &'a str {
-    let start = r.start as usize + usize::from(r.code_len);
-    &arena[start..start + usize::from(r.query_len)]
+/// Where a record's code and query lie in the arena.
+fn spans(arena: &[u8], at: u32) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+    let at = at as usize;
+    let code_len = usize::from(arena[at]);
+    let query_len = usize::from(u16::from_le_bytes([arena[at + 1], arena[at + 2]]));
+    let code = at + HEADER..at + HEADER + code_len;
+    let query = code.end..code.end + query_len;
+    (code, query)
+}
+
+fn code_at(arena: &[u8], at: u32) -> &[u8] {
+    &arena[spans(arena, at).0]
+}
+
+fn record_at(arena: &[u8], at: u32) -> CodeRecord {
+    let at = at as usize;
+    let word = |i: usize| u32::from_le_bytes([arena[i], arena[i + 1], arena[i + 2], arena[i + 3]]);
+    CodeRecord {
+        profile: word(at + 3),
+        id: word(at + 7),
+    }
+}
+
+fn record_code(arena: &[u8], at: u32) -> &str {
+    text(&arena[spans(arena, at).0])
+}
+
+fn record_query(arena: &[u8], at: u32) -> &str {
+    text(&arena[spans(arena, at).1])
+}
+
+/// A record's code or query as the `&str` it was copied from.
+fn text(bytes: &[u8]) -> &str {
+    debug_assert!(std::str::from_utf8(bytes).is_ok());
+    // SAFETY: only called on a record's code or query span, whose bytes
+    // `push_record` copied from a `&str` and which the arena never changes
+    // afterwards (it only grows).
+    unsafe { std::str::from_utf8_unchecked(bytes) }
 }
 
 #[cfg(test)]

@@ -199,6 +199,8 @@ impl Follower {
     fn install_bootstrap(&self, fresh: &TableState) {
         let rebuilt = self.replica.is_bootstrapped();
         self.replica.publish(fresh.snapshot());
+        // The snapshot's rows, or the table this one replaces, are free now.
+        crate::replication::background::release_when_retired();
         self.replica.update(|s| {
             s.bootstrapped = true;
             s.epoch = fresh.epoch.clone();
@@ -253,6 +255,7 @@ impl Follower {
         }
         current.install_base(base, built_at);
         self.replica.publish(current.snapshot());
+        crate::replication::background::release_when_retired();
         tracing::info!(
             position = built_at,
             overlay = current.overlay_len(),
