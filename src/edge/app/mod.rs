@@ -1101,10 +1101,13 @@ fn try_hints(table: &Snapshot, addr: SocketAddr, public_url: Option<&str>) -> Ve
     let node = public_addr(addr);
     let mut hints = Vec::new();
     let live = crate::model::domain::Availability::Live;
-    // A code of the base table that the overlay did not change or remove.
+    // A code of the base table that the overlay did not change or remove,
+    // among the first stored: this runs on the control thread, which never
+    // walks a million codes (the hint is left out rather).
     let code = table
         .base()
         .codes()
+        .take(1_000)
         .map(|(code, _)| code)
         .find(|code| table.code(code).is_some_and(|hit| hit.availability(now) == live));
     if let Some(code) = code {
