@@ -102,9 +102,10 @@ impl CodeIndex {
         let &at = self
             .slots
             .find(hash, |&at| code_at(&self.arena, at) == code.as_bytes())?;
+        let (code, query) = spans(&self.arena, at);
         Some((
-            record_code(&self.arena, at),
-            record_query(&self.arena, at),
+            text(&self.arena[code]),
+            text(&self.arena[query]),
             record_at(&self.arena, at),
         ))
     }
@@ -113,9 +114,10 @@ impl CodeIndex {
     /// stored (a replaced code where it was stored last).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str, u32)> + '_ {
         self.records().map(|at| {
+            let (code, query) = spans(&self.arena, at);
             (
-                record_code(&self.arena, at),
-                record_query(&self.arena, at),
+                text(&self.arena[code]),
+                text(&self.arena[query]),
                 record_at(&self.arena, at).profile,
             )
         })
@@ -194,10 +196,6 @@ fn record_at(arena: &[u8], at: u32) -> CodeRecord {
 
 fn record_code(arena: &[u8], at: u32) -> &str {
     text(&arena[spans(arena, at).0])
-}
-
-fn record_query(arena: &[u8], at: u32) -> &str {
-    text(&arena[spans(arena, at).1])
 }
 
 /// A record's code or query as the `&str` it was copied from.
