@@ -69,16 +69,6 @@ pub async fn retired(limit: std::time::Duration) {
     }
 }
 
-/// Returns free memory to the kernel on the retire worker, once every
-/// table retired so far has been freed: after a bootstrap or a compaction
-/// the small blocks of a snapshot's rows or of a build are free at once.
-/// Left to itself jemalloc returns them over about ten seconds (its decay),
-/// and the node's RSS right after a start would count them.
-pub fn release_when_retired() {
-    // If the worker could not start, nothing was retired through it either.
-    let _ = retirer().send(Box::new(release_free_memory));
-}
-
 /// The one retire worker, started on first use.
 fn retirer() -> &'static std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>> {
     static RETIRER: std::sync::OnceLock<std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>> = std::sync::OnceLock::new();

@@ -199,8 +199,6 @@ impl Follower {
     fn install_bootstrap(&self, fresh: &TableState) {
         let rebuilt = self.replica.is_bootstrapped();
         self.replica.publish(fresh.snapshot());
-        // The snapshot's rows, or the table this one replaces, are free now.
-        crate::replication::background::release_when_retired();
         self.replica.update(|s| {
             s.bootstrapped = true;
             s.epoch = fresh.epoch.clone();
@@ -255,7 +253,6 @@ impl Follower {
         }
         current.install_base(base, built_at);
         self.replica.publish(current.snapshot());
-        crate::replication::background::release_when_retired();
         tracing::info!(
             position = built_at,
             overlay = current.overlay_len(),
@@ -293,8 +290,18 @@ impl Follower {
         };
         let read_ms = started.elapsed().as_millis() as u64;
         let sink = self.replica.sink();
+        let first = !self.replica.is_bootstrapped();
         let state = crate::replication::background::run("qrlaunch-build", move || {
-            builder.finish(head.epoch, head.position, sink)
+            let state = builder.finish(head.epoch, head.position, sink);
+            if first {
+                // What the start read (a snapshot's rows, a file's lines) is
+                // free now, and jemalloc's decay would keep it for seconds.
+                // Returned before the first table is published, while no
+                // scan can wait on the allocator's locks; after a rebuild it
+                // is left to the decay.
+                crate::replication::background::release_free_memory();
+            }
+            state
         })
         .await
         .ok_or_else(|| StoreError::Failed("the table build stopped".into()))?;
