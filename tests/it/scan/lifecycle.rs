@@ -121,9 +121,27 @@ fn answers(server: &Server) -> Vec<(String, u16, String)> {
                 .map(|l| l.to_str().unwrap().to_string())
                 .unwrap_or_default();
             let body = response.text().unwrap();
-            (path, status, format!("{location} {body}"))
+            (path, status, without_scan_time(&format!("{location} {body}")))
         })
         .collect()
+}
+
+/// `answer` with every scan time (unix seconds, which two nodes asked a
+/// moment apart need not share) written as `T`.
+fn without_scan_time(answer: &str) -> String {
+    let mut out = String::with_capacity(answer.len());
+    let mut rest = answer;
+    while let Some((at, len)) = ["scancode_time=", "scancode_time%3D"]
+        .iter()
+        .filter_map(|mark| rest.find(mark).map(|at| (at, mark.len())))
+        .min()
+    {
+        out.push_str(&rest[..at + len]);
+        out.push('T');
+        rest = rest[at + len..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
 }
 
 fn percent_encoded(s: &str) -> String {
