@@ -281,7 +281,7 @@ mod tests {
         let hosts = crate::model::table::HostTable::build(&settings, &files);
         Snapshot::build(
             std::sync::Arc::new(table),
-            &crate::model::table::Overlay::new(),
+            crate::model::table::Layers::default(),
             std::sync::Arc::new(hosts),
             1,
         )

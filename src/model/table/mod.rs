@@ -14,6 +14,7 @@ mod codes;
 mod counts;
 mod hosts;
 mod live;
+mod overlay;
 mod profile;
 mod rules;
 mod snapshot;
@@ -22,8 +23,9 @@ pub use builder::TableBuilder;
 pub use counts::{prefetch as prefetch_counts, CountSink, CLASSES};
 pub use hosts::{HostEntry, HostTable};
 pub use live::LiveTable;
+pub use overlay::{Layers, Overlay, OverlayEntry, COMPACT_AT, MERGE_RATIO};
 pub use profile::{Profile, ProfileKey};
-pub use snapshot::{Overlay, OverlayEntry, Snapshot, COMPACT_AT};
+pub use snapshot::Snapshot;
 
 use crate::model::domain::{Availability, EntryKind};
 use codes::CodeIndex;

@@ -1,44 +1,28 @@
-//! What scans read: a packed base table plus the small set of changes
-//! applied since it was built, and the host table, at one log position.
+//! What scans read: a packed base table plus the changes applied since it
+//! was built, and the host table, at one log position.
 //!
 //! Rebuilding a million-code [`Table`] for every change would cost a
-//! second per write, so single changes go to an *overlay*: a small `Table`
-//! of the entries written since the base was built, and the set of keys
-//! those writes touched (replaced or deleted), which hides their old base
-//! entries. A lookup asks the overlay first, then the base. When the
-//! overlay grows past [`COMPACT_AT`] entries the follower folds it into a
-//! new base. Either way the result is a new immutable [`Snapshot`] that
-//! [`super::LiveTable`] swaps in; scans never see a half-applied change.
+//! second per write, so single changes go to an *overlay*
+//! ([`super::overlay`]): a few small layers of the entries written since
+//! the base was built, each with the set of keys it changed (replaced or
+//! deleted), which hides the older layers' and the base's entries for
+//! them. A lookup asks the layers from the newest, then the base. When the
+//! overlay grows past [`COMPACT_AT`](super::COMPACT_AT) entries the
+//! follower folds it into a new base. Either way the result is a new
+//! immutable [`Snapshot`] that [`super::LiveTable`] swaps in; scans never
+//! see a half-applied change.
 
+use super::overlay::{Layer, Layers};
 use super::{Hit, HostTable, Table, TableBuilder};
 use crate::model::change::Position;
-use crate::model::domain::{Code, Entry, EntryKey, EntryPoint, LaunchCode, Rule, Tags};
-use std::collections::{BTreeMap, HashSet};
+use crate::model::domain::{Code, Entry, EntryPoint, LaunchCode, Rule, Tags};
 use std::sync::Arc;
-
-/// Overlay size at which the follower compacts it into a new base.
-pub const COMPACT_AT: usize = 4096;
-
-/// One change in the overlay: the position that made it and the entry
-/// (`None`: deleted).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OverlayEntry {
-    pub position: Position,
-    pub entry: Option<Entry>,
-}
-
-/// Changes of codes and rules since the base was built, by key.
-pub type Overlay = BTreeMap<EntryKey, OverlayEntry>;
-
-type KeySet = HashSet<Box<str>, ahash::RandomState>;
 
 /// One immutable generation of what scans read.
 #[derive(Debug)]
 pub struct Snapshot {
     base: Arc<Table>,
-    overlay: Table,
-    hidden_codes: KeySet,
-    hidden_rules: KeySet,
+    overlay: Layers,
     code_count: usize,
     rule_count: usize,
     hosts: Arc<HostTable>,
@@ -54,44 +38,18 @@ impl Default for Snapshot {
 impl Snapshot {
     /// A snapshot of `base` alone, at position 0, without hosts.
     pub fn new(base: Table) -> Snapshot {
-        Snapshot::build(Arc::new(base), &Overlay::new(), Arc::default(), 0)
+        Snapshot::build(Arc::new(base), Layers::default(), Arc::default(), 0)
     }
 
-    /// `base` with `overlay` applied on top, as of `position`.
-    pub fn build(base: Arc<Table>, overlay: &Overlay, hosts: Arc<HostTable>, position: Position) -> Snapshot {
-        let mut builder = TableBuilder::new();
-        let mut hidden_codes = KeySet::default();
-        let mut hidden_rules = KeySet::default();
-        let (mut code_count, mut rule_count) = (base.code_count(), base.rule_count());
-        for (key, change) in overlay {
-            match key {
-                EntryKey::Code(code) => {
-                    code_count -= usize::from(base.code(code).is_some());
-                    hidden_codes.insert(code.as_str().into());
-                }
-                EntryKey::Rule(prefix_key) => {
-                    rule_count -= usize::from(base_has_rule(&base, prefix_key));
-                    hidden_rules.insert(prefix_key.as_str().into());
-                }
-                EntryKey::Host(_) | EntryKey::File(_) => continue,
-            }
-            if let Some(entry) = &change.entry {
-                builder.insert(entry);
-            }
-        }
-        let overlay = builder.build();
-        if let Some(sink) = base.sink() {
-            overlay.attach_sink(sink);
-        }
-        code_count += overlay.code_count();
-        rule_count += overlay.rule_count();
+    /// `base` with the `overlay`'s layers on top, as of `position`: no
+    /// work in proportion to either.
+    pub fn build(base: Arc<Table>, overlay: Layers, hosts: Arc<HostTable>, position: Position) -> Snapshot {
+        let count = |base: usize, delta: isize| base.checked_add_signed(delta).unwrap_or(0);
         Snapshot {
+            code_count: count(base.code_count(), overlay.codes),
+            rule_count: count(base.rule_count(), overlay.rules),
             base,
             overlay,
-            hidden_codes,
-            hidden_rules,
-            code_count,
-            rule_count,
             hosts,
             position,
         }
@@ -111,16 +69,17 @@ impl Snapshot {
         &self.hosts
     }
 
+    fn layers(&self) -> &[Arc<Layer>] {
+        &self.overlay.layers
+    }
+
     /// The entry for a launch code, matched exactly.
     pub fn code(&self, code: &str) -> Option<Hit<'_>> {
-        // Every overlay key is also hidden, so with nothing hidden there is no
-        // overlay either: skip hashing the code for it (the common case).
-        if !self.hidden_codes.is_empty() {
-            if let Some(hit) = self.overlay.code(code) {
-                return Some(hit);
-            }
-            if self.hidden_codes.contains(code) {
-                return None;
+        // The newest layer that changed the code has its answer (none if
+        // it deleted it); with no overlay, this is the base's lookup alone.
+        for layer in self.layers().iter().rev() {
+            if layer.codes.contains(code) {
+                return layer.table.code(code);
             }
         }
         self.base.code(code)
@@ -128,16 +87,25 @@ impl Snapshot {
 
     /// The rule with the longest prefix matching `url_key`, overlay and base together.
     pub fn rule(&self, url_key: &str) -> Option<Hit<'_>> {
-        if self.hidden_rules.is_empty() {
+        let layers = self.layers();
+        if layers.iter().all(|layer| layer.rules.is_empty()) {
             return self.base.rule(url_key);
         }
-        let from_base = self
-            .base
-            .rule_where(url_key, |prefix_key| !self.hidden_rules.contains(prefix_key));
-        match (from_base, self.overlay.rule(url_key)) {
-            (Some(b), Some(o)) => Some(if key_len(&o) >= key_len(&b) { o } else { b }),
-            (b, o) => o.or(b),
+        let mut best = self.base.rule_where(url_key, |key| !rule_hidden(layers, key));
+        for (i, layer) in layers.iter().enumerate() {
+            if layer.table.rule_count() == 0 {
+                continue;
+            }
+            let newer = &layers[i + 1..];
+            if let Some(hit) = layer.table.rule_where(url_key, |key| !rule_hidden(newer, key)) {
+                // Two live rules matching the same URL with prefixes of the
+                // same length would have the same key: a tie cannot happen.
+                if best.is_none_or(|b| key_len(&hit) >= key_len(&b)) {
+                    best = Some(hit);
+                }
+            }
         }
+        best
     }
 
     pub fn code_count(&self) -> usize {
@@ -148,37 +116,52 @@ impl Snapshot {
         self.rule_count
     }
 
+    /// How many layers the overlay has (what a lookup may ask beside the base).
+    pub fn overlay_layers(&self) -> usize {
+        self.overlay.len()
+    }
+
     /// Every live rule's hit (base and overlay), without allocating.
     pub fn rule_hits(&self) -> impl Iterator<Item = Hit<'_>> + '_ {
+        let layers = self.layers();
         self.base
             .rules()
-            .filter(|hit| !hit.prefix_key.is_some_and(|k| self.hidden_rules.contains(k)))
-            .chain(self.overlay.rules())
+            .filter(move |hit| !hit.prefix_key.is_some_and(|k| rule_hidden(layers, k)))
+            .chain(layers.iter().enumerate().flat_map(move |(i, layer)| {
+                let newer = &layers[i + 1..];
+                layer
+                    .table
+                    .rules()
+                    .filter(move |hit| !hit.prefix_key.is_some_and(|k| rule_hidden(newer, k)))
+            }))
     }
 
     /// The hosts that rules are on (a host whose rules were all deleted
     /// since the base was built may still be named): as many as there are
     /// hosts, whatever the number of rules.
     pub fn rule_hosts(&self) -> std::collections::BTreeSet<&str> {
-        self.base.rule_hosts().chain(self.overlay.rule_hosts()).collect()
+        let layers = self.layers().iter().flat_map(|layer| layer.table.rule_hosts());
+        self.base.rule_hosts().chain(layers).collect()
+    }
+
+    /// Whether 404s on `host` are a rule host's (a rule is on it), not
+    /// the public URLs' or the other hosts'.
+    pub fn has_rules_on(&self, host: &str) -> bool {
+        self.base.has_rules_on(host) || self.layers().iter().any(|layer| layer.table.has_rules_on(host))
     }
 
     /// Counts a 404 on `host` if a rule of this snapshot is on it; `false`
     /// otherwise.
-    /// Whether 404s on `host` are a rule host's (a rule is on it), not
-    /// the public URLs' or the other hosts'.
-    pub fn has_rules_on(&self, host: &str) -> bool {
-        self.base.has_rules_on(host) || self.overlay.has_rules_on(host)
-    }
-
     pub fn count_not_found(&self, host: &str) -> bool {
-        self.base.count_not_found(host) || self.overlay.count_not_found(host)
+        self.base.count_not_found(host) || self.layers().iter().any(|layer| layer.table.count_not_found(host))
     }
 
     /// Takes every count of the tables this snapshot reads into `sink`.
     pub fn drain_counts(&self, sink: &dyn super::CountSink) {
         self.base.drain_counts(sink);
-        self.overlay.drain_counts(sink);
+        for layer in self.layers() {
+            layer.table.drain_counts(sink);
+        }
     }
 
     /// Whether any code is live.
@@ -189,19 +172,17 @@ impl Snapshot {
     /// Every live code and rule as entries (without tags, which the table
     /// does not keep): a new base, or a comparison in tests.
     pub fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
-        let base_codes = self
+        let layers = self.layers();
+        let codes = self
             .base
             .codes()
-            .filter(|(code, _)| !self.hidden_codes.contains(*code))
-            .chain(self.overlay.codes())
+            .filter(move |(code, _)| !code_hidden(layers, code))
+            .chain(layers.iter().enumerate().flat_map(move |(i, layer)| {
+                let newer = &layers[i + 1..];
+                layer.table.codes().filter(move |(code, _)| !code_hidden(newer, code))
+            }))
             .map(|(code, hit)| Entry::Code(launch_code(code, &hit)));
-        let base_rules = self
-            .base
-            .rules()
-            .filter(|hit| !hit.prefix_key.is_some_and(|k| self.hidden_rules.contains(k)))
-            .chain(self.overlay.rules())
-            .map(|hit| Entry::Rule(rule(&hit)));
-        base_codes.chain(base_rules)
+        codes.chain(self.rule_hits().map(|hit| Entry::Rule(rule(&hit))))
     }
 
     /// Folds the overlay into a new base holding every live entry.
@@ -214,13 +195,18 @@ impl Snapshot {
     }
 }
 
-fn key_len(hit: &Hit<'_>) -> usize {
-    hit.prefix_key.map_or(0, str::len)
+/// Whether one of `layers` changed the code.
+fn code_hidden(layers: &[Arc<Layer>], code: &str) -> bool {
+    layers.iter().any(|layer| layer.codes.contains(code))
 }
 
-fn base_has_rule(base: &Table, prefix_key: &str) -> bool {
-    base.rule(prefix_key)
-        .is_some_and(|hit| hit.prefix_key == Some(prefix_key))
+/// Whether one of `layers` changed the rule (by normalized prefix).
+fn rule_hidden(layers: &[Arc<Layer>], prefix_key: &str) -> bool {
+    layers.iter().any(|layer| layer.rules.contains(prefix_key))
+}
+
+fn key_len(hit: &Hit<'_>) -> usize {
+    hit.prefix_key.map_or(0, str::len)
 }
 
 fn entry_point(hit: &Hit<'_>) -> EntryPoint {
@@ -260,6 +246,8 @@ fn rule(hit: &Hit<'_>) -> Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::domain::EntryKey;
+    use crate::model::table::{Overlay, OverlayEntry};
     use crate::model::table_file::{load, parse_line, Item};
     use crate::model::url_key::normalize_absolute;
 
@@ -269,11 +257,12 @@ mod tests {
 {"prefix":"https://a.com/","appid":"wx1234567890abcdef","path":"base/root"}
 {"prefix":"https://a.com/x/","appid":"wx1234567890abcdef","path":"base/x"}"#;
 
-    fn write(overlay: &mut Overlay, line: &str) {
+    fn write(overlay: &mut Overlay, base: &Table, line: &str) {
         let Item::Entry(entry) = parse_line(line).unwrap() else {
             panic!("entry")
         };
         overlay.insert(
+            base,
             entry.key(),
             OverlayEntry {
                 position: 1,
@@ -282,8 +271,9 @@ mod tests {
         );
     }
 
-    fn delete(overlay: &mut Overlay, key: EntryKey) {
+    fn delete(overlay: &mut Overlay, base: &Table, key: EntryKey) {
         overlay.insert(
+            base,
             key,
             OverlayEntry {
                 position: 1,
@@ -300,24 +290,43 @@ mod tests {
     fn overlay_replaces_hides_and_adds() {
         let base = Arc::new(load(BASE.as_bytes()).unwrap().table);
         let mut overlay = Overlay::new();
-        delete(&mut overlay, EntryKey::Code("gone".into()));
-        write(
-            &mut overlay,
-            r#"{"code":"swap","appid":"wx1234567890abcdef","path":"new/swap"}"#,
-        );
-        write(
-            &mut overlay,
-            r#"{"code":"fresh","appid":"wx1234567890abcdef","path":"new/fresh"}"#,
-        );
-        delete(
-            &mut overlay,
-            EntryKey::Rule(normalize_absolute("https://a.com/x/").unwrap()),
-        );
-        write(
-            &mut overlay,
-            r#"{"prefix":"https://a.com/x/y","appid":"wx1234567890abcdef","path":"new/xy"}"#,
-        );
-        let snap = Snapshot::build(base, &overlay, Arc::default(), 1);
+        // Each change published on its own: the layers merge as they go.
+        let mut snap = Snapshot::new(Table::default());
+        let changes: [&dyn Fn(&mut Overlay); 5] = [
+            &|o| delete(o, &base, EntryKey::Code("gone".into())),
+            &|o| {
+                write(
+                    o,
+                    &base,
+                    r#"{"code":"swap","appid":"wx1234567890abcdef","path":"new/swap"}"#,
+                )
+            },
+            &|o| {
+                write(
+                    o,
+                    &base,
+                    r#"{"code":"fresh","appid":"wx1234567890abcdef","path":"new/fresh"}"#,
+                )
+            },
+            &|o| {
+                delete(
+                    o,
+                    &base,
+                    EntryKey::Rule(normalize_absolute("https://a.com/x/").unwrap()),
+                )
+            },
+            &|o| {
+                write(
+                    o,
+                    &base,
+                    r#"{"prefix":"https://a.com/x/y","appid":"wx1234567890abcdef","path":"new/xy"}"#,
+                )
+            },
+        ];
+        for change in changes {
+            change(&mut overlay);
+            snap = Snapshot::build(base.clone(), overlay.publish(&base), Arc::default(), 1);
+        }
 
         assert_eq!(path_of(snap.code("keep")).as_deref(), Some("base/keep"));
         assert_eq!(path_of(snap.code("gone")), None);

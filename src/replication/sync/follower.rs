@@ -157,7 +157,7 @@ impl Follower {
                     continue;
                 }
             }
-            if let Some(current) = state.as_ref() {
+            if let Some(current) = state.as_mut() {
                 if compaction.is_none() && current.wants_compaction() {
                     compaction = Some(compact(current));
                 }
@@ -186,8 +186,8 @@ impl Follower {
     /// apply what the log holds after it.
     async fn advance(&self, state: &mut Option<TableState>) -> Result<(), Stop> {
         let Some(current) = state.as_mut() else {
-            let fresh = self.bootstrap().await?;
-            self.install_bootstrap(&fresh);
+            let mut fresh = self.bootstrap().await?;
+            self.install_bootstrap(&mut fresh);
             *state = Some(fresh);
             return Ok(());
         };
@@ -196,7 +196,7 @@ impl Follower {
 
     /// Publishes a table built from a snapshot; after a rebuild, purges
     /// everything (what changed is unknown), only now that it answers.
-    fn install_bootstrap(&self, fresh: &TableState) {
+    fn install_bootstrap(&self, fresh: &mut TableState) {
         let rebuilt = self.replica.is_bootstrapped();
         self.replica.publish(fresh.snapshot());
         self.replica.update(|s| {
@@ -291,7 +291,7 @@ impl Follower {
         let read_ms = started.elapsed().as_millis() as u64;
         let sink = self.replica.sink();
         let first = !self.replica.is_bootstrapped();
-        let state = crate::replication::background::run("qrlaunch-build", move || {
+        let mut state = crate::replication::background::run("qrlaunch-build", move || {
             let state = builder.finish(head.epoch, head.position, sink);
             if first {
                 // What the start read (a snapshot's rows, a file's lines) is
@@ -464,7 +464,7 @@ fn apply_feed(
     })
 }
 
-fn compact(state: &TableState) -> Compaction {
+fn compact(state: &mut TableState) -> Compaction {
     let snapshot = state.snapshot();
     let at = state.position;
     Box::pin(

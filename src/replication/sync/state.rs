@@ -98,9 +98,12 @@ impl StateBuilder {
 }
 
 impl TableState {
-    /// The snapshot scans should read now.
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot::build(self.base.clone(), &self.overlay, self.host_table.clone(), self.position)
+    /// The snapshot scans should read now: the changes applied since the
+    /// last one become the overlay's newest layer, so this costs time in
+    /// proportion to them, not to the overlay (`model::table::overlay`).
+    pub fn snapshot(&mut self) -> Snapshot {
+        let layers = self.overlay.publish(&self.base);
+        Snapshot::build(self.base.clone(), layers, self.host_table.clone(), self.position)
     }
 
     /// Applies the changes logged at `position` (the next one). The caller
@@ -126,6 +129,7 @@ impl TableState {
                 }
                 Change::Put(entry) => {
                     self.overlay.insert(
+                        &self.base,
                         entry.key(),
                         OverlayEntry {
                             position,
@@ -134,7 +138,8 @@ impl TableState {
                     );
                 }
                 Change::Delete(key) => {
-                    self.overlay.insert(key, OverlayEntry { position, entry: None });
+                    self.overlay
+                        .insert(&self.base, key, OverlayEntry { position, entry: None });
                 }
                 Change::Resync | Change::Keys(_) | Change::Certificates(_) => {}
             }
@@ -154,7 +159,7 @@ impl TableState {
     /// entries from then or before are in it and go.
     pub fn install_base(&mut self, base: Table, built_at: Position) {
         self.base = Arc::new(base);
-        self.overlay.retain(|_, change| change.position > built_at);
+        self.overlay.rebase(&self.base, built_at);
     }
 
     pub fn overlay_len(&self) -> usize {
@@ -165,21 +170,41 @@ impl TableState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::domain::{Code, EntryPoint, LaunchCode, Schedule, Tags};
+    use crate::model::domain::{Code, EntryPoint, LaunchCode, Rule, Schedule, Tags};
+    use crate::model::url_key::normalize_absolute;
     use std::collections::BTreeMap;
+
+    fn entry_point(page: u32) -> EntryPoint {
+        EntryPoint {
+            appid: "wx1234567890abcdef".parse().unwrap(),
+            path: format!("p/{page}").parse().unwrap(),
+            query: "".parse().unwrap(),
+            env_version: "release".parse().unwrap(),
+            fallback_url: None,
+        }
+    }
 
     fn code(name: &str, page: u32) -> Entry {
         Entry::Code(LaunchCode {
             code: name.parse::<Code>().unwrap(),
-            entry: EntryPoint {
-                appid: "wx1234567890abcdef".parse().unwrap(),
-                path: format!("p/{page}").parse().unwrap(),
-                query: "".parse().unwrap(),
-                env_version: "release".parse().unwrap(),
-                fallback_url: None,
-            },
+            entry: entry_point(page),
             schedule: Schedule::default(),
             tags: Tags::default(),
+        })
+    }
+
+    /// Rules nest: the prefix of depth `d` is `https://a.com/` and `d` times `x/`.
+    fn prefix(depth: u64) -> String {
+        format!("https://a.com/{}", "x/".repeat(depth as usize))
+    }
+
+    fn rule(depth: u64, page: u32) -> Entry {
+        Entry::Rule(Rule {
+            prefix: prefix(depth).parse().unwrap(),
+            entry: entry_point(page),
+            schedule: Schedule::default(),
+            tags: Tags::default(),
+            count_by: None,
         })
     }
 
@@ -187,8 +212,10 @@ mod tests {
         snapshot.code(name).map(|hit| hit.profile.key.path.to_string())
     }
 
-    /// Random puts and deletes, with compactions at random moments, against
-    /// a plain map: the snapshot must answer exactly as the map does.
+    /// Random puts and deletes of codes and nested rules, published at
+    /// random moments (so the overlay has layers of every size) with
+    /// compactions at random moments, against plain maps: the snapshot
+    /// must answer exactly as the maps do.
     #[test]
     fn the_overlay_agrees_with_a_plain_map() {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -199,26 +226,48 @@ mod tests {
             seed
         };
         let mut builder = StateBuilder::new();
-        let mut model: BTreeMap<String, u32> = BTreeMap::new();
+        let mut codes: BTreeMap<String, u32> = BTreeMap::new();
+        let mut rules: BTreeMap<u64, u32> = BTreeMap::new();
         for i in 0..50 {
             builder.add(code(&format!("k{i}"), i));
-            model.insert(format!("k{i}"), i);
+            codes.insert(format!("k{i}"), i);
+        }
+        for depth in [0, 2, 4] {
+            builder.add(rule(depth, 1000 + depth as u32));
+            rules.insert(depth, 1000 + depth as u32);
         }
         let mut state = builder.finish("e".into(), 0, None);
         let mut pending_base: Option<(Table, Position)> = None;
-        for position in 1..=3000 {
-            let name = format!("k{}", next() % 80);
-            let change = if next() % 3 == 0 {
-                model.remove(&name);
-                Change::Delete(EntryKey::Code(name))
+        let mut most_layers = 0;
+        let deepest = normalize_absolute(&format!("{}y", prefix(8))).unwrap();
+        for position in 1..=6000 {
+            let page = (next() % 1000) as u32;
+            let change = if next() % 10 == 0 {
+                let depth = next() % 8;
+                if next() % 3 == 0 {
+                    rules.remove(&depth);
+                    Change::Delete(EntryKey::Rule(normalize_absolute(&prefix(depth)).unwrap()))
+                } else {
+                    rules.insert(depth, page);
+                    Change::Put(rule(depth, page))
+                }
             } else {
-                let page = (next() % 1000) as u32;
-                model.insert(name.clone(), page);
-                Change::Put(code(&name, page))
+                let name = format!("k{}", next() % 400);
+                if next() % 3 == 0 {
+                    codes.remove(&name);
+                    Change::Delete(EntryKey::Code(name))
+                } else {
+                    codes.insert(name.clone(), page);
+                    Change::Put(code(&name, page))
+                }
             };
             state.apply(position, [change]);
+            // Most writes are published at once, some wait for the next.
+            if next() % 4 != 0 {
+                most_layers = most_layers.max(state.snapshot().overlay_layers());
+            }
             // A compaction starts from one snapshot and lands a few changes later.
-            if next() % 97 == 0 {
+            if next() % 997 == 0 {
                 if let Some((base, at)) = pending_base.take() {
                     state.install_base(base, at);
                 }
@@ -226,14 +275,21 @@ mod tests {
             }
             if position % 50 == 0 {
                 let snapshot = state.snapshot();
-                for i in 0..80 {
+                for i in 0..400 {
                     let name = format!("k{i}");
-                    let want = model.get(&name).map(|p| format!("p/{p}"));
+                    let want = codes.get(&name).map(|p| format!("p/{p}"));
                     assert_eq!(page_of(&snapshot, &name), want, "{name} at {position}");
                 }
-                assert_eq!(snapshot.code_count(), model.len());
+                let want = rules.iter().next_back().map(|(_, p)| format!("p/{p}"));
+                let got = snapshot.rule(&deepest).map(|hit| hit.profile.key.path.to_string());
+                assert_eq!(got, want, "the longest live rule at {position}");
+                assert_eq!(snapshot.code_count(), codes.len(), "codes at {position}");
+                assert_eq!(snapshot.rule_count(), rules.len(), "rules at {position}");
+                assert_eq!(snapshot.rule_hits().count(), rules.len(), "rule hits at {position}");
+                assert_eq!(snapshot.entries().count(), codes.len() + rules.len());
                 assert_eq!(snapshot.position(), position);
             }
         }
+        assert!(most_layers >= 2, "the overlay had {most_layers} layers at most");
     }
 }
