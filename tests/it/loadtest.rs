@@ -173,7 +173,7 @@ fn the_nginx_map_carries_the_same_location_qrlaunch_renders() {
 /// no node and no temporary directory behind.
 #[test]
 fn the_first_start_script_times_a_seed_and_a_restart() {
-    let before = script_dirs();
+    let before = script_dirs("qrlaunch-first-start.");
     let output = Command::new("bash")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/loadtest/first-start.sh"))
         .arg(env!("CARGO_BIN_EXE_qrlaunch"))
@@ -205,19 +205,68 @@ fn the_first_start_script_times_a_seed_and_a_restart() {
         "{}",
         rows[0]
     );
-    let after = script_dirs();
+    let after = script_dirs("qrlaunch-first-start.");
     assert!(
         after.iter().all(|name| before.contains(name)),
         "the script left {after:?}"
     );
 }
 
-/// The temporary directories `first-start.sh` makes.
-fn script_dirs() -> Vec<std::ffi::OsString> {
+/// `loadtest/writes.sh` on a small table with the binary under test: the
+/// writes are all made and seen, the control thread's CPU is measured, and
+/// no node and no temporary directory is left behind.
+#[test]
+fn the_writes_script_measures_writes_beside_scans() {
+    let before = script_dirs("qrlaunch-writes.");
+    let load_cpu = if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+        "1"
+    } else {
+        "0"
+    };
+    let output = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/loadtest/writes.sh"))
+        .arg(env!("CARGO_BIN_EXE_qrlaunch"))
+        .envs([
+            ("CODES", "2000"),
+            ("RULES", "30"),
+            ("ROUNDS", "1"),
+            ("RATE", "500"),
+            ("DURATION", "3"),
+            ("WRITES", "40"),
+            ("WRITE_RATE", "40"),
+            ("NODE_CPU", "0"),
+            ("LOAD_CPU", load_cpu),
+            ("LOADTEST", LOADTEST),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("40 writes each, lost 0"), "{stdout}");
+    let cpu: f64 = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("control thread CPU, s"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("a control thread CPU row:\n{stdout}"));
+    assert!(cpu >= 0.0, "{stdout}");
+    let after = script_dirs("qrlaunch-writes.");
+    assert!(
+        after.iter().all(|name| before.contains(name)),
+        "the script left {after:?}"
+    );
+}
+
+/// The temporary directories a script makes, by their prefix.
+fn script_dirs(prefix: &str) -> Vec<std::ffi::OsString> {
     std::fs::read_dir("/tmp")
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name())
-        .filter(|name| name.to_string_lossy().starts_with("qrlaunch-first-start."))
+        .filter(|name| name.to_string_lossy().starts_with(prefix))
         .collect()
 }

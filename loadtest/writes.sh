@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Single admin writes beside scans on a one-core node, for one or more
+# builds side by side (alternating, round by round): what the writes cost
+# the node's control thread (its CPU, which a `--threads 1` node's scans
+# share their core with), the write rate the node held, how soon each
+# write showed, and the scans' latency meanwhile.
+#
+#   bash loadtest/writes.sh                   # this tree's release build
+#   bash loadtest/writes.sh OLD_BIN NEW_BIN   # two builds, alternately
+#
+# Each round starts the node on core NODE_CPU (`--threads 1`) seeding a fresh
+# SQLite store with CODES codes and RULES rules; once it is ready, scans
+# run on core LOAD_CPU in open loop at RATE/s for DURATION seconds (latency from
+# each request's due time), and 2 s in, `qrlaunch-loadtest propagation`
+# (also on LOAD_CPU) makes WRITES single code writes at WRITE_RATE/s through
+# the admin API. WRITES past COMPACT_AT (4,096) also make the node fold its
+# overlay into a new base once.
+#
+# Knobs (environment): CODES (1000000), RULES (10000), ROUNDS (3), RATE
+# (20000), DURATION (12), WRITES (4200), WRITE_RATE (1000), NODE_CPU (0),
+# LOAD_CPU (1). LOADTEST names
+# the qrlaunch-loadtest binary (built when missing). Every node listens on
+# loopback ports the kernel picks, in a temporary directory removed at the
+# end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CODES=${CODES:-1000000}
+RULES=${RULES:-10000}
+ROUNDS=${ROUNDS:-3}
+RATE=${RATE:-20000}
+DURATION=${DURATION:-12}
+WRITES=${WRITES:-4200}
+WRITE_RATE=${WRITE_RATE:-1000}
+NODE_CPU=${NODE_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+
+LT=${LOADTEST:-target/release/qrlaunch-loadtest}
+if (($# == 0)); then
+  cargo build --release --bins --quiet
+  set -- target/release/qrlaunch
+elif [ ! -x "$LT" ]; then
+  cargo build --release --bin qrlaunch-loadtest --quiet
+fi
+for bin in "$@"; do
+  [ -x "$bin" ] || { echo "not an executable: $bin" >&2; exit 2; }
+done
+
+WORK=$(mktemp -d /tmp/qrlaunch-writes.XXXXXX)
+NODE_PID=
+WORK_PID=
+cleanup() {
+  [ -n "$WORK_PID" ] && kill "$WORK_PID" 2>/dev/null && wait "$WORK_PID" 2>/dev/null
+  [ -n "$NODE_PID" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+"$LT" gen-table --codes "$CODES" --rules "$RULES" --out "$WORK/table.ndjson" >/dev/null
+"$LT" gen-requests --codes "$CODES" --rules "$RULES" --count 100000 --known 100 --legacy 0 --unknown 0 \
+  --out "$WORK/scans.tsv" >/dev/null
+head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$WORK/token"
+chmod 600 "$WORK/token"
+
+# CPU time (clock ticks, user and system) of a thread of the node.
+ticks() { awk '{print $14 + $15}' "/proc/$NODE_PID/task/$1/stat"; }
+
+# round BIN ROUND: one measured round; appends a JSON line to results.
+round() {
+  local bin=$1 n=$2 data="$WORK/data" scan="" admin="" before_ctl before_all after_ctl after_all
+  rm -rf "$data"
+  taskset -c "$NODE_CPU" "$bin" --threads 1 --data "$data" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+    --metrics-listen 127.0.0.1:0 --admin-token-file "$WORK/token" --log warn --table "$WORK/table.ndjson" \
+    >"$WORK/stdout" 2>"$WORK/log" &
+  NODE_PID=$!
+  for _ in $(seq 1 2400); do
+    if [ -z "$scan" ]; then
+      scan=$(grep -o '"scan":"[^"]*"' "$WORK/stdout" 2>/dev/null | cut -d'"' -f4 || true)
+      admin=$(grep -o '"admin":"[^"]*"' "$WORK/stdout" 2>/dev/null | cut -d'"' -f4 || true)
+    fi
+    if [ -n "$scan" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "$scan/readyz")" = 200 ]; then
+      break
+    fi
+    kill -0 "$NODE_PID" 2>/dev/null || { echo "the node stopped:" >&2; tail -5 "$WORK/log" >&2; exit 1; }
+    sleep 0.05
+  done
+  [ -n "$scan" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "$scan/readyz")" = 200 ] ||
+    { echo "not ready after 120 s" >&2; exit 1; }
+  # Let the start's work settle.
+  sleep 3
+  before_ctl=$(ticks "$NODE_PID")
+  before_all=$(awk '{print $14 + $15}' "/proc/$NODE_PID/stat")
+  (
+    sleep 2
+    taskset -c "$LOAD_CPU" "$LT" propagation --admin "${admin#http://}" --token-file "$WORK/token" \
+      --node "${scan#http://}" --rate "$WRITE_RATE" --writes "$WRITES" --prefix "w$n" --json |
+      tail -n 1 >"$WORK/writes.json"
+  ) &
+  WORK_PID=$!
+  taskset -c "$LOAD_CPU" "$LT" run --addr "${scan#http://}" --connections 32 --duration "${DURATION}s" \
+    --requests "$WORK/scans.tsv" --rate "$RATE" --label "$bin" --server-pid "$NODE_PID" --json |
+    tail -n 1 >"$WORK/scans.json"
+  wait "$WORK_PID"
+  WORK_PID=
+  after_ctl=$(ticks "$NODE_PID")
+  after_all=$(awk '{print $14 + $15}' "/proc/$NODE_PID/stat")
+  python3 - "$bin" "$n" "$((after_ctl - before_ctl))" "$((after_all - before_all))" "$(getconf CLK_TCK)" \
+    "$WORK/scans.json" "$WORK/writes.json" >>"$WORK/results.jsonl" <<'PY'
+import json, sys
+bin, n, ctl, all_, hz, scans, writes = sys.argv[1:]
+s = json.load(open(scans))
+w = json.load(open(writes))
+print(json.dumps({
+    "bin": bin, "round": int(n),
+    "control_cpu_s": int(ctl) / int(hz), "process_cpu_s": int(all_) / int(hz),
+    "write_rate": w["achieved_rate"], "writes": w["changes"], "lost": w["lost"],
+    "show_p50_ms": w["p50_ms"], "show_p99_ms": w["p99_ms"],
+    "scan_p99_us": s["p99_us"], "scan_p999_us": s["p999_us"], "scan_max_us": s["max_us"],
+    "generator_late_us": s.get("pacer_lag_max_us") or 0,
+}))
+PY
+  tail -n 1 "$WORK/results.jsonl" >&2
+  kill "$NODE_PID"
+  wait "$NODE_PID" 2>/dev/null || true
+  NODE_PID=
+}
+
+for n in $(seq 1 "$ROUNDS"); do
+  for bin in "$@"; do
+    round "$bin" "$n"
+  done
+done
+
+python3 - "$WORK/results.jsonl" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(f"machine: {sys.argv[2]} cores, {sys.argv[3]}; medians over rounds (range)")
+keys = [("control_cpu_s", "control thread CPU, s"), ("write_rate", "writes/s held"),
+        ("show_p50_ms", "write shows, p50 ms"), ("show_p99_ms", "write shows, p99 ms"),
+        ("scan_p99_us", "scans p99 µs"), ("scan_p999_us", "scans p99.9 µs"), ("scan_max_us", "scans max µs"),
+        ("generator_late_us", "generator late, max µs")]
+for bin in dict.fromkeys(r["bin"] for r in rows):
+    mine = [r for r in rows if r["bin"] == bin]
+    print(f"{bin} ({len(mine)} rounds, {mine[0]['writes']} writes each, lost {sum(r['lost'] for r in mine)}):")
+    for key, label in keys:
+        values = [r[key] for r in mine]
+        print(f"  {label:<26} {statistics.median(values):>10.2f}  ({min(values):.2f}–{max(values):.2f})")
+PY
