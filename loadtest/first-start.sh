@@ -22,16 +22,9 @@ RULES=${RULES:-10000}
 ROUNDS=${ROUNDS:-3}
 PIN=${PIN:-}
 
-LT=${LOADTEST:-target/release/qrlaunch-loadtest}
-if (($# == 0)); then
-  cargo build --release --bins --quiet
-  set -- target/release/qrlaunch
-elif [ ! -x "$LT" ]; then
-  cargo build --release --bin qrlaunch-loadtest --quiet
-fi
-for bin in "$@"; do
-  [ -x "$bin" ] || { echo "not an executable: $bin" >&2; exit 2; }
-done
+source loadtest/node.sh
+node_bins "$@"
+set -- "${BINS[@]}"
 
 WORK=$(mktemp -d /tmp/qrlaunch-first-start.XXXXXX)
 NODE_PID=
@@ -49,30 +42,15 @@ trap cleanup EXIT
 timed_start() {
   local bin=$1 data=$2
   shift 2
-  local started ended scan="" rss
+  local started ended rss
   started=$(date +%s.%N)
-  ${PIN:+taskset -c "$PIN"} "$bin" --data "$data" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-    --metrics-listen 127.0.0.1:0 "$@" >"$WORK/stdout" 2>"$WORK/log" &
-  NODE_PID=$!
-  for _ in $(seq 1 2400); do
-    if [ -z "$scan" ]; then
-      scan=$(grep -o '"scan":"[^"]*"' "$WORK/stdout" 2>/dev/null | cut -d'"' -f4 || true)
-    fi
-    if [ -n "$scan" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "$scan/readyz")" = 200 ]; then
-      break
-    fi
-    kill -0 "$NODE_PID" 2>/dev/null || { echo "the node stopped:" >&2; tail -5 "$WORK/log" >&2; exit 1; }
-    sleep 0.05
-  done
+  node_start "$PIN" "$bin" --data "$data" "$@"
+  node_wait_ready
   ended=$(date +%s.%N)
-  [ -n "$scan" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "$scan/readyz")" = 200 ] ||
-    { echo "not ready after 120 s" >&2; exit 1; }
   # Memory once the start's work has settled.
   sleep 1
   rss=$(awk '/VmRSS/{print $2}' "/proc/$NODE_PID/status")
-  kill "$NODE_PID"
-  wait "$NODE_PID" || true
-  NODE_PID=
+  node_stop
   SECONDS_TO_READY=$(awk -v a="$started" -v b="$ended" 'BEGIN {print b - a}')
   RSS_KIB=$rss
 }

@@ -35,16 +35,9 @@ WRITE_RATE=${WRITE_RATE:-1000}
 NODE_CPU=${NODE_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 
-LT=${LOADTEST:-target/release/qrlaunch-loadtest}
-if (($# == 0)); then
-  cargo build --release --bins --quiet
-  set -- target/release/qrlaunch
-elif [ ! -x "$LT" ]; then
-  cargo build --release --bin qrlaunch-loadtest --quiet
-fi
-for bin in "$@"; do
-  [ -x "$bin" ] || { echo "not an executable: $bin" >&2; exit 2; }
-done
+source loadtest/node.sh
+node_bins "$@"
+set -- "${BINS[@]}"
 
 WORK=$(mktemp -d /tmp/qrlaunch-writes.XXXXXX)
 NODE_PID=
@@ -68,25 +61,12 @@ ticks() { awk '{print $14 + $15}' "/proc/$NODE_PID/task/$1/stat"; }
 
 # round BIN ROUND: one measured round; appends a JSON line to results.
 round() {
-  local bin=$1 n=$2 data="$WORK/data" scan="" admin="" before_ctl before_all after_ctl after_all
+  local bin=$1 n=$2 data="$WORK/data" scan admin before_ctl before_all after_ctl after_all
   rm -rf "$data"
-  taskset -c "$NODE_CPU" "$bin" --threads 1 --data "$data" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-    --metrics-listen 127.0.0.1:0 --admin-token-file "$WORK/token" --log warn --table "$WORK/table.ndjson" \
-    >"$WORK/stdout" 2>"$WORK/log" &
-  NODE_PID=$!
-  for _ in $(seq 1 2400); do
-    if [ -z "$scan" ]; then
-      scan=$(grep -o '"scan":"[^"]*"' "$WORK/stdout" 2>/dev/null | cut -d'"' -f4 || true)
-      admin=$(grep -o '"admin":"[^"]*"' "$WORK/stdout" 2>/dev/null | cut -d'"' -f4 || true)
-    fi
-    if [ -n "$scan" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "$scan/readyz")" = 200 ]; then
-      break
-    fi
-    kill -0 "$NODE_PID" 2>/dev/null || { echo "the node stopped:" >&2; tail -5 "$WORK/log" >&2; exit 1; }
-    sleep 0.05
-  done
-  [ -n "$scan" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "$scan/readyz")" = 200 ] ||
-    { echo "not ready after 120 s" >&2; exit 1; }
+  node_start "$NODE_CPU" "$bin" --threads 1 --data "$data" --admin-token-file "$WORK/token" --log warn \
+    --table "$WORK/table.ndjson"
+  node_wait_ready
+  scan=$NODE_SCAN admin=$NODE_ADMIN
   # Let the start's work settle.
   sleep 3
   before_ctl=$(ticks "$NODE_PID")
@@ -121,9 +101,7 @@ print(json.dumps({
 }))
 PY
   tail -n 1 "$WORK/results.jsonl" >&2
-  kill "$NODE_PID"
-  wait "$NODE_PID" 2>/dev/null || true
-  NODE_PID=
+  node_stop
 }
 
 for n in $(seq 1 "$ROUNDS"); do
