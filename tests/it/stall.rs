@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 /// Scans `addr` every `every` until `stop` is set (or a minute passed);
 /// each latency from the scan's due time, so a stall counts for every scan
-/// it held back.
+/// it held back. The scanner is the instrument, on a machine the other
+/// tests share: it runs at a higher priority where it may (as root), and
+/// time it was late through no fault of the node (sent after its due time
+/// although the node's previous answer had come) is not counted.
 fn scan_on_schedule(
     addr: String,
     every: Duration,
@@ -23,15 +26,25 @@ fn scan_on_schedule(
     stream.set_nodelay(true).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let request = b"GET /c0000001 HTTP/1.1\r\nHost: go.example.com\r\n\r\n";
+    // SAFETY: setpriority has no memory-safety preconditions; who 0 is the
+    // calling thread. Refused (not root): the scanner runs at nice 0.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, -15);
+    }
     let mut latencies = Vec::new();
     let started = Instant::now();
     let mut due = started;
+    let mut answered = started;
     let mut buf = [0u8; 4096];
     while !stop.load(std::sync::atomic::Ordering::Relaxed) && started.elapsed() < Duration::from_secs(60) {
         let now = Instant::now();
         if now < due {
             std::thread::sleep(due - now);
         }
+        // Held back by the node's last answer, the scan is late by the
+        // node's doing; beyond that, by the scanner's own.
+        let own_lateness = Instant::now().saturating_duration_since(due.max(answered));
         stream.write_all(request).expect("send a scan");
         // A 404 or 302 without a body: the head ends the answer.
         let mut head = Vec::new();
@@ -40,7 +53,8 @@ fn scan_on_schedule(
             assert!(n > 0, "the node closed the connection");
             head.extend_from_slice(&buf[..n]);
         }
-        latencies.push(due.elapsed());
+        answered = Instant::now();
+        latencies.push(answered.duration_since(due).saturating_sub(own_lateness));
         due += every;
     }
     latencies
