@@ -25,7 +25,12 @@
 #   idle (S)                    S alone
 #   stats flush (S)             a flush of 1,000,000 changed counters
 #   SIGHUP (S)                  kill -HUP: a rebuild from the store
-#   compaction (S)              4,200 single writes: the overlay is folded
+#   compaction alone (S)        4,090 single writes made before the run,
+#                               100 more at 100/s in it: the sixth starts
+#                               the fold of the overlay into a new base of
+#                               1,000,000 codes
+#   compaction (S)              4,200 single writes at 1,000/s: the node
+#                               takes the writes and folds the overlay
 #                               into a new base of 1,000,000 codes
 #   import (S)                  a 1,000,000-line import into S's store
 #                               (a run twice as long, to hold all of it)
@@ -205,6 +210,16 @@ hup() {
   done
 }
 scans "SIGHUP rebuild (S)" "$S" "$S_PID" hup
+# The overlay is folded at 4,096 keys: 4,090 writes before the run leave
+# the fold itself (and the new base's publish, the old one's freeing) to
+# the run, apart from the cost of taking a thousand writes a second.
+taskset -c 1 "$LT" propagation --admin "127.0.0.1:$((S + 1))" --token-file "$TOKEN_FILE" \
+  --node "127.0.0.1:$S" --rate 1000 --writes 4090 --prefix before --json >/dev/null
+compaction_alone() {
+  taskset -c 1 "$LT" propagation --admin "127.0.0.1:$((S + 1))" --token-file "$TOKEN_FILE" \
+    --node "127.0.0.1:$S" --rate 100 --writes 100 --prefix alone --json >/dev/null
+}
+scans "compaction alone, after 4,096 writes (S)" "$S" "$S_PID" compaction_alone
 compaction() {
   taskset -c 1 "$LT" propagation --admin "127.0.0.1:$((S + 1))" --token-file "$TOKEN_FILE" \
     --node "127.0.0.1:$S" --rate 1000 --writes 4200 --prefix compact --json >/dev/null
