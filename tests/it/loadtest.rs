@@ -173,24 +173,9 @@ fn the_nginx_map_carries_the_same_location_qrlaunch_renders() {
 /// no node and no temporary directory behind.
 #[test]
 fn the_first_start_script_times_a_seed_and_a_restart() {
-    let before = script_dirs("qrlaunch-first-start.");
-    let output = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/loadtest/first-start.sh"))
-        .arg(env!("CARGO_BIN_EXE_qrlaunch"))
-        .envs([
-            ("CODES", "2000"),
-            ("RULES", "30"),
-            ("ROUNDS", "1"),
-            ("LOADTEST", LOADTEST),
-        ])
-        .env_remove("PIN")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = run_script(
+        "first-start.sh",
+        &[("CODES", "2000"), ("RULES", "30"), ("ROUNDS", "1"), ("PIN", "")],
     );
     let rows: Vec<&str> = stdout.lines().filter(|l| l.contains("(commit")).collect();
     assert_eq!(rows.len(), 2, "one round and the median:\n{stdout}");
@@ -205,11 +190,6 @@ fn the_first_start_script_times_a_seed_and_a_restart() {
         "{}",
         rows[0]
     );
-    let after = script_dirs("qrlaunch-first-start.");
-    assert!(
-        after.iter().all(|name| before.contains(name)),
-        "the script left {after:?}"
-    );
 }
 
 /// `loadtest/writes.sh` on a small table with the binary under test: the
@@ -217,16 +197,14 @@ fn the_first_start_script_times_a_seed_and_a_restart() {
 /// no node and no temporary directory is left behind.
 #[test]
 fn the_writes_script_measures_writes_beside_scans() {
-    let before = script_dirs("qrlaunch-writes.");
     let load_cpu = if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
         "1"
     } else {
         "0"
     };
-    let output = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/loadtest/writes.sh"))
-        .arg(env!("CARGO_BIN_EXE_qrlaunch"))
-        .envs([
+    let stdout = run_script(
+        "writes.sh",
+        &[
             ("CODES", "2000"),
             ("RULES", "30"),
             ("ROUNDS", "1"),
@@ -236,15 +214,7 @@ fn the_writes_script_measures_writes_beside_scans() {
             ("WRITE_RATE", "40"),
             ("NODE_CPU", "0"),
             ("LOAD_CPU", load_cpu),
-            ("LOADTEST", LOADTEST),
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
     );
     assert!(stdout.contains("40 writes each, lost 0"), "{stdout}");
     let cpu: f64 = stdout
@@ -254,11 +224,33 @@ fn the_writes_script_measures_writes_beside_scans() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("a control thread CPU row:\n{stdout}"));
     assert!(cpu >= 0.0, "{stdout}");
-    let after = script_dirs("qrlaunch-writes.");
+}
+
+/// Runs `loadtest/SCRIPT` with the binary under test and `envs`; asserts
+/// it succeeded and left none of its temporary directories
+/// (`/tmp/qrlaunch-NAME.*`) behind; returns its standard output.
+fn run_script(script: &str, envs: &[(&str, &str)]) -> String {
+    let prefix = format!("qrlaunch-{}.", script.trim_end_matches(".sh"));
+    let before = script_dirs(&prefix);
+    let output = Command::new("bash")
+        .arg(format!("{}/loadtest/{script}", env!("CARGO_MANIFEST_DIR")))
+        .arg(env!("CARGO_BIN_EXE_qrlaunch"))
+        .env("LOADTEST", LOADTEST)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let after = script_dirs(&prefix);
     assert!(
         after.iter().all(|name| before.contains(name)),
-        "the script left {after:?}"
+        "{script} left {after:?}"
     );
+    stdout
 }
 
 /// The temporary directories a script makes, by their prefix.
