@@ -1,7 +1,7 @@
 //! A short smoke run of the load generator (`qrlaunch-loadtest`) against a
 //! started `qrlaunch`: zero errors and a sane count, never a timing.
 
-use crate::support::{temp_dir, Server, Value};
+use crate::support::{require_program, temp_dir, Server, Value};
 use std::process::{Command, Output};
 
 const LOADTEST: &str = env!("CARGO_BIN_EXE_qrlaunch-loadtest");
@@ -197,6 +197,9 @@ fn the_first_start_script_times_a_seed_and_a_restart() {
 /// no node and no temporary directory is left behind.
 #[test]
 fn the_writes_script_measures_writes_beside_scans() {
+    if require_program("python3", "python3").is_none() {
+        return;
+    }
     let load_cpu = if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
         "1"
     } else {
