@@ -316,11 +316,13 @@ impl Line {
     }
 
     fn entry_parts(&self) -> Result<(EntryPoint, Schedule, Tags), FieldError> {
-        let required = |field: &'static str, value: &Option<String>| {
+        // Parsed from the line's text, not from a copy of it: a table is
+        // built from a million of these at a node's start.
+        fn required<'a>(field: &'static str, value: &'a Option<String>) -> Result<&'a str, FieldError> {
             value
-                .clone()
+                .as_deref()
                 .ok_or_else(|| FieldError::new(field, format!("missing field `{field}`")))
-        };
+        }
         let entry = EntryPoint {
             appid: required("appid", &self.appid)?.parse()?,
             path: required("path", &self.path)?.parse()?,

@@ -1,8 +1,8 @@
 use super::codes::CodeIndex;
-use super::profile::{ProfileInterner, ProfileKey};
+use super::profile::ProfileInterner;
 use super::rules::{PendingRule, RuleIndex};
 use super::Table;
-use crate::model::domain::{CountBy, Entry, EntryPoint, LaunchCode, Rule, Schedule};
+use crate::model::domain::{Entry, LaunchCode, Rule};
 
 /// Collects codes and rules, then packs them into an immutable [`Table`].
 ///
@@ -40,7 +40,7 @@ impl TableBuilder {
     }
 
     pub fn insert_code(&mut self, code: &LaunchCode) {
-        let profile = self.profiles.intern(profile_key(&code.entry, code.schedule, None));
+        let profile = self.profiles.intern(&code.entry, code.schedule, None);
         self.codes.get_or_insert_with(|| CodeIndex::with_capacity(0, 0)).insert(
             code.code.as_str(),
             code.entry.query.as_str(),
@@ -49,9 +49,7 @@ impl TableBuilder {
     }
 
     pub fn insert_rule(&mut self, rule: &Rule) {
-        let profile = self
-            .profiles
-            .intern(profile_key(&rule.entry, rule.schedule, rule.count_by.clone()));
+        let profile = self.profiles.intern(&rule.entry, rule.schedule, rule.count_by.as_ref());
         self.rules.push(PendingRule {
             key: rule.prefix.key().into(),
             original: rule.prefix.as_str().into(),
@@ -65,16 +63,5 @@ impl TableBuilder {
         let mut codes = self.codes.unwrap_or_else(|| CodeIndex::with_capacity(0, 0));
         codes.shrink_to_fit();
         Table::assemble(self.profiles.into_profiles(), codes, rules)
-    }
-}
-
-fn profile_key(entry: &EntryPoint, schedule: Schedule, count_by: Option<CountBy>) -> ProfileKey {
-    ProfileKey {
-        appid: entry.appid.clone(),
-        path: entry.path.clone(),
-        env_version: entry.env_version,
-        fallback_url: entry.fallback_url.clone(),
-        schedule,
-        count_by,
     }
 }

@@ -74,18 +74,28 @@ impl CodeIndex {
             next_id,
         } = self;
         let start = u32::try_from(arena.len()).expect("code arena below 4 GiB");
-        if let Some(existing) = slots.find_mut(hash, |&at| code_at(arena, at) == code.as_bytes()) {
-            // The old record stays in the arena, marked, unused: repeats
-            // are rare.
-            let id = record_at(arena, *existing).id;
-            arena[*existing as usize] |= REPLACED;
-            push_record(arena, code, query, CodeRecord { profile, id });
-            *existing = start;
-            return;
+        // One probe for both cases (a lookup then an insert probed twice).
+        let found = slots.entry(
+            hash,
+            |&at| code_at(arena, at) == code.as_bytes(),
+            |&at| hasher.hash_one(code_at(arena, at)),
+        );
+        match found {
+            hashbrown::hash_table::Entry::Occupied(mut existing) => {
+                // The old record stays in the arena, marked, unused: repeats
+                // are rare.
+                let old = *existing.get();
+                let id = record_at(arena, old).id;
+                arena[old as usize] |= REPLACED;
+                push_record(arena, code, query, CodeRecord { profile, id });
+                *existing.get_mut() = start;
+            }
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                push_record(arena, code, query, CodeRecord { profile, id: *next_id });
+                *next_id += 1;
+                vacant.insert(start);
+            }
         }
-        push_record(arena, code, query, CodeRecord { profile, id: *next_id });
-        *next_id += 1;
-        slots.insert_unique(hash, start, |&at| hasher.hash_one(code_at(arena, at)));
     }
 
     /// Releases the slack left by growing, so RSS reflects the data.

@@ -6,9 +6,9 @@
 //! constant parts of its scheme URL already rendered, and records point at
 //! it by index. This is what keeps a code at well under 128 bytes.
 
-use crate::model::domain::{AppId, CountBy, EnvVersion, FallbackUrl, PagePath, Schedule};
+use crate::model::domain::{AppId, CountBy, EntryPoint, EnvVersion, FallbackUrl, PagePath, Schedule};
 use crate::model::scheme_url;
-use std::collections::HashMap;
+use hashbrown::HashTable;
 
 /// Everything about an entry except its key and its query.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -35,22 +35,73 @@ pub struct Profile {
 /// Hands out one index per distinct [`ProfileKey`].
 #[derive(Default)]
 pub(crate) struct ProfileInterner {
-    index: HashMap<ProfileKey, u32, ahash::RandomState>,
+    hasher: ahash::RandomState,
+    /// Indexes into `profiles`, by the hash of their key.
+    index: HashTable<u32>,
     profiles: Vec<Profile>,
 }
 
+/// A [`ProfileKey`] borrowed from an entry: looked up without copying the
+/// entry's texts, which a table built from a million codes would otherwise
+/// copy and free a million times for a handful of profiles.
+#[derive(Hash, PartialEq, Eq)]
+struct ProfileRef<'a> {
+    appid: &'a AppId,
+    path: &'a PagePath,
+    env_version: EnvVersion,
+    fallback_url: Option<&'a FallbackUrl>,
+    schedule: Schedule,
+    count_by: Option<&'a CountBy>,
+}
+
+impl ProfileKey {
+    fn as_ref(&self) -> ProfileRef<'_> {
+        ProfileRef {
+            appid: &self.appid,
+            path: &self.path,
+            env_version: self.env_version,
+            fallback_url: self.fallback_url.as_ref(),
+            schedule: self.schedule,
+            count_by: self.count_by.as_ref(),
+        }
+    }
+}
+
 impl ProfileInterner {
-    pub fn intern(&mut self, key: ProfileKey) -> u32 {
-        if let Some(&id) = self.index.get(&key) {
+    /// The index of the profile of an entry point with its schedule (and a
+    /// rule's `count_by`), added when it is new.
+    pub fn intern(&mut self, entry: &EntryPoint, schedule: Schedule, count_by: Option<&CountBy>) -> u32 {
+        let wanted = ProfileRef {
+            appid: &entry.appid,
+            path: &entry.path,
+            env_version: entry.env_version,
+            fallback_url: entry.fallback_url.as_ref(),
+            schedule,
+            count_by,
+        };
+        let ProfileInterner {
+            hasher,
+            index,
+            profiles,
+        } = self;
+        let hash = hasher.hash_one(&wanted);
+        if let Some(&id) = index.find(hash, |&id| profiles[id as usize].key.as_ref() == wanted) {
             return id;
         }
-        let id = u32::try_from(self.profiles.len()).expect("fewer than 2^32 distinct profiles");
-        self.profiles.push(Profile {
-            scheme_head: scheme_url::head(key.appid.as_str(), key.path.as_str()).into(),
-            scheme_tail: scheme_url::tail(key.env_version.as_str()).into(),
-            key: key.clone(),
+        let id = u32::try_from(profiles.len()).expect("fewer than 2^32 distinct profiles");
+        profiles.push(Profile {
+            scheme_head: scheme_url::head(entry.appid.as_str(), entry.path.as_str()).into(),
+            scheme_tail: scheme_url::tail(entry.env_version.as_str()).into(),
+            key: ProfileKey {
+                appid: entry.appid.clone(),
+                path: entry.path.clone(),
+                env_version: entry.env_version,
+                fallback_url: entry.fallback_url.clone(),
+                schedule,
+                count_by: count_by.cloned(),
+            },
         });
-        self.index.insert(key, id);
+        index.insert_unique(hash, id, |&id| hasher.hash_one(profiles[id as usize].key.as_ref()));
         id
     }
 
