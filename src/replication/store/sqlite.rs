@@ -518,7 +518,16 @@ fn write_batch(tx: &Transaction<'_>, entries: &[Entry], mode: WriteMode, now: i6
     };
     let mut write = tx.prepare_cached(&q(statement)).map_err(failed)?;
     let mut tags = TagStatements::prepare(tx)?;
-    for entry in entries {
+    // Written in key order, the order of the primary key's B-tree: each
+    // insert then descends next to the one before, in pages the CPU's
+    // cache still holds (in the file's order every insert went to a random
+    // leaf). Stable, so two lines of one key keep their order.
+    let keys: Vec<EntryKey> = entries.iter().map(EntryKey::of).collect();
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by(|&a, &b| keys[a].as_str().cmp(keys[b].as_str()));
+    written.resize(entries.len(), false);
+    for i in order {
+        let entry = &entries[i];
         let values = rows::upsert_values(entry, now, now);
         let changed = write
             .execute(rusqlite::params_from_iter(values.iter()))
@@ -526,7 +535,7 @@ fn write_batch(tx: &Transaction<'_>, entries: &[Entry], mode: WriteMode, now: i6
         if changed == 1 {
             tags.set(entry, mode == WriteMode::Insert)?;
         }
-        written.push(changed == 1);
+        written[i] = changed == 1;
     }
     Ok(written)
 }
