@@ -464,7 +464,7 @@ async fn first_import_reads_back(store: Arc<dyn Store>) {
     let read = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = read.clone();
     let head = store
-        .snapshot(Box::new(move |e| sink.lock().unwrap().push(e)))
+        .snapshot(Box::new(move |e| sink.lock().unwrap().push(e.clone())))
         .await
         .unwrap();
     assert_eq!(head.position, 1);
@@ -975,7 +975,7 @@ fn snapshot_reads_all_and_fails_on_a_corrupt_row(runtime: &tokio::runtime::Runti
     drop(db);
     let outcome = runtime.block_on(async {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
-        let sink = Box::new(|_entry: Entry| {});
+        let sink = Box::new(|_entry: &Entry| {});
         tokio::time::timeout(Duration::from_secs(60), store.snapshot(sink)).await
     });
     match outcome {

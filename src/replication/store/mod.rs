@@ -493,14 +493,23 @@ pub trait Entries: Send + Sync + 'static {
     async fn delete(&self, key: EntryKey) -> Result<Committed<()>, StoreError>;
 }
 
+/// What a snapshot lends each entry to.
+pub type EntrySink = Box<dyn for<'e> FnMut(&'e Entry) + Send>;
+
 /// Everything at once: the snapshot a table is built from, imports and
 /// exports.
 #[async_trait]
 pub trait Bulk: Send + Sync + 'static {
-    /// Calls `sink` with every entry as of one moment (one read
+    /// Lends `sink` every entry as of one moment (one read
     /// transaction), on a low-priority thread, and returns that moment's
     /// head: a follower starts from it.
-    async fn snapshot(&self, sink: Box<dyn FnMut(Entry) + Send>) -> Result<Head, StoreError>;
+    async fn snapshot(&self, sink: EntrySink) -> Result<Head, StoreError>;
+
+    /// How many codes the store holds now: what a snapshot's table sizes
+    /// its code index by before the rows come (growing it as they came
+    /// cost a restart on a million codes a rehash and copies of its arena).
+    /// Read apart from the snapshot, so only a hint.
+    async fn code_count(&self) -> Result<u64, StoreError>;
 
     /// Writes every line in one transaction: all or nothing. Lines that ask
     /// for a generated code get one (never colliding with any code), after

@@ -19,8 +19,8 @@
 use super::rows::{self, entry_from_row, sql, Value};
 use super::{
     change_columns, change_from_columns, now_ms, rules, Bulk, Change, ChangeLog, Committed, CountRow, CountSelection,
-    Counts, Entries, Feed, Head, ImportLine, ImportSource, ImportSummary, ListQuery, LoggedChange, ModifyEachFn,
-    ModifyFn, Position, Put, StartUp, StoreError, TagCount, Wakeup, Wakeups, WriteMode,
+    Counts, Entries, EntrySink, Feed, Head, ImportLine, ImportSource, ImportSummary, ListQuery, LoggedChange,
+    ModifyEachFn, ModifyFn, Position, Put, StartUp, StoreError, TagCount, Wakeup, Wakeups, WriteMode,
 };
 use crate::model::domain::{Entry, EntryKey, EntryKind, Stored, Tag};
 use crate::replication::audit::{Actor, Record};
@@ -657,7 +657,7 @@ impl CopyParser {
         }
     }
 
-    fn push(&mut self, chunk: &[u8], sink: &mut dyn FnMut(Entry)) -> Result<(), StoreError> {
+    fn push(&mut self, chunk: &[u8], sink: &mut dyn FnMut(&Entry)) -> Result<(), StoreError> {
         self.pending.extend_from_slice(chunk);
         let mut start = 0;
         while let Some(end) = self.pending[start..].iter().position(|&b| b == b'\n') {
@@ -668,15 +668,15 @@ impl CopyParser {
         Ok(())
     }
 
-    fn finish(self, sink: &mut dyn FnMut(Entry)) -> Result<(), StoreError> {
+    fn finish(self, sink: &mut dyn FnMut(&Entry)) -> Result<(), StoreError> {
         Self::row(self.kind, &self.pending, sink)
     }
 
-    fn row(kind: EntryKind, line: &[u8], sink: &mut dyn FnMut(Entry)) -> Result<(), StoreError> {
+    fn row(kind: EntryKind, line: &[u8], sink: &mut dyn FnMut(&Entry)) -> Result<(), StoreError> {
         if line.is_empty() {
             return Ok(());
         }
-        sink(entry_from_row(kind, &mut CopyRow(copy_columns(line)))?.entry);
+        sink(&entry_from_row(kind, &mut CopyRow(copy_columns(line)))?.entry);
         Ok(())
     }
 }
@@ -686,7 +686,7 @@ impl CopyParser {
 /// connection of its own ([`PostgresStore::on_own_connection`]), so that
 /// reading and decoding the `COPY` stream (a message per row) never runs
 /// on a thread that answers requests.
-async fn read_snapshot(conn: &mut PgConnection, sink: &mut dyn FnMut(Entry)) -> Result<Head, StoreError> {
+async fn read_snapshot(conn: &mut PgConnection, sink: &mut dyn FnMut(&Entry)) -> Result<Head, StoreError> {
     use sqlx::Connection;
     let mut tx = conn.begin().await.map_err(pg)?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -954,11 +954,20 @@ impl Entries for PostgresStore {
 
 #[async_trait]
 impl Bulk for PostgresStore {
-    async fn snapshot(&self, mut sink: Box<dyn FnMut(Entry) + Send>) -> Result<Head, StoreError> {
+    async fn snapshot(&self, mut sink: EntrySink) -> Result<Head, StoreError> {
         self.on_own_connection("qrlaunch-snapshot", move |conn| {
             Box::pin(async move { read_snapshot(conn, &mut *sink).await })
         })
         .await
+    }
+
+    async fn code_count(&self) -> Result<u64, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(pg)?;
+        let n: i64 = sqlx::query_scalar(rows::COUNT_CODES)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(pg)?;
+        Ok(n.max(0) as u64)
     }
 
     async fn import(&self, mode: WriteMode, lines: ImportSource) -> Result<Committed<ImportSummary>, StoreError> {

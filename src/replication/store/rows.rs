@@ -367,6 +367,9 @@ pub(crate) fn entry_from_row(kind: EntryKind, row: &mut dyn RowReader) -> Result
     })
 }
 
+/// How many codes the store holds.
+pub(crate) const COUNT_CODES: &str = "SELECT COUNT(*) FROM codes";
+
 /// API keys, in id order.
 pub(crate) const SELECT_KEYS: &str = "SELECT id, name, role, scopes, secret_hash, previous_hash, previous_until, \
      created_at, expires_at, last_used_at FROM api_keys ORDER BY id";

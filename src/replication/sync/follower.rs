@@ -319,13 +319,19 @@ impl Follower {
 
     /// Every entry of the store, with the head it was read at.
     async fn snapshot(&self) -> Result<(StateBuilder, crate::replication::store::Head), StoreError> {
-        let builder = Arc::new(std::sync::Mutex::new(Some(StateBuilder::new())));
+        // A hint only: a store that cannot count now fails the snapshot
+        // next, or the index grows as the rows come.
+        let codes = match self.store.code_count().await {
+            Ok(n) => usize::try_from(n).unwrap_or(0),
+            Err(_) => 0,
+        };
+        let builder = Arc::new(std::sync::Mutex::new(Some(StateBuilder::with_capacity(codes))));
         let sink = builder.clone();
         let head = self
             .store
             .snapshot(Box::new(move |entry| {
                 if let Some(b) = sink.lock().ok().as_mut().and_then(|b| b.as_mut()) {
-                    b.add(entry);
+                    b.add_ref(entry);
                 }
             }))
             .await?;

@@ -43,6 +43,14 @@ impl StateBuilder {
         }
     }
 
+    /// A builder for about `codes` codes, its code index sized up front.
+    pub fn with_capacity(codes: usize) -> StateBuilder {
+        StateBuilder {
+            table: TableBuilder::with_capacity(codes),
+            ..StateBuilder::new()
+        }
+    }
+
     /// How many entries were added.
     pub fn added(&self) -> u64 {
         self.added
