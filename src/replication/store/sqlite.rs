@@ -401,7 +401,8 @@ fn wrong_type(i: usize, expected: &str, found: &rusqlite::types::Value) -> Store
 }
 
 /// One of a snapshot's decoders: takes batches of rows until the reader is
-/// done, checks each batch into entries, and gives them to `sink` whole.
+/// done, checks each batch into entries, and lends them to `sink` a batch
+/// at a time.
 fn decode_rows(
     batches: &std::sync::Mutex<std::sync::mpsc::Receiver<(EntryKind, Vec<OwnedRow>)>>,
     sink: &std::sync::Mutex<EntrySink>,
@@ -415,8 +416,7 @@ fn decode_rows(
         for mut row in rows {
             entries.push(entry_from_row(kind, &mut row)?.entry);
         }
-        // Lent, not moved: moving each entry (176 bytes) into the sink was
-        // a tenth of a restart's decoding.
+        // Lent, not moved: an entry is 176 bytes.
         let mut sink = sink.lock().map_err(failed)?;
         entries.iter().for_each(&mut *sink);
     }
