@@ -56,6 +56,59 @@ pub(crate) struct KindSql {
     pub insert_new: String,
     /// `SET …` of a replace: every column but the key and `created_at`.
     pub update_set: String,
+    /// Where [`entry_from_row`] finds each column in a selected row.
+    at: Positions,
+}
+
+/// The position of each column [`entry_from_row`] reads, in a selected row
+/// of one kind (`usize::MAX` where the kind has no such column: never read
+/// for it). Found once per kind: looking each name up in every row was a
+/// search of the column names per field and row, a million rows at a
+/// restart.
+#[derive(Debug, Clone, Copy)]
+struct Positions {
+    code: usize,
+    prefix: usize,
+    count_by: usize,
+    host: usize,
+    unmatched: usize,
+    path: usize,
+    body: usize,
+    appid: usize,
+    query: usize,
+    env_version: usize,
+    tags: usize,
+    fallback_url: usize,
+    disabled: usize,
+    valid_from: usize,
+    valid_until: usize,
+    created_at: usize,
+    updated_at: usize,
+}
+
+impl Positions {
+    fn of(columns: &[Column]) -> Positions {
+        let at = |name: &str| columns.iter().position(|c| c.name == name).unwrap_or(usize::MAX);
+        Positions {
+            code: at("code"),
+            prefix: at("prefix"),
+            count_by: at("count_by"),
+            host: at("host"),
+            unmatched: at("unmatched"),
+            path: at("path"),
+            body: at("body"),
+            appid: at("appid"),
+            query: at("query"),
+            env_version: at("env_version"),
+            tags: at("tags"),
+            fallback_url: at("fallback_url"),
+            disabled: at("disabled"),
+            valid_from: at("valid_from"),
+            valid_until: at("valid_until"),
+            created_at: at("created_at"),
+            updated_at: at("updated_at"),
+        }
+    }
 }
 
 impl KindSql {
@@ -83,16 +136,9 @@ impl KindSql {
             upsert: format!("{insert} ON CONFLICT ({key}) DO UPDATE SET {update_set}"),
             insert_new: format!("{insert} ON CONFLICT ({key}) DO NOTHING"),
             update_set,
+            at: Positions::of(&columns),
             columns,
         }
-    }
-
-    /// The position of `name` among the columns (and in a selected row).
-    fn at(&self, name: &str) -> usize {
-        self.columns
-            .iter()
-            .position(|c| c.name == name)
-            .unwrap_or_else(|| panic!("{} has no column {name}", self.table))
     }
 }
 
@@ -312,43 +358,41 @@ pub(crate) trait RowReader {
 /// columns; every column is found by name.
 pub(crate) fn entry_from_row(kind: EntryKind, row: &mut dyn RowReader) -> Result<Stored<Entry>, StoreError> {
     let s = sql(kind);
+    let at = s.at;
     let corrupt = |e: FieldError| StoreError::Corrupt(e.to_string());
-    let mut text = |name: &str| row.text(s.at(name));
-    let mut required = |name: &str| -> Result<String, StoreError> {
-        text(name)?.ok_or_else(|| StoreError::Corrupt(format!("{}.{name} is NULL", s.table)))
+    let mut required = |name: &str, i: usize| -> Result<String, StoreError> {
+        row.text(i)?
+            .ok_or_else(|| StoreError::Corrupt(format!("{}.{name} is NULL", s.table)))
     };
     let mut line = Line::default();
     match kind {
-        EntryKind::Code => line.code = Some(required("code")?),
-        EntryKind::Rule => {
-            line.prefix = Some(required("prefix")?);
-            line.count_by = row.text(s.at("count_by"))?;
-        }
-        EntryKind::Host => {
-            line.host = Some(required("host")?);
-            line.unmatched = row.text(s.at("unmatched"))?;
-        }
+        EntryKind::Code => line.code = Some(required("code", at.code)?),
+        EntryKind::Rule => line.prefix = Some(required("prefix", at.prefix)?),
+        EntryKind::Host => line.host = Some(required("host", at.host)?),
         EntryKind::File => {
-            line.host = Some(required("host")?);
-            line.file = Some(required("path")?);
-            line.body = Some(required("body")?);
+            line.host = Some(required("host", at.host)?);
+            line.file = Some(required("path", at.path)?);
+            line.body = Some(required("body", at.body)?);
         }
     }
     let mut schedule = None;
     if matches!(kind, EntryKind::Code | EntryKind::Rule) {
-        let mut required = |name: &str| -> Result<String, StoreError> {
-            row.text(s.at(name))?
-                .ok_or_else(|| StoreError::Corrupt(format!("{}.{name} is NULL", s.table)))
-        };
-        line.appid = Some(required("appid")?);
-        line.path = Some(required("path")?);
-        line.query = Some(required("query")?);
-        line.env_version = Some(required("env_version")?);
-        let tags = required("tags")?;
+        line.appid = Some(required("appid", at.appid)?);
+        line.path = Some(required("path", at.path)?);
+        line.query = Some(required("query", at.query)?);
+        line.env_version = Some(required("env_version", at.env_version)?);
+        let tags = required("tags", at.tags)?;
         line.tags = tags.split(' ').filter(|t| !t.is_empty()).map(str::to_string).collect();
-        line.fallback_url = row.text(s.at("fallback_url"))?;
-        line.disabled = row.boolean(s.at("disabled"))?;
-        schedule = Some((row.int(s.at("valid_from"))?, row.int(s.at("valid_until"))?));
+    }
+    match kind {
+        EntryKind::Rule => line.count_by = row.text(at.count_by)?,
+        EntryKind::Host => line.unmatched = row.text(at.unmatched)?,
+        EntryKind::Code | EntryKind::File => {}
+    }
+    if matches!(kind, EntryKind::Code | EntryKind::Rule) {
+        line.fallback_url = row.text(at.fallback_url)?;
+        line.disabled = row.boolean(at.disabled)?;
+        schedule = Some((row.int(at.valid_from)?, row.int(at.valid_until)?));
     }
     let mut entry = line.validate().map_err(corrupt)?;
     // Validity times are stored as UNIX seconds: keep them exactly.
@@ -362,8 +406,8 @@ pub(crate) fn entry_from_row(kind: EntryKind, row: &mut dyn RowReader) -> Result
     }
     Ok(Stored {
         entry,
-        created_at: row.int(s.at("created_at"))?.unwrap_or(0),
-        updated_at: row.int(s.at("updated_at"))?.unwrap_or(0),
+        created_at: row.int(at.created_at)?.unwrap_or(0),
+        updated_at: row.int(at.updated_at)?.unwrap_or(0),
     })
 }
 
