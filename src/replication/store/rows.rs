@@ -411,7 +411,8 @@ pub(crate) fn entry_from_row(kind: EntryKind, row: &mut dyn RowReader) -> Result
     })
 }
 
-/// How many codes the store holds.
+/// How many codes the store holds (SQLite's; PostgreSQL's store asks for
+/// its estimate instead).
 pub(crate) const COUNT_CODES: &str = "SELECT COUNT(*) FROM codes";
 
 /// API keys, in id order.
