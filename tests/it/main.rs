@@ -23,7 +23,6 @@ mod package;
 mod phones;
 mod production;
 mod scan;
-mod stall;
 mod store_contract;
 mod support;
 mod tls;
