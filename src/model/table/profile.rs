@@ -55,7 +55,7 @@ struct ProfileRef<'a> {
 }
 
 impl ProfileKey {
-    fn as_ref(&self) -> ProfileRef<'_> {
+    fn borrowed(&self) -> ProfileRef<'_> {
         ProfileRef {
             appid: &self.appid,
             path: &self.path,
@@ -85,7 +85,7 @@ impl ProfileInterner {
             profiles,
         } = self;
         let hash = hasher.hash_one(&wanted);
-        if let Some(&id) = index.find(hash, |&id| profiles[id as usize].key.as_ref() == wanted) {
+        if let Some(&id) = index.find(hash, |&id| profiles[id as usize].key.borrowed() == wanted) {
             return id;
         }
         let id = u32::try_from(profiles.len()).expect("fewer than 2^32 distinct profiles");
@@ -101,7 +101,7 @@ impl ProfileInterner {
                 count_by: count_by.cloned(),
             },
         });
-        index.insert_unique(hash, id, |&id| hasher.hash_one(profiles[id as usize].key.as_ref()));
+        index.insert_unique(hash, id, |&id| hasher.hash_one(profiles[id as usize].key.borrowed()));
         id
     }
 

@@ -355,41 +355,40 @@ pub(crate) trait RowReader {
 }
 
 /// Builds a stored entry of `kind` from a row selected with its `select`
-/// columns; every column is found by name.
+/// columns; each column at its position, found once per kind ([`Positions`]).
 pub(crate) fn entry_from_row(kind: EntryKind, row: &mut dyn RowReader) -> Result<Stored<Entry>, StoreError> {
     let s = sql(kind);
     let at = s.at;
     let corrupt = |e: FieldError| StoreError::Corrupt(e.to_string());
-    let mut required = |name: &str, i: usize| -> Result<String, StoreError> {
+    let required = |row: &mut dyn RowReader, name: &str, i: usize| -> Result<String, StoreError> {
         row.text(i)?
             .ok_or_else(|| StoreError::Corrupt(format!("{}.{name} is NULL", s.table)))
     };
     let mut line = Line::default();
     match kind {
-        EntryKind::Code => line.code = Some(required("code", at.code)?),
-        EntryKind::Rule => line.prefix = Some(required("prefix", at.prefix)?),
-        EntryKind::Host => line.host = Some(required("host", at.host)?),
+        EntryKind::Code => line.code = Some(required(row, "code", at.code)?),
+        EntryKind::Rule => {
+            line.prefix = Some(required(row, "prefix", at.prefix)?);
+            line.count_by = row.text(at.count_by)?;
+        }
+        EntryKind::Host => {
+            line.host = Some(required(row, "host", at.host)?);
+            line.unmatched = row.text(at.unmatched)?;
+        }
         EntryKind::File => {
-            line.host = Some(required("host", at.host)?);
-            line.file = Some(required("path", at.path)?);
-            line.body = Some(required("body", at.body)?);
+            line.host = Some(required(row, "host", at.host)?);
+            line.file = Some(required(row, "path", at.path)?);
+            line.body = Some(required(row, "body", at.body)?);
         }
     }
     let mut schedule = None;
     if matches!(kind, EntryKind::Code | EntryKind::Rule) {
-        line.appid = Some(required("appid", at.appid)?);
-        line.path = Some(required("path", at.path)?);
-        line.query = Some(required("query", at.query)?);
-        line.env_version = Some(required("env_version", at.env_version)?);
-        let tags = required("tags", at.tags)?;
+        line.appid = Some(required(row, "appid", at.appid)?);
+        line.path = Some(required(row, "path", at.path)?);
+        line.query = Some(required(row, "query", at.query)?);
+        line.env_version = Some(required(row, "env_version", at.env_version)?);
+        let tags = required(row, "tags", at.tags)?;
         line.tags = tags.split(' ').filter(|t| !t.is_empty()).map(str::to_string).collect();
-    }
-    match kind {
-        EntryKind::Rule => line.count_by = row.text(at.count_by)?,
-        EntryKind::Host => line.unmatched = row.text(at.unmatched)?,
-        EntryKind::Code | EntryKind::File => {}
-    }
-    if matches!(kind, EntryKind::Code | EntryKind::Rule) {
         line.fallback_url = row.text(at.fallback_url)?;
         line.disabled = row.boolean(at.disabled)?;
         schedule = Some((row.int(at.valid_from)?, row.int(at.valid_until)?));
