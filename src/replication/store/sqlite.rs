@@ -340,81 +340,135 @@ impl rows::RowReader for SqliteRow<'_, '_> {
     }
 }
 
-/// A row's columns copied out of SQLite, for a snapshot's decoding thread.
-struct OwnedRow(Vec<rusqlite::types::Value>);
+/// Rows' columns copied out of SQLite for a snapshot's decoding threads, a
+/// batch at a time: the text of every row in one buffer, each column a
+/// [`Cell`]. A copy per row (a vector, and a string per text column) was
+/// allocated on the reading thread and freed on a decoding one, a million
+/// times over on a restart.
+struct RowBatch {
+    kind: EntryKind,
+    columns: usize,
+    text: String,
+    cells: Vec<Cell>,
+}
 
-impl OwnedRow {
-    fn copy(row: &rusqlite::Row<'_>, columns: usize) -> Result<OwnedRow, StoreError> {
-        use rusqlite::types::{Value, ValueRef};
-        let mut values = Vec::with_capacity(columns);
-        for i in 0..columns {
-            values.push(match row.get_ref(i).map_err(failed)? {
-                ValueRef::Null => Value::Null,
-                ValueRef::Integer(n) => Value::Integer(n),
-                ValueRef::Real(r) => Value::Real(r),
-                ValueRef::Text(text) => Value::Text(
-                    String::from_utf8(text.to_vec()).map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))?,
-                ),
-                ValueRef::Blob(blob) => Value::Blob(blob.to_vec()),
-            });
+/// One column of a row in a [`RowBatch`].
+enum Cell {
+    Null,
+    Int(i64),
+    /// A range of the batch's text.
+    Text(std::ops::Range<usize>),
+    /// A type no stored entry has (a real or a blob), kept for the error.
+    Other(rusqlite::types::Type),
+}
+
+impl RowBatch {
+    /// An empty batch of `kind`'s rows of `columns` columns, its text
+    /// buffer sized for `text` bytes.
+    fn new(kind: EntryKind, columns: usize, text: usize) -> RowBatch {
+        RowBatch {
+            kind,
+            columns,
+            text: String::with_capacity(text),
+            cells: Vec::with_capacity(columns * SNAPSHOT_BATCH),
         }
-        Ok(OwnedRow(values))
     }
 
-    fn take(&mut self, i: usize) -> rusqlite::types::Value {
-        self.0
-            .get_mut(i)
-            .map(|v| std::mem::replace(v, rusqlite::types::Value::Null))
-            .unwrap_or(rusqlite::types::Value::Null)
+    fn push(&mut self, row: &rusqlite::Row<'_>) -> Result<(), StoreError> {
+        use rusqlite::types::{Type, ValueRef};
+        for i in 0..self.columns {
+            self.cells.push(match row.get_ref(i).map_err(failed)? {
+                ValueRef::Null => Cell::Null,
+                ValueRef::Integer(n) => Cell::Int(n),
+                ValueRef::Text(text) => {
+                    let text =
+                        std::str::from_utf8(text).map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))?;
+                    let from = self.text.len();
+                    self.text.push_str(text);
+                    Cell::Text(from..self.text.len())
+                }
+                ValueRef::Real(_) => Cell::Other(Type::Real),
+                ValueRef::Blob(_) => Cell::Other(Type::Blob),
+            });
+        }
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.cells.len() / self.columns.max(1)
+    }
+
+    /// Row `n` of the batch, for [`entry_from_row`].
+    fn row(&self, n: usize) -> BatchRow<'_> {
+        BatchRow {
+            batch: self,
+            cells: &self.cells[n * self.columns..(n + 1) * self.columns],
+        }
     }
 }
 
-impl rows::RowReader for OwnedRow {
+/// One row of a [`RowBatch`], read by column.
+struct BatchRow<'b> {
+    batch: &'b RowBatch,
+    cells: &'b [Cell],
+}
+
+impl BatchRow<'_> {
+    fn cell(&self, i: usize) -> &Cell {
+        self.cells.get(i).unwrap_or(&Cell::Null)
+    }
+}
+
+impl rows::RowReader for BatchRow<'_> {
     fn text(&mut self, i: usize) -> Result<Option<String>, StoreError> {
-        match self.take(i) {
-            rusqlite::types::Value::Null => Ok(None),
-            rusqlite::types::Value::Text(text) => Ok(Some(text)),
-            other => Err(wrong_type(i, "text", &other)),
+        match self.cell(i) {
+            Cell::Null => Ok(None),
+            Cell::Text(range) => Ok(Some(self.batch.text[range.clone()].to_owned())),
+            other => Err(wrong_type(i, "text", other)),
         }
     }
     fn int(&mut self, i: usize) -> Result<Option<i64>, StoreError> {
-        match self.take(i) {
-            rusqlite::types::Value::Null => Ok(None),
-            rusqlite::types::Value::Integer(n) => Ok(Some(n)),
-            other => Err(wrong_type(i, "integer", &other)),
+        match self.cell(i) {
+            Cell::Null => Ok(None),
+            Cell::Int(n) => Ok(Some(*n)),
+            other => Err(wrong_type(i, "integer", other)),
         }
     }
     fn boolean(&mut self, i: usize) -> Result<bool, StoreError> {
-        match self.take(i) {
-            rusqlite::types::Value::Integer(n) => Ok(n != 0),
-            other => Err(wrong_type(i, "boolean", &other)),
+        match self.cell(i) {
+            Cell::Int(n) => Ok(*n != 0),
+            other => Err(wrong_type(i, "boolean", other)),
         }
     }
 }
 
 /// A column of an unexpected type: the store was changed behind its back.
-fn wrong_type(i: usize, expected: &str, found: &rusqlite::types::Value) -> StoreError {
-    StoreError::Corrupt(format!(
-        "column {i}: {expected} expected, found {:?}",
-        found.data_type()
-    ))
+fn wrong_type(i: usize, expected: &str, found: &Cell) -> StoreError {
+    use rusqlite::types::Type;
+    let found = match found {
+        Cell::Null => Type::Null,
+        Cell::Int(_) => Type::Integer,
+        Cell::Text(_) => Type::Text,
+        Cell::Other(other) => *other,
+    };
+    StoreError::Corrupt(format!("column {i}: {expected} expected, found {found:?}"))
 }
 
 /// One of a snapshot's decoders: takes batches of rows until the reader is
 /// done, checks each batch into entries, and lends them to `sink` a batch
 /// at a time.
 fn decode_rows(
-    batches: &std::sync::Mutex<std::sync::mpsc::Receiver<(EntryKind, Vec<OwnedRow>)>>,
+    batches: &std::sync::Mutex<std::sync::mpsc::Receiver<RowBatch>>,
     sink: &std::sync::Mutex<EntrySink>,
 ) -> Result<(), StoreError> {
     loop {
         let next = batches.lock().map_err(failed)?.recv();
-        let Ok((kind, rows)) = next else { return Ok(()) };
+        let Ok(batch) = next else { return Ok(()) };
         // Sized up front: collecting `Result`s would grow the vector by
         // doubling, moving every entry again.
-        let mut entries = Vec::with_capacity(rows.len());
-        for mut row in rows {
-            entries.push(entry_from_row(kind, &mut row)?.entry);
+        let mut entries = Vec::with_capacity(batch.len());
+        for n in 0..batch.len() {
+            entries.push(entry_from_row(batch.kind, &mut batch.row(n))?.entry);
         }
         // Lent, not moved: an entry is 176 bytes.
         let mut sink = sink.lock().map_err(failed)?;
@@ -431,6 +485,9 @@ fn decoders_stopped() -> StoreError {
 const SNAPSHOT_BATCH: usize = 1024;
 const SNAPSHOT_AHEAD: usize = 4;
 const SNAPSHOT_DECODERS: usize = 2;
+/// The text buffer of a snapshot's first batch of each kind, in bytes
+/// (after that, the size of the batch before).
+const SNAPSHOT_TEXT: usize = 64 * SNAPSHOT_BATCH;
 
 /// Reads a stored entry of `kind` from a row selected with its `select` columns.
 fn row_entry(kind: EntryKind, row: &rusqlite::Row<'_>) -> Result<Stored<Entry>, StoreError> {
@@ -804,7 +861,7 @@ impl Bulk for SqliteStore {
     /// order.
     async fn snapshot(&self, sink: EntrySink) -> Result<Head, StoreError> {
         let inner = self.inner.clone();
-        let (rows, batches) = std::sync::mpsc::sync_channel::<(EntryKind, Vec<OwnedRow>)>(SNAPSHOT_AHEAD);
+        let (rows, batches) = std::sync::mpsc::sync_channel::<RowBatch>(SNAPSHOT_AHEAD);
         let reading = crate::replication::background::run("qrlaunch-snapshot", move || {
             inner.with_reader(|conn| {
                 let tx = conn.transaction().map_err(failed)?;
@@ -813,16 +870,18 @@ impl Bulk for SqliteStore {
                     let mut select = tx.prepare(&q(&rows::select_all(kind, false))).map_err(failed)?;
                     let columns = select.column_count();
                     let mut found = select.query([]).map_err(failed)?;
-                    let mut batch = Vec::with_capacity(SNAPSHOT_BATCH);
+                    let mut batch = RowBatch::new(kind, columns, SNAPSHOT_TEXT);
                     while let Some(row) = found.next().map_err(failed)? {
-                        batch.push(OwnedRow::copy(row, columns)?);
+                        batch.push(row)?;
                         if batch.len() == SNAPSHOT_BATCH {
-                            let full = std::mem::replace(&mut batch, Vec::with_capacity(SNAPSHOT_BATCH));
-                            rows.send((kind, full)).map_err(|_| decoders_stopped())?;
+                            // The next batch's text is about as long.
+                            let next = RowBatch::new(kind, columns, batch.text.len());
+                            rows.send(std::mem::replace(&mut batch, next))
+                                .map_err(|_| decoders_stopped())?;
                         }
                     }
-                    if !batch.is_empty() {
-                        rows.send((kind, batch)).map_err(|_| decoders_stopped())?;
+                    if batch.len() > 0 {
+                        rows.send(batch).map_err(|_| decoders_stopped())?;
                     }
                 }
                 tx.rollback().map_err(failed)?;
@@ -1335,5 +1394,39 @@ mod tests {
         assert!(!dir.path().join("qrlaunch.db-shm").exists());
         // A reader connection of the same process sees what the writer wrote.
         assert_eq!(store.head().await.unwrap().position, 1);
+    }
+
+    /// A batch keeps every row's columns apart in its one buffer, and a
+    /// column of a type no entry has is an error that names the type.
+    #[test]
+    fn a_row_batch_reads_back_each_rows_columns() {
+        use rows::RowReader;
+        let db = Connection::open_in_memory().unwrap();
+        let mut select = db
+            .prepare("SELECT 'é' || 'a', 7, NULL, x'00', 1.5 UNION ALL SELECT '', 0, 'b', 'c', 'd'")
+            .unwrap();
+        let mut batch = RowBatch::new(EntryKind::Code, select.column_count(), 0);
+        let mut found = select.query([]).unwrap();
+        while let Some(row) = found.next().unwrap() {
+            batch.push(row).unwrap();
+        }
+        assert_eq!(batch.len(), 2);
+        let mut first = batch.row(0);
+        assert_eq!(first.text(0).unwrap().as_deref(), Some("éa"));
+        assert_eq!(first.int(1).unwrap(), Some(7));
+        assert!(first.boolean(1).unwrap());
+        assert_eq!(first.text(2).unwrap(), None);
+        let blob = first.text(3).unwrap_err().to_string();
+        assert!(blob.contains("column 3: text expected, found Blob"), "{blob}");
+        let real = first.int(4).unwrap_err().to_string();
+        assert!(real.contains("column 4: integer expected, found Real"), "{real}");
+        let mut second = batch.row(1);
+        assert_eq!(second.text(0).unwrap().as_deref(), Some(""));
+        assert!(!second.boolean(1).unwrap());
+        assert_eq!(second.text(2).unwrap().as_deref(), Some("b"));
+        assert_eq!(second.text(4).unwrap().as_deref(), Some("d"));
+        let number = second.text(1).unwrap_err().to_string();
+        assert!(number.contains("found Integer"), "{number}");
+        assert_eq!(second.text(9).unwrap(), None, "a column the row does not have");
     }
 }
