@@ -51,7 +51,12 @@
 # Knobs (environment): RATE (20000), DURATION (20), FEATURES (cargo
 # features of the build, default features off: jemalloc, mimalloc, or
 # empty for the system allocator), PG_PORT (15532), FIRST_PORT
-# (18480), GEN_SCHED (fifo for root, else none; nice: at nice -19).
+# (18480), GEN_SCHED (fifo for root, else none; nice: at nice -19),
+# SCHED_RECORD (1: `perf sched record` each run and say, beside it, how
+# long the node's scan thread waited for its core and what ran meanwhile,
+# loadtest/sched-waits.py; the recording itself costs the node some
+# latency, so leave it off for the figures), RUNS (all; B: only B's runs,
+# S: only S's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FLEET_LIB_ONLY=1 source deploy/fleet.sh
@@ -61,6 +66,12 @@ DURATION=${DURATION:-20}
 FEATURES=${FEATURES-jemalloc}
 FIRST_PORT=${FIRST_PORT:-18480}
 GEN_SCHED=${GEN_SCHED:-fifo}
+SCHED_RECORD=${SCHED_RECORD:-}
+RUNS=${RUNS:-all}
+case $RUNS in
+  all | B | S) ;;
+  *) echo "RUNS must be all, B or S, not $RUNS" >&2; exit 2 ;;
+esac
 # S's first flush: after its idle run and a pass over every code.
 FLUSH_AFTER=$((DURATION * 2 + 10))
 # Only root may raise a priority; `nice` would warn and run at 0 anyway.
@@ -155,178 +166,194 @@ scans() {
     ) &
     work=$!
   fi
+  local record=
+  if [ -n "$SCHED_RECORD" ]; then
+    # On the generator's core, not the node's.
+    taskset -c 1 perf sched record -a -m 16M -o "$FLEET_DIR/sched.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+    record=$!
+  fi
   "${GEN[@]}" taskset -c 1 "$LT" run --addr "127.0.0.1:$port" --connections 32 --duration "${DURATION}s" \
     --requests "$FLEET_DIR/scans.tsv" --rate "$RATE" --label "$label" --server-pid "$pid" --watch-cores 0,1 \
     --json | tail -n 1 >>"$RESULTS"
   [ -n "$work" ] && wait "$work"
   tail -n 1 "$RESULTS" >&2
+  if [ -n "$record" ]; then
+    wait "$record"
+    python3 loadtest/sched-waits.py "$FLEET_DIR/sched.data" "$pid" "$label" >>"$RESULTS"
+    rm -f "$FLEET_DIR/sched.data"
+    tail -n 1 "$RESULTS" >&2
+  fi
 }
 
-log "the fleet: A seeds PostgreSQL with the table, B follows"
-FLEET_CORES=1 fleet_node_start A "$A" --table "$FLEET_DIR/table.ndjson"
-FLEET_CORES=0 fleet_node_start B "$B" --threads 1
-PID_B=${FLEET_PIDS[1]}
-caught_up "$B" "$(position "$A")"
+if [ "$RUNS" != S ]; then
+  log "the fleet: A seeds PostgreSQL with the table, B follows"
+  FLEET_CORES=1 fleet_node_start A "$A" --table "$FLEET_DIR/table.ndjson"
+  FLEET_CORES=0 fleet_node_start B "$B" --threads 1
+  PID_B=${FLEET_PIDS[1]}
+  caught_up "$B" "$(position "$A")"
 
-scans "idle (B)" "$B" "$PID_B"
-# The import through A takes tens of seconds before it commits; B's work
-# starts when it sees the commit, so the measured run starts then.
-import $((A + 1)) "$FLEET_DIR/more.ndjson" &
-IMPORTER=$!
-for _ in $(seq 1 3000); do
-  grep -q "resyncing the table" "$FLEET_DIR/B.log" && break
-  sleep 0.02
-done
-grep -q "resyncing the table" "$FLEET_DIR/B.log" || { echo "B never started its rebuild" >&2; exit 1; }
-# B's table has the import once its position reaches the store's position
-# B saw when it started the rebuild.
-head=$(metric "$B" qrlaunch_store_position)
-rebuilt() { # records, in $FLEET_DIR/rebuilt, the second of the run B's table had the import
-  local t0=$SECONDS
-  for _ in $(seq 1 $((DURATION * 3 * 10))); do
-    if [ "$(metric "$B" qrlaunch_table_position | cut -d. -f1)" -ge "${head%.*}" ]; then
-      echo $((SECONDS - t0)) >"$FLEET_DIR/rebuilt"
-      return
-    fi
-    sleep 0.1
+  scans "idle (B)" "$B" "$PID_B"
+  # The import through A takes tens of seconds before it commits; B's work
+  # starts when it sees the commit, so the measured run starts then.
+  import $((A + 1)) "$FLEET_DIR/more.ndjson" &
+  IMPORTER=$!
+  for _ in $(seq 1 3000); do
+    grep -q "resyncing the table" "$FLEET_DIR/B.log" && break
+    sleep 0.02
   done
-}
-rebuilt &
-watcher=$!
-taskset -cp 1 "$watcher" >/dev/null
-DURATION=$((DURATION * 3)) scans "rebuild after a 1M import through A (B)" "$B" "$PID_B"
-wait "$watcher"
-if [ -s "$FLEET_DIR/rebuilt" ]; then
-  note "{\"label\": \"B's table had the import at second $(cat "$FLEET_DIR/rebuilt") of that run\"}"
-else
-  note '{"label": "WARNING: B had not rebuilt its table by the end of its run, which measured only part of the rebuild"}'
+  grep -q "resyncing the table" "$FLEET_DIR/B.log" || { echo "B never started its rebuild" >&2; exit 1; }
+  # B's table has the import once its position reaches the store's position
+  # B saw when it started the rebuild.
+  head=$(metric "$B" qrlaunch_store_position)
+  rebuilt() { # records, in $FLEET_DIR/rebuilt, the second of the run B's table had the import
+    local t0=$SECONDS
+    for _ in $(seq 1 $((DURATION * 3 * 10))); do
+      if [ "$(metric "$B" qrlaunch_table_position | cut -d. -f1)" -ge "${head%.*}" ]; then
+        echo $((SECONDS - t0)) >"$FLEET_DIR/rebuilt"
+        return
+      fi
+      sleep 0.1
+    done
+  }
+  rebuilt &
+  watcher=$!
+  taskset -cp 1 "$watcher" >/dev/null
+  DURATION=$((DURATION * 3)) scans "rebuild after a 1M import through A (B)" "$B" "$PID_B"
+  wait "$watcher"
+  if [ -s "$FLEET_DIR/rebuilt" ] && (($(cat "$FLEET_DIR/rebuilt") < DURATION * 3)); then
+    note "{\"label\": \"B's table had the import at second $(cat "$FLEET_DIR/rebuilt") of that run\"}"
+  else
+    note '{"label": "WARNING: B had not rebuilt its table by the end of its run, which measured only part of the rebuild"}'
+  fi
+  tail -n 1 "$RESULTS" >&2
+  wait "$IMPORTER"
+  kill "$PID_B" "${FLEET_PIDS[0]}"
+  wait "$PID_B" "${FLEET_PIDS[0]}" 2>/dev/null || true
+  FLEET_PIDS=()
 fi
-tail -n 1 "$RESULTS" >&2
-wait "$IMPORTER"
-kill "$PID_B" "${FLEET_PIDS[0]}"
-wait "$PID_B" "${FLEET_PIDS[0]}" 2>/dev/null || true
-FLEET_PIDS=()
 
-start_s() { # [extra flags]: starts S on its SQLite store; sets S_PID and SECS (to ready)
-  local t0 t1
-  t0=$(date +%s.%N)
-  taskset -c 0 "$QRLAUNCH" --threads 1 --data "$FLEET_DIR/S" --listen "127.0.0.1:$S" \
-    --admin-listen "127.0.0.1:$((S + 1))" --metrics-listen "127.0.0.1:$((S + 2))" \
-    --admin-token-file "$TOKEN_FILE" --log warn --stats-flush "${FLUSH_AFTER}s" "$@" \
-    >"$FLEET_DIR/S.out" 2>"$FLEET_DIR/S.log" &
-  S_PID=$!
-  fleet_wait_ready "http://127.0.0.1:$S/readyz" S >/dev/null
-  t1=$(date +%s.%N)
-  SECS=$(python3 -c "print(round($t1 - $t0, 2))")
-}
+if [ "$RUNS" != B ]; then
+  start_s() { # [extra flags]: starts S on its SQLite store; sets S_PID and SECS (to ready)
+    local t0 t1
+    t0=$(date +%s.%N)
+    taskset -c 0 "$QRLAUNCH" --threads 1 --data "$FLEET_DIR/S" --listen "127.0.0.1:$S" \
+      --admin-listen "127.0.0.1:$((S + 1))" --metrics-listen "127.0.0.1:$((S + 2))" \
+      --admin-token-file "$TOKEN_FILE" --log warn --stats-flush "${FLUSH_AFTER}s" "$@" \
+      >"$FLEET_DIR/S.out" 2>"$FLEET_DIR/S.log" &
+    S_PID=$!
+    fleet_wait_ready "http://127.0.0.1:$S/readyz" S >/dev/null
+    t1=$(date +%s.%N)
+    SECS=$(python3 -c "print(round($t1 - $t0, 2))")
+  }
 
-log "S: the first start seeds 1,000,000 codes from --table"
-start_s --table "$FLEET_DIR/table.ndjson"
-secs=$SECS
-# The flusher starts counting FLUSH_AFTER just before the node is ready.
-flush_due=$(($(date +%s) + FLUSH_AFTER))
-sleep 2
-note "{\"label\": \"first start seeding 1M codes, to ready\", \"seconds\": $secs, \"rss_kib\": $(rss_kib "$S_PID")}"
-tail -n 1 "$RESULTS" >&2
+  log "S: the first start seeds 1,000,000 codes from --table"
+  start_s --table "$FLEET_DIR/table.ndjson"
+  secs=$SECS
+  # The flusher starts counting FLUSH_AFTER just before the node is ready.
+  flush_due=$(($(date +%s) + FLUSH_AFTER))
+  sleep 2
+  note "{\"label\": \"first start seeding 1M codes, to ready\", \"seconds\": $secs, \"rss_kib\": $(rss_kib "$S_PID")}"
+  tail -n 1 "$RESULTS" >&2
 
-# Idle first: the flushes after the first (every FLUSH_AFTER seconds)
-# fall into the runs of work that follow it.
-scans "idle (S)" "$S" "$S_PID"
+  # Idle first: the flushes after the first (every FLUSH_AFTER seconds)
+  # fall into the runs of work that follow it.
+  scans "idle (S)" "$S" "$S_PID"
 
-log "S: a stats flush of 1,000,000 changed counters (the first flush, $FLUSH_AFTER s after start)"
-taskset -c 1 "$LT" run --addr "127.0.0.1:$S" --connections 32 --duration 60s --max-requests 1000000 \
-  --requests "$FLEET_DIR/every.tsv" --json >/dev/null
-flushed_before=$(metric "$S" qrlaunch_stats_rows_flushed_total)
-# The run starts 2 s before the flush is due, as the other runs start 2 s
-# before their work, and lasts twice as long as they do: the flush's rows
-# are counted only once it has written them all, so a run that ended
-# before (a million upserts in the idle class, behind the scans) measured
-# no flush at all.
-wait_for=$((flush_due - 2 - $(date +%s)))
-if ((wait_for < 0)); then
-  echo "the pass over every code ended $((-wait_for)) s after the run should have started" >&2
-  exit 1
-fi
-sleep "$wait_for"
-flush_ended() { # records, in $FLEET_DIR/flush-ended, the second of the run the flush's rows appeared
-  local t0=$SECONDS
-  for _ in $(seq 1 $((DURATION * 2 * 10))); do
-    if [ "$(metric "$S" qrlaunch_stats_rows_flushed_total)" != "$flushed_before" ]; then
-      echo $((SECONDS - t0)) >"$FLEET_DIR/flush-ended"
-      return
-    fi
-    sleep 0.1
+  log "S: a stats flush of 1,000,000 changed counters (the first flush, $FLUSH_AFTER s after start)"
+  taskset -c 1 "$LT" run --addr "127.0.0.1:$S" --connections 32 --duration 60s --max-requests 1000000 \
+    --requests "$FLEET_DIR/every.tsv" --json >/dev/null
+  flushed_before=$(metric "$S" qrlaunch_stats_rows_flushed_total)
+  # The run starts 2 s before the flush is due, as the other runs start 2 s
+  # before their work, and lasts twice as long as they do: the flush's rows
+  # are counted only once it has written them all, so a run that ended
+  # before (a million upserts in the idle class, behind the scans) measured
+  # no flush at all.
+  wait_for=$((flush_due - 2 - $(date +%s)))
+  if ((wait_for < 0)); then
+    echo "the pass over every code ended $((-wait_for)) s after the run should have started" >&2
+    exit 1
+  fi
+  sleep "$wait_for"
+  flush_ended() { # records, in $FLEET_DIR/flush-ended, the second of the run the flush's rows appeared
+    local t0=$SECONDS
+    for _ in $(seq 1 $((DURATION * 2 * 10))); do
+      if [ "$(metric "$S" qrlaunch_stats_rows_flushed_total)" != "$flushed_before" ]; then
+        echo $((SECONDS - t0)) >"$FLEET_DIR/flush-ended"
+        return
+      fi
+      sleep 0.1
+    done
+  }
+  flush_ended &
+  watcher=$!
+  taskset -cp 1 "$watcher" >/dev/null
+  DURATION=$((DURATION * 2)) scans "stats flush of 1M counters (S)" "$S" "$S_PID"
+  wait "$watcher"
+  flushed=$(($(metric "$S" qrlaunch_stats_rows_flushed_total | cut -d. -f1) - ${flushed_before%.*}))
+  ended=$(cat "$FLEET_DIR/flush-ended" 2>/dev/null || echo null)
+  note "{\"label\": \"rows flushed during that run (ended at second $ended of the run)\", \"rows\": $flushed}"
+  tail -n 1 "$RESULTS" >&2
+  if ((flushed < 1000000)); then
+    note '{"label": "WARNING: the flush did not end within its run, which measured no flush"}'
+    tail -n 1 "$RESULTS" >&2
+  fi
+
+  hup() {
+    local before
+    before=$(metric "$S" qrlaunch_resyncs_total)
+    kill -HUP "$S_PID"
+    for _ in $(seq 1 600); do
+      [ "$(metric "$S" qrlaunch_resyncs_total)" != "$before" ] && break
+      sleep 0.05
+    done
+  }
+  scans "SIGHUP rebuild (S)" "$S" "$S_PID" hup
+  # The overlay is folded at 4,096 keys: 4,090 writes before the run leave
+  # the fold itself (and the new base's publish, the old one's freeing) to
+  # the run, apart from the cost of taking a thousand writes a second.
+  taskset -c 1 "$LT" propagation --admin "127.0.0.1:$((S + 1))" --token-file "$TOKEN_FILE" \
+    --node "127.0.0.1:$S" --rate 1000 --writes 4090 --prefix before --json >/dev/null
+  compaction_alone() {
+    taskset -c 1 "$LT" propagation --admin "127.0.0.1:$((S + 1))" --token-file "$TOKEN_FILE" \
+      --node "127.0.0.1:$S" --rate 100 --writes 100 --prefix alone --json >/dev/null
+  }
+  scans "compaction alone, after 4,096 writes (S)" "$S" "$S_PID" compaction_alone
+  compaction() {
+    taskset -c 1 "$LT" propagation --admin "127.0.0.1:$((S + 1))" --token-file "$TOKEN_FILE" \
+      --node "127.0.0.1:$S" --rate 1000 --writes 4200 --prefix compact --json >/dev/null
+  }
+  scans "compaction after 4,200 writes (S)" "$S" "$S_PID" compaction
+  import_s() { import $((S + 1)) "$FLEET_DIR/more.ndjson"; }
+  # The import (spooling and checking, the transaction, the rebuild) takes
+  # longer than one run: this one lasts twice as long.
+  DURATION=$((DURATION * 2)) scans "1M-line import into its own store (S)" "$S" "$S_PID" import_s
+
+  log "S: RSS after each of ten SIGHUP rebuilds"
+  for i in $(seq 1 10); do
+    hup
+    # The new table is built once the follower counted the resync; give the
+    # retire worker a moment to free the old one.
+    sleep 3
+    note "{\"label\": \"RSS after rebuild $i\", \"rss_kib\": $(rss_kib "$S_PID")}"
   done
-}
-flush_ended &
-watcher=$!
-taskset -cp 1 "$watcher" >/dev/null
-DURATION=$((DURATION * 2)) scans "stats flush of 1M counters (S)" "$S" "$S_PID"
-wait "$watcher"
-flushed=$(($(metric "$S" qrlaunch_stats_rows_flushed_total | cut -d. -f1) - ${flushed_before%.*}))
-ended=$(cat "$FLEET_DIR/flush-ended" 2>/dev/null || echo null)
-note "{\"label\": \"rows flushed during that run (ended at second $ended of the run)\", \"rows\": $flushed}"
-tail -n 1 "$RESULTS" >&2
-if ((flushed < 1000000)); then
-  note '{"label": "WARNING: the flush did not end within its run, which measured no flush"}'
+  tail -n 10 "$RESULTS" >&2
+
+  log "S: saturated, closed loop on its one core"
+  taskset -c 1 "$LT" run --addr "127.0.0.1:$S" --connections 32 --duration 10s \
+    --requests "$FLEET_DIR/scans.tsv" --label "saturated, closed loop (S)" --server-pid "$S_PID" --json \
+    | tail -n 1 >>"$RESULTS"
+  tail -n 1 "$RESULTS" >&2
+
+  log "S: a restart on the same store"
+  kill "$S_PID"
+  wait "$S_PID" 2>/dev/null || true
+  S_PID=
+  start_s
+  secs=$SECS
+  sleep 2
+  note "{\"label\": \"restart on the same store (about 1M codes), to ready\", \"seconds\": $secs, \"rss_kib\": $(rss_kib "$S_PID")}"
   tail -n 1 "$RESULTS" >&2
 fi
-
-hup() {
-  local before
-  before=$(metric "$S" qrlaunch_resyncs_total)
-  kill -HUP "$S_PID"
-  for _ in $(seq 1 600); do
-    [ "$(metric "$S" qrlaunch_resyncs_total)" != "$before" ] && break
-    sleep 0.05
-  done
-}
-scans "SIGHUP rebuild (S)" "$S" "$S_PID" hup
-# The overlay is folded at 4,096 keys: 4,090 writes before the run leave
-# the fold itself (and the new base's publish, the old one's freeing) to
-# the run, apart from the cost of taking a thousand writes a second.
-taskset -c 1 "$LT" propagation --admin "127.0.0.1:$((S + 1))" --token-file "$TOKEN_FILE" \
-  --node "127.0.0.1:$S" --rate 1000 --writes 4090 --prefix before --json >/dev/null
-compaction_alone() {
-  taskset -c 1 "$LT" propagation --admin "127.0.0.1:$((S + 1))" --token-file "$TOKEN_FILE" \
-    --node "127.0.0.1:$S" --rate 100 --writes 100 --prefix alone --json >/dev/null
-}
-scans "compaction alone, after 4,096 writes (S)" "$S" "$S_PID" compaction_alone
-compaction() {
-  taskset -c 1 "$LT" propagation --admin "127.0.0.1:$((S + 1))" --token-file "$TOKEN_FILE" \
-    --node "127.0.0.1:$S" --rate 1000 --writes 4200 --prefix compact --json >/dev/null
-}
-scans "compaction after 4,200 writes (S)" "$S" "$S_PID" compaction
-import_s() { import $((S + 1)) "$FLEET_DIR/more.ndjson"; }
-# The import (spooling and checking, the transaction, the rebuild) takes
-# longer than one run: this one lasts twice as long.
-DURATION=$((DURATION * 2)) scans "1M-line import into its own store (S)" "$S" "$S_PID" import_s
-
-log "S: RSS after each of ten SIGHUP rebuilds"
-for i in $(seq 1 10); do
-  hup
-  # The new table is built once the follower counted the resync; give the
-  # retire worker a moment to free the old one.
-  sleep 3
-  note "{\"label\": \"RSS after rebuild $i\", \"rss_kib\": $(rss_kib "$S_PID")}"
-done
-tail -n 10 "$RESULTS" >&2
-
-log "S: saturated, closed loop on its one core"
-taskset -c 1 "$LT" run --addr "127.0.0.1:$S" --connections 32 --duration 10s \
-  --requests "$FLEET_DIR/scans.tsv" --label "saturated, closed loop (S)" --server-pid "$S_PID" --json \
-  | tail -n 1 >>"$RESULTS"
-tail -n 1 "$RESULTS" >&2
-
-log "S: a restart on the same store"
-kill "$S_PID"
-wait "$S_PID" 2>/dev/null || true
-S_PID=
-start_s
-secs=$SECS
-sleep 2
-note "{\"label\": \"restart on the same store (about 1M codes), to ready\", \"seconds\": $secs, \"rss_kib\": $(rss_kib "$S_PID")}"
-tail -n 1 "$RESULTS" >&2
 
 log "results"
 python3 - "$RESULTS" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "${FEATURES:-system}" <<'PY'
@@ -347,6 +374,10 @@ for r in rows:
         if "seconds" in r: parts.append(f"{r['seconds']:.2f} s")
         if "rss_kib" in r: parts.append(f"RSS {r['rss_kib'] / 1024:.1f} MiB")
         if "rows" in r: parts.append(f"{r['rows']} rows")
+        if "sched_delay_max_ms" in r:
+            parts.append(f"p99 {r['sched_delay_p99_ms']} ms, p99.9 {r['sched_delay_p999_ms']} ms, "
+                         f"max {r['sched_delay_max_ms']} ms; {r['waits_over_1ms']} waits over 1 ms, "
+                         f"behind (ms): {r['ran_meanwhile_ms']}")
         print(f"{r['label']}: {', '.join(parts)}" if parts else r["label"])
 print("node p99/max: from the moment each request was sent (not its due time); late µs: the generator's own")
 print("lateness (max); preempted: times the node was preempted during the run")
