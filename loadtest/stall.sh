@@ -153,6 +153,25 @@ import() { # admin-port file
     exit 1
   }
 }
+# watch_for FILE SECONDS CHECK...: in the background, on core 1, polls
+# CHECK every 0.1 s for about SECONDS and writes to FILE the second (from
+# now) at which it first held; sets $watcher.
+watch_for() {
+  local file=$1 seconds=$2
+  shift 2
+  (
+    t0=$SECONDS
+    for _ in $(seq 1 $((seconds * 10))); do
+      if "$@"; then
+        echo $((SECONDS - t0)) >"$file"
+        exit 0
+      fi
+      sleep 0.1
+    done
+  ) &
+  watcher=$!
+  taskset -cp 1 "$watcher" >/dev/null
+}
 # scans LABEL PORT PID [WORK...]: the measured run; WORK (a command) starts
 # 2 s in, and the run waits for it.
 scans() {
@@ -205,19 +224,8 @@ if [ "$RUNS" != S ]; then
   # B's table has the import once its position reaches the store's position
   # B saw when it started the rebuild.
   head=$(metric "$B" qrlaunch_store_position)
-  rebuilt() { # records, in $FLEET_DIR/rebuilt, the second of the run B's table had the import
-    local t0=$SECONDS
-    for _ in $(seq 1 $((DURATION * 3 * 10))); do
-      if [ "$(metric "$B" qrlaunch_table_position | cut -d. -f1)" -ge "${head%.*}" ]; then
-        echo $((SECONDS - t0)) >"$FLEET_DIR/rebuilt"
-        return
-      fi
-      sleep 0.1
-    done
-  }
-  rebuilt &
-  watcher=$!
-  taskset -cp 1 "$watcher" >/dev/null
+  rebuilt() { [ "$(metric "$B" qrlaunch_table_position | cut -d. -f1)" -ge "${head%.*}" ]; }
+  watch_for "$FLEET_DIR/rebuilt" $((DURATION * 3)) rebuilt
   DURATION=$((DURATION * 3)) scans "rebuild after a 1M import through A (B)" "$B" "$PID_B"
   wait "$watcher"
   if [ -s "$FLEET_DIR/rebuilt" ] && (($(cat "$FLEET_DIR/rebuilt") < DURATION * 3)); then
@@ -274,19 +282,8 @@ if [ "$RUNS" != B ]; then
     exit 1
   fi
   sleep "$wait_for"
-  flush_ended() { # records, in $FLEET_DIR/flush-ended, the second of the run the flush's rows appeared
-    local t0=$SECONDS
-    for _ in $(seq 1 $((DURATION * 2 * 10))); do
-      if [ "$(metric "$S" qrlaunch_stats_rows_flushed_total)" != "$flushed_before" ]; then
-        echo $((SECONDS - t0)) >"$FLEET_DIR/flush-ended"
-        return
-      fi
-      sleep 0.1
-    done
-  }
-  flush_ended &
-  watcher=$!
-  taskset -cp 1 "$watcher" >/dev/null
+  flush_ended() { [ "$(metric "$S" qrlaunch_stats_rows_flushed_total)" != "$flushed_before" ]; }
+  watch_for "$FLEET_DIR/flush-ended" $((DURATION * 2)) flush_ended
   DURATION=$((DURATION * 2)) scans "stats flush of 1M counters (S)" "$S" "$S_PID"
   wait "$watcher"
   flushed=$(($(metric "$S" qrlaunch_stats_rows_flushed_total | cut -d. -f1) - ${flushed_before%.*}))
