@@ -348,6 +348,7 @@ impl rows::RowReader for SqliteRow<'_, '_> {
 struct RowBatch {
     kind: EntryKind,
     columns: usize,
+    rows: usize,
     text: String,
     cells: Vec<Cell>,
 }
@@ -369,6 +370,7 @@ impl RowBatch {
         RowBatch {
             kind,
             columns,
+            rows: 0,
             text: String::with_capacity(text),
             cells: Vec::with_capacity(columns * SNAPSHOT_BATCH),
         }
@@ -391,11 +393,12 @@ impl RowBatch {
                 ValueRef::Blob(_) => Cell::Other(Type::Blob),
             });
         }
+        self.rows += 1;
         Ok(())
     }
 
     fn len(&self) -> usize {
-        self.cells.len() / self.columns.max(1)
+        self.rows
     }
 
     /// Row `n` of the batch, for [`entry_from_row`].
