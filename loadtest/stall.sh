@@ -68,6 +68,10 @@ FIRST_PORT=${FIRST_PORT:-18480}
 GEN_SCHED=${GEN_SCHED:-fifo}
 SCHED_RECORD=${SCHED_RECORD:-}
 RUNS=${RUNS:-all}
+if [ -n "$SCHED_RECORD" ] && ! command -v perf >/dev/null; then
+  echo "SCHED_RECORD=1 needs perf (Debian: apt-get install linux-perf)" >&2
+  exit 2
+fi
 case $RUNS in
   all | B | S) ;;
   *) echo "RUNS must be all, B or S, not $RUNS" >&2; exit 2 ;;
