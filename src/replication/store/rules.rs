@@ -141,7 +141,7 @@ impl ImportPlan {
                     batch.lines.push(line);
                     batch.entries.push(entry);
                 }
-                Item::Generate(fields) => self.generate.push((line, fields)),
+                Item::Generate(fields) => self.generate.push((line, *fields)),
             }
         }
         kinds.retain(|k| !k.entries.is_empty());
