@@ -128,6 +128,70 @@ pub fn lower_priority() {
     }
 }
 
+/// The time slice a scan thread asks for: the shortest the kernel takes.
+pub const SCAN_SLICE_NS: u64 = 100_000;
+
+/// Lets the calling thread, when it wakes, take its core from whatever
+/// other normal-priority thread runs there, by asking the kernel for a
+/// short time slice ([`SCAN_SLICE_NS`], `sched_attr.sched_runtime`: the
+/// EEVDF scheduler's custom slice, Linux 6.12 and later). For the scan
+/// threads, which run for microseconds and then wait.
+///
+/// EEVDF gives each task a deadline one slice ahead of its virtual
+/// runtime, and a task that wakes preempts the running one only if its
+/// deadline comes first. With the default slice (0.7 ms times a factor of
+/// the number of CPUs: 1.4 ms on two cores) a woken scan thread waited
+/// behind the control thread's admin writes and SQLite's commits for up
+/// to that long (ARCHITECTURE.md, "Background work and the scan path");
+/// with a short slice its deadline is the earlier one. Its share of the
+/// core does not change: that is the weight's (the nice value's), which
+/// this leaves as it is. Kernels before 6.12 take the call and ignore the
+/// slice. Threads not in the normal policy (`chrt`) are left alone, and
+/// failure only costs latency: not an error.
+pub fn short_slice() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sched_getscheduler, getpriority and sched_setattr have no
+    // memory-safety preconditions beyond a valid attribute struct, which is
+    // initialised in full, with its size; pid 0 is the calling thread.
+    unsafe {
+        if libc::sched_getscheduler(0) != libc::SCHED_OTHER {
+            return;
+        }
+        // The nice value goes into the same call: keep the thread's own.
+        *libc::__errno_location() = 0;
+        let nice = libc::getpriority(libc::PRIO_PROCESS, 0);
+        if nice == -1 && *libc::__errno_location() != 0 {
+            return;
+        }
+        let attr = libc::sched_attr {
+            size: std::mem::size_of::<libc::sched_attr>() as u32,
+            sched_policy: libc::SCHED_OTHER as u32,
+            sched_flags: 0,
+            sched_nice: nice,
+            sched_priority: 0,
+            sched_runtime: SCAN_SLICE_NS,
+            sched_deadline: 0,
+            sched_period: 0,
+        };
+        libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const libc::sched_attr, 0);
+    }
+}
+
+/// The calling thread's time slice in nanoseconds, as the kernel shows it
+/// (`se.slice` in `/proc/thread-self/sched`), for tests.
+#[cfg(all(test, target_os = "linux"))]
+fn slice_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/sched")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("se.slice"))?
+        .split(':')
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// The scheduling policy of the calling thread (`SCHED_IDLE` is 5), for
 /// tests.
 #[cfg(all(test, target_os = "linux"))]
@@ -143,6 +207,33 @@ mod tests {
     async fn background_work_runs_in_the_idle_class() {
         let policy = super::run("qrlaunch-test", super::policy).await;
         assert_eq!(policy, Some(libc::SCHED_IDLE));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_scan_thread_gets_a_short_slice_and_keeps_its_nice_value() {
+        let (slice, nice) = std::thread::spawn(|| {
+            // SAFETY: setpriority/getpriority on the calling thread only.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 3) };
+            super::short_slice();
+            (super::slice_ns(), unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) })
+        })
+        .join()
+        .expect("the thread ran");
+        assert_eq!(nice, 3, "the nice value is the thread's own");
+        // Kernels before 6.12 show no custom slice (and before 6.6 none at
+        // all); the call must still succeed and keep the nice value.
+        if let Some(slice) = slice {
+            let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+            let version: Vec<u32> = release
+                .split(['.', '-'])
+                .take(2)
+                .filter_map(|p| p.parse().ok())
+                .collect();
+            if version.as_slice() >= [6, 12].as_slice() {
+                assert_eq!(slice, super::SCAN_SLICE_NS, "kernel {release}");
+            }
+        }
     }
 
     #[tokio::test]
