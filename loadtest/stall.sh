@@ -43,6 +43,11 @@
 #                               into a new base of 1,000,000 codes
 #   import (S)                  a 1,000,000-line import into S's store
 #                               (a run twice as long, to hold all of it)
+#   idle (nginx)                the machine's floor: nginx (one worker, on
+#                               core 0 alone) answering the same requests
+#                               from a `map` of the same 1,000,000 codes,
+#                               measured by the same generator at the same
+#                               rate (skipped, and said so, without nginx)
 #
 # Memory and time: S's first start seeding 1,000,000 codes from --table
 # (time to ready, RSS), its RSS after each of ten SIGHUP rebuilds, and a
@@ -104,8 +109,10 @@ export QRLAUNCH=$CARGO_TARGET_DIR/release/qrlaunch
 LT=$CARGO_TARGET_DIR/release/qrlaunch-loadtest
 
 S_PID=
+NGINX_PID=
 cleanup() {
   [ -n "$S_PID" ] && kill "$S_PID" 2>/dev/null && wait "$S_PID" 2>/dev/null
+  [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
   fleet_stop
 }
 trap cleanup EXIT
@@ -245,6 +252,53 @@ if [ "$RUNS" != S ]; then
 fi
 
 if [ "$RUNS" != B ]; then
+  # The floor: what this machine, this generator and this rate give a
+  # server that does nothing but look a code up in a map and answer.
+  if command -v nginx >/dev/null; then
+    log "the floor: nginx (one worker, core 0) on the same codes"
+    $LT gen-nginx-map --codes 1000000 --out "$FLEET_DIR/map.conf"
+    mkdir -p "$FLEET_DIR/nginx"
+    cat >"$FLEET_DIR/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $FLEET_DIR/nginx/nginx.pid;
+error_log $FLEET_DIR/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    map_hash_max_size 4194304;
+    map_hash_bucket_size 128;
+    include $FLEET_DIR/map.conf;
+    server {
+        listen 127.0.0.1:$((FIRST_PORT + 30));
+        location / {
+            if (\$qr_target) {
+                return 302 \$qr_target;
+            }
+            return 404;
+        }
+    }
+}
+NGINX
+    taskset -c 0 nginx -c "$FLEET_DIR/nginx.conf" -p "$FLEET_DIR/nginx" &
+    NGINX_PID=$!
+    # Loading the map of a million codes takes a few seconds.
+    for _ in $(seq 1 600); do
+      [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((FIRST_PORT + 30))/")" = 404 ] && break
+      kill -0 "$NGINX_PID" 2>/dev/null || { cat "$FLEET_DIR/nginx/error.log" >&2; exit 1; }
+      sleep 0.1
+    done
+    worker=$(pgrep -P "$NGINX_PID" | head -n 1)
+    [ -n "$worker" ] || { echo "nginx did not start a worker" >&2; exit 1; }
+    scans "idle (nginx, the floor)" $((FIRST_PORT + 30)) "$worker"
+    kill "$NGINX_PID"
+    wait "$NGINX_PID" 2>/dev/null || true
+    NGINX_PID=
+  else
+    note '{"label": "no floor: nginx is not installed (Debian: nginx-light)"}'
+  fi
+
   start_s() { # [extra flags]: starts S on its SQLite store; sets S_PID and SECS (to ready)
     local t0 t1
     t0=$(date +%s.%N)
