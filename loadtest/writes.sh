@@ -20,9 +20,17 @@
 # GEN_SCHED=fifo, or nice for nice -19, none for neither), as in
 # loadtest/stall.sh: the propagation tool's writes share its core.
 #
+# SCHED_RECORD=1 also records the scheduler during each scan run (`perf
+# sched record -a` on LOAD_CPU) and adds, by loadtest/sched-waits.py, the
+# node's scan thread's scheduling delay (from its wake-up to running) and
+# how much of its waits over 1 ms the control thread (the main thread)
+# ran through; the recording shares the generator's core and makes it
+# late, so leave it off for the latency figures.
+#
 # Knobs (environment): CODES (1000000), RULES (10000), ROUNDS (3), RATE
 # (20000), DURATION (12), WRITES (4200), WRITE_RATE (1000), NODE_CPU (0),
-# LOAD_CPU (1), GEN_SCHED (fifo for root, else none). LOADTEST names
+# LOAD_CPU (1), GEN_SCHED (fifo for root, else none), SCHED_RECORD
+# (unset). LOADTEST names
 # the qrlaunch-loadtest binary (built when missing). Every node listens on
 # loopback ports the kernel picks, in a temporary directory removed at the
 # end.
@@ -39,6 +47,11 @@ WRITE_RATE=${WRITE_RATE:-1000}
 NODE_CPU=${NODE_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 GEN_SCHED=${GEN_SCHED:-fifo}
+SCHED_RECORD=${SCHED_RECORD:-}
+if [ -n "$SCHED_RECORD" ] && ! command -v perf >/dev/null; then
+  echo "SCHED_RECORD=1 needs perf (Debian: apt-get install linux-perf)" >&2
+  exit 2
+fi
 # Only root may raise a priority.
 [ "$(id -u)" = 0 ] || GEN_SCHED=none
 case $GEN_SCHED in
@@ -91,6 +104,12 @@ round() {
       tail -n 1 >"$WORK/writes.json"
   ) &
   WORK_PID=$!
+  local record=
+  if [ -n "$SCHED_RECORD" ]; then
+    taskset -c "$LOAD_CPU" perf sched record -a -m 16M -o "$WORK/sched.data" -- sleep "$DURATION" \
+      >/dev/null 2>&1 &
+    record=$!
+  fi
   "${GEN[@]}" taskset -c "$LOAD_CPU" "$LT" run --addr "${scan#http://}" --connections 32 --duration "${DURATION}s" \
     --requests "$WORK/scans.tsv" --rate "$RATE" --label "$bin" --server-pid "$NODE_PID" --json |
     tail -n 1 >"$WORK/scans.json"
@@ -98,13 +117,26 @@ round() {
   WORK_PID=
   after_ctl=$(ticks "$NODE_PID")
   after_all=$(awk '{print $14 + $15}' "/proc/$NODE_PID/stat")
+  echo '{}' >"$WORK/sched.json"
+  if [ -n "$record" ]; then
+    wait "$record"
+    python3 loadtest/sched-waits.py "$WORK/sched.data" "$NODE_PID" "$bin" >"$WORK/sched.json"
+    rm -f "$WORK/sched.data"
+  fi
   python3 - "$bin" "$n" "$((after_ctl - before_ctl))" "$((after_all - before_all))" "$(getconf CLK_TCK)" \
-    "$WORK/scans.json" "$WORK/writes.json" >>"$WORK/results.jsonl" <<'PY'
+    "$WORK/scans.json" "$WORK/writes.json" "$WORK/sched.json" "$(cat "/proc/$NODE_PID/comm")" \
+    >>"$WORK/results.jsonl" <<'PY'
 import json, sys
-bin, n, ctl, all_, hz, scans, writes = sys.argv[1:]
+bin, n, ctl, all_, hz, scans, writes, sched, main = sys.argv[1:]
 s = json.load(open(scans))
 w = json.load(open(writes))
+r = json.load(open(sched))
+recorded = {
+    "sched_delay_p99_ms": r["sched_delay_p99_ms"], "sched_delay_p999_ms": r["sched_delay_p999_ms"],
+    "waits_over_1ms": r["waits_over_1ms"], "behind_control_ms": r["ran_meanwhile_ms"].get(main, 0),
+} if r else {}
 print(json.dumps({
+    **recorded,
     "bin": bin, "round": int(n),
     "control_cpu_s": int(ctl) / int(hz), "process_cpu_s": int(all_) / int(hz),
     "write_rate": w["achieved_rate"], "writes": w["changes"], "lost": w["lost"],
@@ -133,11 +165,16 @@ keys = [("control_cpu_s", "control thread CPU, s"), ("write_rate", "writes/s hel
         ("scan_p99_us", "scans p99 µs"), ("scan_p999_us", "scans p99.9 µs"), ("scan_max_us", "scans max µs"),
         ("node_p99_us", "node time p99 µs"), ("node_max_us", "node time max µs"),
         ("generator_late_us", "generator late, max µs")]
+if "sched_delay_p99_ms" in rows[0]:
+    keys += [("sched_delay_p99_ms", "scan thread sched. delay p99 ms"),
+             ("sched_delay_p999_ms", "scan thread sched. delay p99.9 ms"),
+             ("waits_over_1ms", "its waits over 1 ms"),
+             ("behind_control_ms", "control thread ran in them, ms")]
 for bin in dict.fromkeys(r["bin"] for r in rows):
     mine = [r for r in rows if r["bin"] == bin]
     print(f"{bin} ({len(mine)} rounds, {mine[0]['writes']} writes each, lost {sum(r['lost'] for r in mine)}):")
     for key, label in keys:
         values = [r[key] for r in mine]
-        print(f"  {label:<26} {statistics.median(values):>10.2f}  ({min(values):.2f}–{max(values):.2f})")
+        print(f"  {label:<34} {statistics.median(values):>10.2f}  ({min(values):.2f}–{max(values):.2f})")
 print("scans: latency from each request's due time; node time: from the moment it was sent")
 PY
