@@ -106,6 +106,8 @@ fn serve(args: ServeArgs) -> ExitCode {
     let control_nice = background::control_nice();
     let control = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        // Its blocking pool's threads (SQLite's reads and small writes).
+        .thread_name("qrlaunch-control")
         .on_thread_start(move || background::set_nice(control_nice))
         .build()
     {
