@@ -47,7 +47,9 @@
 #                               core 0 alone) answering the same requests
 #                               from a `map` of the same 1,000,000 codes,
 #                               measured by the same generator at the same
-#                               rate (skipped, and said so, without nginx)
+#                               rate (nginx-light is installed for root
+#                               when missing; otherwise the run is skipped,
+#                               and the table says so)
 #
 # Memory and time: S's first start seeding 1,000,000 codes from --table
 # (time to ready, RSS), its RSS after each of ten SIGHUP rebuilds, and a
@@ -61,7 +63,7 @@
 # long the node's scan thread waited for its core and what ran meanwhile,
 # loadtest/sched-waits.py; the recording itself costs the node some
 # latency, so leave it off for the figures), RUNS (all; B: only B's runs,
-# S: only S's).
+# S: only S's (with the floor); floor: only nginx's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FLEET_LIB_ONLY=1 source deploy/fleet.sh
@@ -78,9 +80,14 @@ if [ -n "$SCHED_RECORD" ] && ! command -v perf >/dev/null; then
   exit 2
 fi
 case $RUNS in
-  all | B | S) ;;
-  *) echo "RUNS must be all, B or S, not $RUNS" >&2; exit 2 ;;
+  all | B | S | floor) ;;
+  *) echo "RUNS must be all, B, S or floor, not $RUNS" >&2; exit 2 ;;
 esac
+if [ "$RUNS" != B ] && ! command -v nginx >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "installing nginx-light for the floor" >&2
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null ||
+    echo "could not install nginx-light: no floor" >&2
+fi
 # S's first flush: after its idle run and a pass over every code.
 FLUSH_AFTER=$((DURATION * 2 + 10))
 # Only root may raise a priority; `nice` would warn and run at 0 anyway.
@@ -208,14 +215,14 @@ scans() {
   [ -n "$work" ] && wait "$work"
   tail -n 1 "$RESULTS" >&2
   if [ -n "$record" ]; then
-    wait "$record"
+    wait "$record" || { echo "perf sched record failed (is perf allowed here? perf_event_paranoid)" >&2; exit 1; }
     python3 loadtest/sched-waits.py "$FLEET_DIR/sched.data" "$pid" "$label" >>"$RESULTS"
     rm -f "$FLEET_DIR/sched.data"
     tail -n 1 "$RESULTS" >&2
   fi
 }
 
-if [ "$RUNS" != S ]; then
+if [ "$RUNS" = all ] || [ "$RUNS" = B ]; then
   log "the fleet: A seeds PostgreSQL with the table, B follows"
   FLEET_CORES=1 fleet_node_start A "$A" --table "$FLEET_DIR/table.ndjson"
   FLEET_CORES=0 fleet_node_start B "$B" --threads 1
@@ -266,6 +273,8 @@ error_log $FLEET_DIR/nginx/error.log warn;
 events { worker_connections 4096; }
 http {
     access_log off;
+    client_body_temp_path $FLEET_DIR/nginx/body;
+    proxy_temp_path $FLEET_DIR/nginx/proxy;
     keepalive_requests 100000000;
     map_hash_max_size 4194304;
     map_hash_bucket_size 128;
@@ -274,6 +283,7 @@ http {
         listen 127.0.0.1:$((FIRST_PORT + 30));
         location / {
             if (\$qr_target) {
+                add_header Cache-Control "public, max-age=60";
                 return 302 \$qr_target;
             }
             return 404;
@@ -284,21 +294,32 @@ NGINX
     taskset -c 0 nginx -c "$FLEET_DIR/nginx.conf" -p "$FLEET_DIR/nginx" &
     NGINX_PID=$!
     # Loading the map of a million codes takes a few seconds.
+    up=
     for _ in $(seq 1 600); do
-      [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((FIRST_PORT + 30))/")" = 404 ] && break
-      kill -0 "$NGINX_PID" 2>/dev/null || { cat "$FLEET_DIR/nginx/error.log" >&2; exit 1; }
+      if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((FIRST_PORT + 30))/")" = 404 ]; then
+        up=1
+        break
+      fi
+      kill -0 "$NGINX_PID" 2>/dev/null || break
       sleep 0.1
     done
-    worker=$(pgrep -P "$NGINX_PID" | head -n 1)
-    [ -n "$worker" ] || { echo "nginx did not start a worker" >&2; exit 1; }
-    scans "idle (nginx, the floor)" $((FIRST_PORT + 30)) "$worker"
+    worker=$(pgrep -P "$NGINX_PID" | head -n 1 || true)
+    if [ -z "$up" ] || [ -z "$worker" ]; then
+      echo "nginx did not start answering; its log:" >&2
+      cat "$FLEET_DIR/nginx/error.log" >&2 || true
+      exit 1
+    fi
+    # No scheduler record: sched-waits.py reads a qrlaunch scan thread.
+    SCHED_RECORD= scans "idle (nginx, the floor)" $((FIRST_PORT + 30)) "$worker"
     kill "$NGINX_PID"
     wait "$NGINX_PID" 2>/dev/null || true
     NGINX_PID=
   else
     note '{"label": "no floor: nginx is not installed (Debian: nginx-light)"}'
   fi
+fi
 
+if [ "$RUNS" = all ] || [ "$RUNS" = S ]; then
   start_s() { # [extra flags]: starts S on its SQLite store; sets S_PID and SECS (to ready)
     local t0 t1
     t0=$(date +%s.%N)
