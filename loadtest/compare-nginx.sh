@@ -31,6 +31,7 @@
 # 100% measured the generator, not the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source loadtest/lib.sh
 
 CODES=${CODES:-1000000}
 RULES=${RULES:-10000}
@@ -117,33 +118,17 @@ pid $WORK/nginx.pid;
 error_log $WORK/nginx-error.log warn;
 events { worker_connections 4096; }
 http {
-    access_log off;
-    keepalive_requests 100000000;
-    map_hash_max_size 4194304;
-    map_hash_bucket_size 128;
-    include $WORK/map.conf;
+$(nginx_map_settings "$WORK/map.conf")
     server {
         listen 127.0.0.1:$NGINX_PORT;
-        location / {
-            if (\$qr_target) {
-                add_header Cache-Control "public, max-age=60";
-                return 302 \$qr_target;
-            }
-            return 404;
-        }
+$(nginx_map_answer)
     }
     server {
         listen 127.0.0.1:$NGINX_TLS_PORT ssl;
         ssl_certificate $WORK/live/localhost/fullchain.pem;
         ssl_certificate_key $WORK/live/localhost/privkey.pem;
         ssl_protocols TLSv1.2 TLSv1.3;
-        location / {
-            if (\$qr_target) {
-                add_header Cache-Control "public, max-age=60";
-                return 302 \$qr_target;
-            }
-            return 404;
-        }
+$(nginx_map_answer)
     }
 }
 NGINX

@@ -67,6 +67,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FLEET_LIB_ONLY=1 source deploy/fleet.sh
+source loadtest/lib.sh
 
 RATE=${RATE:-20000}
 DURATION=${DURATION:-20}
@@ -75,10 +76,7 @@ FIRST_PORT=${FIRST_PORT:-18480}
 GEN_SCHED=${GEN_SCHED:-fifo}
 SCHED_RECORD=${SCHED_RECORD:-}
 RUNS=${RUNS:-all}
-if [ -n "$SCHED_RECORD" ] && ! command -v perf >/dev/null; then
-  echo "SCHED_RECORD=1 needs perf (Debian: apt-get install linux-perf)" >&2
-  exit 2
-fi
+sched_record_check
 case $RUNS in
   all | B | S | floor) ;;
   *) echo "RUNS must be all, B, S or floor, not $RUNS" >&2; exit 2 ;;
@@ -90,14 +88,7 @@ if [ "$RUNS" != B ] && ! command -v nginx >/dev/null && [ "$(id -u)" = 0 ]; then
 fi
 # S's first flush: after its idle run and a pass over every code.
 FLUSH_AFTER=$((DURATION * 2 + 10))
-# Only root may raise a priority; `nice` would warn and run at 0 anyway.
-[ "$(id -u)" = 0 ] || GEN_SCHED=none
-case $GEN_SCHED in
-  fifo) GEN=(chrt -f 20) ;;
-  nice) GEN=(nice -n -19) ;;
-  none) GEN=() ;;
-  *) echo "GEN_SCHED must be fifo, nice or none, not $GEN_SCHED" >&2; exit 2 ;;
-esac
+gen_sched
 export PG_PORT=${PG_PORT:-15532}
 A=$FIRST_PORT
 B=$((FIRST_PORT + 10))
@@ -272,22 +263,12 @@ pid $FLEET_DIR/nginx/nginx.pid;
 error_log $FLEET_DIR/nginx/error.log warn;
 events { worker_connections 4096; }
 http {
-    access_log off;
     client_body_temp_path $FLEET_DIR/nginx/body;
     proxy_temp_path $FLEET_DIR/nginx/proxy;
-    keepalive_requests 100000000;
-    map_hash_max_size 4194304;
-    map_hash_bucket_size 128;
-    include $FLEET_DIR/map.conf;
+$(nginx_map_settings "$FLEET_DIR/map.conf")
     server {
         listen 127.0.0.1:$((FIRST_PORT + 30));
-        location / {
-            if (\$qr_target) {
-                add_header Cache-Control "public, max-age=60";
-                return 302 \$qr_target;
-            }
-            return 404;
-        }
+$(nginx_map_answer)
     }
 }
 NGINX

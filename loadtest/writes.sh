@@ -49,18 +49,9 @@ NODE_CPU=${NODE_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 GEN_SCHED=${GEN_SCHED:-fifo}
 SCHED_RECORD=${SCHED_RECORD:-}
-if [ -n "$SCHED_RECORD" ] && ! command -v perf >/dev/null; then
-  echo "SCHED_RECORD=1 needs perf (Debian: apt-get install linux-perf)" >&2
-  exit 2
-fi
-# Only root may raise a priority.
-[ "$(id -u)" = 0 ] || GEN_SCHED=none
-case $GEN_SCHED in
-  fifo) GEN=(chrt -f 20) ;;
-  nice) GEN=(nice -n -19) ;;
-  none) GEN=() ;;
-  *) echo "GEN_SCHED must be fifo, nice or none, not $GEN_SCHED" >&2; exit 2 ;;
-esac
+source loadtest/lib.sh
+sched_record_check
+gen_sched
 
 source loadtest/node.sh
 node_bins "$@"
