@@ -13,6 +13,11 @@
 //! a scan thread that wakes preempts it at once; the work takes longer
 //! under load and scans do not notice. Where `SCHED_IDLE` is refused, the
 //! thread falls back to nice 19.
+//!
+//! The other threads' places are set here too: the scan threads ask for a
+//! short time slice ([`short_slice`]) and the control runtime runs ten nice
+//! levels below them ([`set_nice`]), so that a scan thread that wakes does
+//! not wait for the admin API or the follower either.
 
 use tokio::sync::oneshot;
 
