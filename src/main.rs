@@ -2,7 +2,6 @@
 
 use qrlaunch::edge::app::{self, TableSource};
 use qrlaunch::edge::config::{AdminArgs, Cli, Command, ServeArgs};
-use qrlaunch::replication::background;
 use std::process::ExitCode;
 
 // The allocator: see the `jemalloc` and `mimalloc` features in Cargo.toml
@@ -100,15 +99,13 @@ fn serve(args: ServeArgs) -> ExitCode {
 
     // Two runtimes (ARCHITECTURE.md, "Background work and the scan path"):
     // the scan runtime answers scans and nothing else; this thread's runtime
-    // runs everything else (admin API, follower, purges, counts, metrics)
-    // ten nice levels lower, and heavy work goes further, to idle-class
-    // threads.
-    let control_nice = background::control_nice();
+    // runs everything else (admin API, follower, purges, counts, metrics),
+    // and heavy work goes further, to idle-class threads.
     let control = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        // Its blocking pool's threads (SQLite's reads and small writes).
+        // Its blocking pool's threads (SQLite's reads and small writes), by
+        // name in a scheduler record.
         .thread_name("qrlaunch-control")
-        .on_thread_start(move || background::set_nice(control_nice))
         .build()
     {
         Ok(runtime) => runtime,
@@ -124,8 +121,6 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // After the scan threads started, which keep the process's nice value.
-    background::set_nice(control_nice);
     let shutdown = tokio_util::sync::CancellationToken::new();
     let served = control.block_on(async {
         let on_signal = shutdown.clone();

@@ -13,11 +13,6 @@
 //! a scan thread that wakes preempts it at once; the work takes longer
 //! under load and scans do not notice. Where `SCHED_IDLE` is refused, the
 //! thread falls back to nice 19.
-//!
-//! The other threads' places are set here too: the scan threads ask for a
-//! short time slice ([`short_slice`]) and the control runtime runs ten nice
-//! levels below them ([`set_nice`]), so that a scan thread that wakes does
-//! not wait for the admin API or the follower either.
 
 use tokio::sync::oneshot;
 
@@ -133,116 +128,6 @@ pub fn lower_priority() {
     }
 }
 
-/// The time slice a scan thread asks for: the shortest the kernel takes.
-pub const SCAN_SLICE_NS: u64 = 100_000;
-
-/// Lets the calling thread, when it wakes, take its core from whatever
-/// other normal-priority thread runs there, by asking the kernel for a
-/// short time slice ([`SCAN_SLICE_NS`], `sched_attr.sched_runtime`: the
-/// EEVDF scheduler's custom slice, Linux 6.12 and later). For the scan
-/// threads, which run for microseconds and then wait.
-///
-/// EEVDF lets the running task finish its slice (0.7 ms times a factor of
-/// the number of CPUs: 1.4 ms on two cores) unless the task that wakes is
-/// eligible and has the shorter slice. Eligibility is the weight's part:
-/// see [`set_nice`], which puts the control runtime ten nice levels lower.
-/// Measured together (`SCHED_RECORD=1 loadtest/writes.sh`; ARCHITECTURE.md,
-/// "Background work and the scan path"), the scan thread's scheduling
-/// delay p99 went from 0.19 ms to 0.05 ms; the slice alone changed nothing
-/// (0.19 ms), and in a record made by hand the lower weight alone about
-/// halved it. The scan thread's share of the core is the
-/// weight's, which this leaves as it is. Kernels before 6.12 take the call
-/// and ignore the slice. Threads not in the normal policy (`chrt`) are left
-/// alone, and failure only costs latency: not an error.
-pub fn short_slice() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: sched_getscheduler, getpriority and sched_setattr have no
-    // memory-safety preconditions beyond a valid attribute struct, which is
-    // initialised in full, with its size; pid 0 is the calling thread.
-    unsafe {
-        if libc::sched_getscheduler(0) != libc::SCHED_OTHER {
-            return;
-        }
-        // The nice value goes into the same call: keep the thread's own.
-        *libc::__errno_location() = 0;
-        let nice = libc::getpriority(libc::PRIO_PROCESS, 0);
-        if nice == -1 && *libc::__errno_location() != 0 {
-            return;
-        }
-        let attr = libc::sched_attr {
-            size: std::mem::size_of::<libc::sched_attr>() as u32,
-            sched_policy: libc::SCHED_OTHER as u32,
-            sched_flags: 0,
-            sched_nice: nice,
-            sched_priority: 0,
-            sched_runtime: SCAN_SLICE_NS,
-            sched_deadline: 0,
-            sched_period: 0,
-        };
-        libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const libc::sched_attr, 0);
-    }
-}
-
-/// How many nice levels the control runtime (the main thread and its
-/// blocking pool: the admin API, the follower, SQLite's small reads and
-/// writes) sits below the scan threads.
-pub const CONTROL_NICE_STEP: i32 = 10;
-
-/// The nice value for the control runtime's threads: the process's own
-/// (the calling thread's, before any change) plus [`CONTROL_NICE_STEP`], at
-/// most 19. Computed once, before the first [`set_nice`], so that a thread
-/// that inherited it is not lowered twice.
-pub fn control_nice() -> i32 {
-    #[cfg(target_os = "linux")]
-    // SAFETY: getpriority has no preconditions; who 0 is the calling thread.
-    let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-    #[cfg(not(target_os = "linux"))]
-    let nice = 0;
-    (nice + CONTROL_NICE_STEP).min(19)
-}
-
-/// Sets the calling thread's nice value (Linux: per thread), for the
-/// control runtime's threads, so that a scan thread that wakes while one
-/// of them runs gets the core.
-///
-/// Measured on a `--threads 1` node taking 1,000 admin writes a second
-/// beside 20,000 scans a second (`SCHED_RECORD=1 loadtest/writes.sh`;
-/// ARCHITECTURE.md, "Background work and the scan path"): at equal weight,
-/// EEVDF let the control thread's longer stretches (0.6-1.9 ms) run to
-/// their end while the woken scan thread waited, which a short slice alone
-/// did not change: the scan thread, having used more of the core, was not
-/// yet eligible. Ten nice levels below it (a tenth of its weight), the
-/// control thread keeps a tenth of a core the scans want, and with the
-/// short slice the scan thread's scheduling delay went from p99 0.19 ms to
-/// 0.05 ms. Raising a nice value needs no privilege, lowering it does: a
-/// thread started from one already lowered keeps the lower priority.
-/// Failure only costs latency.
-pub fn set_nice(nice: i32) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority has no memory-safety preconditions; who 0 is the
-    // calling thread.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, nice);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = nice;
-}
-
-/// The calling thread's time slice in nanoseconds, as the kernel shows it
-/// (`se.slice` in `/proc/thread-self/sched`), for tests.
-#[cfg(all(test, target_os = "linux"))]
-fn slice_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/sched")
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with("se.slice"))?
-        .split(':')
-        .nth(1)?
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// The scheduling policy of the calling thread (`SCHED_IDLE` is 5), for
 /// tests.
 #[cfg(all(test, target_os = "linux"))]
@@ -258,66 +143,6 @@ mod tests {
     async fn background_work_runs_in_the_idle_class() {
         let policy = super::run("qrlaunch-test", super::policy).await;
         assert_eq!(policy, Some(libc::SCHED_IDLE));
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_scan_thread_gets_a_short_slice_and_keeps_its_nice_value() {
-        let (slice, nice, wanted) = std::thread::spawn(|| {
-            // A thread may raise its own nice value; keep within 19 when the
-            // tests themselves run niced.
-            // SAFETY: getpriority/setpriority on the calling thread only.
-            let wanted = (unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) } + 3).min(19);
-            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, wanted) };
-            super::short_slice();
-            (
-                super::slice_ns(),
-                unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) },
-                wanted,
-            )
-        })
-        .join()
-        .expect("the thread ran");
-        assert_eq!(nice, wanted, "the nice value is the thread's own");
-        // Kernels before 6.12 show no custom slice (and before 6.6 none at
-        // all); the call must still succeed and keep the nice value.
-        if let Some(slice) = slice {
-            let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-            let version: Vec<u32> = release
-                .split(['.', '-'])
-                .take(2)
-                .filter_map(|p| p.parse().ok())
-                .collect();
-            if version.as_slice() >= [6, 12].as_slice() {
-                assert_eq!(slice, super::SCAN_SLICE_NS, "kernel {release}");
-            }
-        }
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn the_control_runtime_sits_ten_nice_levels_lower_at_most_19() {
-        // Each case on a thread of its own, started from this one: a nice
-        // value can be raised without privilege, not lowered again.
-        // SAFETY: getpriority/setpriority on the calling thread only.
-        let base = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-        let got = |start: i32| {
-            std::thread::spawn(move || {
-                unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, start) };
-                let nice = super::control_nice();
-                super::set_nice(nice);
-                (nice, unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) })
-            })
-            .join()
-            .expect("the thread ran")
-        };
-        for start in [base, base + 4, 15.max(base)] {
-            if start > 19 {
-                continue;
-            }
-            let wanted = (start + super::CONTROL_NICE_STEP).min(19);
-            assert_eq!(got(start), (wanted, wanted), "from nice {start}");
-        }
     }
 
     #[tokio::test]

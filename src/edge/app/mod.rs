@@ -308,7 +308,6 @@ impl ScanRuntime {
                 let thread = std::thread::Builder::new()
                     .name("qrlaunch-scan".into())
                     .spawn(move || {
-                        crate::replication::background::short_slice();
                         runtime.block_on(async {
                             let _ = stopped.await;
                         });
@@ -322,10 +321,7 @@ impl ScanRuntime {
             }
             threads => {
                 let mut builder = tokio::runtime::Builder::new_multi_thread();
-                builder
-                    .enable_all()
-                    .thread_name("qrlaunch-scan")
-                    .on_thread_start(crate::replication::background::short_slice);
+                builder.enable_all().thread_name("qrlaunch-scan");
                 if let Some(n) = threads {
                     builder.worker_threads(n.into());
                 }
