@@ -132,7 +132,11 @@ fn concurrent_writers_on_three_nodes_converge_without_reordering() {
     let stop = Arc::new(AtomicBool::new(false));
     // A monitor per node: the hot code's version and the node's position
     // must never go back.
-    let watchers: Vec<_> = (0..3)
+    let mut monitors = Monitors {
+        stop: stop.clone(),
+        threads: Vec::new(),
+    };
+    monitors.threads = (0..3)
         .map(|i| {
             let (nodes, stop) = (nodes.clone(), stop.clone());
             std::thread::spawn(move || {
@@ -187,19 +191,23 @@ fn concurrent_writers_on_three_nodes_converge_without_reordering() {
             })
         })
         .collect();
-    for w in writers {
-        w.join().unwrap();
-    }
-    hot.join().unwrap();
+    // Every writer ends before any failure is raised, so that no thread
+    // still holds the nodes when the test fails.
+    let ended: Vec<_> = writers.into_iter().map(|w| w.join()).collect();
+    let hot_ended = hot.join();
+    assert!(
+        ended.iter().all(Result::is_ok),
+        "a writer failed (its message is above)"
+    );
+    assert!(hot_ended.is_ok(), "the hot code's writer failed (its message is above)");
     let head: i64 = cluster
         .psql("fleet_writers", "SELECT position FROM meta")
         .parse()
         .unwrap();
     let nodes_ref: Vec<&Server> = nodes.iter().collect();
     converge(&nodes_ref, Duration::from_secs(5), |n| position(n) == Some(head));
-    stop.store(true, Ordering::Relaxed);
-    for w in watchers {
-        assert!(w.join().unwrap() > 10, "the monitor sampled");
+    for samples in monitors.finish() {
+        assert!(samples > 10, "the monitor sampled");
     }
     // Every node serves exactly the database's entries.
     let rows = cluster.psql("fleet_writers", "SELECT code, query FROM codes ORDER BY code");
@@ -213,6 +221,35 @@ fn concurrent_writers_on_three_nodes_converge_without_reordering() {
         let code = format!("k{i}");
         for (n, server) in nodes.iter().enumerate() {
             assert_eq!(served(server, &code), stored.get(&code).cloned(), "node {n}, {code}");
+        }
+    }
+}
+
+/// Threads that watch the nodes until the test ends: stopped and joined
+/// when it ends, passing or failing, so that they let go of the nodes and
+/// the nodes are stopped (a failed run used to leave them running).
+struct Monitors {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<usize>>,
+}
+
+impl Monitors {
+    /// Stops them and returns each one's sample count; a monitor's failure
+    /// fails the test.
+    fn finish(mut self) -> Vec<usize> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads
+            .drain(..)
+            .map(|t| t.join().expect("a monitor failed"))
+            .collect()
+    }
+}
+
+impl Drop for Monitors {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
         }
     }
 }
