@@ -7,7 +7,7 @@ Reads `perf sched timehist` of PERF_DATA and prints one JSON line: the
 scheduling delay of PID's scan thread (`qrlaunch-scan`: the time from its
 wake-up to running) at p99, p99.9 and max, how many of its waits were over
 1 ms, and which tasks ran on its core during those waits, by total time
-(the five longest, and all of them).
+(longest first).
 `loadtest/stall.sh` runs it for each run when SCHED_RECORD=1.
 """
 import collections
@@ -66,8 +66,7 @@ def main():
         "sched_delay_p999_ms": round(quantile(delays, 0.999), 3),
         "sched_delay_max_ms": round(delays[-1], 3),
         "waits_over_1ms": waits,
-        "ran_meanwhile_ms": {task: round(ms, 1) for task, ms in behind.most_common(5)},
-        "ran_meanwhile_all_ms": {task: round(ms, 1) for task, ms in behind.most_common()},
+        "ran_meanwhile_ms": {task: round(ms, 1) for task, ms in behind.most_common()},
     }))
 
 

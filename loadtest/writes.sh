@@ -127,7 +127,7 @@ recorded = {
     "sched_delay_p99_ms": r["sched_delay_p99_ms"], "sched_delay_p999_ms": r["sched_delay_p999_ms"],
     "waits_over_1ms": r["waits_over_1ms"],
     # The main thread and the control runtime's blocking pool.
-    "behind_control_ms": sum(ms for task, ms in r["ran_meanwhile_all_ms"].items()
+    "behind_control_ms": sum(ms for task, ms in r["ran_meanwhile_ms"].items()
                              if task in (main, "qrlaunch-contro")),
 } if r else {}
 print(json.dumps({
