@@ -1,7 +1,7 @@
 use super::codes::CodeIndex;
 use super::profile::ProfileInterner;
 use super::rules::{PendingRule, RuleIndex};
-use super::Table;
+use super::{Hit, Table};
 use crate::model::domain::{Entry, LaunchCode, Rule};
 
 /// Collects codes and rules, then packs them into an immutable [`Table`].
@@ -54,6 +54,30 @@ impl TableBuilder {
             key: rule.prefix.key().into(),
             original: rule.prefix.as_str().into(),
             query: rule.entry.query.as_str().into(),
+            profile,
+        });
+    }
+
+    /// Adds a code as another table holds it (`hit` from that table's
+    /// lookup): how layers of the overlay are merged without parsing their
+    /// entries again.
+    pub(super) fn insert_code_hit(&mut self, code: &str, hit: &Hit<'_>) {
+        let profile = self.profiles.intern_profile(hit.profile);
+        self.codes
+            .get_or_insert_with(|| CodeIndex::with_capacity(0, 0))
+            .insert(code, hit.query, profile);
+    }
+
+    /// Adds a rule as another table holds it; `hit` is a rule's.
+    pub(super) fn insert_rule_hit(&mut self, hit: &Hit<'_>) {
+        let (Some(key), Some(original)) = (hit.prefix_key, hit.prefix) else {
+            return;
+        };
+        let profile = self.profiles.intern_profile(hit.profile);
+        self.rules.push(PendingRule {
+            key: key.into(),
+            original: original.into(),
+            query: hit.query.into(),
             profile,
         });
     }

@@ -23,7 +23,7 @@ pub use builder::TableBuilder;
 pub use counts::{prefetch as prefetch_counts, CountSink, CLASSES};
 pub use hosts::{HostEntry, HostTable};
 pub use live::LiveTable;
-pub use overlay::{Layers, Overlay, OverlayEntry, COMPACT_AT};
+pub use overlay::{Layers, MergeJob, Merged, Overlay, OverlayEntry, COMPACT_AT, INLINE_MERGE};
 pub use profile::{Profile, ProfileKey};
 pub use snapshot::Snapshot;
 

@@ -7,21 +7,36 @@
 //! publish cost time in proportion to the whole overlay (up to
 //! [`COMPACT_AT`] entries, and more while a compaction runs). Instead the
 //! overlay's tables come in *layers*: a publish makes a layer of the keys
-//! changed since the last one, merged with the newest layers while the new
-//! one holds at least one [`MERGE_RATIO`]th of the next one's keys (the
-//! way a log-structured merge tree levels its runs). A layer is rebuilt
-//! only when a layer at least a sixteenth of its size joins it, so a write
+//! changed since the last one, and layers are merged while a newer one
+//! holds at least one [`MERGE_RATIO`]th of the next one's keys (the way a
+//! log-structured merge tree levels its runs). A layer is rebuilt only
+//! when a layer at least a sixteenth of its size joins it, so a write
 //! takes part in a few dozen entries' builds instead of thousands, and
 //! there are only a few layers for a scan to ask (`benches/publish.rs`).
 //!
-//! A layer holds every key it changed, written or deleted: a key found
-//! there is answered by the layer's table (which has no entry for a
-//! deleted one) and hides the older layers' and the base's entries for it.
+//! A publish merges only while the layer it builds stays within
+//! [`INLINE_MERGE`] keys (about a tenth of a millisecond of work). Larger
+//! merges, up to the whole overlay, took the follower's thread for one to
+//! three milliseconds at a time, beside the scans; they are a
+//! [`MergeJob`] instead, which the follower runs on an idle-class thread
+//! (`replication::background`) and hands back to
+//! [`Overlay::finish_merge`], while scans read one or two more layers
+//! meanwhile. A job only reads immutable layers: it takes every key's
+//! newest change among the layers it merges, from their tables. One job
+//! runs at a time, and publishes do not merge the layers it is merging.
+//!
+//! A layer holds every key it changed, written or deleted, with the log
+//! position of that change: a key found there is answered by the layer's
+//! table (which has no entry for a deleted one) and hides the older
+//! layers' and the base's entries for it. A new base built by a
+//! compaction leaves the layers as they are (they answer the same over
+//! it); the next job merges all of them and leaves out the changes the
+//! base now holds.
 
 use super::{Table, TableBuilder};
 use crate::model::change::Position;
 use crate::model::domain::{Entry, EntryKey};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Overlay size at which the follower compacts it into a new base.
@@ -32,6 +47,14 @@ pub const COMPACT_AT: usize = 4096;
 /// newest to the oldest, three of them for a full overlay.
 pub const MERGE_RATIO: usize = 16;
 
+/// The most keys a publish builds a layer of on the follower's thread;
+/// larger merges are a [`MergeJob`] for a background thread.
+pub const INLINE_MERGE: usize = 256;
+
+/// With this many layers a publish merges whatever their size (while a
+/// job cannot finish, or after one failed), so lookups stay short.
+const MAX_LAYERS: usize = 8;
+
 /// One change in the overlay: the position that made it and the entry
 /// (`None`: deleted).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +63,8 @@ pub struct OverlayEntry {
     pub entry: Option<Entry>,
 }
 
-pub(super) type KeySet = HashSet<Box<str>, ahash::RandomState>;
+/// Keys a layer changed, with the position of the change it holds.
+pub(super) type KeyMap = HashMap<Box<str>, Position, ahash::RandomState>;
 
 /// The entries of some consecutive changes as a table, and every key they
 /// changed.
@@ -49,19 +73,78 @@ pub(super) struct Layer {
     pub(super) table: Table,
     /// Every code changed (written or deleted): a lookup of one of them
     /// ends here.
-    pub(super) codes: KeySet,
+    pub(super) codes: KeyMap,
     /// Every rule changed, by normalized prefix.
-    pub(super) rules: KeySet,
+    pub(super) rules: KeyMap,
 }
 
 impl Layer {
     fn len(&self) -> usize {
         self.codes.len() + self.rules.len()
     }
+}
 
-    fn keys(&self) -> impl Iterator<Item = EntryKey> + '_ {
-        let codes = self.codes.iter().map(|code| EntryKey::Code(code.to_string()));
-        codes.chain(self.rules.iter().map(|rule| EntryKey::Rule(rule.to_string())))
+/// Builds a layer from changes given newest first: of a key's changes,
+/// the first one given is kept.
+#[derive(Default)]
+struct LayerBuilder {
+    table: TableBuilder,
+    codes: KeyMap,
+    rules: KeyMap,
+}
+
+impl LayerBuilder {
+    /// The change of `key` at `position` (`entry` `None`: deleted), unless
+    /// a newer change of it was given.
+    fn change(&mut self, key: &EntryKey, position: Position, entry: Option<&Entry>) {
+        let keys = match key {
+            EntryKey::Code(_) => &mut self.codes,
+            EntryKey::Rule(_) => &mut self.rules,
+            EntryKey::Host(_) | EntryKey::File(_) => return,
+        };
+        if keys.contains_key(key.as_str()) {
+            return;
+        }
+        keys.insert(key.as_str().into(), position);
+        if let Some(entry) = entry {
+            self.table.insert(entry);
+        }
+    }
+
+    /// Every change `layer` holds of a key no newer change was given of,
+    /// leaving out those at or before `drop_through` (a base holds them).
+    fn layer(&mut self, layer: &Layer, drop_through: Option<Position>) {
+        let kept = |position: Position| drop_through.is_none_or(|through| position > through);
+        for (code, &position) in &layer.codes {
+            if !kept(position) || self.codes.contains_key(code) {
+                continue;
+            }
+            self.codes.insert(code.clone(), position);
+            if let Some(hit) = layer.table.code(code) {
+                self.table.insert_code_hit(code, &hit);
+            }
+        }
+        for (prefix_key, &position) in &layer.rules {
+            if !kept(position) || self.rules.contains_key(prefix_key) {
+                continue;
+            }
+            self.rules.insert(prefix_key.clone(), position);
+            if let Some(hit) = exact_rule(&layer.table, prefix_key) {
+                self.table.insert_rule_hit(&hit);
+            }
+        }
+    }
+
+    fn build(self, sink: Option<Arc<dyn super::CountSink>>) -> Layer {
+        let table = self.table.build();
+        if let Some(sink) = sink {
+            table.attach_sink(sink);
+        }
+        Layer {
+            table,
+            codes: self.codes,
+            rules: self.rules,
+        }
     }
 }
 
@@ -85,6 +168,42 @@ impl Layers {
     }
 }
 
+/// A merge of consecutive layers into one, for a background thread: it
+/// reads only the layers, which are immutable.
+pub struct MergeJob {
+    /// The layers merged, oldest first.
+    run: Vec<Arc<Layer>>,
+    /// Changes at or before this position are left out (the run starts at
+    /// the oldest layer, and the base holds them).
+    drop_through: Option<Position>,
+    sink: Option<Arc<dyn super::CountSink>>,
+}
+
+impl MergeJob {
+    /// How many keys the layers merged hold (a key may count twice).
+    pub fn keys(&self) -> usize {
+        self.run.iter().map(|layer| layer.len()).sum()
+    }
+
+    /// Builds the merged layer: time in proportion to the layers merged.
+    pub fn run(self) -> Merged {
+        let mut builder = LayerBuilder::default();
+        for layer in self.run.iter().rev() {
+            builder.layer(layer, self.drop_through);
+        }
+        Merged {
+            layer: builder.build(self.sink),
+            run: self.run,
+        }
+    }
+}
+
+/// A job's merged layer and the layers it replaces.
+pub struct Merged {
+    run: Vec<Arc<Layer>>,
+    layer: Layer,
+}
+
 /// Changes of codes and rules since the base was built: the latest by key
 /// (what a compaction keeps), and the layers published so far.
 #[derive(Debug, Default)]
@@ -93,6 +212,15 @@ pub struct Overlay {
     published: Layers,
     /// Keys changed since the last publish (a key may repeat).
     unpublished: Vec<EntryKey>,
+    /// The position the base was built at: changes up to it are in it.
+    base_at: Position,
+    /// The layers a job is merging, while one runs.
+    merging: Option<Vec<Arc<Layer>>>,
+    /// The layers hold changes the base holds too (after a rebase).
+    stale: bool,
+    /// A job failed: publishes merge every size themselves until the next
+    /// rebase.
+    inline_only: bool,
 }
 
 impl Overlay {
@@ -128,33 +256,119 @@ impl Overlay {
 
     /// The layers a snapshot should read now: the keys changed since the
     /// last publish become a layer, merged with the newest layers while it
-    /// is at least one [`MERGE_RATIO`]th of the next one's size. Costs time
-    /// in proportion to the layer it builds, not to the overlay.
+    /// is at least one [`MERGE_RATIO`]th of the next one's size and the
+    /// result stays within [`INLINE_MERGE`] keys. Costs time in proportion
+    /// to the layer it builds, not to the overlay.
     pub fn publish(&mut self, base: &Table) -> Layers {
         if !self.unpublished.is_empty() {
             let mut keys = std::mem::take(&mut self.unpublished);
-            let layers = &mut self.published.layers;
+            keys.sort_unstable();
+            keys.dedup();
+            let layers = &self.published.layers;
+            let floor = self.merge_floor();
+            let any_size = self.inline_only || layers.len() >= MAX_LAYERS;
             let mut size = keys.len();
             let mut keep = layers.len();
-            while keep > 0 && size * MERGE_RATIO >= layers[keep - 1].len() {
+            while keep > floor
+                && size * MERGE_RATIO >= layers[keep - 1].len()
+                && (any_size || size + layers[keep - 1].len() <= INLINE_MERGE)
+            {
                 keep -= 1;
                 size += layers[keep].len();
             }
-            for merged in layers.drain(keep..) {
-                keys.extend(merged.keys());
+            let mut builder = LayerBuilder::default();
+            for key in &keys {
+                if let Some(change) = self.entries.get(key) {
+                    builder.change(key, change.position, change.entry.as_ref());
+                }
             }
-            keys.sort_unstable();
-            keys.dedup();
-            let layer = self.layer(base, &keys);
+            for merged in layers[keep..].iter().rev() {
+                builder.layer(merged, None);
+            }
+            let layer = builder.build(base.sink());
+            self.published.layers.truncate(keep);
             self.published.layers.push(Arc::new(layer));
         }
         self.published.clone()
     }
 
-    /// Keeps only the changes made after `built_at`, over `base`, a new
-    /// base built from a snapshot at `built_at` (so it holds the rest).
+    /// The layers below this index are a job's to merge.
+    fn merge_floor(&self) -> usize {
+        let Some(newest) = self.merging.as_ref().and_then(|run| run.last()) else {
+            return 0;
+        };
+        let layers = &self.published.layers;
+        layers
+            .iter()
+            .position(|layer| Arc::ptr_eq(layer, newest))
+            .map_or(0, |at| at + 1)
+    }
+
+    /// The next merge for a background thread, if one is due and none
+    /// runs: all layers after a rebase (leaving out what the base holds),
+    /// else the newest layers while each is at least one
+    /// [`MERGE_RATIO`]th of the next one's size.
+    pub fn merge_job(&mut self, base: &Table) -> Option<MergeJob> {
+        if self.merging.is_some() || self.inline_only {
+            return None;
+        }
+        let layers = &self.published.layers;
+        let start = if self.stale && !layers.is_empty() {
+            0
+        } else {
+            let newest = layers.len().checked_sub(1)?;
+            let mut size = layers[newest].len();
+            let mut keep = newest;
+            while keep > 0 && size * MERGE_RATIO >= layers[keep - 1].len() {
+                keep -= 1;
+                size += layers[keep].len();
+            }
+            if keep == newest {
+                return None;
+            }
+            keep
+        };
+        let run = layers[start..].to_vec();
+        if start == 0 {
+            self.stale = false;
+        }
+        self.merging = Some(run.clone());
+        Some(MergeJob {
+            run,
+            drop_through: (start == 0).then_some(self.base_at),
+            sink: base.sink(),
+        })
+    }
+
+    /// Takes in the job's merged layer (`None`: the job failed, and
+    /// publishes merge every size from now on) in place of the layers it
+    /// merged. Whether the layers changed (a snapshot should be published).
+    pub fn finish_merge(&mut self, merged: Option<Merged>) -> bool {
+        self.merging = None;
+        let Some(Merged { run, layer }) = merged else {
+            self.inline_only = true;
+            return false;
+        };
+        let layers = &mut self.published.layers;
+        let Some(start) = layers.iter().position(|layer| Arc::ptr_eq(layer, &run[0])) else {
+            return false;
+        };
+        let end = start + run.len();
+        if end > layers.len() || !layers[start..end].iter().zip(&run).all(|(a, b)| Arc::ptr_eq(a, b)) {
+            return false;
+        }
+        layers.splice(start..end, [Arc::new(layer)]);
+        true
+    }
+
+    /// Keeps only the changes made after `built_at` (and those not yet
+    /// published), over `base`, a new base built from a snapshot at
+    /// `built_at` (so it holds the rest). The layers stay, answering the
+    /// same over the new base, until the next job merges them.
     pub fn rebase(&mut self, base: &Table, built_at: Position) {
-        self.entries.retain(|_, change| change.position > built_at);
+        let unpublished: HashSet<&EntryKey> = self.unpublished.iter().collect();
+        self.entries
+            .retain(|key, change| change.position > built_at || unpublished.contains(key));
         let (mut codes, mut rules) = (0, 0);
         for (key, change) in &self.entries {
             let delta = isize::from(change.entry.is_some()) - isize::from(in_base(base, key));
@@ -163,46 +377,24 @@ impl Overlay {
                 _ => rules += delta,
             }
         }
-        self.published = Layers {
-            layers: Vec::new(),
-            codes,
-            rules,
-        };
-        self.unpublished = self.entries.keys().cloned().collect();
+        self.published.codes = codes;
+        self.published.rules = rules;
+        self.base_at = built_at;
+        self.stale = !self.published.layers.is_empty();
+        self.inline_only = false;
     }
+}
 
-    /// A layer of the latest changes of `keys` (sorted, each once).
-    fn layer(&self, base: &Table, keys: &[EntryKey]) -> Layer {
-        let mut builder = TableBuilder::new();
-        let mut layer = Layer::default();
-        for key in keys {
-            let Some(change) = self.entries.get(key) else {
-                continue;
-            };
-            match key {
-                EntryKey::Code(code) => layer.codes.insert(code.as_str().into()),
-                EntryKey::Rule(prefix_key) => layer.rules.insert(prefix_key.as_str().into()),
-                EntryKey::Host(_) | EntryKey::File(_) => continue,
-            };
-            if let Some(entry) = &change.entry {
-                builder.insert(entry);
-            }
-        }
-        layer.table = builder.build();
-        if let Some(sink) = base.sink() {
-            layer.table.attach_sink(sink);
-        }
-        layer
-    }
+/// The rule of `table` whose normalized prefix is `prefix_key`.
+fn exact_rule<'t>(table: &'t Table, prefix_key: &str) -> Option<super::Hit<'t>> {
+    table.rule(prefix_key).filter(|hit| hit.prefix_key == Some(prefix_key))
 }
 
 /// Whether `base` holds an entry under `key`.
 fn in_base(base: &Table, key: &EntryKey) -> bool {
     match key {
         EntryKey::Code(code) => base.code(code).is_some(),
-        EntryKey::Rule(prefix_key) => base
-            .rule(prefix_key)
-            .is_some_and(|hit| hit.prefix_key == Some(prefix_key.as_str())),
+        EntryKey::Rule(prefix_key) => exact_rule(base, prefix_key).is_some(),
         EntryKey::Host(_) | EntryKey::File(_) => false,
     }
 }
@@ -227,32 +419,106 @@ mod tests {
         );
     }
 
-    #[test]
-    fn single_writes_keep_few_layers_that_grow_from_newest_to_oldest() {
-        let mut overlay = Overlay::new();
-        let mut built = 0usize;
-        for i in 0..COMPACT_AT {
-            delete(&mut overlay, code_key(i));
-            let before: Vec<*const Layer> = overlay.published.layers.iter().map(Arc::as_ptr).collect();
-            let layers = overlay.publish(&Table::default());
-            built += layers
-                .layers
-                .iter()
-                .filter(|layer| !before.contains(&Arc::as_ptr(layer)))
-                .map(|layer| layer.len())
-                .sum::<usize>();
-            let sizes: Vec<usize> = layers.layers.iter().map(|layer| layer.len()).collect();
-            assert_eq!(sizes.iter().sum::<usize>(), i + 1, "every key in one layer");
-            assert!(sizes.windows(2).all(|w| w[1] * MERGE_RATIO < w[0]), "{sizes:?}");
-            assert!(layers.len() <= 4, "{sizes:?}");
-        }
-        // Rebuilding one table of every change at every publish would build
-        // about COMPACT_AT² / 2 entries.
-        assert!(built < COMPACT_AT * 64, "{built} entries built");
+    fn sizes(layers: &Layers) -> Vec<usize> {
+        layers.layers.iter().map(|layer| layer.len()).collect()
     }
 
     #[test]
-    fn a_rebase_keeps_only_later_changes_in_one_layer() {
+    fn single_writes_keep_few_layers_that_grow_from_newest_to_oldest() {
+        let mut overlay = Overlay::new();
+        let (mut inline, mut background) = (0usize, 0usize);
+        let mut jobs = 0;
+        for i in 0..COMPACT_AT {
+            delete(&mut overlay, code_key(i));
+            let layers = overlay.publish(&Table::default());
+            // What the publish built: its newest layer.
+            let newest = layers.layers.last().map_or(0, |layer| layer.len());
+            assert!(newest <= INLINE_MERGE, "a publish built {newest} keys");
+            inline += newest;
+            if let Some(job) = overlay.merge_job(&Table::default()) {
+                jobs += 1;
+                background += job.keys();
+                assert!(overlay.finish_merge(Some(job.run())));
+            }
+            let sizes = sizes(&overlay.publish(&Table::default()));
+            assert_eq!(sizes.iter().sum::<usize>(), i + 1, "every key in one layer");
+            assert!(sizes.windows(2).all(|w| w[1] * MERGE_RATIO < w[0]), "{sizes:?}");
+            assert!(sizes.len() <= 4, "{sizes:?}");
+        }
+        // Rebuilding one table of every change at every publish would build
+        // about COMPACT_AT² / 2 entries.
+        assert!(
+            inline + background < COMPACT_AT * 64,
+            "{inline} + {background} entries built"
+        );
+        assert!(inline < COMPACT_AT * 16, "{inline} entries built by publishes");
+        assert!(jobs < COMPACT_AT / 16, "{jobs} merge jobs");
+    }
+
+    #[test]
+    fn publishes_leave_the_layers_a_job_merges_alone() {
+        let base = Table::default();
+        let mut overlay = Overlay::new();
+        let mut written = 0;
+        // Jobs finish at once for a while, then one is held back.
+        let job = loop {
+            delete(&mut overlay, code_key(written));
+            written += 1;
+            overlay.publish(&base);
+            if let Some(job) = overlay.merge_job(&base) {
+                if written < 1000 {
+                    overlay.finish_merge(Some(job.run()));
+                } else {
+                    break job;
+                }
+            }
+            assert!(written < 10_000, "a job came due");
+        };
+        let merged: Vec<*const Layer> = job.run.iter().map(Arc::as_ptr).collect();
+        for _ in 0..300 {
+            delete(&mut overlay, code_key(written));
+            written += 1;
+            let layers = overlay.publish(&base);
+            let now: Vec<*const Layer> = layers.layers.iter().map(Arc::as_ptr).collect();
+            let at = now
+                .iter()
+                .position(|layer| *layer == merged[0])
+                .expect("the job's layers stay");
+            assert_eq!(
+                &now[at..at + merged.len()],
+                &merged[..],
+                "the job's layers stay as they were"
+            );
+            assert!(overlay.merge_job(&base).is_none(), "one job at a time");
+        }
+        let before = overlay.publish(&base).len();
+        assert!(overlay.finish_merge(Some(job.run())));
+        let after = overlay.publish(&base);
+        assert_eq!(sizes(&after).iter().sum::<usize>(), written, "no key lost or doubled");
+        assert_eq!(after.len(), before - merged.len() + 1, "the job's layers became one");
+    }
+
+    #[test]
+    fn a_failed_job_makes_publishes_merge_every_size() {
+        let base = Table::default();
+        let mut overlay = Overlay::new();
+        let mut failed = false;
+        for i in 0..2000 {
+            delete(&mut overlay, code_key(i));
+            overlay.publish(&base);
+            if !failed && overlay.merge_job(&base).is_some() {
+                assert!(!overlay.finish_merge(None));
+                failed = true;
+            }
+        }
+        assert!(failed);
+        assert!(overlay.merge_job(&base).is_none(), "no more jobs");
+        let sizes = sizes(&overlay.publish(&base));
+        assert!(sizes.windows(2).all(|w| w[1] * MERGE_RATIO < w[0]), "{sizes:?}");
+    }
+
+    #[test]
+    fn a_rebase_keeps_the_layers_until_a_job_leaves_out_what_the_base_holds() {
         let mut overlay = Overlay::new();
         for i in 0..40 {
             overlay.insert(
@@ -268,7 +534,11 @@ mod tests {
         overlay.rebase(&Table::default(), 29);
         assert_eq!(overlay.len(), 10);
         let layers = overlay.publish(&Table::default());
-        assert_eq!(layers.len(), 1);
-        assert_eq!(layers.layers[0].len(), 10);
+        assert_eq!(sizes(&layers).iter().sum::<usize>(), 40, "the layers answer as before");
+        let job = overlay.merge_job(&Table::default()).expect("a job after a rebase");
+        assert!(overlay.finish_merge(Some(job.run())));
+        let layers = overlay.publish(&Table::default());
+        assert_eq!(sizes(&layers), [10]);
+        assert!(overlay.merge_job(&Table::default()).is_none());
     }
 }

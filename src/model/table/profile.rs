@@ -79,17 +79,7 @@ impl ProfileInterner {
             schedule,
             count_by,
         };
-        let ProfileInterner {
-            hasher,
-            index,
-            profiles,
-        } = self;
-        let hash = hasher.hash_one(&wanted);
-        if let Some(&id) = index.find(hash, |&id| profiles[id as usize].key.borrowed() == wanted) {
-            return id;
-        }
-        let id = u32::try_from(profiles.len()).expect("fewer than 2^32 distinct profiles");
-        profiles.push(Profile {
+        self.find_or_add(wanted, || Profile {
             scheme_head: scheme_url::head(entry.appid.as_str(), entry.path.as_str()).into(),
             scheme_tail: scheme_url::tail(entry.env_version.as_str()).into(),
             key: ProfileKey {
@@ -100,7 +90,31 @@ impl ProfileInterner {
                 schedule,
                 count_by: count_by.cloned(),
             },
-        });
+        })
+    }
+
+    /// The index of another table's profile in this one, copied when new
+    /// (its scheme URL parts are not rendered again).
+    pub fn intern_profile(&mut self, profile: &Profile) -> u32 {
+        self.find_or_add(profile.key.borrowed(), || Profile {
+            key: profile.key.clone(),
+            scheme_head: profile.scheme_head.clone(),
+            scheme_tail: profile.scheme_tail.clone(),
+        })
+    }
+
+    fn find_or_add(&mut self, wanted: ProfileRef<'_>, make: impl FnOnce() -> Profile) -> u32 {
+        let ProfileInterner {
+            hasher,
+            index,
+            profiles,
+        } = self;
+        let hash = hasher.hash_one(&wanted);
+        if let Some(&id) = index.find(hash, |&id| profiles[id as usize].key.borrowed() == wanted) {
+            return id;
+        }
+        let id = u32::try_from(profiles.len()).expect("fewer than 2^32 distinct profiles");
+        profiles.push(make());
         index.insert_unique(hash, id, |&id| hasher.hash_one(profiles[id as usize].key.borrowed()));
         id
     }

@@ -78,7 +78,7 @@ impl Snapshot {
         // The newest layer that changed the code has its answer (none if
         // it deleted it); with no overlay, this is the base's lookup alone.
         for layer in self.layers().iter().rev() {
-            if layer.codes.contains(code) {
+            if layer.codes.contains_key(code) {
                 return layer.table.code(code);
             }
         }
@@ -197,12 +197,12 @@ impl Snapshot {
 
 /// Whether one of `layers` changed the code.
 fn code_hidden(layers: &[Arc<Layer>], code: &str) -> bool {
-    layers.iter().any(|layer| layer.codes.contains(code))
+    layers.iter().any(|layer| layer.codes.contains_key(code))
 }
 
 /// Whether one of `layers` changed the rule (by normalized prefix).
 fn rule_hidden(layers: &[Arc<Layer>], prefix_key: &str) -> bool {
-    layers.iter().any(|layer| layer.rules.contains(prefix_key))
+    layers.iter().any(|layer| layer.rules.contains_key(prefix_key))
 }
 
 fn key_len(hit: &Hit<'_>) -> usize {

@@ -17,12 +17,13 @@
 //! A store that cannot be reached leaves the last table serving; the
 //! follower retries with backoff and catches up when the store returns.
 //! Overlays past [`crate::model::table::COMPACT_AT`] entries are folded into a new
-//! base on a low-priority thread while changes keep being applied.
+//! base on a low-priority thread while changes keep being applied; the
+//! overlay's larger layer merges run on such a thread too, one at a time.
 
 use super::replica::Replica;
 use super::state::{StateBuilder, TableState};
 use crate::model::keys::SurrogateKey;
-use crate::model::table::Table;
+use crate::model::table::{Merged, Table};
 use crate::replication::store::{Change, Feed, Position, Store, StoreError, Wakeup, Wakeups};
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -82,7 +83,9 @@ impl From<StoreError> for Stop {
     }
 }
 
-type Compaction = Pin<Box<dyn Future<Output = Option<(Table, Position)>> + Send>>;
+/// Work on a background thread; `None` if it failed.
+type Job<T> = Pin<Box<dyn Future<Output = Option<T>> + Send>>;
+type Compaction = Job<(Table, Position)>;
 
 /// The follower of one store, feeding one replica.
 pub struct Follower {
@@ -132,6 +135,7 @@ impl Follower {
         let mut state: Option<TableState> = None;
         let mut feed = Subscription::default();
         let mut compaction: Option<Compaction> = None;
+        let mut merge: Option<Job<Merged>> = None;
         let mut backoff = Duration::from_millis(100);
         loop {
             if shutdown.is_cancelled() {
@@ -145,6 +149,7 @@ impl Follower {
                     self.replica.metrics().resync();
                     state = None;
                     compaction = None;
+                    merge = None;
                     continue;
                 }
                 Err(Stop::Store(error)) => {
@@ -161,13 +166,29 @@ impl Follower {
                 if compaction.is_none() && current.wants_compaction() {
                     compaction = Some(compact(current));
                 }
+                if merge.is_none() {
+                    merge = current.merge_job().map(|job| -> Job<Merged> {
+                        Box::pin(crate::replication::background::run("qrlaunch-merge", move || job.run()))
+                    });
+                }
             }
             tokio::select! {
                 woke = feed.next() => self.woke(woke, &mut feed),
-                done = wait_compaction(&mut compaction) => {
+                done = wait_job(&mut compaction) => {
                     compaction = None;
                     if let (Some(done), Some(current)) = (done, state.as_mut()) {
                         self.install_compaction(current, done);
+                    }
+                }
+                merged = wait_job(&mut merge) => {
+                    merge = None;
+                    if let Some(current) = state.as_mut() {
+                        if merged.is_none() {
+                            tracing::warn!("a merge of the overlay's layers failed; publishes merge them from now on");
+                        }
+                        if current.finish_merge(merged) {
+                            self.replica.publish(current.snapshot());
+                        }
                     }
                 }
                 () = self.resync.notified() => {
@@ -175,6 +196,7 @@ impl Follower {
                     self.replica.metrics().resync();
                     state = None;
                     compaction = None;
+                    merge = None;
                 }
                 () = tokio::time::sleep(self.options.poll) => {}
                 () = shutdown.cancelled() => return,
@@ -478,8 +500,8 @@ fn compact(state: &mut TableState) -> Compaction {
     )
 }
 
-async fn wait_compaction(compaction: &mut Option<Compaction>) -> Option<(Table, Position)> {
-    match compaction {
+async fn wait_job<T>(job: &mut Option<Job<T>>) -> Option<T> {
+    match job {
         Some(running) => running.await,
         None => std::future::pending().await,
     }

@@ -3,7 +3,9 @@
 //! reflect. Applying a batch of changes yields the next [`Snapshot`].
 
 use crate::model::domain::{Entry, EntryKey, HostSettings, VerificationFile};
-use crate::model::table::{HostTable, Overlay, OverlayEntry, Snapshot, Table, TableBuilder, COMPACT_AT};
+use crate::model::table::{
+    HostTable, MergeJob, Merged, Overlay, OverlayEntry, Snapshot, Table, TableBuilder, COMPACT_AT,
+};
 use crate::replication::store::{Change, Position};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -170,6 +172,18 @@ impl TableState {
         self.overlay.rebase(&self.base, built_at);
     }
 
+    /// The next merge of the overlay's layers for a background thread, if
+    /// one is due and none runs (`model::table::overlay`).
+    pub fn merge_job(&mut self) -> Option<MergeJob> {
+        self.overlay.merge_job(&self.base)
+    }
+
+    /// Takes in a merge job's result (`None`: it failed); whether the next
+    /// snapshot reads fewer layers and should be published.
+    pub fn finish_merge(&mut self, merged: Option<Merged>) -> bool {
+        self.overlay.finish_merge(merged)
+    }
+
     pub fn overlay_len(&self) -> usize {
         self.overlay.len()
     }
@@ -222,8 +236,9 @@ mod tests {
 
     /// Random puts and deletes of codes and nested rules, published at
     /// random moments (so the overlay has layers of every size) with
-    /// compactions at random moments, against plain maps: the snapshot
-    /// must answer exactly as the maps do.
+    /// compactions and background merges that start at random moments and
+    /// land some changes later (a few merges fail), against plain maps: the
+    /// snapshot must answer exactly as the maps do.
     #[test]
     fn the_overlay_agrees_with_a_plain_map() {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -246,7 +261,8 @@ mod tests {
         }
         let mut state = builder.finish("e".into(), 0, None);
         let mut pending_base: Option<(Table, Position)> = None;
-        let mut most_layers = 0;
+        let mut pending_merge: Option<(MergeJob, Position)> = None;
+        let (mut merges, mut most_layers) = (0, 0);
         let deepest = normalize_absolute(&format!("{}y", prefix(8))).unwrap();
         for position in 1..=6000 {
             let page = (next() % 1000) as u32;
@@ -260,7 +276,7 @@ mod tests {
                     Change::Put(rule(depth, page))
                 }
             } else {
-                let name = format!("k{}", next() % 400);
+                let name = format!("k{}", next() % 1000);
                 if next() % 3 == 0 {
                     codes.remove(&name);
                     Change::Delete(EntryKey::Code(name))
@@ -281,9 +297,20 @@ mod tests {
                 }
                 pending_base = Some((state.snapshot().compact(), position));
             }
+            // A merge runs while some more changes land, or fails.
+            if pending_merge.as_ref().is_some_and(|(_, lands)| *lands <= position) {
+                let (job, _) = pending_merge.take().expect("a merge");
+                let merged = (next() % 50 != 0).then(|| job.run());
+                merges += usize::from(state.finish_merge(merged));
+            }
+            if pending_merge.is_none() {
+                if let Some(job) = state.merge_job() {
+                    pending_merge = Some((job, position + (next() % 40) as Position));
+                }
+            }
             if position % 50 == 0 {
                 let snapshot = state.snapshot();
-                for i in 0..400 {
+                for i in 0..1000 {
                     let name = format!("k{i}");
                     let want = codes.get(&name).map(|p| format!("p/{p}"));
                     assert_eq!(page_of(&snapshot, &name), want, "{name} at {position}");
@@ -299,5 +326,6 @@ mod tests {
             }
         }
         assert!(most_layers >= 2, "the overlay had {most_layers} layers at most");
+        assert!(merges >= 10, "{merges} merges landed");
     }
 }
