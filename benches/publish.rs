@@ -5,7 +5,8 @@
 //! that looks up a base code through it. Larger merges of the overlay's
 //! layers are jobs the follower runs on a background thread: here each
 //! runs as soon as it is due, timed on its own, and taking its result in
-//! (and publishing again) counts as one more publish.
+//! (and publishing again) counts as one more publish. Last, what taking
+//! in a compaction costs that thread, with writes made while it ran.
 //!
 //! `cargo bench --bench publish` (env `PUBLISH_BENCH_CODES` changes the
 //! base's size). The follower runs on the control thread at normal
@@ -104,6 +105,38 @@ fn main() {
     println!(
         "lookup of a base code: {bare:.1} ns with no overlay, {through:.1} ns through an overlay of {} entries",
         state.overlay_len()
+    );
+
+    // A compaction: a new base built from the last snapshot (a background
+    // thread's, not timed) while more writes land; taking it in is the
+    // follower's.
+    drop(snapshot);
+    let (snapshot, built_at) = state.begin_compaction();
+    let base = snapshot.compact();
+    drop(snapshot);
+    let since = COMPACT_AT / 2;
+    let mut last = None;
+    for i in 0..since {
+        position += 1;
+        let line = if i % 2 == 0 {
+            workload::code_line(spec.seed, i * 89 % spec.codes.max(1))
+        } else {
+            workload::code_line(spec.seed + 2_000, i)
+        };
+        state.apply(
+            position,
+            [Change::Put(line.validate().expect("workload lines are valid"))],
+        );
+        drop(last.replace(state.snapshot()));
+    }
+    let started = Instant::now();
+    state.install_base(base, built_at);
+    let snapshot = state.snapshot();
+    let took = started.elapsed();
+    drop(last.replace(snapshot));
+    println!(
+        "taking in a compaction with {since} writes made since it began: {:.1} µs on the follower's thread",
+        took.as_secs_f64() * 1e6
     );
 }
 

@@ -204,11 +204,18 @@ pub struct Merged {
     layer: Layer,
 }
 
+/// The latest change of each key, by key.
+pub type Changes = BTreeMap<EntryKey, OverlayEntry>;
+
 /// Changes of codes and rules since the base was built: the latest by key
 /// (what a compaction keeps), and the layers published so far.
 #[derive(Debug, Default)]
 pub struct Overlay {
-    entries: BTreeMap<EntryKey, OverlayEntry>,
+    /// The latest change of each key since the base was built, or, while
+    /// a compaction runs, since it began.
+    entries: Changes,
+    /// While a compaction runs: the changes made before it began.
+    sealed: Option<Sealed>,
     published: Layers,
     /// Keys changed since the last publish (a key may repeat).
     unpublished: Vec<EntryKey>,
@@ -223,35 +230,63 @@ pub struct Overlay {
     inline_only: bool,
 }
 
+/// The changes a compaction's new base will hold, set aside when it began,
+/// so that taking the base in costs no work in proportion to them.
+#[derive(Debug)]
+struct Sealed {
+    /// The position the compaction's snapshot was taken at.
+    at: Position,
+    entries: Changes,
+    /// By how much the changes since changed the counts of live codes and
+    /// rules: the new base's counts plus these are the snapshot's.
+    codes: isize,
+    rules: isize,
+}
+
 impl Overlay {
     pub fn new() -> Overlay {
         Overlay::default()
+    }
+
+    /// The latest change of `key`.
+    fn latest(&self, key: &EntryKey) -> Option<&OverlayEntry> {
+        let sealed = || self.sealed.as_ref().and_then(|sealed| sealed.entries.get(key));
+        self.entries.get(key).or_else(sealed)
     }
 
     /// Records `change` of `key` over `base` (the base the overlay is on).
     /// Only codes and rules are scan-table entries; other keys are ignored.
     pub fn insert(&mut self, base: &Table, key: EntryKey, change: OverlayEntry) {
         let live_after = isize::from(change.entry.is_some());
-        let live_before = match self.entries.get(&key) {
+        let live_before = match self.latest(&key) {
             Some(old) => isize::from(old.entry.is_some()),
             None => isize::from(in_base(base, &key)),
         };
+        let delta = live_after - live_before;
+        let sealed = self.sealed.as_mut();
         match key {
-            EntryKey::Code(_) => self.published.codes += live_after - live_before,
-            EntryKey::Rule(_) => self.published.rules += live_after - live_before,
+            EntryKey::Code(_) => {
+                self.published.codes += delta;
+                sealed.into_iter().for_each(|sealed| sealed.codes += delta);
+            }
+            EntryKey::Rule(_) => {
+                self.published.rules += delta;
+                sealed.into_iter().for_each(|sealed| sealed.rules += delta);
+            }
             EntryKey::Host(_) | EntryKey::File(_) => return,
         }
         self.unpublished.push(key.clone());
         self.entries.insert(key, change);
     }
 
-    /// How many keys changed since the base was built.
+    /// How many keys changed since the base was built (while a compaction
+    /// runs, a key changed both before and after it began counts twice).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() + self.sealed.as_ref().map_or(0, |sealed| sealed.entries.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     /// The layers a snapshot should read now: the keys changed since the
@@ -278,7 +313,7 @@ impl Overlay {
             }
             let mut builder = LayerBuilder::default();
             for key in &keys {
-                if let Some(change) = self.entries.get(key) {
+                if let Some(change) = self.latest(key) {
                     builder.change(key, change.position, change.entry.as_ref());
                 }
             }
@@ -361,14 +396,73 @@ impl Overlay {
         true
     }
 
+    /// Sets the changes so far aside for a compaction that builds a new
+    /// base from a snapshot at `at` (the latest change's position); later
+    /// changes are kept apart, with how they change the counts, so that
+    /// [`Overlay::rebase`] onto that base has nothing to sort out.
+    pub fn seal(&mut self, at: Position) {
+        let mut entries = std::mem::take(&mut self.entries);
+        if let Some(earlier) = self.sealed.take() {
+            // A compaction that never landed: its changes are older.
+            let mut older = earlier.entries;
+            older.append(&mut entries);
+            entries = older;
+        }
+        self.sealed = Some(Sealed {
+            at,
+            entries,
+            codes: 0,
+            rules: 0,
+        });
+    }
+
     /// Keeps only the changes made after `built_at` (and those not yet
     /// published), over `base`, a new base built from a snapshot at
     /// `built_at` (so it holds the rest). The layers stay, answering the
-    /// same over the new base, until the next job merges them.
-    pub fn rebase(&mut self, base: &Table, built_at: Position) {
+    /// same over the new base, until the next job merges them. Returns the
+    /// changes let go, for the caller to free off its thread.
+    ///
+    /// After [`Overlay::seal`] at `built_at` this costs nothing in
+    /// proportion to the changes: they are already apart. Otherwise every
+    /// change is sorted out and each kept one looked up in the new base (a
+    /// millisecond or more for a few thousand, which is why the follower
+    /// seals).
+    #[must_use = "the changes let go are the caller's to free"]
+    pub fn rebase(&mut self, base: &Table, built_at: Position) -> Changes {
+        self.base_at = built_at;
+        self.stale = !self.published.layers.is_empty();
+        self.inline_only = false;
+        match self.sealed.take() {
+            Some(sealed) if sealed.at == built_at => {
+                let mut folded = sealed.entries;
+                // Changes not yet published stay until they are.
+                for key in &self.unpublished {
+                    if !self.entries.contains_key(key) {
+                        if let Some(change) = folded.remove(key) {
+                            self.entries.insert(key.clone(), change);
+                        }
+                    }
+                }
+                self.published.codes = sealed.codes;
+                self.published.rules = sealed.rules;
+                folded
+            }
+            earlier => {
+                if let Some(mut sealed) = earlier {
+                    sealed.entries.append(&mut self.entries);
+                    self.entries = sealed.entries;
+                }
+                self.rebase_unsealed(base, built_at)
+            }
+        }
+    }
+
+    fn rebase_unsealed(&mut self, base: &Table, built_at: Position) -> Changes {
         let unpublished: HashSet<&EntryKey> = self.unpublished.iter().collect();
-        self.entries
-            .retain(|key, change| change.position > built_at || unpublished.contains(key));
+        let (kept, folded): (Changes, Changes) = std::mem::take(&mut self.entries)
+            .into_iter()
+            .partition(|(key, change)| change.position > built_at || unpublished.contains(key));
+        self.entries = kept;
         let (mut codes, mut rules) = (0, 0);
         for (key, change) in &self.entries {
             let delta = isize::from(change.entry.is_some()) - isize::from(in_base(base, key));
@@ -379,9 +473,7 @@ impl Overlay {
         }
         self.published.codes = codes;
         self.published.rules = rules;
-        self.base_at = built_at;
-        self.stale = !self.published.layers.is_empty();
-        self.inline_only = false;
+        folded
     }
 }
 
@@ -531,7 +623,8 @@ mod tests {
             );
             overlay.publish(&Table::default());
         }
-        overlay.rebase(&Table::default(), 29);
+        let folded = overlay.rebase(&Table::default(), 29);
+        assert_eq!(folded.len(), 30);
         assert_eq!(overlay.len(), 10);
         let layers = overlay.publish(&Table::default());
         assert_eq!(sizes(&layers).iter().sum::<usize>(), 40, "the layers answer as before");

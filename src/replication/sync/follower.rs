@@ -493,8 +493,7 @@ fn apply_feed(
 }
 
 fn compact(state: &mut TableState) -> Compaction {
-    let snapshot = state.snapshot();
-    let at = state.position;
+    let (snapshot, at) = state.begin_compaction();
     Box::pin(
         async move { crate::replication::background::run("qrlaunch-compact", move || (snapshot.compact(), at)).await },
     )
