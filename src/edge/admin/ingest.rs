@@ -82,10 +82,15 @@ pub async fn ingest(
     let _turn = state.ingest_turn.acquire().await;
     drop(waiting);
     let (counted, into) = (state.clone(), counts.clone());
-    let tally = crate::replication::background::run("qrlaunch-ingest", move || count(&counted, &into, &bytes, gzip))
-        .await
-        .ok_or_else(|| ApiError::internal("the counting thread could not start"))??;
-    counts.add_all(tally.counts.iter().map(|(k, n)| (k.clone(), *n)));
+    // The batch's counts join the pending ones on the counting thread too:
+    // a batch has as many as it has distinct keys.
+    let tally = crate::replication::background::run("qrlaunch-ingest", move || {
+        let mut tally = count(&counted, &into, &bytes, gzip)?;
+        into.add_all(std::mem::take(&mut tally.counts));
+        Ok::<_, ApiError>(tally)
+    })
+    .await
+    .ok_or_else(|| ApiError::internal("the counting thread could not start"))??;
     state.metrics.ingested(tally.counted, tally.skipped_total());
     Ok(Json(answer(tally)))
 }

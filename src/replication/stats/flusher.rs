@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 /// pending counts into rows, the copy kept in case the store refuses them,
 /// and freeing that copy. In a flush of a million counters these took the
 /// control thread about 90 ms at normal priority (README, "Scans during
-/// background work"). Only a refused flush puts the rows back here.
+/// background work"). A refused flush puts the rows back on such a thread
+/// too.
 pub async fn flush(
     counts: &Arc<ScanCounts>,
     replica: &Replica,
@@ -50,7 +51,21 @@ pub async fn flush(
             Ok(n)
         }
         Err(error) => {
-            counts.restore(kept);
+            // A million rows back into the pending map is bulk work too. If
+            // the thread cannot start, they go back here rather than be lost.
+            let slot = Arc::new(std::sync::Mutex::new(Some(kept)));
+            let (back, taken) = (counts.clone(), slot.clone());
+            background::run("qrlaunch-restore", move || {
+                let kept = taken.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if let Some(kept) = kept {
+                    back.restore(kept);
+                }
+            })
+            .await;
+            let kept = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(kept) = kept {
+                counts.restore(kept);
+            }
             Err(error)
         }
     }

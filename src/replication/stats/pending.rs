@@ -126,12 +126,20 @@ impl ScanCounts {
         *pending.entry((EntryKind::Rule, key.into(), class, day)).or_default() += 1;
     }
 
-    /// Adds many counts at once (one lock).
-    pub fn add_all(&self, counts: impl IntoIterator<Item = ((EntryKind, Box<str>, CountClass, i32), u64)>) {
+    /// Adds many counts at once, merged with the pending ones under one
+    /// lock, the smaller map into the larger. Scans of rules with a
+    /// `count_by` take this lock; merging a million restored rows under it
+    /// kept them waiting for as long, so the work under it is only as
+    /// large as the smaller side, and the maps are built and freed outside.
+    pub fn add_all(&self, mut counts: HashMap<CountKey, u64>) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        for (key, n) in counts {
+        if pending.len() < counts.len() {
+            std::mem::swap(&mut *pending, &mut counts);
+        }
+        for (key, n) in counts.drain() {
             *pending.entry(key).or_default() += n;
         }
+        drop(pending);
     }
 
     /// Moves the 404 counters kept here into the pending counts.
@@ -170,13 +178,15 @@ impl ScanCounts {
     }
 
     /// Puts rows back (the store refused them; the next flush retries).
+    /// Their map is built before the lock is taken ([`ScanCounts::add_all`]).
     pub(super) fn restore(&self, rows: Vec<CountRow>) {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts: HashMap<CountKey, u64> = HashMap::with_capacity(rows.len());
         for row in rows {
-            *pending
+            *counts
                 .entry((row.kind, row.key.into(), row.class, row.day))
                 .or_default() += row.count as u64;
         }
+        self.add_all(counts);
     }
 
     /// From now on, counts drained belong to `day`.
@@ -237,6 +247,40 @@ mod tests {
         );
         counts.restore(rows);
         assert_eq!(counts.pending_len(), 4);
+    }
+
+    #[test]
+    fn many_counts_add_up_whichever_side_is_larger() {
+        let counts = ScanCounts::new(Vec::<String>::new(), Days::utc());
+        let ios = CountClass::Client(ClientClass::Ios);
+        let key = |k: &str| (EntryKind::Code, Box::<str>::from(k), ios, 1);
+        for k in ["a", "b", "c"] {
+            counts.add(EntryKind::Code, k, ios, 1);
+        }
+        let day = counts.day.load(Ordering::Relaxed);
+        let key_today = |k: &str| (EntryKind::Code, Box::<str>::from(k), ios, day);
+        // Smaller than the pending counts, then larger (the maps swap).
+        counts.add_all(HashMap::from([(key_today("a"), 2)]));
+        counts.add_all(["a", "b", "x", "y", "z"].map(|k| (key_today(k), 10)).into());
+        counts.add_all(HashMap::from([(key("a"), 7)]));
+        let mut rows: Vec<(String, i32, i64)> = counts
+            .take_rows()
+            .into_iter()
+            .map(|r| (r.key, r.day, r.count))
+            .collect();
+        rows.sort();
+        let today = |k: &str, n| (k.to_string(), day, n);
+        let mut want = vec![
+            today("a", 13),
+            today("b", 11),
+            today("c", 1),
+            today("x", 10),
+            today("y", 10),
+            today("z", 10),
+            ("a".to_string(), 1, 7),
+        ];
+        want.sort();
+        assert_eq!(rows, want);
     }
 
     #[test]
