@@ -155,3 +155,91 @@ fn scans_are_answered_during_a_large_import() {
     assert!(answered > 10, "only {answered} scans were answered");
     assert_eq!(server.scan("/bulk199999").status(), 302);
 }
+
+/// Thousands of changes logged entry by entry (imports of up to 4,096
+/// lines are), in batches of every size and single deletes, so the node's
+/// overlay merges layers on its background thread and folds into a new
+/// base while changes keep coming: every code answers as last written,
+/// deleted ones not at all, and the table's count agrees, before the fold,
+/// after it, and after more changes on the new base.
+#[test]
+fn overlay_merges_and_a_compaction_keep_every_answer() {
+    let server = Server::with_table(FIXTURE, &[]);
+    let fixture_codes = FIXTURE.lines().filter(|l| l.contains(r#""code""#)).count();
+    let mut want: std::collections::BTreeMap<String, Option<String>> = Default::default();
+    let mut seed = test_seed("overlay_merges_and_a_compaction_keep_every_answer") | 1;
+    let mut next = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let check = |want: &std::collections::BTreeMap<String, Option<String>>, when: &str| {
+        for (code, query) in want {
+            let answer = server.scan(&format!("/{code}"));
+            match query {
+                Some(query) => {
+                    assert_eq!(answer.status(), 302, "{code} {when}");
+                    let location = answer.headers()["location"].to_str().unwrap().to_string();
+                    assert!(
+                        location.contains(&format!("query={query}")),
+                        "{code} {when}: {location}"
+                    );
+                }
+                None => assert_eq!(answer.status(), 404, "{code} {when}"),
+            }
+        }
+        let live = want.values().filter(|q| q.is_some()).count();
+        assert_eq!(
+            server.metric(r#"qrlaunch_table_entries{kind="code"}"#) as usize,
+            fixture_codes + live,
+            "codes counted {when}"
+        );
+    };
+    let mut round = 0;
+    // `lines` lines and then some, up to `more`.
+    let mut write = |want: &mut std::collections::BTreeMap<String, Option<String>>, lines: u64, more: u64| {
+        round += 1;
+        let lines = lines + next(more + 1);
+        // A key once a batch: an import refuses it twice.
+        let codes: std::collections::BTreeSet<String> = (0..lines).map(|_| format!("m{}", next(20_000))).collect();
+        let mut body = Vec::new();
+        for code in codes {
+            body.push(code_line(&code, &format!("v={round}")));
+            want.insert(code, Some(format!("v%3D{round}")));
+        }
+        let response = import(&server, "upsert", body.join("\n"));
+        assert_eq!(response.status(), 200, "import {round}");
+        for _ in 0..3 {
+            let code = format!("m{}", next(20_000));
+            let status = server
+                .admin(Method::DELETE, &format!("/admin/v1/codes/{code}"))
+                .send()
+                .unwrap()
+                .status();
+            assert!(status == 204 || status == 404, "delete {code}: {status}");
+            want.insert(code, None);
+        }
+    };
+    // Large batches make large layers; the small ones after each make
+    // merges too large for a publish, which go to the background thread.
+    // About 3,400 keys: short of the fold (4,096).
+    for large in [800, 600, 900] {
+        write(&mut want, large, 0);
+        for _ in 0..6 {
+            write(&mut want, 40, 40);
+        }
+    }
+    check(&want, "before the fold");
+    for _ in 0..4 {
+        write(&mut want, 400, 0);
+    }
+    eventually(Duration::from_secs(60), "the overlay folded into a new base", || {
+        server.logs().contains("overlay folded into a new base table")
+    });
+    check(&want, "after the fold");
+    for _ in 0..8 {
+        write(&mut want, 50, 100);
+    }
+    check(&want, "after more changes on the new base");
+}
