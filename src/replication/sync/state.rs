@@ -175,8 +175,8 @@ impl TableState {
     }
 
     /// Installs `base`, built from the snapshot at `built_at`: overlay
-    /// entries from then or before are in it and go.
-    /// The changes the base now holds are freed on the retire thread.
+    /// entries from then or before are in it and go, freed on the retire
+    /// thread.
     pub fn install_base(&mut self, base: Table, built_at: Position) {
         self.base = Arc::new(base);
         let folded = self.overlay.rebase(&self.base, built_at);
