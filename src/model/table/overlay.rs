@@ -181,7 +181,8 @@ pub struct MergeJob {
 
 impl MergeJob {
     /// How many keys the layers merged hold (a key may count twice).
-    pub fn keys(&self) -> usize {
+    #[cfg(test)]
+    fn keys(&self) -> usize {
         self.run.iter().map(|layer| layer.len()).sum()
     }
 
@@ -221,8 +222,8 @@ pub struct Overlay {
     unpublished: Vec<EntryKey>,
     /// The position the base was built at: changes up to it are in it.
     base_at: Position,
-    /// The layers a job is merging, while one runs.
-    merging: Option<Vec<Arc<Layer>>>,
+    /// The newest of the layers a job is merging, while one runs.
+    merging: Option<Arc<Layer>>,
     /// The layers hold changes the base holds too (after a rebase).
     stale: bool,
     /// A job failed: publishes merge every size themselves until the next
@@ -329,7 +330,7 @@ impl Overlay {
 
     /// The layers below this index are a job's to merge.
     fn merge_floor(&self) -> usize {
-        let Some(newest) = self.merging.as_ref().and_then(|run| run.last()) else {
+        let Some(newest) = &self.merging else {
             return 0;
         };
         let layers = &self.published.layers;
@@ -367,7 +368,7 @@ impl Overlay {
         if start == 0 {
             self.stale = false;
         }
-        self.merging = Some(run.clone());
+        self.merging = run.last().cloned();
         Some(MergeJob {
             run,
             drop_through: (start == 0).then_some(self.base_at),
