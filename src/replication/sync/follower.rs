@@ -15,7 +15,8 @@
 //!    stall the node), or shutdown; then catch up again.
 //!
 //! A store that cannot be reached leaves the last table serving; the
-//! follower retries with backoff and catches up when the store returns.
+//! follower retries with backoff (at most [`MAX_BACKOFF`] apart, sooner on a
+//! notification) and catches up when the store returns.
 //! Overlays past [`crate::model::table::COMPACT_AT`] entries are folded into a new
 //! base on a low-priority thread while changes keep being applied; the
 //! overlay's larger layer merges run on such a thread too, one at a time.
@@ -30,6 +31,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The longest wait between two reads of a store that cannot be reached:
+/// one failed connection a second costs the store nothing, and a node is
+/// current again within about a second of the store's return.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
 use tokio_util::sync::CancellationToken;
 
 /// The entries a first seed imported, gathered as it read them: what the
@@ -154,11 +160,15 @@ impl Follower {
                 }
                 Err(Stop::Store(error)) => {
                     tracing::warn!(%error, retry_in = ?backoff, "cannot read the store; still serving the last table");
+                    // A notification means the store answers again. The cap
+                    // keeps a node whose notifications were lost with the
+                    // store within a second of the store's return.
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
+                        woke = feed.next() => self.woke(woke, &mut feed),
                         () = shutdown.cancelled() => return,
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
             }
