@@ -643,9 +643,9 @@ fn import_in(
 /// Lines an import takes at a time, each batch written in key order (see
 /// `write_batch`). A million random keys make about 5,000 leaves of the
 /// primary key's index: a batch of 4,096 still sent nearly every insert to
-/// a leaf of its own, one of 16,384 puts three in each, and a first seed of
-/// a million codes, pinned to one core, took 4.70 s instead of 5.37
-/// (medians of seven runs side by side; 65,536 gained nothing more).
+/// a leaf of its own, one of 16,384 puts three in each: a pinned first
+/// seed of a million codes went from 5.5 to 4.7 s (README, "A first seed
+/// in larger batches"); 65,536 gained nothing more.
 const BATCH: usize = 16384;
 
 /// The page cache of an import's transaction, in KiB. With SQLite's
