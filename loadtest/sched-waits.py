@@ -7,7 +7,10 @@ Reads `perf sched timehist` of PERF_DATA and prints one JSON line: the
 scheduling delay of PID's scan thread (`qrlaunch-scan`: the time from its
 wake-up to running) at p99, p99.9 and max, how many of its waits were over
 1 ms, and which tasks ran on its core during those waits, by total time
-(longest first).
+(longest first). A wait during which the core ran `<idle>` for more than
+half of it is the virtual machine's: the thread was runnable and its core
+had nothing else to run, so the guest's CPU itself was not running (the
+host had not scheduled it); those are counted apart, with the longest.
 `loadtest/stall.sh` runs it for each run when SCHED_RECORD=1.
 """
 import collections
@@ -39,6 +42,7 @@ def main():
             continue
         runs[parts[1]].append((at, parts[2], delay, ran))
     delays, waits, behind = [], 0, collections.Counter()
+    on_idle_core = []
     for lines in runs.values():
         for i, (at, task, delay, ran) in enumerate(lines):
             if not (task.startswith("qrlaunch-scan[") and task.endswith(scan)):
@@ -51,12 +55,17 @@ def main():
             start = at - (ran + delay) / 1000
             end = at - ran / 1000
             j = i - 1
+            idle = 0.0
             while j >= 0 and lines[j][0] > start:
                 other_at, other, _, other_ran = lines[j]
                 overlap = min(end, other_at) - max(start, other_at - other_ran / 1000)
                 if overlap > 0:
                     behind[other.split("[")[0]] += overlap * 1000
+                    if other.startswith("<idle>"):
+                        idle += overlap * 1000
                 j -= 1
+            if idle > delay / 2:
+                on_idle_core.append(delay)
     if not delays:
         sys.exit(f"no qrlaunch-scan thread of pid {pid} in {data}")
     delays.sort()
@@ -66,6 +75,8 @@ def main():
         "sched_delay_p999_ms": round(quantile(delays, 0.999), 3),
         "sched_delay_max_ms": round(delays[-1], 3),
         "waits_over_1ms": waits,
+        "waits_on_idle_core": len(on_idle_core),
+        "longest_wait_on_idle_core_ms": round(max(on_idle_core, default=0.0), 3),
         "ran_meanwhile_ms": {task: round(ms, 1) for task, ms in behind.most_common()},
     }))
 

@@ -434,6 +434,7 @@ for r in rows:
         if "sched_delay_max_ms" in r:
             parts.append(f"p99 {r['sched_delay_p99_ms']} ms, p99.9 {r['sched_delay_p999_ms']} ms, "
                          f"max {r['sched_delay_max_ms']} ms; {r['waits_over_1ms']} waits over 1 ms, "
+                         f"longest on an idle core (the VM's) {r['longest_wait_on_idle_core_ms']} ms, "
                          f"behind (ms): {dict(list(r['ran_meanwhile_ms'].items())[:5])}")
         print(f"{r['label']}: {', '.join(parts)}" if parts else r["label"])
 print("node p99/max: from the moment each request was sent (not its due time); late µs: the generator's own")

@@ -24,7 +24,9 @@
 # sched record -a` on LOAD_CPU) and adds, by loadtest/sched-waits.py, the
 # node's scan thread's scheduling delay (from its wake-up to running) and
 # how much of its waits over 1 ms the control runtime (the main thread
-# and its blocking pool, `qrlaunch-control`) ran through; the recording
+# and its blocking pool, `qrlaunch-control`) ran through, and its longest
+# wait while its core ran nothing else (the virtual machine's CPU itself
+# not running: loadtest/sched-waits.py); the recording
 # shares the generator's core and makes it late, so leave it off for the
 # latency figures.
 #
@@ -126,6 +128,8 @@ r = json.load(open(sched))
 recorded = {
     "sched_delay_p99_ms": r["sched_delay_p99_ms"], "sched_delay_p999_ms": r["sched_delay_p999_ms"],
     "waits_over_1ms": r["waits_over_1ms"],
+    "sched_delay_max_ms": r["sched_delay_max_ms"],
+    "longest_wait_on_idle_core_ms": r["longest_wait_on_idle_core_ms"],
     # The main thread and the control runtime's blocking pool.
     "behind_control_ms": sum(ms for task, ms in r["ran_meanwhile_ms"].items()
                              if task in (main, "qrlaunch-contro")),
@@ -163,8 +167,10 @@ keys = [("control_cpu_s", "control thread CPU, s"), ("write_rate", "writes/s hel
 if "sched_delay_p99_ms" in rows[0]:
     keys += [("sched_delay_p99_ms", "scan thread sched. delay p99 ms"),
              ("sched_delay_p999_ms", "scan thread sched. delay p99.9 ms"),
+             ("sched_delay_max_ms", "scan thread sched. delay max ms"),
              ("waits_over_1ms", "its waits over 1 ms"),
-             ("behind_control_ms", "control runtime ran in them, ms")]
+             ("behind_control_ms", "control runtime ran in them, ms"),
+             ("longest_wait_on_idle_core_ms", "longest on an idle core (the VM's), ms")]
 for bin in dict.fromkeys(r["bin"] for r in rows):
     mine = [r for r in rows if r["bin"] == bin]
     print(f"{bin} ({len(mine)} rounds, {mine[0]['writes']} writes each, lost {sum(r['lost'] for r in mine)}):")
