@@ -31,12 +31,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// The longest wait between two reads of a store that cannot be reached:
 /// one failed connection a second costs the store nothing, and a node is
 /// current again within about a second of the store's return.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
-use tokio_util::sync::CancellationToken;
 
 /// The entries a first seed imported, gathered as it read them: what the
 /// store holds at `head.position` when the import was its first write
