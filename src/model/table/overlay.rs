@@ -264,17 +264,14 @@ impl Overlay {
             None => isize::from(in_base(base, &key)),
         };
         let delta = live_after - live_before;
-        let sealed = self.sealed.as_mut();
-        match key {
-            EntryKey::Code(_) => {
-                self.published.codes += delta;
-                sealed.into_iter().for_each(|sealed| sealed.codes += delta);
-            }
-            EntryKey::Rule(_) => {
-                self.published.rules += delta;
-                sealed.into_iter().for_each(|sealed| sealed.rules += delta);
-            }
+        let (live, since_seal) = match key {
+            EntryKey::Code(_) => (&mut self.published.codes, self.sealed.as_mut().map(|s| &mut s.codes)),
+            EntryKey::Rule(_) => (&mut self.published.rules, self.sealed.as_mut().map(|s| &mut s.rules)),
             EntryKey::Host(_) | EntryKey::File(_) => return,
+        };
+        *live += delta;
+        if let Some(since_seal) = since_seal {
+            *since_seal += delta;
         }
         self.unpublished.push(key.clone());
         self.entries.insert(key, change);
