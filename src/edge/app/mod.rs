@@ -284,6 +284,10 @@ pub async fn serve(
         let _ = flusher.await;
     }
     let _ = upkeep.await;
+    // Nothing writes any more: the next start then opens the store at once.
+    if let Err(error) = store.settle().await {
+        tracing::warn!(%error, "the store was not settled at stop; the next start takes longer");
+    }
     tracing::info!(clean = scan_drained && admin_drained, "stopped");
     drop(lock);
     Ok(())

@@ -447,6 +447,15 @@ pub trait StartUp: Send + Sync + 'static {
     /// `file`, which must not exist, while writes go on (SQLite); a
     /// PostgreSQL store is backed up with its own tools (`Rejected`).
     async fn backup_into(&self, file: std::path::PathBuf) -> Result<(), StoreError>;
+
+    /// Called once at a clean stop, after the last write: leaves the files
+    /// so that the next start opens them at once. The store stays usable.
+    /// SQLite checkpoints its write-ahead log and truncates it; without
+    /// that, the next open read the whole log back (after a first seed of a
+    /// million codes, 136 MB: 0.18 s of a 1.4 s restart). PostgreSQL: nothing.
+    async fn settle(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The commit-ordered change log that every node's table follows.

@@ -232,6 +232,11 @@ fn log_changes(tx: &Transaction<'_>, position: Position, changes: Vec<Change>) -
 }
 
 /// Opens a connection on the `unix-excl` VFS with the store's settings.
+/// How long a statement waits for a lock another connection holds.
+const BUSY_WAIT: Duration = Duration::from_secs(30);
+/// How long the checkpoint at a clean stop waits for readers ([`StartUp::settle`]).
+const SETTLE_WAIT: Duration = Duration::from_secs(1);
+
 fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -240,7 +245,7 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     };
     let conn = Connection::open_with_flags_and_vfs(path, flags, "unix-excl")
         .map_err(|e| StoreError::Failed(format!("opening {}: {e}", path.display())))?;
-    conn.busy_timeout(Duration::from_secs(30)).map_err(failed)?;
+    conn.busy_timeout(BUSY_WAIT).map_err(failed)?;
     if read_only {
         return Ok(conn);
     }
@@ -692,6 +697,25 @@ impl StartUp for SqliteStore {
     async fn mark_initialised(&self) -> Result<(), StoreError> {
         self.write_unlogged(|conn| conn.execute(rows::MARK_INITIALISED, []).map(drop).map_err(failed))
             .await
+    }
+
+    async fn settle(&self) -> Result<(), StoreError> {
+        // Copies what the log holds into the database and empties the log
+        // file. A reader still in a transaction (a backup that outlived its
+        // request) keeps the log: waited for briefly, not for the 30 s a
+        // write would wait, so that a stop stays prompt.
+        self.write_unlogged(|conn| {
+            conn.busy_timeout(SETTLE_WAIT).map_err(failed)?;
+            let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+            conn.busy_timeout(BUSY_WAIT).map_err(failed)?;
+            match result.map_err(failed)? {
+                0 => Ok(()),
+                _ => Err(StoreError::Failed(
+                    "a reader still held the write-ahead log; the next start reads it back".into(),
+                )),
+            }
+        })
+        .await
     }
 }
 
