@@ -85,7 +85,7 @@ impl TableBuilder {
     pub fn build(self) -> Table {
         let rules = RuleIndex::build(self.rules);
         let mut codes = self.codes.unwrap_or_else(|| CodeIndex::with_capacity(0, 0));
-        codes.shrink_to_fit();
+        codes.finish();
         Table::assemble(self.profiles.into_profiles(), codes, rules)
     }
 }

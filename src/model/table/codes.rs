@@ -46,6 +46,9 @@ pub(crate) struct CodeIndex {
     arena: Vec<u8>,
     /// Ids handed out so far (replaced codes keep theirs).
     next_id: u32,
+    /// Where the records not yet in `slots` begin: records are added to
+    /// the arena only, and [`CodeIndex::finish`] indexes them.
+    unindexed: usize,
 }
 
 impl CodeIndex {
@@ -55,6 +58,7 @@ impl CodeIndex {
             slots: HashTable::with_capacity(codes),
             arena: Vec::with_capacity(arena_bytes + codes * HEADER),
             next_id: 0,
+            unindexed: 0,
         }
     }
 
@@ -62,52 +66,123 @@ impl CodeIndex {
         self.slots.len()
     }
 
-    /// Adds a code, replacing an earlier one of the same name. `code` is at
-    /// most 32 bytes and `query` at most 512 encoded characters, as the
-    /// domain types guarantee.
+    /// Adds a code, replacing an earlier one of the same name, once the
+    /// index is finished ([`CodeIndex::finish`]). `code` is at most 32
+    /// bytes and `query` at most 512 encoded characters, as the domain
+    /// types guarantee.
     pub fn insert(&mut self, code: &str, query: &str, profile: u32) {
-        let hash = self.hasher.hash_one(code.as_bytes());
+        push_record(
+            &mut self.arena,
+            code,
+            query,
+            CodeRecord {
+                profile,
+                id: self.next_id,
+            },
+        );
+        self.next_id += 1;
+    }
+
+    /// Indexes the codes added since the last call, then releases the slack
+    /// left by growing, so RSS reflects the data. Lookups need it first.
+    ///
+    /// The records are inserted into the table grouped by where they land
+    /// in it, not in the order they came: a million inserts in the store's
+    /// order each touched a random line of the table's control bytes and
+    /// slots, a cache miss apiece (15% of a pinned restart's CPU samples,
+    /// `perf record`). A counting sort on the high bits of each record's
+    /// bucket (the hash's low bits, which is where a SwissTable starts its
+    /// probe) makes them run through the table in order. That is only a
+    /// question of speed: a wrong guess of the bucket count leaves the
+    /// index the same. A code added twice keeps its first id and its last
+    /// record, as a later write would.
+    pub fn finish(&mut self) {
         let CodeIndex {
             hasher,
             slots,
             arena,
             next_id,
+            unindexed,
         } = self;
-        let start = u32::try_from(arena.len()).expect("code arena below 4 GiB");
-        // One probe for both cases (a lookup then an insert probed twice).
-        let found = slots.entry(
-            hash,
-            |&at| code_at(arena, at) == code.as_bytes(),
-            |&at| hasher.hash_one(code_at(arena, at)),
-        );
-        match found {
-            hashbrown::hash_table::Entry::Occupied(mut existing) => {
-                // The old record stays in the arena, marked, unused: repeats
-                // are rare.
-                let old = *existing.get();
-                let id = record_at(arena, old).id;
-                arena[old as usize] |= REPLACED;
-                push_record(arena, code, query, CodeRecord { profile, id });
-                *existing.get_mut() = start;
-            }
-            hashbrown::hash_table::Entry::Vacant(vacant) => {
-                push_record(arena, code, query, CodeRecord { profile, id: *next_id });
-                *next_id += 1;
-                vacant.insert(start);
+        let from = std::mem::replace(unindexed, arena.len());
+        let added = records_from(arena, from).count();
+        let hash_of = |arena: &[u8], at: u32| hasher.hash_one(code_at(arena, at));
+        slots.reserve(added, |&at| hash_of(arena, at));
+        // A SwissTable has a power of two of buckets, seven eighths usable.
+        let buckets = (slots.capacity() * 8 / 7).max(1).next_power_of_two();
+        let parts = (buckets >> PART_BITS).max(1);
+        let part_of = |arena: &[u8], at: u32| ((hash_of(arena, at) as usize) & (buckets - 1)) >> PART_BITS;
+        let mut next = vec![0usize; parts + 1];
+        for at in records_from(arena, from) {
+            next[part_of(arena, at) + 1] += 1;
+        }
+        for part in 0..parts {
+            next[part + 1] += next[part];
+        }
+        // Stable: records of one code stay in the order they were added.
+        let mut order = vec![0u32; added];
+        for at in records_from(arena, from) {
+            let part = part_of(arena, at);
+            order[next[part]] = at;
+            next[part] += 1;
+        }
+        drop(next);
+        let mut replaced = false;
+        for &at in &order {
+            let found = slots.entry(
+                hash_of(arena, at),
+                |&old| code_at(arena, old) == code_at(arena, at),
+                |&old| hash_of(arena, old),
+            );
+            match found {
+                hashbrown::hash_table::Entry::Occupied(mut existing) => {
+                    // The old record stays in the arena, marked, unused:
+                    // repeats are rare. The new one takes its id.
+                    let old = *existing.get();
+                    let id = record_at(arena, old).id;
+                    arena[old as usize] |= REPLACED;
+                    set_id(arena, at, id);
+                    *existing.get_mut() = at;
+                    replaced = true;
+                }
+                hashbrown::hash_table::Entry::Vacant(vacant) => {
+                    vacant.insert(at);
+                }
             }
         }
-    }
-
-    /// Releases the slack left by growing, so RSS reflects the data.
-    pub fn shrink_to_fit(&mut self) {
-        let CodeIndex {
-            hasher, slots, arena, ..
-        } = self;
+        drop(order);
+        if replaced {
+            // The ids the replacing records were given at first are
+            // unused: number the records again, densely, in their order.
+            // (A record that replaced one indexed before keeps that one's
+            // id, below `first`.)
+            let first = *next_id - u32::try_from(added).expect("fewer than 2^32 codes");
+            let mut renamed = vec![u32::MAX; added];
+            let mut id = first;
+            let mut at = from;
+            while at < arena.len() {
+                let record = u32::try_from(at).expect("code arena below 4 GiB");
+                if let Some(given) = record_at(arena, record)
+                    .id
+                    .checked_sub(first)
+                    .map(|i| &mut renamed[i as usize])
+                {
+                    if *given == u32::MAX {
+                        *given = id;
+                        id += 1;
+                    }
+                    set_id(arena, record, *given);
+                }
+                at = spans(arena, record).1.end;
+            }
+            *next_id = id;
+        }
         arena.shrink_to_fit();
-        slots.shrink_to_fit(|&at| hasher.hash_one(code_at(arena, at)));
+        slots.shrink_to_fit(|&at| hash_of(arena, at));
     }
 
     pub fn get(&self, code: &str) -> Option<(&str, &str, CodeRecord)> {
+        debug_assert_eq!(self.unindexed, self.arena.len(), "a lookup before `finish`");
         let hash = self.hasher.hash_one(code.as_bytes());
         let &at = self
             .slots
@@ -145,23 +220,35 @@ impl CodeIndex {
     /// by id cost 0.5 s of CPU for a million codes, for the first code of
     /// the start's hint).
     fn records(&self) -> impl Iterator<Item = u32> + '_ {
-        let mut next = 0;
-        std::iter::from_fn(move || {
-            while next < self.arena.len() {
-                let at = u32::try_from(next).expect("code arena below 4 GiB");
-                next = spans(&self.arena, at).1.end;
-                if self.arena[at as usize] & REPLACED == 0 {
-                    return Some(at);
-                }
-            }
-            None
-        })
+        records_from(&self.arena, 0).filter(|&at| self.arena[at as usize] & REPLACED == 0)
     }
 
     /// How many ids were handed out: the size of the code counters.
     pub fn id_count(&self) -> usize {
         self.next_id as usize
     }
+}
+
+/// Records go into the table in groups of buckets of this many bits (1,024
+/// buckets: 1 KiB of control bytes and 4 KiB of slots), see
+/// [`CodeIndex::finish`].
+const PART_BITS: u32 = 10;
+
+/// The offset of every record from `from` on, replaced or not.
+fn records_from(arena: &[u8], from: usize) -> impl Iterator<Item = u32> + '_ {
+    let mut next = from;
+    std::iter::from_fn(move || {
+        (next < arena.len()).then(|| {
+            let at = u32::try_from(next).expect("code arena below 4 GiB");
+            next = spans(arena, at).1.end;
+            at
+        })
+    })
+}
+
+fn set_id(arena: &mut [u8], at: u32, id: u32) {
+    let at = at as usize + 7;
+    arena[at..at + 4].copy_from_slice(&id.to_le_bytes());
 }
 
 fn push_record(arena: &mut Vec<u8>, code: &str, query: &str, record: CodeRecord) {
@@ -214,7 +301,7 @@ fn text(bytes: &[u8]) -> &str {
     // SAFETY: only called on a record's code or query span, whose bytes
     // `push_record` copied from a `&str` and which the arena never changes
     // afterwards (it only grows; marking a record replaced sets a bit of
-    // its length byte, in the header). The spans are those pushed because
+    // its length byte, and `finish` may rewrite its id, both in the header). The spans are those pushed because
     // `push_record` refuses a code length that would carry the REPLACED bit.
     unsafe { std::str::from_utf8_unchecked(bytes) }
 }
@@ -229,7 +316,7 @@ mod tests {
         for i in 0..10_000u32 {
             index.insert(&format!("c{i}"), &format!("id={i}"), i % 7);
         }
-        index.shrink_to_fit();
+        index.finish();
         assert_eq!(index.len(), 10_000);
         for i in (0..10_000u32).step_by(97) {
             let code = format!("c{i}");
@@ -243,6 +330,7 @@ mod tests {
         assert!(index.get("").is_none());
         let id = index.get("c5").map(|(_, _, r)| r.id);
         index.insert("c5", "replaced", 9);
+        index.finish();
         assert_eq!(index.get("c5").map(|(_, q, r)| (q, r.profile)), Some(("replaced", 9)));
         assert_eq!(
             index.get("c5").map(|(_, _, r)| r.id),
@@ -261,6 +349,25 @@ mod tests {
         let mut ids: Vec<u32> = index.ids().map(|(_, id)| id).collect();
         ids.sort_unstable();
         assert_eq!(ids, (0..10_000).collect::<Vec<u32>>(), "every id once");
+        assert_eq!(index.id_count(), 10_000);
+    }
+
+    #[test]
+    fn a_code_added_twice_before_finishing_keeps_its_first_id_and_its_last_record() {
+        let mut index = CodeIndex::with_capacity(0, 0);
+        for (code, query) in [("a", "1"), ("b", "2"), ("a", "3"), ("c", "4"), ("a", "5"), ("d", "6")] {
+            index.insert(code, query, 0);
+        }
+        index.finish();
+        assert_eq!(index.len(), 4);
+        let found = |code| index.get(code).map(|(_, q, r)| (q, r.id));
+        assert_eq!(found("a"), Some(("5", 0)), "the last record, the first id");
+        assert_eq!(found("b"), Some(("2", 1)));
+        assert_eq!(found("c"), Some(("4", 2)), "ids stay dense");
+        assert_eq!(found("d"), Some(("6", 3)));
+        assert_eq!(index.id_count(), 4);
+        let listed: Vec<_> = index.iter().map(|(c, q, _)| (c, q)).collect();
+        assert_eq!(listed, [("b", "2"), ("c", "4"), ("a", "5"), ("d", "6")]);
     }
 
     #[test]
