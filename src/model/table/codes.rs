@@ -301,8 +301,9 @@ fn text(bytes: &[u8]) -> &str {
     // SAFETY: only called on a record's code or query span, whose bytes
     // `push_record` copied from a `&str` and which the arena never changes
     // afterwards (it only grows; marking a record replaced sets a bit of
-    // its length byte, and `finish` may rewrite its id, both in the header). The spans are those pushed because
-    // `push_record` refuses a code length that would carry the REPLACED bit.
+    // its length byte, and `finish` may rewrite its id, both in the
+    // header). The spans are those pushed because `push_record` refuses a
+    // code length that would carry the REPLACED bit.
     unsafe { std::str::from_utf8_unchecked(bytes) }
 }
 

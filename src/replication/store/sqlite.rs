@@ -231,12 +231,12 @@ fn log_changes(tx: &Transaction<'_>, position: Position, changes: Vec<Change>) -
     Ok(())
 }
 
-/// Opens a connection on the `unix-excl` VFS with the store's settings.
 /// How long a statement waits for a lock another connection holds.
 const BUSY_WAIT: Duration = Duration::from_secs(30);
 /// How long the checkpoint at a clean stop waits for readers ([`StartUp::settle`]).
 const SETTLE_WAIT: Duration = Duration::from_secs(1);
 
+/// Opens a connection on the `unix-excl` VFS with the store's settings.
 fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
